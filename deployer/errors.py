@@ -1,0 +1,71 @@
+"""The errors deploybot explains to people.
+
+Every failure a user can act on is one of these; the bot turns them into thread
+messages and the CLI into exit codes. Anything else is a bug and is logged with
+an id the user can quote.
+"""
+from __future__ import annotations
+
+
+class DeployError(Exception):
+    """Base class: `str(err)` is a sentence a developer can act on."""
+
+    exit_code = 1
+    title = "Deploy failed"
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+
+
+class ConfigError(DeployError):
+    """A setting is missing or wrong, or an outside system is not set up."""
+
+    exit_code = 2
+    title = "Configuration problem"
+
+
+class InvalidRequest(DeployError):
+    """The request itself is wrong (bad branch name, option out of limits)."""
+
+    exit_code = 2
+    title = "Invalid request"
+
+
+class BranchNotFound(DeployError):
+    exit_code = 3
+    title = "Unknown branch"
+
+
+class BuildFailed(DeployError):
+    """The image build failed; `details` holds the last lines of the build log."""
+
+    exit_code = 4
+    title = "Image build failed"
+
+
+class RegistryError(DeployError):
+    """Logging in to or pushing to the image registry failed."""
+
+    exit_code = 5
+    title = "Image push failed"
+
+
+class EnvironmentFailed(DeployError):
+    """The environment failed to launch or to take the new version; `details` holds its events."""
+
+    exit_code = 6
+    title = "Environment failed"
+
+
+class DeployTimeout(DeployError):
+    exit_code = 7
+    title = "Timed out"
+
+
+class CloudError(DeployError):
+    """An AWS or Docker call failed in a way we did not expect (translated at the gateway)."""
+
+    exit_code = 8
+    title = "Cloud API error"

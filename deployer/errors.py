@@ -45,6 +45,13 @@ class BuildFailed(DeployError):
     title = "Image build failed"
 
 
+class BundleInvalid(DeployError):
+    """The Dockerrun template can't be turned into a source bundle."""
+
+    exit_code = 4
+    title = "Dockerrun template problem"
+
+
 class RegistryError(DeployError):
     """Logging in to or pushing to the image registry failed."""
 

@@ -1,0 +1,107 @@
+"""The `deploybot` command: `serve` runs the Slack app; `deploy` runs the pipeline here."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from deployer.durations import format_duration, parse_duration
+from deployer.errors import DeployError
+from deployer.progress import (
+    BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
+    ImageBuilding, ImageBuilt, ImageReused, Progress,
+)
+from deployer.request import Limits, make_request
+from deployer.settings import Settings, load_settings
+
+EXIT_INTERRUPTED = 130
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="deploybot", description="A short-lived environment for every feature branch.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("serve", help="run the Slack app")
+    deploy = commands.add_parser("deploy", help="deploy a branch to its own environment and print its URL")
+    deploy.add_argument("branch")
+    deploy.add_argument("--ttl", type=parse_duration, help="lifetime, e.g. 3d (default: DEPLOYBOT_TTL)")
+    deploy.add_argument("--instance", help="instance type (default: DEPLOYBOT_EB_INSTANCE_TYPE)")
+    deploy.add_argument("--owner", default=getpass.getuser(), help="who the environment belongs to")
+    deploy.add_argument("--verbose", "-v", action="store_true", help="also print the build log")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            return _serve(settings)
+        return _deploy(settings, args)
+    except DeployError as error:
+        print(f"deploybot: {error.title.lower()}: {error.message}", file=sys.stderr)
+        for line in error.details:
+            print(f"  {line}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _serve(settings: Settings) -> int:
+    from bot.server import serve
+    from bot.settings import load_slack_settings
+
+    serve(settings, load_slack_settings())
+    return 0
+
+
+def _deploy(settings: Settings, args: argparse.Namespace) -> int:
+    from deployer.factory import build_deployer
+
+    limits = Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types))
+    request = make_request(args.branch, args.owner, limits, ttl=args.ttl, instance_type=args.instance)
+    started = time.monotonic()
+
+    def report(event: Progress) -> None:
+        line = progress_line(event, verbose=args.verbose)
+        if line:
+            print(f"[{format_duration_s(time.monotonic() - started)}] {line}", file=sys.stderr, flush=True)
+
+    result = build_deployer(settings).deploy(request, report)
+    print(f"[{format_duration(result.took)}] {result.environment.name} is ready", file=sys.stderr)
+    print(result.url)
+    return 0
+
+
+def format_duration_s(seconds: float) -> str:
+    return f"{seconds:5.0f}s"
+
+
+def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
+    match event:
+        case CommitResolved(commit):
+            return f"commit {commit.sha[:12]} on {commit.branch}: {commit.subject}"
+        case ImageReused(uri):
+            return f"image {uri} already pushed, not rebuilding"
+        case ImageBuilding(uri):
+            return f"building {uri}"
+        case ImageBuilt(uri, took):
+            return f"built and pushed {uri} in {format_duration(took)}"
+        case BuildLine(line):
+            return f"  | {line}" if verbose else None
+        case EnvironmentCreating(env):
+            return f"creating environment {env.name}"
+        case EnvironmentReused(env):
+            return f"reusing environment {env.name} ({env.status})"
+        case EnvironmentChanged(env):
+            return f"{env.name}: {env.status}, health {env.health}"
+        case Deploying(env, label):
+            return f"deploying {label} to {env.name}"
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

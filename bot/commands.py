@@ -1,0 +1,31 @@
+"""Slash-command listeners: ack first, parse, hand the work to the deploy service."""
+from __future__ import annotations
+
+from slack_bolt import Ack, App, Respond
+
+from bot import views
+from bot.deploys import DeployService, Origin
+from bot.parsing import DEPLOY_USAGE, HelpCommand, UsageError, parse_deploy
+from deployer.errors import InvalidRequest
+from deployer.request import Limits, make_request
+
+
+def register(app: App, service: DeployService, limits: Limits) -> None:
+    @app.command("/deploy")
+    def deploy(ack: Ack, command: dict, respond: Respond) -> None:
+        try:
+            parsed = parse_deploy(command.get("text", ""))
+            if isinstance(parsed, HelpCommand):
+                ack(text=parsed.usage, response_type="ephemeral")
+                return
+            request = make_request(
+                parsed.feature, command["user_id"], limits, ttl=parsed.ttl, instance_type=parsed.instance_type
+            )
+        except UsageError as error:
+            ack(text=views.usage_reply(error.problem, error.usage), response_type="ephemeral")
+            return
+        except InvalidRequest as error:
+            ack(text=views.usage_reply(error.message, DEPLOY_USAGE), response_type="ephemeral")
+            return
+        ack()
+        service.start(request, Origin(command["user_id"], command["channel_id"], lambda text: respond(text=text)))

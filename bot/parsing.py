@@ -1,0 +1,83 @@
+"""Slash-command text → a typed command, or a UsageError carrying the usage. Pure."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from deployer.durations import parse_duration
+
+DEPLOY_USAGE = (
+    "Usage: `/deploy BRANCH [--ttl 3d] [--instance t3.small]`\n"
+    "• `BRANCH`: the git branch to deploy to its own environment\n"
+    "• `--ttl`: how long the environment lives (45m, 2h, 3d)\n"
+    "• `--instance`: the instance type\n"
+    "`/deploy help` shows this."
+)
+_OPTIONS = ("--ttl", "--instance")
+
+
+class UsageError(Exception):
+    def __init__(self, problem: str, usage: str = DEPLOY_USAGE) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.usage = usage
+
+
+@dataclass(frozen=True)
+class DeployCommand:
+    feature: str
+    ttl: timedelta | None = None
+    instance_type: str | None = None
+
+
+@dataclass(frozen=True)
+class HelpCommand:
+    usage: str = DEPLOY_USAGE
+
+
+def parse_deploy(text: str) -> DeployCommand | HelpCommand:
+    words = text.split()
+    if not words:
+        raise UsageError("Tell me which branch to deploy.")
+    if words[0] in ("help", "--help", "-h"):
+        return HelpCommand()
+    positional, options = _split(words)
+    if len(positional) != 1:
+        raise UsageError(f"Give exactly one branch (got {len(positional)}: {' '.join(positional) or 'none'}).")
+    ttl = _duration(options["--ttl"]) if "--ttl" in options else None
+    return DeployCommand(positional[0], ttl, options.get("--instance"))
+
+
+def _split(words: list[str]) -> tuple[list[str], dict[str, str]]:
+    positional: list[str] = []
+    options: dict[str, str] = {}
+    queue = list(words)
+    while queue:
+        word = queue.pop(0)
+        if not word.startswith("--"):
+            positional.append(word)
+            continue
+        name, _, value = word.partition("=")
+        if name not in _OPTIONS:
+            raise UsageError(f"Unknown option `{name}`.{_suggest(name)}")
+        if not value:
+            if not queue or queue[0].startswith("--"):
+                raise UsageError(f"`{name}` needs a value.")
+            value = queue.pop(0)
+        if name in options:
+            raise UsageError(f"`{name}` is given twice.")
+        options[name] = value
+    return positional, options
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, _OPTIONS, n=1)
+    return f" Did you mean `{close[0]}`?" if close else ""
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--ttl: {exc}.") from None

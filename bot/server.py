@@ -1,0 +1,44 @@
+"""`deploybot serve`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from slack_bolt import App
+from slack_bolt.adapter.flask import SlackRequestHandler
+
+from bot.app import build_app
+from bot.settings import SlackSettings
+from deployer.factory import build_deployer
+from deployer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def http_app(app: App) -> Flask:
+    handler = SlackRequestHandler(app)
+    web = Flask("deploybot")
+
+    @web.post("/slack/events")
+    def slack_events():  # type: ignore[no-untyped-def]
+        return handler.handle(request)
+
+    @web.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        return jsonify(ok=True)
+
+    return web
+
+
+def serve(settings: Settings, slack: SlackSettings) -> None:
+    app = build_app(slack, settings, build_deployer(settings))
+    if slack.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        log.info("deploybot connecting to Slack in Socket Mode")
+        SocketModeHandler(app, slack.app_token.get_secret_value()).start()  # type: ignore[union-attr]
+        return
+    import waitress
+
+    log.info("deploybot listening on port %d (POST /slack/events, GET /healthz)", slack.port)
+    waitress.serve(http_app(app), host="0.0.0.0", port=slack.port, threads=16, ident="deploybot")

@@ -1,0 +1,39 @@
+"""Slack's standard variables (no DEPLOYBOT_ prefix: they keep their standard names)."""
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from deployer.errors import ConfigError
+
+
+class SlackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True, env_parse_none_str="")
+
+    bot_token: SecretStr = Field(validation_alias=AliasChoices("SLACK_BOT_TOKEN"), description="Bot token, xoxb-…")
+    signing_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"), description="Verifies HTTP requests from Slack."
+    )
+    app_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_APP_TOKEN"), description="App-level token (xapp-…): Socket Mode."
+    )
+    api_url: str = Field(
+        "https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"), description="Slack Web API base URL."
+    )
+    port: int = Field(3000, validation_alias=AliasChoices("PORT"), description="HTTP port when not in Socket Mode.")
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+
+def load_slack_settings() -> SlackSettings:
+    try:
+        settings = SlackSettings()
+    except ValidationError as exc:
+        names = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        raise ConfigError(f"Slack settings are missing or wrong: {names}",
+                          details=[f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()]) from None
+    if not settings.socket_mode and settings.signing_secret is None:
+        raise ConfigError("SLACK_SIGNING_SECRET is required to serve HTTP (or set SLACK_APP_TOKEN for Socket Mode).")
+    return settings

@@ -1,0 +1,110 @@
+"""Slack messages as pure functions of deploy events and results.
+
+Built with slack_sdk's Block Kit models, so Slack's limits fail in unit tests
+rather than in a channel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+
+from deployer.durations import format_duration
+from deployer.errors import DeployError
+from deployer.pipeline import DeployResult
+from deployer.progress import (
+    CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
+    ImageBuilt, ImageReused, Progress,
+)
+
+SECTION_LIMIT = 3000
+DETAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[dict] = field(default_factory=list)
+
+
+def _section(text: str) -> dict:
+    return SectionBlock(text=MarkdownTextObject(text=_clip(text, SECTION_LIMIT))).to_dict()
+
+
+def _context(text: str) -> dict:
+    return ContextBlock(elements=[MarkdownTextObject(text=_clip(text, SECTION_LIMIT))]).to_dict()
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def code(text: str) -> str:
+    """Inline code that survives backticks in branch names."""
+    return "`" + text.replace("`", "ʼ") + "`"
+
+
+def deploy_started(feature: str, user_id: str) -> Message:
+    text = f"<@{user_id}> is deploying {code(feature)} …"
+    return Message(text, [_section(text), _context("Progress follows in the thread.")])
+
+
+def deploy_succeeded(result: DeployResult, user_id: str) -> Message:
+    text = f":white_check_mark: {code(result.feature)} is live at {result.url}"
+    how = "new environment" if result.created else "reused environment"
+    context = f"Deployed by <@{user_id}> · {result.commit.sha[:8]} · {how} · took {format_duration(result.took)}"
+    return Message(text, [_section(text), _context(context)])
+
+
+def deploy_failed(feature: str, user_id: str, error: DeployError) -> Message:
+    text = f":x: Deploying {code(feature)} failed: {error.title.lower()}"
+    return Message(text, [_section(text), _context(f"Requested by <@{user_id}> · details in the thread")])
+
+
+def success_reply(result: DeployResult) -> str:
+    return f":rocket: Ready: {result.url} ({result.environment.name}, took {format_duration(result.took)})"
+
+
+def failure_reply(error: DeployError) -> str:
+    text = f":x: *{error.title}*: {error.message}"
+    if error.details:
+        lines = "\n".join(error.details[-DETAIL_LINES:]).replace("```", "'''")
+        text += f"\n```{_clip(lines, SECTION_LIMIT - len(text) - 10)}```"
+    return text
+
+
+def unexpected_reply(incident: str) -> str:
+    return (
+        f":x: Something unexpected went wrong (incident `{incident}`). "
+        "Nothing was lost; try again, and quote the incident id to whoever runs deploybot if it persists."
+    )
+
+
+def queued_reply() -> str:
+    return ":hourglass_flowing_sand: Another deploy of this branch is running; this one is queued and starts when it ends."
+
+
+def usage_reply(problem: str, usage: str) -> str:
+    return f"{problem}\n{usage}" if problem else usage
+
+
+def progress_text(event: Progress) -> str | None:
+    """One thread line per step worth a notification; None for the noise."""
+    match event:
+        case CommitResolved(commit):
+            return f"Commit {code(commit.sha[:8])} on {code(commit.branch)}: {commit.subject}"
+        case ImageReused(uri):
+            return f"Image {code(uri)} is already in the registry: no build needed."
+        case ImageBuilding(uri):
+            return f"Building image {code(uri)} …"
+        case ImageBuilt(uri, took):
+            return f"Image built and pushed in {format_duration(took)}."
+        case EnvironmentCreating(env):
+            return f"Creating environment {code(env.name)} (this takes a while on AWS) …"
+        case EnvironmentReused(env):
+            return f"Reusing environment {code(env.name)} ({env.status})."
+        case EnvironmentChanged(env):
+            return f"{code(env.name)}: {env.status}, health {env.health}"
+        case Deploying(env, label):
+            return f"Deploying version {code(label)} to {code(env.name)} …"
+    return None

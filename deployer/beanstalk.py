@@ -1,0 +1,162 @@
+"""The Elastic Beanstalk (and S3, for bundles) gateway: only the calls deploybot uses.
+
+Built with clients passed in; botocore's retry config handles throttling and
+transient errors, and what remains is translated into deploybot's errors here.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from deployer.environment import Environment
+from deployer.errors import CloudError, ConfigError
+
+# Standard mode retries throttling (including Beanstalk's `Throttling`) and 5xx
+# with exponential backoff and jitter.
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+
+T = TypeVar("T")
+_PERMISSION_CODES = {"AccessDenied", "AccessDeniedException", "InsufficientPrivilegesException", "UnauthorizedOperation"}
+
+
+@dataclass(frozen=True)
+class Event:
+    when: datetime
+    severity: str
+    message: str
+
+
+def translated(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Turn botocore failures of `action` into ConfigError (permissions) or CloudError."""
+
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            try:
+                return fn(*args, **kwargs)
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code, message = error.get("Code", "Unknown"), error.get("Message", "")
+                if code in _PERMISSION_CODES:
+                    raise ConfigError(f"AWS refused to {action}: deploybot's IAM role lacks a permission ({code}).") from exc
+                raise CloudError(f"AWS could not {action}: {message or code} ({code}).") from exc
+            except BotoCoreError as exc:
+                raise CloudError(f"AWS could not {action}: {exc}") from exc
+
+        return wrapper
+
+    return decorate
+
+
+class BeanstalkGateway:
+    def __init__(self, eb: Any, s3: Any, application: str) -> None:
+        self._eb = eb
+        self._s3 = s3
+        self.application = application
+
+    @translated("look up the environment")
+    def find(self, name: str) -> Environment | None:
+        """The live (not Terminated) environment of that name in our application, with its tags."""
+        found = self._eb.describe_environments(
+            ApplicationName=self.application, EnvironmentNames=[name], IncludeDeleted=False
+        )["Environments"]
+        live = [e for e in found if e["Status"] != "Terminated"]
+        if not live:
+            return None
+        return _environment(live[0], self._tags(live[0]["EnvironmentArn"]))
+
+    @translated("find environments by name")
+    def name_taken(self, name: str) -> bool:
+        """True when any application in the account/region has a live environment so named."""
+        found = self._eb.describe_environments(EnvironmentNames=[name], IncludeDeleted=False)["Environments"]
+        return any(e["Status"] != "Terminated" for e in found)
+
+    @translated("describe environments")
+    def describe(self, ids: list[str]) -> dict[str, Environment]:
+        """Many environments in as few calls as possible (one, below 1,000)."""
+        return {raw["EnvironmentId"]: _environment(raw) for raw in self._pages(EnvironmentIds=ids)}
+
+    def _pages(self, **params: Any) -> Iterator[dict]:
+        token = None
+        while True:
+            page = self._eb.describe_environments(**params, **({"NextToken": token} if token else {}))
+            yield from page["Environments"]
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def _tags(self, arn: str) -> dict[str, str]:
+        tags = self._eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]
+        return {t["Key"]: t["Value"] for t in tags}
+
+    @translated("check the CNAME")
+    def cname_available(self, prefix: str) -> bool:
+        return bool(self._eb.check_dns_availability(CNAMEPrefix=prefix)["Available"])
+
+    @translated("check the saved configuration")
+    def template_exists(self, template: str) -> bool:
+        try:
+            self._eb.describe_configuration_settings(ApplicationName=self.application, TemplateName=template)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "InvalidParameterValue":
+                return False
+            raise
+        return True
+
+    @translated("create the environment")
+    def create(
+        self, name: str, cname_prefix: str, template: str, options: Mapping[tuple[str, str], str], tags: Mapping[str, str]
+    ) -> Environment:
+        raw = self._eb.create_environment(
+            ApplicationName=self.application,
+            EnvironmentName=name,
+            CNAMEPrefix=cname_prefix,
+            TemplateName=template,
+            OptionSettings=[{"Namespace": ns, "OptionName": opt, "Value": v} for (ns, opt), v in options.items()],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+        return _environment(raw, dict(tags))
+
+    @translated("upload the source bundle to S3")
+    def upload_bundle(self, bucket: str, key: str, data: bytes) -> None:
+        self._s3.put_object(Bucket=bucket, Key=key, Body=data)
+
+    @translated("create the application version")
+    def create_version(self, label: str, bucket: str, key: str, description: str) -> None:
+        self._eb.create_application_version(
+            ApplicationName=self.application,
+            VersionLabel=label,
+            Description=description[:200],
+            SourceBundle={"S3Bucket": bucket, "S3Key": key},
+        )
+
+    @translated("deploy the version to the environment")
+    def deploy_version(self, env_id: str, label: str) -> Environment:
+        return _environment(self._eb.update_environment(EnvironmentId=env_id, VersionLabel=label))
+
+    @translated("read the environment's events")
+    def events(self, env_id: str, since: datetime, severity: str = "WARN") -> list[Event]:
+        raw = self._eb.describe_events(
+            ApplicationName=self.application, EnvironmentId=env_id, StartTime=since, Severity=severity, MaxRecords=50
+        )["Events"]
+        events = [Event(e["EventDate"], e.get("Severity", "INFO"), e.get("Message", "")) for e in raw]
+        return sorted(events, key=lambda e: e.when)
+
+
+def _environment(raw: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Environment:
+    cname = raw.get("CNAME")
+    return Environment(
+        id=raw["EnvironmentId"],
+        name=raw["EnvironmentName"],
+        status=raw.get("Status", "Unknown"),
+        health=raw.get("Health", "Grey"),
+        url=f"http://{cname}" if cname else None,
+        version_label=raw.get("VersionLabel"),
+        tags=dict(tags or {}),
+    )

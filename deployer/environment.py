@@ -1,0 +1,52 @@
+"""The environment model every provider returns, and deploybot's tags on it."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from deployer.naming import decode_tag_value, encode_tag_value
+
+MANAGED_BY = "deploybot:managed-by"
+FEATURE = "deploybot:feature"
+OWNER = "deploybot:owner"
+CREATED = "deploybot:created"
+EXPIRES = "deploybot:expires"
+MANAGER = "deploybot"
+
+READY, LAUNCHING, UPDATING, TERMINATING, TERMINATED = "Ready", "Launching", "Updating", "Terminating", "Terminated"
+
+
+@dataclass(frozen=True)
+class Environment:
+    id: str
+    name: str
+    status: str
+    health: str
+    url: str | None = None
+    version_label: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def feature(self) -> str | None:
+        value = self.tags.get(FEATURE)
+        return decode_tag_value(value) if value is not None else None
+
+    @property
+    def managed(self) -> bool:
+        return self.tags.get(MANAGED_BY) == MANAGER
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with a Z, to the second: fits a tag and sorts as text."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def environment_tags(feature: str, owner: str, created: datetime, expires: datetime) -> dict[str, str]:
+    return {
+        MANAGED_BY: MANAGER,
+        FEATURE: encode_tag_value(feature),
+        OWNER: encode_tag_value(owner),
+        CREATED: iso(created),
+        EXPIRES: iso(expires),
+    }

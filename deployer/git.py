@@ -1,0 +1,226 @@
+"""Read branches of the application repository through the git CLI.
+
+The repository is fetched into a local bare cache, one branch at a time, so that
+deploying a branch never downloads the whole remote again and concurrent deploys
+share one copy. Credentials embedded in the URL (https://user:token@host/...) are
+passed to git but never stored in the cache's config nor shown in messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from deployer.errors import BranchNotFound, ConfigError, DeployError, InvalidRequest
+
+FETCH_TIMEOUT_S = 300
+LOCAL_TIMEOUT_S = 60
+
+# git's message when the remote has no such ref (stable under LC_ALL=C).
+_MISSING_REF = "couldn't find remote ref"
+
+# Fetches into one cache directory must not overlap: git locks refs and
+# FETCH_HEAD, and a second fetch fails instead of waiting. GitRepo objects for the
+# same directory (one per request, say) therefore share a lock.
+_cache_locks: dict[Path, threading.Lock] = {}
+_cache_locks_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    branch: str
+    subject: str
+
+
+class GitRepo:
+    """One remote repository, mirrored branch by branch into `cache_dir`."""
+
+    def __init__(self, url: str, cache_dir: Path) -> None:
+        self.url = url
+        self.cache_dir = Path(cache_dir)
+        self.display_url = redact_url(url)
+        self._lock = _lock_for(self.cache_dir)
+
+    def resolve(self, branch: str) -> Commit:
+        """Fetch `branch` from the remote and return the commit it points at now."""
+        ref = _branch_ref(branch)
+        with self._lock:
+            self._ensure_cache()
+            self._fetch(branch, ref)
+            sha = self._git("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+        subject = self._git("log", "-1", "--format=%s", sha).strip()
+        return Commit(sha=sha, branch=branch, subject=subject)
+
+    def archive(self, sha: str) -> bytes:
+        """The commit's tree as an uncompressed tar: the Docker build context."""
+        self._require_commit(sha)
+        return self._git_bytes("archive", "--format=tar", sha)
+
+    def read_file(self, sha: str, path: str) -> str | None:
+        """The text of `path` at commit `sha`, or None when the commit has no such file."""
+        self._require_commit(sha)
+        object_name = f"{sha}:{path.lstrip('/').removeprefix('./')}"
+        result = self._run("cat-file", "blob", object_name)
+        if result.returncode != 0:
+            return None
+        return result.stdout.decode("utf-8", errors="replace")
+
+    # -- cache and fetching -------------------------------------------------
+
+    def _ensure_cache(self) -> None:
+        if (self.cache_dir / "HEAD").exists():
+            return
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["git", "init", "--bare", "--quiet", str(self.cache_dir)],
+                capture_output=True,
+                env=_git_env(),
+                check=True,
+                timeout=LOCAL_TIMEOUT_S,
+            )
+        except (OSError, subprocess.SubprocessError):
+            raise ConfigError(
+                f"Could not create the git cache in {self.cache_dir}; check that the bot "
+                "may write there."
+            ) from None
+
+    def _fetch(self, branch: str, ref: str) -> None:
+        # Fetching from the URL itself rather than a configured remote keeps any
+        # token in the URL out of the cache's config file. The explicit refspec
+        # fetches only this branch; `+` accepts force-pushes.
+        try:
+            result = self._run(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--prune",
+                "--",
+                self.url,
+                f"+{ref}:{ref}",
+                timeout=FETCH_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            raise ConfigError(
+                f"Fetching from the git repository {self.display_url} took longer than "
+                f"{FETCH_TIMEOUT_S}s. Check DEPLOYBOT_GIT_URL and the network to the git host."
+            ) from None
+        if result.returncode == 0:
+            return
+        stderr = self._clean_stderr(result.stderr)
+        if _MISSING_REF in stderr:
+            self._forget(ref)
+            raise BranchNotFound(f"Branch `{branch}` does not exist in {self.display_url}")
+        raise ConfigError(
+            f"Could not fetch from the git repository {self.display_url}. Check that "
+            "DEPLOYBOT_GIT_URL is right and that the bot can read the repository.",
+            details=_last_lines(stderr, 5),
+        )
+
+    def _forget(self, ref: str) -> None:
+        # A branch deleted on the remote should not linger in the cache.
+        self._run("update-ref", "-d", ref)
+
+    def _require_commit(self, sha: str) -> None:
+        # Only hex object names reach git, so a stray value can't be read as an option.
+        if not _SHA.fullmatch(sha) or self._run("cat-file", "-e", f"{sha}^{{commit}}").returncode:
+            raise DeployError(
+                f"Commit {sha[:12]} is not in the local cache of {self.display_url}; "
+                "resolve the branch again and retry the deploy."
+            )
+
+    def _clean_stderr(self, raw: bytes) -> str:
+        text = raw.decode("utf-8", errors="replace")
+        return text.replace(self.url, self.display_url) if self.url else text
+
+    # -- running git --------------------------------------------------------
+
+    def _git(self, *args: str) -> str:
+        return self._git_bytes(*args).decode("utf-8", errors="replace")
+
+    def _git_bytes(self, *args: str) -> bytes:
+        """Run a local git command that must succeed (failures here are bugs or disk trouble)."""
+        result = self._run(*args)
+        if result.returncode != 0:
+            stderr = self._clean_stderr(result.stderr)
+            raise DeployError(
+                f"git {args[0]} failed in the cache {self.cache_dir}; if this repeats, "
+                "delete that directory so it is rebuilt.",
+                details=_last_lines(stderr, 5),
+            )
+        return result.stdout
+
+    def _run(
+        self, *args: str, timeout: float = LOCAL_TIMEOUT_S
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["git", "--git-dir", str(self.cache_dir), *args],
+            capture_output=True,
+            timeout=timeout,
+            env=_git_env(),
+            check=False,
+        )
+
+
+def redact_url(url: str) -> str:
+    """`url` without any user name or password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=host))
+    # scp-like syntax (git@host:org/repo.git) carries no secret, only a user name.
+    return url
+
+
+def _branch_ref(branch: str) -> str:
+    """refs/heads/<branch>, after checking the name is one git accepts.
+
+    Besides clear errors, this stops names such as `a:b` or `--upload-pack=x`
+    from being read as refspecs or options.
+    """
+    ref = f"refs/heads/{branch}"
+    valid = (
+        branch
+        and not branch.startswith("-")
+        and subprocess.run(
+            ["git", "check-ref-format", ref], capture_output=True, env=_git_env(), check=False
+        ).returncode
+        == 0
+    )
+    if not valid:
+        raise InvalidRequest(f"`{branch}` is not a valid git branch name.")
+    return ref
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        LC_ALL="C",  # stable messages to match on
+        GIT_TERMINAL_PROMPT="0",  # fail instead of waiting for a password nobody types
+        GCM_INTERACTIVE="never",
+    )
+    # Likewise for ssh: no host-key or passphrase prompts (unless the operator set a command).
+    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    return env
+
+
+def _lock_for(cache_dir: Path) -> threading.Lock:
+    key = cache_dir.resolve()
+    with _cache_locks_guard:
+        return _cache_locks.setdefault(key, threading.Lock())
+
+
+_SHA = re.compile(r"[0-9a-f]{7,64}")
+_USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
+
+
+def _last_lines(text: str, count: int) -> list[str]:
+    # Git may echo other URLs (redirects, submodules) with credentials; drop userinfo.
+    lines = [_USERINFO.sub(r"\1", line).strip() for line in text.splitlines()]
+    return [line for line in lines if line][-count:]

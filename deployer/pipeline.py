@@ -1,0 +1,106 @@
+"""The deploy pipeline: commit → image and environment (at the same time) → release → URL."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from deployer.environment import Environment
+from deployer.errors import DeployError
+from deployer.git import Commit, GitRepo
+from deployer.images import ImageBuilder, ImageRef
+from deployer.progress import (
+    BuildLine, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
+)
+from deployer.providers import Provider, Release, Report
+from deployer.registry import Registry, image_tag
+from deployer.request import DeployRequest
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    feature: str
+    environment: Environment
+    commit: Commit
+    image_uri: str
+    created: bool
+    built: bool
+    took: timedelta
+
+    @property
+    def url(self) -> str | None:
+        return self.environment.url
+
+
+class Deployer:
+    def __init__(
+        self,
+        git: GitRepo,
+        builder: ImageBuilder,
+        registry: Registry,
+        provider: Provider,
+        *,
+        dockerfile: str,
+        dockerrun_template: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._git = git
+        self._builder = builder
+        self._registry = registry
+        self.provider = provider
+        self._dockerfile = dockerfile
+        self._dockerrun_template = dockerrun_template
+        self._clock = clock
+
+    def resolve(self, feature: str) -> Commit:
+        """The branch's current commit; BranchNotFound before anything is built."""
+        return self._git.resolve(feature)
+
+    def deploy(self, request: DeployRequest, report: Report, commit: Commit | None = None) -> DeployResult:
+        started = time.monotonic()
+        commit = commit or self.resolve(request.feature)
+        report(CommitResolved(commit))
+        image = ImageRef(self._registry.repository, image_tag(commit.sha))
+        template = self._git.read_file(commit.sha, self._dockerrun_template)
+        prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploybot-image") as pool:
+            building = pool.submit(self._ensure_image, commit, image, report)
+            env, created, env_error = self._ready_environment(request, report)
+            built = building.result()  # a build failure is the root cause: it wins
+        if env_error:
+            raise env_error
+        env = self.provider.deploy(env, prepared, self._clock(), report)
+        took = timedelta(seconds=time.monotonic() - started)
+        return DeployResult(request.feature, env, commit, image.uri, created, built, took)
+
+    def _ready_environment(
+        self, request: DeployRequest, report: Report
+    ) -> tuple[Environment | None, bool, DeployError | None]:
+        try:
+            env, created = self.provider.ensure(request, self._clock())
+            report(EnvironmentCreating(env) if created else EnvironmentReused(env))
+            return self.provider.wait_ready(env, report, created=created), created, None
+        except DeployError as exc:
+            return None, False, exc
+
+    def _ensure_image(self, commit: Commit, image: ImageRef, report: Report) -> bool:
+        """Build and push the commit's image unless the registry has it already."""
+        self._registry.prepare()
+        auth = self._registry.auth_config()
+        if self._builder.exists_in_registry(image, auth):
+            report(ImageReused(image.uri))
+            return False
+        report(ImageBuilding(image.uri))
+        started = time.monotonic()
+        labels = {"deploybot.commit": commit.sha, "deploybot.feature": commit.branch}
+        on_line = lambda line: report(BuildLine(line))  # noqa: E731
+        self._builder.build(self._git.archive(commit.sha), image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
+        self._builder.push(image, auth, on_line=on_line)
+        report(ImageBuilt(image.uri, timedelta(seconds=time.monotonic() - started)))
+        return True

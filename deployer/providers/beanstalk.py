@@ -1,0 +1,141 @@
+"""Feature environments on Elastic Beanstalk."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from deployer.beanstalk import BeanstalkGateway
+from deployer.bundle import DOCKERRUN, make_bundle, render_dockerrun
+from deployer.environment import READY, TERMINATED, TERMINATING, Environment, environment_tags
+from deployer.errors import ConfigError, EnvironmentFailed, InvalidRequest
+from deployer.naming import cname_prefixes, environment_name, version_label
+from deployer.poller import Poller
+from deployer.progress import Deploying, EnvironmentChanged
+from deployer.providers import Release, Report
+from deployer.request import DeployRequest
+
+INSTANCE_TYPE_OPTION = ("aws:ec2:instances", "InstanceTypes")
+SETTLED_HEALTH = {"Green", "Red"}
+# Events a little older than our own call still belong to it (clock skew with AWS).
+EVENT_SLACK = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    release: Release
+    bundle: bytes
+
+
+class BeanstalkProvider:
+    def __init__(
+        self,
+        gateway: BeanstalkGateway,
+        poller: Poller,
+        *,
+        template: str,
+        bucket: str,
+        app_port: int,
+        env_prefix: str = "",
+        launch_timeout: timedelta,
+        deploy_timeout: timedelta,
+    ) -> None:
+        self._eb = gateway
+        self._poller = poller
+        self._template = template
+        self._bucket = bucket
+        self._app_port = app_port
+        self._prefix = env_prefix
+        self._launch_timeout = launch_timeout.total_seconds()
+        self._deploy_timeout = deploy_timeout.total_seconds()
+
+    def prepare(self, release: Release) -> Prepared:
+        values = {
+            "IMAGE": release.image_uri,
+            "APP_PORT": self._app_port,
+            "FEATURE": release.feature,
+            "COMMIT": release.commit.sha,
+            "ENVIRONMENT": environment_name(release.feature, self._prefix),
+        }
+        source = "the repository's Dockerrun template" if release.dockerrun_template else "the built-in Dockerrun template"
+        dockerrun = render_dockerrun(release.dockerrun_template, values, source=source)
+        return Prepared(release, make_bundle({DOCKERRUN: dockerrun}))
+
+    def ensure(self, request: DeployRequest, now: datetime) -> tuple[Environment, bool]:
+        name = environment_name(request.feature, self._prefix)
+        existing = self._eb.find(name)
+        if existing and existing.status == TERMINATING:
+            self._poller.wait(existing.id, lambda e: e.status == TERMINATED, self._launch_timeout,
+                              what=f"{name} to finish terminating")
+            existing = None
+        if existing:
+            self._check_ours(existing, request.feature)
+            return existing, False
+        return self._create(name, request, now), True
+
+    def _check_ours(self, env: Environment, feature: str) -> None:
+        if not env.managed:
+            raise ConfigError(
+                f"An environment named {env.name} already exists and deploybot does not manage it; "
+                "set DEPLOYBOT_ENV_PREFIX so feature environments get names of their own."
+            )
+        if env.feature != feature:
+            raise InvalidRequest(
+                f"Environment {env.name} belongs to the branch `{env.feature}`; rename `{feature}` to deploy it."
+            )
+
+    def _create(self, name: str, request: DeployRequest, now: datetime) -> Environment:
+        if self._eb.name_taken(name):
+            raise ConfigError(
+                f"Another application in this account already has an environment named {name}; "
+                "set DEPLOYBOT_ENV_PREFIX so feature environments get names of their own."
+            )
+        prefix = next((p for p in cname_prefixes(name, self._eb.application) if self._eb.cname_available(p)), None)
+        if prefix is None:
+            raise ConfigError(f"No free CNAME for {name}; set DEPLOYBOT_ENV_PREFIX to choose other names.")
+        tags = environment_tags(request.feature, request.owner, now, now + request.ttl)
+        options = {INSTANCE_TYPE_OPTION: request.instance_type}
+        return self._eb.create(name, prefix, self._template, options, tags)
+
+    def wait_ready(self, env: Environment, report: Report, *, created: bool) -> Environment:
+        """A new environment must come up healthy; a reused one only needs to be Ready
+        (it may be Red from an earlier bad version that this deploy replaces)."""
+        since = datetime.now().astimezone() - EVENT_SLACK
+        done = _settled if created else (lambda e: e.status in (READY, TERMINATED))
+        env = self._poller.wait(
+            env.id, done, self._launch_timeout,
+            on_change=lambda e: report(EnvironmentChanged(e)), what=f"{env.name} to be ready",
+        )
+        if env.status != READY or (created and env.health == "Red"):
+            raise EnvironmentFailed(
+                f"Environment {env.name} did not come up ({env.status}, health {env.health}).",
+                details=self._event_lines(env, since),
+            )
+        return env
+
+    def deploy(self, env: Environment, prepared: Prepared, now: datetime, report: Report) -> Environment:
+        label = version_label(env.name, prepared.release.commit.sha, now)
+        key = f"deploybot/{self._eb.application}/{label}.zip"
+        self._eb.upload_bundle(self._bucket, key, prepared.bundle)
+        commit = prepared.release.commit
+        self._eb.create_version(label, self._bucket, key, f"{commit.branch} @ {commit.sha[:12]}: {commit.subject}")
+        since = datetime.now().astimezone() - EVENT_SLACK
+        report(Deploying(self._eb.deploy_version(env.id, label), label))
+        env = self._poller.wait(
+            env.id, _settled, self._deploy_timeout,
+            on_change=lambda e: report(EnvironmentChanged(e)), what=f"{env.name} to take {label}",
+        )
+        if env.status != READY or env.health == "Red" or env.version_label != label:
+            raise EnvironmentFailed(
+                f"Deploying {label} to {env.name} failed ({env.status}, health {env.health}, "
+                f"running {env.version_label or 'no version'}).",
+                details=self._event_lines(env, since),
+            )
+        return env
+
+    def _event_lines(self, env: Environment, since: datetime) -> list[str]:
+        events = self._eb.events(env.id, since, severity="WARN")
+        return [f"{e.severity}: {e.message}" for e in events] or ["Beanstalk reported no warnings or errors."]
+
+
+def _settled(env: Environment) -> bool:
+    return env.status == TERMINATED or (env.status == READY and env.health in SETTLED_HEALTH)

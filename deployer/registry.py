@@ -1,0 +1,254 @@
+"""Where built images are pushed: any registry v2, or Amazon ECR.
+
+Images are tagged `deploybot-<commit sha>`; on ECR a lifecycle rule matching that
+prefix expires them a day after push, so branch images do not pile up.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from deployer.errors import CloudError, ConfigError
+
+TAG_PREFIX = "deploybot-"
+
+# Refresh ECR tokens (valid 12h) this long before they expire, so that a token
+# handed to a push never lapses halfway through it.
+TOKEN_REFRESH_MARGIN = timedelta(minutes=15)
+
+# The rule deploybot owns in an ECR repository's lifecycle policy.
+LIFECYCLE_RULE = {
+    "description": "deploybot: expire branch images one day after push",
+    "selection": {
+        "tagStatus": "tagged",
+        "tagPrefixList": [TAG_PREFIX],
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 1,
+    },
+    "action": {"type": "expire"},
+}
+
+# Docker's rule for repository paths: lowercase components separated by '/'.
+_REPOSITORY_NAME = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
+
+def image_tag(sha: str) -> str:
+    """The tag of the image built from commit `sha` (the lifecycle rule matches its prefix)."""
+    return f"{TAG_PREFIX}{sha}"
+
+
+class Registry(Protocol):
+    @property
+    def repository(self) -> str:
+        """Image repository without tag, e.g. 127.0.0.1:5000/myapp."""
+
+    def prepare(self) -> None:
+        """Make sure the repository can receive pushes."""
+
+    def auth_config(self) -> dict | None:
+        """Credentials for the docker SDK, or None to use the engine's own config."""
+
+
+class PlainRegistry:
+    """Any registry v2 (DEPLOYBOT_REGISTRY); nothing to set up, no credentials of ours.
+
+    If it needs a login, `docker login` on the engine's host provides it.
+    """
+
+    def __init__(self, host: str, name: str) -> None:
+        # Accept "http://host:port/" too: people paste URLs, Docker wants a host.
+        host = re.sub(r"^[a-z]+://", "", host.strip()).rstrip("/")
+        if not host:
+            raise ConfigError(
+                "DEPLOYBOT_REGISTRY is empty; set it to a registry host such as 127.0.0.1:5000."
+            )
+        self.repository = f"{host}/{_checked_name(name)}"
+
+    def prepare(self) -> None:
+        return None
+
+    def auth_config(self) -> dict | None:
+        return None
+
+
+class EcrRegistry:
+    """An ECR repository in the account and region of `ecr_client`, created on demand."""
+
+    def __init__(
+        self,
+        ecr_client: Any,
+        name: str,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._ecr = ecr_client
+        self.name = _checked_name(name)
+        self._now = now
+        self._lock = threading.Lock()
+        self._auth: dict | None = None
+        self._auth_expires = datetime.min.replace(tzinfo=UTC)
+
+    @property
+    def repository(self) -> str:
+        endpoint = self.auth_config()["serveraddress"]
+        return f"{re.sub(r'^https?://', '', endpoint).rstrip('/')}/{self.name}"
+
+    def prepare(self) -> None:
+        """Create the repository if missing and install deploybot's lifecycle rule."""
+        self._ensure_repository()
+        self._ensure_lifecycle_policy()
+
+    def auth_config(self) -> dict:
+        """Docker credentials from an ECR token, reused until shortly before it expires."""
+        with self._lock:
+            if self._auth is None or self._now() >= self._auth_expires - TOKEN_REFRESH_MARGIN:
+                self._auth, self._auth_expires = self._fetch_auth()
+            return dict(self._auth)
+
+    # -- repository -----------------------------------------------------------
+
+    def _ensure_repository(self) -> None:
+        try:
+            self._call("DescribeRepositories", repositoryNames=[self.name])
+            return
+        except ClientError as err:
+            if _code(err) != "RepositoryNotFoundException":
+                raise self._translate(err) from err
+        try:
+            self._call("CreateRepository", repositoryName=self.name)
+        except ClientError as err:
+            # Another deploy created it between our describe and create: fine.
+            if _code(err) != "RepositoryAlreadyExistsException":
+                raise self._translate(err) from err
+
+    def _ensure_lifecycle_policy(self) -> None:
+        current = self._current_policy()
+        wanted = merged_lifecycle_policy(current)
+        if wanted != current:
+            self._call_or_raise(
+                "PutLifecyclePolicy",
+                repositoryName=self.name,
+                lifecyclePolicyText=json.dumps(wanted),
+            )
+
+    def _current_policy(self) -> dict | None:
+        try:
+            response = self._call("GetLifecyclePolicy", repositoryName=self.name)
+        except ClientError as err:
+            if _code(err) == "LifecyclePolicyNotFoundException":
+                return None
+            raise self._translate(err) from err
+        return json.loads(response["lifecyclePolicyText"])
+
+    # -- credentials ----------------------------------------------------------
+
+    def _fetch_auth(self) -> tuple[dict, datetime]:
+        data = self._call_or_raise("GetAuthorizationToken")["authorizationData"][0]
+        username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+        auth = {"username": username, "password": password, "serveraddress": data["proxyEndpoint"]}
+        return auth, _as_utc(data["expiresAt"])
+
+    # -- calling AWS ----------------------------------------------------------
+
+    def _call(self, operation: str, **params: Any) -> dict:
+        """Call an ECR operation; ClientError passes through for callers that expect some."""
+        method = getattr(self._ecr, _snake(operation))
+        try:
+            return method(**params)
+        except NoCredentialsError as err:
+            raise ConfigError(
+                "No AWS credentials were found for ECR. Give the bot an IAM role or set "
+                "AWS_PROFILE / AWS_ACCESS_KEY_ID."
+            ) from err
+        except BotoCoreError as err:
+            raise CloudError(
+                f"The ECR call {operation} failed before AWS answered; check the network "
+                "and AWS_REGION, then retry.",
+                details=[str(err)],
+            ) from err
+
+    def _call_or_raise(self, operation: str, **params: Any) -> dict:
+        try:
+            return self._call(operation, **params)
+        except ClientError as err:
+            raise self._translate(err) from err
+
+    def _translate(self, err: ClientError) -> Exception:
+        code = _code(err)
+        operation = err.operation_name
+        aws_message = err.response.get("Error", {}).get("Message", "")
+        if code in _ACCESS_DENIED:
+            return ConfigError(
+                f"AWS refused ecr:{operation} on the repository `{self.name}`. Allow the "
+                f"bot's IAM identity ecr:{operation}.",
+                details=[aws_message],
+            )
+        if code in _BAD_CREDENTIALS:
+            return ConfigError(
+                "AWS rejected the bot's credentials for ECR; renew them or check the "
+                "bot's IAM role.",
+                details=[aws_message],
+            )
+        return CloudError(
+            f"The ECR call {operation} on `{self.name}` failed ({code}); retry, and "
+            "check the AWS console if it keeps failing.",
+            details=[aws_message],
+        )
+
+
+def merged_lifecycle_policy(current: dict | None) -> dict:
+    """`current` with deploybot's rule first, keeping everyone else's rules.
+
+    Rules are renumbered in their existing order (priorities only rank rules), and
+    a rule on deploybot's prefix that differs from ours is replaced by ours.
+    """
+    others = [rule for rule in (current or {}).get("rules", []) if not _is_deploybot_rule(rule)]
+    others.sort(key=lambda rule: rule.get("rulePriority", 0))
+    rules = [{"rulePriority": 1, **LIFECYCLE_RULE}]
+    rules += [{**rule, "rulePriority": i} for i, rule in enumerate(others, start=2)]
+    return {"rules": rules}
+
+
+def _is_deploybot_rule(rule: dict) -> bool:
+    return TAG_PREFIX in rule.get("selection", {}).get("tagPrefixList", [])
+
+
+_ACCESS_DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
+_BAD_CREDENTIALS = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+}
+
+
+def _code(err: ClientError) -> str:
+    return err.response.get("Error", {}).get("Code", "")
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _checked_name(name: str) -> str:
+    if not _REPOSITORY_NAME.match(name or ""):
+        raise ConfigError(
+            f"`{name}` cannot name an image repository: use lowercase letters, digits, "
+            "and '.', '_', '-' or '/' between them."
+        )
+    return name

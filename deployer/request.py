@@ -1,0 +1,49 @@
+"""What a person asks for, checked against the operator's limits. Pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from deployer.durations import format_duration
+from deployer.errors import InvalidRequest
+from deployer.naming import branch_problem
+
+
+@dataclass(frozen=True)
+class Limits:
+    default_ttl: timedelta
+    max_ttl: timedelta
+    default_instance_type: str
+    instance_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    feature: str
+    owner: str
+    ttl: timedelta
+    instance_type: str
+
+
+MIN_TTL = timedelta(minutes=10)
+
+
+def make_request(
+    feature: str, owner: str, limits: Limits, *, ttl: timedelta | None = None, instance_type: str | None = None
+) -> DeployRequest:
+    """A DeployRequest within `limits`, or InvalidRequest saying what to change."""
+    problem = branch_problem(feature)
+    if problem:
+        raise InvalidRequest(f"`{feature}` can't be deployed: {problem}.")
+    ttl = limits.default_ttl if ttl is None else ttl
+    if not MIN_TTL <= ttl <= limits.max_ttl:
+        raise InvalidRequest(
+            f"--ttl must be between {format_duration(MIN_TTL)} and {format_duration(limits.max_ttl)}"
+            f" (got {format_duration(ttl)})."
+        )
+    instance_type = instance_type or limits.default_instance_type
+    if instance_type not in limits.instance_types:
+        raise InvalidRequest(
+            f"--instance `{instance_type}` is not allowed here; choose one of {', '.join(limits.instance_types)}."
+        )
+    return DeployRequest(feature=feature, owner=owner, ttl=ttl, instance_type=instance_type)

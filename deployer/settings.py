@@ -1,0 +1,108 @@
+"""deploybot's own settings: `DEPLOYBOT_*` environment variables (or a `.env` file).
+
+Loaded once at the entry point and passed down. A wrong or missing setting stops
+start-up with a message that names it (see `load_settings`).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from deployer.durations import parse_duration
+from deployer.errors import ConfigError
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PREFIX = "DEPLOYBOT_"
+
+
+def _split_list(value: object) -> object:
+    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_file=".env", extra="ignore", env_parse_none_str=""
+    )
+
+    provider: Literal["beanstalk"] = Field(
+        "beanstalk", description="Where environments run: `beanstalk` (Elastic Beanstalk)."
+    )
+    git_url: str = Field(description="The application's repository: anything git can clone, file:// included.")
+    dockerfile: str = Field("Dockerfile", description="Path of the Dockerfile inside the repository.")
+    dockerrun_template: str = Field(
+        "Dockerrun.template.json",
+        description="Path of the Dockerrun template inside the repository; a built-in one is used when absent.",
+    )
+    app_port: int = Field(8080, ge=1, le=65535, description="Port the application listens on in its container.")
+
+    eb_application: str | None = Field(None, description="Elastic Beanstalk application that holds the environments.")
+    eb_template: str | None = Field(None, description="Saved configuration new environments are created from.")
+    eb_instance_type: str = Field("t3.small", description="Default instance type of a feature environment.")
+    instance_types: CommaList = Field(
+        default_factory=lambda: ["t3.micro", "t3.small", "t3.medium"],
+        description="Instance types a user may choose with --instance (comma-separated).",
+    )
+    env_prefix: str = Field("", description="Prefix for environment names, e.g. `myapp-`.")
+    s3_bucket: str | None = Field(None, description="S3 bucket for source bundles.")
+    ecr_repository: str = Field(
+        "deploybot", description="Image repository name: in ECR, or in DEPLOYBOT_REGISTRY when that is set."
+    )
+    registry: str | None = Field(
+        None, description="Push to this registry v2 host (e.g. `registry.example.com:5000`) instead of ECR."
+    )
+
+    channel: str | None = Field(None, description="Slack channel for notices that belong to no command.")
+    ttl: Duration = Field(timedelta(days=1), description="Default lifetime of an environment.")
+    max_ttl: Duration = Field(timedelta(days=7), description="Longest lifetime a user may ask for.")
+    poll_interval: Duration = Field(timedelta(seconds=10), description="How often Beanstalk is polled while waiting.")
+    launch_timeout: Duration = Field(timedelta(minutes=30), description="How long to wait for a new environment.")
+    deploy_timeout: Duration = Field(timedelta(minutes=20), description="How long to wait for a deployment.")
+    max_parallel: int = Field(8, ge=1, description="Deploys of different features that run at once.")
+    work_dir: Path = Field(Path("~/.cache/deploybot"), description="Where the git cache lives.")
+
+    @field_validator("work_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _provider_needs(self) -> "Settings":
+        if self.provider == "beanstalk":
+            missing = [n for n in ("eb_application", "eb_template", "s3_bucket") if not getattr(self, n)]
+            if missing:
+                names = ", ".join(PREFIX + n.upper() for n in missing)
+                raise ValueError(f"the beanstalk provider needs {names}")
+        if self.eb_instance_type not in self.instance_types:
+            raise ValueError(
+                f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES"
+            )
+        if self.ttl > self.max_ttl:
+            raise ValueError(f"{PREFIX}TTL is longer than {PREFIX}MAX_TTL")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, or a ConfigError that names each bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("Settings are missing or wrong", details=describe_errors(exc)) from None
+    except SettingsError as exc:
+        raise ConfigError("Settings could not be read", details=[str(exc)]) from None
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"])
+        name = f"{PREFIX}{field.upper()}" if field else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}" if field else message)
+    return lines

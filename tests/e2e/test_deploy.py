@@ -1,0 +1,186 @@
+"""`/deploy` end to end: signed requests in, Slack messages and Beanstalk environments out."""
+from __future__ import annotations
+
+import io
+import json
+import time
+import urllib.request
+import zipfile
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.e2e.conftest import APPLICATION, BUCKET
+from tests.e2e.helpers import finished, root_of, root_text
+from tests.world.apprepo import BROKEN_BUILD_LINE
+
+pytestmark = pytest.mark.e2e
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _live(moto, name: str) -> list[dict]:
+    return [e for e in moto.environments(EnvironmentNames=[name]) if e["Status"] != "Terminated"]
+
+
+def test_deploy_ends_with_the_url_in_the_thread_and_a_tagged_environment(bot, slack, moto, docker_world, repository):
+    response = bot.driver.slash(text="feature-x --ttl 3d --instance t3.micro")
+    assert response.status_code == 200
+
+    root = root_of(slack, "feature-x")
+    thread = finished(slack, root)
+    (env,) = _live(moto, "feature-x")
+    assert thread[-1] == f":rocket: Ready: http://{env['CNAME']} (feature-x, took " + thread[-1].split("took ")[1]
+    assert any("Creating environment `feature-x`" in t for t in thread)
+    assert any(t.startswith("Building image") for t in thread)
+    assert root_text(slack, root).startswith(":white_check_mark: `feature-x` is live at http://")
+
+    assert (env["Status"], env["Health"]) == ("Ready", "Green")
+    tags = moto.tags(env)
+    assert tags["deploybot:managed-by"] == "deploybot"
+    assert tags["deploybot:feature"] == "feature-x"
+    assert tags["deploybot:owner"] == "U0ANA"
+    assert _parse(tags["deploybot:expires"]) - _parse(tags["deploybot:created"]) == timedelta(days=3)
+
+    settings = moto.client("elasticbeanstalk").describe_configuration_settings(
+        ApplicationName=APPLICATION, EnvironmentName="feature-x")["ConfigurationSettings"][0]["OptionSettings"]
+    assert {"Namespace": "aws:ec2:instances", "OptionName": "InstanceTypes", "Value": "t3.micro"} in [
+        {k: o[k] for k in ("Namespace", "OptionName", "Value")} for o in settings]
+
+    image = _deployed_image(moto, env)
+    assert image.startswith(f"{docker_world}/{repository}:deploybot-")
+    tags_listed = json.loads(urllib.request.urlopen(f"http://{docker_world}/v2/{repository}/tags/list").read())
+    assert image.rsplit(":", 1)[1] in tags_listed["tags"]
+
+
+def _deployed_image(moto, env: dict) -> str:
+    """The image named in the Dockerrun file of the version the environment runs."""
+    (version,) = moto.client("elasticbeanstalk").describe_application_versions(
+        ApplicationName=APPLICATION, VersionLabels=[env["VersionLabel"]])["ApplicationVersions"]
+    bundle = version["SourceBundle"]
+    assert bundle["S3Bucket"] == BUCKET
+    body = moto.client("s3").get_object(Bucket=BUCKET, Key=bundle["S3Key"])["Body"].read()
+    dockerrun = json.loads(zipfile.ZipFile(io.BytesIO(body)).read("Dockerrun.aws.json"))
+    return dockerrun["containerDefinitions"][0]["image"]
+
+
+def test_a_second_deploy_reuses_the_environment_and_skips_the_build(bot, slack, moto):
+    bot.driver.slash(text="reuse-me")
+    first = finished(slack, root_of(slack, "reuse-me"))
+    (env,) = _live(moto, "reuse-me")
+
+    bot.driver.slash(text="reuse-me")
+    second = finished(slack, root_of(slack, "reuse-me", after=1))
+    assert second[-1].startswith(":rocket:"), second
+    assert any("Reusing environment `reuse-me`" in t for t in second)
+    assert any("no build needed" in t for t in second)
+    assert not any(t.startswith("Building image") for t in second)
+    assert any(t.startswith("Building image") for t in first)
+
+    everything = moto.environments(EnvironmentNames=["reuse-me"], IncludeDeleted=True)
+    assert [e["EnvironmentId"] for e in everything] == [env["EnvironmentId"]]
+    (after,) = _live(moto, "reuse-me")
+    assert after["VersionLabel"] != env["VersionLabel"]
+
+
+def test_two_branches_deploy_in_parallel(bot, slack, moto):
+    started = time.monotonic()
+    bot.driver.slash(text="par-a")
+    bot.driver.slash(text="par-b")
+    a, b = root_of(slack, "par-a"), root_of(slack, "par-b")
+    finished(slack, a), finished(slack, b)
+    took = time.monotonic() - started
+    (env_a,), (env_b,) = _live(moto, "par-a"), _live(moto, "par-b")
+    assert env_a["Health"] == env_b["Health"] == "Green"
+    # Each deploy spends at least launch + update in Beanstalk; one after the other
+    # would take twice that, so both environments must have existed at once.
+    created_a, created_b = env_a["DateCreated"], env_b["DateCreated"]
+    assert abs((created_a - created_b).total_seconds()) < 2.0, (created_a, created_b, took)
+
+
+def test_same_feature_deploys_are_serialized_and_the_second_says_it_is_queued(bot, slack, moto):
+    bot.driver.slash(text="queue-me")
+    bot.driver.slash(text="queue-me")
+    first, second = root_of(slack, "queue-me"), root_of(slack, "queue-me", after=1)
+    thread_one, thread_two = finished(slack, first), finished(slack, second)
+    assert any("queued" in t for t in thread_one + thread_two)
+    assert thread_one[-1].startswith(":rocket:") and thread_two[-1].startswith(":rocket:")
+    assert len(moto.environments(EnvironmentNames=["queue-me"], IncludeDeleted=True)) == 1
+
+
+def test_unknown_branch_is_answered_privately_and_creates_nothing(bot, slack, moto):
+    before = len(slack.calls("chat.postMessage"))
+    bot.driver.slash(text="no-such-branch")
+    answer = slack.wait_for(
+        lambda w: [c for c in w.calls("response_url") if "no-such-branch" in c.params.get("text", "")],
+        timeout=20, what="the private answer",
+    )[0]
+    assert "does not exist" in answer.params["text"]
+    assert answer.params.get("response_type", "ephemeral") == "ephemeral"
+    assert len(slack.calls("chat.postMessage")) == before
+    assert moto.environments(EnvironmentNames=["no-such-branch"]) == []
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("", "Tell me which branch"),
+    ("feature-x --ttl 99d", "--ttl must be between"),
+    ("feature-x --instance m5.24xlarge", "is not allowed here"),
+    ("feature-x --force", "Unknown option `--force`"),
+    ("bad..name", "can't contain"),
+    ("help", ""),
+])
+def test_invalid_input_gets_the_usage_and_creates_nothing(bot, slack, moto, text, problem):
+    environments = len(moto.environments())
+    posts = len(slack.calls("chat.postMessage"))
+    response = bot.driver.slash(text=text)
+    assert response.status_code == 200
+    body = response.json()
+    assert problem in body["text"] and "Usage: `/deploy BRANCH" in body["text"]
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+    time.sleep(0.5)  # give a wrongly started deploy the chance to show itself
+    assert len(moto.environments()) == environments
+    assert len(slack.calls("chat.postMessage")) == posts
+
+
+def test_a_failed_launch_is_reported_with_its_events(bot, slack, moto):
+    moto.configure(fail_launch={"launch-fails": "The instance profile aws-elasticbeanstalk-ec2-role is missing."})
+    bot.driver.slash(text="launch-fails")
+    root = root_of(slack, "launch-fails")
+    thread = finished(slack, root)
+    assert thread[-1].startswith(":x: *Environment failed*"), thread
+    assert "aws-elasticbeanstalk-ec2-role is missing" in thread[-1]
+    assert "failed" in root_text(slack, root)
+
+
+def test_a_failed_deployment_is_reported_with_its_events(bot, slack, moto):
+    moto.configure(fail_deploy={"deploy-fails": "Container app exited with code 1."})
+    bot.driver.slash(text="deploy-fails")
+    thread = finished(slack, root_of(slack, "deploy-fails"))
+    assert thread[-1].startswith(":x: *Environment failed*"), thread
+    assert "Container app exited with code 1." in thread[-1]
+
+
+def test_a_build_failure_shows_the_end_of_the_build_log(bot, slack):
+    bot.driver.slash(text="broken-build")
+    thread = finished(slack, root_of(slack, "broken-build"))
+    assert thread[-1].startswith(":x: *Image build failed*"), thread
+    assert BROKEN_BUILD_LINE in thread[-1]
+
+
+@pytest.mark.parametrize("how", ["unsigned", "forged", "stale"])
+def test_forged_requests_are_refused_and_do_nothing(bot, slack, moto, how):
+    posts, environments = len(slack.calls("chat.postMessage")), len(moto.environments())
+    kwargs = {"unsigned": {"sign": False}, "forged": {"secret": "not-the-secret"},
+              "stale": {"timestamp": bot.driver.stale_timestamp()}}[how]
+    response = bot.driver.slash(text="feature-y", **kwargs)
+    assert response.status_code == 401
+    time.sleep(0.5)
+    assert len(slack.calls("chat.postMessage")) == posts
+    assert len(moto.environments()) == environments
+
+
+def test_healthz(bot):
+    response = bot.driver.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"ok": True}

@@ -1,0 +1,693 @@
+"""Tests of the Elastic Beanstalk simulator (tests/world/eb_sim.py) through boto3.
+
+Most tests run in-process under moto.mock_aws(); the last group starts the
+real server process (tests/world/motoserver.py) and drives it over HTTP.
+Durations are a fraction of a second so the life cycle can be watched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tests.world import eb_sim, motoserver
+
+REGION = "us-east-1"
+STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
+LAUNCH, UPDATE, TERMINATE = 0.3, 0.25, 0.15
+DOCKERRUN_V1 = {"AWSEBDockerrunVersion": 1, "Image": {"Name": "nginx:latest"}, "Ports": [{"ContainerPort": 80}]}
+DOCKERRUN_V2 = {"AWSEBDockerrunVersion": 2, "containerDefinitions": [{"name": "web", "image": "nginx"}]}
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+
+def zip_bytes(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def dockerrun_bundle(spec: dict) -> bytes:
+    return zip_bytes({"Dockerrun.aws.json": json.dumps(spec)})
+
+
+class World:
+    """boto3 clients plus shortcuts for the setup most tests need."""
+
+    def __init__(self, **client_args):
+        self.eb = boto3.client("elasticbeanstalk", region_name=REGION, **client_args)
+        self.s3 = boto3.client("s3", region_name=REGION, **client_args)
+        self.s3.create_bucket(Bucket="bundles")
+        self.eb.create_application(ApplicationName="app")
+
+    def version(self, label: str, bundle: bytes = dockerrun_bundle(DOCKERRUN_V1)) -> None:
+        self.s3.put_object(Bucket="bundles", Key=f"{label}.zip", Body=bundle)
+        self.eb.create_application_version(
+            ApplicationName="app", VersionLabel=label, SourceBundle={"S3Bucket": "bundles", "S3Key": f"{label}.zip"}
+        )
+
+    def launch(self, name: str, **extra) -> dict:
+        if "TemplateName" not in extra:
+            extra.setdefault("SolutionStackName", STACK)
+        return self.eb.create_environment(ApplicationName="app", EnvironmentName=name, **extra)
+
+    def env(self, name: str) -> dict:
+        """The live environment with this name, else the last terminated one."""
+        envs = self.eb.describe_environments(EnvironmentNames=[name])["Environments"]
+        live = [e for e in envs if e["Status"] != "Terminated"]
+        return (live or envs)[-1]
+
+    def wait(self, name: str, status: str, timeout: float = 5) -> dict:
+        deadline = time.monotonic() + timeout
+        while (env := self.env(name))["Status"] != status:
+            assert time.monotonic() < deadline, f"{name} stuck in {env['Status']}"
+            time.sleep(0.02)
+        return env
+
+    def ready(self, name: str, **extra) -> dict:
+        self.launch(name, **extra)
+        return self.wait(name, "Ready")
+
+    def messages(self, **filters) -> list[str]:
+        return [e["Message"] for e in self.eb.describe_events(**filters)["Events"]]
+
+
+def error_of(call, *args, **kwargs) -> tuple[str, str]:
+    with pytest.raises(ClientError) as info:
+        call(*args, **kwargs)
+    error = info.value.response["Error"]
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return error["Code"], error["Message"]
+
+
+@pytest.fixture
+def world():
+    eb_sim.install()
+    eb_sim.configure(
+        launch_seconds=LAUNCH,
+        update_seconds=UPDATE,
+        terminate_seconds=TERMINATE,
+        fail_launch={},
+        fail_deploy={},
+        throttle=0,
+    )
+    eb_sim.reset_call_counts()
+    with mock_aws():
+        yield World()
+
+
+# --------------------------------------------------------------------------
+# Environment life cycle
+# --------------------------------------------------------------------------
+
+
+def test_launch_goes_from_launching_to_ready_and_green(world):
+    world.version("v1")
+    created = world.launch("feat-login", VersionLabel="v1", CNAMEPrefix="feat-login-app")
+
+    assert re.fullmatch(r"e-[a-z0-9]{10}", created["EnvironmentId"])
+    assert created["CNAME"] == "feat-login-app.us-east-1.elasticbeanstalk.com"
+    assert (created["Status"], created["Health"], created["HealthStatus"]) == ("Launching", "Grey", "Pending")
+    assert created["VersionLabel"] == "v1"
+
+    ready = world.wait("feat-login", "Ready")
+    assert (ready["Health"], ready["HealthStatus"]) == ("Green", "Ok")
+    assert ready["DateUpdated"] > ready["DateCreated"]
+    messages = world.messages(EnvironmentName="feat-login")
+    assert messages[-1] == "createEnvironment is starting."  # newest first
+    assert "Successfully launched environment: feat-login" in messages
+
+
+def test_default_cname_appends_random_string_to_name(world):
+    env = world.launch("plain-env")
+    assert re.fullmatch(r"plain-env\.eba-[a-z0-9]{8}\.us-east-1\.elasticbeanstalk\.com", env["CNAME"])
+
+
+@pytest.mark.parametrize("name", ["under_score", "-leading", "trailing-", "x" * 41])
+def test_invalid_environment_names_are_rejected(world, name):
+    code, message = error_of(world.launch, name)
+    assert code == "InvalidParameterValue"
+    assert "EnvironmentName" in message
+
+
+def test_names_and_cnames_are_unique_until_terminated(world):
+    world.ready("taken-env", CNAMEPrefix="taken-prefix")
+    assert error_of(world.launch, "taken-env") == ("InvalidParameterValue", "Environment taken-env already exists.")
+    code, message = error_of(world.launch, "other-env", CNAMEPrefix="taken-prefix")
+    assert (code, message) == (
+        "InvalidParameterValue",
+        "DNS name (taken-prefix.us-east-1.elasticbeanstalk.com) is not available.",
+    )
+    assert world.eb.check_dns_availability(CNAMEPrefix="taken-prefix")["Available"] is False
+
+    world.eb.terminate_environment(EnvironmentName="taken-env")
+    assert error_of(world.launch, "taken-env")[1] == "Environment taken-env already exists."  # still Terminating
+    world.wait("taken-env", "Terminated")
+
+    dns = world.eb.check_dns_availability(CNAMEPrefix="taken-prefix")
+    assert dns["Available"] is True
+    assert dns["FullyQualifiedCNAME"] == "taken-prefix.us-east-1.elasticbeanstalk.com"
+    world.launch("taken-env", CNAMEPrefix="taken-prefix")
+    statuses = sorted(
+        e["Status"] for e in world.eb.describe_environments(EnvironmentNames=["taken-env"])["Environments"]
+    )
+    assert statuses == ["Launching", "Terminated"]
+
+
+def test_create_needs_existing_application_version_and_template(world):
+    code, message = error_of(
+        world.eb.create_environment, ApplicationName="nope", EnvironmentName="some-env", SolutionStackName=STACK
+    )
+    assert (code, message) == ("InvalidParameterValue", "No Application named 'nope' found.")
+    assert error_of(world.launch, "some-env", VersionLabel="v9")[1] == "No Application Version named 'v9' found."
+    assert (
+        error_of(world.eb.create_environment, ApplicationName="app", EnvironmentName="some-env", TemplateName="none")[0]
+        == "InvalidParameterValue"
+    )
+    assert (
+        error_of(world.eb.create_environment, ApplicationName="app", EnvironmentName="some-env")[0]
+        == "MissingRequiredParameter"
+    )
+
+
+def test_update_and_terminate_need_a_ready_environment(world):
+    world.version("v1")
+    world.launch("busy-env")
+    code, message = error_of(world.eb.update_environment, EnvironmentName="busy-env", VersionLabel="v1")
+    assert (code, message) == (
+        "InvalidParameterValue",
+        "Environment named busy-env is in an invalid state for this operation. Must be Ready.",
+    )
+    assert error_of(world.eb.terminate_environment, EnvironmentName="busy-env")[1] == (
+        "Cannot terminate environment named busy-env. It is currently pending creation."
+    )
+    world.wait("busy-env", "Ready")
+    eb_sim.configure(update_seconds=30)  # stay Updating for the rest of the test
+    world.eb.update_environment(EnvironmentName="busy-env", VersionLabel="v1")
+    assert error_of(world.eb.terminate_environment, EnvironmentName="busy-env")[1] == (
+        "Cannot terminate environment named busy-env. It is currently pending deployment."
+    )
+
+
+def test_deploy_switches_version_when_the_update_completes(world):
+    world.version("v1")
+    world.version("v2", dockerrun_bundle(DOCKERRUN_V2))
+    world.ready("deploy-env", VersionLabel="v1")
+
+    update = world.eb.update_environment(EnvironmentName="deploy-env", VersionLabel="v2")
+    assert (update["Status"], update["AbortableOperationInProgress"]) == ("Updating", True)
+    assert world.env("deploy-env")["VersionLabel"] == "v1"
+    assert world.eb.describe_environments(VersionLabel="v2")["Environments"] == []
+
+    ready = world.wait("deploy-env", "Ready")
+    assert (ready["VersionLabel"], ready["Health"]) == ("v2", "Green")
+    request_id = update["ResponseMetadata"]["RequestId"]
+    assert world.messages(RequestId=request_id) == [
+        "Environment update completed successfully.",
+        "New application version was deployed to running EC2 instances.",
+        "Instance deployment completed successfully.",
+        "Deploying new version to instance(s).",
+        "Environment update is starting.",
+    ]
+
+
+def test_update_cannot_combine_version_and_configuration(world):
+    world.version("v1")
+    world.ready("combo-env")
+    option = {"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "A", "Value": "1"}
+    code, _ = error_of(
+        world.eb.update_environment, EnvironmentName="combo-env", VersionLabel="v1", OptionSettings=[option]
+    )
+    assert code == "InvalidParameterCombination"
+    assert error_of(world.eb.update_environment, EnvironmentName="combo-env", VersionLabel="v7")[1] == (
+        "No Application Version named 'v7' found."
+    )
+
+
+@pytest.mark.parametrize(
+    "bundle, reason",
+    [
+        (zip_bytes({"app.py": "print()"}), "Both 'Dockerfile' and 'Dockerrun.aws.json' are missing"),
+        (zip_bytes({"Dockerrun.aws.json": "{not json"}), "failed to parse 'Dockerrun.aws.json'"),
+        (dockerrun_bundle({"AWSEBDockerrunVersion": 3}), "Invalid Dockerrun.aws.json version"),
+        (
+            dockerrun_bundle({"AWSEBDockerrunVersion": 2, "containerDefinitions": [{"name": "web"}]}),
+            "each with a name and an image",
+        ),
+        (b"not a zip", "not a valid ZIP archive"),
+    ],
+)
+def test_bad_bundle_fails_the_deploy_and_keeps_the_old_version(world, bundle, reason):
+    world.version("good")
+    world.version("bad", bundle)
+    world.ready("bundle-env", VersionLabel="good")
+
+    world.eb.update_environment(EnvironmentName="bundle-env", VersionLabel="bad")
+    env = world.wait("bundle-env", "Ready")
+    assert (env["VersionLabel"], env["Health"], env["HealthStatus"]) == ("good", "Red", "Severe")
+    errors = world.messages(EnvironmentName="bundle-env", Severity="ERROR")
+    assert errors[0] == "Failed to deploy application."
+    assert any(reason in message for message in errors)
+
+
+def test_good_deploy_after_a_failure_turns_health_green(world):
+    world.version("v1")
+    world.version("broken", zip_bytes({"readme.txt": ""}))
+    world.ready("heal-env", VersionLabel="v1")
+    world.eb.update_environment(EnvironmentName="heal-env", VersionLabel="broken")
+    world.wait("heal-env", "Ready")
+    world.eb.update_environment(EnvironmentName="heal-env", VersionLabel="v1")
+    assert world.wait("heal-env", "Ready")["Health"] == "Green"
+    assert world.messages(EnvironmentName="heal-env")[0] == "Environment health has transitioned from Severe to Ok."
+
+
+def test_fail_launch_rule_ends_ready_red_once(world):
+    eb_sim.configure(fail_launch={"doomed-env": "Stack creation failed: no capacity."})
+    world.launch("doomed-env")
+    env = world.wait("doomed-env", "Ready")
+    assert (env["Health"], env["HealthStatus"]) == ("Red", "Severe")
+    errors = world.messages(EnvironmentName="doomed-env", Severity="WARN")
+    assert errors[0].startswith("Create environment operation is complete, but with errors.")
+    assert "Stack creation failed: no capacity." in errors
+    assert eb_sim.settings()["fail_launch"] == {}
+
+
+def test_fail_deploy_rule_fails_the_next_update_only(world):
+    world.version("v1")
+    world.version("v2")
+    world.ready("flaky-env", VersionLabel="v1")
+    eb_sim.configure(fail_deploy={"flaky-env": "Container exited with code 1."})
+
+    world.eb.update_environment(EnvironmentName="flaky-env", VersionLabel="v2")
+    env = world.wait("flaky-env", "Ready")
+    assert (env["VersionLabel"], env["Health"]) == ("v1", "Red")
+    assert "Container exited with code 1." in world.messages(EnvironmentName="flaky-env", Severity="ERROR")
+
+    world.eb.update_environment(EnvironmentName="flaky-env", VersionLabel="v2")
+    assert world.wait("flaky-env", "Ready")["VersionLabel"] == "v2"
+
+
+def test_terminated_environments_stay_visible_but_unusable(world):
+    env_id = world.ready("gone-env", Tags=[{"Key": "branch", "Value": "feat/x"}])["EnvironmentId"]
+    arn = world.env("gone-env")["EnvironmentArn"]
+    assert arn == "arn:aws:elasticbeanstalk:us-east-1:123456789012:environment/app/gone-env"
+
+    assert world.eb.terminate_environment(EnvironmentId=env_id)["Status"] == "Terminating"
+    env = world.wait("gone-env", "Terminated")
+    assert env["Health"] == "Grey"
+    assert world.messages(EnvironmentId=env_id)[:2] == [
+        "terminateEnvironment completed successfully.",
+        "terminateEnvironment is starting.",
+    ]
+    assert world.eb.describe_environments(EnvironmentIds=[env_id], IncludeDeleted=False)["Environments"] == []
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert world.eb.describe_environments(EnvironmentIds=[env_id], IncludedDeletedBackTo=later)["Environments"] == []
+    tags = world.eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]
+    assert {"Key": "branch", "Value": "feat/x"} in tags
+
+    assert error_of(world.eb.update_environment, EnvironmentName="gone-env")[1] == (
+        "No Environment found for EnvironmentName = 'gone-env'."
+    )
+    assert error_of(world.eb.terminate_environment, EnvironmentId=env_id)[1] == (
+        f"No Environment found for EnvironmentId = '{env_id}'."
+    )
+
+
+def test_terminated_environments_disappear_after_an_hour(world, monkeypatch):
+    world.ready("old-env")
+    world.eb.terminate_environment(EnvironmentName="old-env")
+    world.wait("old-env", "Terminated")
+    an_hour_later = datetime.now(UTC) + timedelta(hours=1, seconds=1)
+    monkeypatch.setattr(eb_sim, "_now", lambda: an_hour_later)
+    assert world.eb.describe_environments(EnvironmentNames=["old-env"])["Environments"] == []
+
+
+def test_describe_environments_filters_and_pages(world):
+    world.version("v1")
+    world.launch("page-env-1", VersionLabel="v1")
+    world.launch("page-env-2")
+    world.launch("page-env-3")
+    first = world.eb.describe_environments(ApplicationName="app", MaxRecords=2)
+    second = world.eb.describe_environments(ApplicationName="app", MaxRecords=2, NextToken=first["NextToken"])
+    names = [e["EnvironmentName"] for e in first["Environments"] + second["Environments"]]
+    assert names == ["page-env-1", "page-env-2", "page-env-3"] and "NextToken" not in second
+    assert [e["EnvironmentName"] for e in world.eb.describe_environments(VersionLabel="v1")["Environments"]] == [
+        "page-env-1"
+    ]
+    assert world.eb.describe_environments(ApplicationName="other")["Environments"] == []
+
+
+# --------------------------------------------------------------------------
+# Tags
+# --------------------------------------------------------------------------
+
+
+def test_tag_update_runs_an_environment_update(world):
+    env = world.ready("tag-env", Tags=[{"Key": "owner", "Value": "alice"}])
+    arn = env["EnvironmentArn"]
+    world.eb.update_tags_for_resource(
+        ResourceArn=arn, TagsToAdd=[{"Key": "owner", "Value": "bob"}, {"Key": "ttl", "Value": "2h"}]
+    )
+    assert world.env("tag-env")["Status"] == "Updating"
+    assert (
+        error_of(world.eb.update_tags_for_resource, ResourceArn=arn, TagsToRemove=["ttl"])[0]
+        == "OperationInProgressFailure"
+    )
+    assert {"Key": "owner", "Value": "alice"} in world.eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]
+
+    world.wait("tag-env", "Ready")
+    tags = {t["Key"]: t["Value"] for t in world.eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]}
+    assert tags == {
+        "owner": "bob",
+        "ttl": "2h",
+        "Name": "tag-env",
+        "elasticbeanstalk:environment-name": "tag-env",
+        "elasticbeanstalk:environment-id": env["EnvironmentId"],
+    }
+
+
+def test_tag_rules_are_enforced(world):
+    arn = world.ready("rules-env")["EnvironmentArn"]
+    update = world.eb.update_tags_for_resource
+    assert error_of(update, ResourceArn=arn, TagsToRemove=["Name"])[0] == "InvalidParameterValue"
+    assert error_of(update, ResourceArn=arn, TagsToAdd=[{"Key": "aws:x", "Value": "y"}])[0] == "InvalidParameterValue"
+    assert error_of(update, ResourceArn=arn, TagsToAdd=[{"Key": "bad#key", "Value": "y"}])[0] == "InvalidParameterValue"
+    assert error_of(update, ResourceArn=arn, TagsToAdd=[{"Key": "k" * 129, "Value": "y"}])[0] == "InvalidParameterValue"
+    assert error_of(update, ResourceArn=arn, TagsToAdd=[{"Key": "k", "Value": "v" * 257}])[0] == "InvalidParameterValue"
+    many = [{"Key": f"k{i}", "Value": "v"} for i in range(48)]  # 48 + Beanstalk's 3 > 50
+    assert error_of(update, ResourceArn=arn, TagsToAdd=many)[0] == "TooManyTagsException"
+    assert (
+        error_of(update, ResourceArn=arn + "-nope", TagsToAdd=[{"Key": "k", "Value": "v"}])[0]
+        == "ResourceNotFoundException"
+    )
+    update(ResourceArn=arn, TagsToAdd=[{"Key": "Ünïcode key_.:/=+-@ ok", "Value": "fine"}, *many[:46]])
+
+
+# --------------------------------------------------------------------------
+# Application versions and configuration templates
+# --------------------------------------------------------------------------
+
+
+def test_application_version_needs_its_s3_object(world):
+    code, message = error_of(
+        world.eb.create_application_version,
+        ApplicationName="app",
+        VersionLabel="v1",
+        SourceBundle={"S3Bucket": "bundles", "S3Key": "missing.zip"},
+    )
+    assert code == "InvalidParameterCombination"
+    assert message == "Unable to download from S3 location (Bucket: bundles  Key: missing.zip). Reason: Not Found"
+    world.version("v1")
+    assert error_of(world.version, "v1")[1] == "Application Version v1 already exists."
+    assert error_of(world.version, "v" * 101)[0] == "InvalidParameterValue"
+
+
+def test_applications_and_versions_keep_their_tags(world):
+    world.s3.put_object(Bucket="bundles", Key="tagged.zip", Body=dockerrun_bundle(DOCKERRUN_V1))
+    version = world.eb.create_application_version(
+        ApplicationName="app",
+        VersionLabel="tagged",
+        SourceBundle={"S3Bucket": "bundles", "S3Key": "tagged.zip"},
+        Tags=[{"Key": "commit", "Value": "abc123"}],
+    )["ApplicationVersion"]
+    arn = version["ApplicationVersionArn"]
+    assert world.eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"] == [{"Key": "commit", "Value": "abc123"}]
+    app_arn = world.eb.describe_applications()["Applications"][0]["ApplicationArn"]
+    world.eb.update_tags_for_resource(ResourceArn=app_arn, TagsToAdd=[{"Key": "team", "Value": "web"}])
+    assert world.eb.list_tags_for_resource(ResourceArn=app_arn)["ResourceTags"] == [{"Key": "team", "Value": "web"}]
+
+
+def test_describe_application_versions_pages_newest_first(world):
+    for label in ("v1", "v2", "v3"):
+        world.version(label)
+    first = world.eb.describe_application_versions(ApplicationName="app", MaxRecords=2)
+    rest = world.eb.describe_application_versions(ApplicationName="app", MaxRecords=2, NextToken=first["NextToken"])
+    labels = [v["VersionLabel"] for v in first["ApplicationVersions"] + rest["ApplicationVersions"]]
+    assert labels == ["v3", "v2", "v1"]
+    (only,) = world.eb.describe_application_versions(ApplicationName="app", VersionLabels=["v2"])["ApplicationVersions"]
+    assert only["SourceBundle"] == {"S3Bucket": "bundles", "S3Key": "v2.zip"}
+    assert only["ApplicationVersionArn"].endswith(":applicationversion/app/v2")
+
+
+def test_delete_application_version_protects_versions_in_use(world):
+    world.version("v1")
+    world.version("v2")
+    world.ready("user-env", VersionLabel="v1")
+    delete = world.eb.delete_application_version
+    assert error_of(delete, ApplicationName="app", VersionLabel="v1")[0] == "InvalidParameterValue"
+    world.eb.update_environment(EnvironmentName="user-env", VersionLabel="v2")
+    assert error_of(delete, ApplicationName="app", VersionLabel="v2")[0] == "OperationInProgressFailure"
+    world.wait("user-env", "Ready")
+    assert world.env("user-env")["VersionLabel"] == "v2"
+
+    delete(ApplicationName="app", VersionLabel="v1", DeleteSourceBundle=True)
+    assert "Contents" not in world.s3.list_objects_v2(Bucket="bundles", Prefix="v1.zip")
+    assert (
+        world.eb.describe_application_versions(ApplicationName="app", VersionLabels=["v1"])["ApplicationVersions"] == []
+    )
+
+
+def test_configuration_templates_feed_environment_settings(world):
+    env_var = "aws:elasticbeanstalk:application:environment"
+    world.eb.create_configuration_template(
+        ApplicationName="app",
+        TemplateName="base",
+        SolutionStackName=STACK,
+        OptionSettings=[
+            {"Namespace": env_var, "OptionName": "MODE", "Value": "base"},
+            {"Namespace": "aws:autoscaling:launchconfiguration", "OptionName": "InstanceType", "Value": "t3.small"},
+        ],
+    )
+    copy = world.eb.create_configuration_template(
+        ApplicationName="app",
+        TemplateName="copy",
+        SourceConfiguration={"ApplicationName": "app", "TemplateName": "base"},
+    )
+    assert copy["SolutionStackName"] == STACK and len(copy["OptionSettings"]) == 2
+    assert (
+        error_of(
+            world.eb.create_configuration_template, ApplicationName="app", TemplateName="base", SolutionStackName=STACK
+        )[0]
+        == "InvalidParameterValue"
+    )
+
+    env = world.ready(
+        "tmpl-env",
+        TemplateName="base",
+        OptionSettings=[{"Namespace": env_var, "OptionName": "MODE", "Value": "feature"}],
+    )
+    assert (env["TemplateName"], env["SolutionStackName"]) == ("base", STACK)
+    (settings,) = world.eb.describe_configuration_settings(ApplicationName="app", EnvironmentName="tmpl-env")[
+        "ConfigurationSettings"
+    ]
+    values = {(o["Namespace"], o["OptionName"]): o["Value"] for o in settings["OptionSettings"]}
+    assert values == {(env_var, "MODE"): "feature", ("aws:autoscaling:launchconfiguration", "InstanceType"): "t3.small"}
+    assert settings["DeploymentStatus"] == "deployed"
+
+    world.eb.create_configuration_template(
+        ApplicationName="app", TemplateName="from-env", EnvironmentId=env["EnvironmentId"]
+    )
+    (saved,) = world.eb.describe_configuration_settings(ApplicationName="app", TemplateName="from-env")[
+        "ConfigurationSettings"
+    ]
+    assert saved["OptionSettings"] == settings["OptionSettings"]
+    world.eb.delete_configuration_template(ApplicationName="app", TemplateName="base")
+    assert world.eb.describe_applications(ApplicationNames=["app"])["Applications"][0]["ConfigurationTemplates"] == [
+        "copy",
+        "from-env",
+    ]
+
+
+def test_configuration_update_applies_settings_when_done(world):
+    world.ready("cfg-env")
+    option = {"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "FLAG", "Value": "on"}
+    world.eb.update_environment(EnvironmentName="cfg-env", OptionSettings=[option])
+
+    def current():
+        (settings,) = world.eb.describe_configuration_settings(ApplicationName="app", EnvironmentName="cfg-env")[
+            "ConfigurationSettings"
+        ]
+        return settings["OptionSettings"]
+
+    assert current() == []
+    world.wait("cfg-env", "Ready")
+    assert current() == [option]
+    assert "Successfully deployed new configuration to environment." in world.messages(EnvironmentName="cfg-env")
+
+
+# --------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------
+
+
+def test_describe_events_filters_and_pages_newest_first(world):
+    world.ready("events-env")
+    all_events = world.eb.describe_events(EnvironmentName="events-env")["Events"]
+    dates = [e["EventDate"] for e in all_events]
+    assert dates == sorted(dates, reverse=True) and len(all_events) >= 5
+
+    pages, token = [], None
+    while True:
+        page = world.eb.describe_events(
+            EnvironmentName="events-env", MaxRecords=2, **({"NextToken": token} if token else {})
+        )
+        pages += page["Events"]
+        if not (token := page.get("NextToken")):
+            break
+    assert pages == all_events
+
+    middle = all_events[2]["EventDate"]
+    assert all(
+        e["EventDate"] >= middle
+        for e in world.eb.describe_events(EnvironmentName="events-env", StartTime=middle)["Events"]
+    )
+    assert all(
+        e["EventDate"] < middle
+        for e in world.eb.describe_events(EnvironmentName="events-env", EndTime=middle)["Events"]
+    )
+    assert world.eb.describe_events(EnvironmentName="events-env", Severity="WARN")["Events"] == []
+    assert error_of(world.eb.describe_events, Severity="LOUD")[0] == "InvalidParameterValue"
+    assert world.eb.describe_events(ApplicationName="other")["Events"] == []
+
+
+def test_events_appear_only_once_they_happen(world):
+    world.launch("future-env")
+    assert "Successfully launched environment: future-env" not in world.messages(EnvironmentName="future-env")
+    world.wait("future-env", "Ready")
+    assert "Successfully launched environment: future-env" in world.messages(EnvironmentName="future-env")
+
+
+# --------------------------------------------------------------------------
+# Control API in-process
+# --------------------------------------------------------------------------
+
+
+def test_in_process_throttle_and_call_counts(world):
+    eb_sim.configure(throttle=1)
+    client = boto3.client("elasticbeanstalk", region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
+    assert error_of(client.describe_applications) == ("Throttling", "Rate exceeded")
+    client.describe_applications()
+    assert eb_sim.call_counts()["DescribeApplications"] == 2
+
+
+def test_configure_rejects_unknown_or_bad_settings():
+    with pytest.raises(ValueError):
+        eb_sim.configure(launch_secs=1)
+    with pytest.raises(ValueError):
+        eb_sim.configure(update_seconds=-1)
+    with pytest.raises(ValueError):
+        eb_sim.configure(fail_deploy=["env"])
+
+
+# --------------------------------------------------------------------------
+# The server process
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    command = [
+        sys.executable,
+        "-m",
+        "tests.world.motoserver",
+        "--port",
+        "0",
+        "--launch-seconds",
+        str(LAUNCH),
+        "--update-seconds",
+        str(UPDATE),
+        "--terminate-seconds",
+        str(TERMINATE),
+    ]
+    root = Path(__file__).resolve().parents[1]
+    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            line = process.stdout.readline()
+            assert line.startswith("Serving on "), line
+            yield line.split()[-1]
+        finally:
+            process.terminate()
+
+
+def control(url: str, path: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    with urllib.request.urlopen(
+        urllib.request.Request(url + path, data=data, method="GET" if data is None else "POST")
+    ) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def remote(server_url):
+    control(server_url, "/moto-api/reset", {})  # every test starts with empty backends
+    control(server_url, "/_eb_sim/config", {"fail_launch": {}, "fail_deploy": {}, "throttle": 0})
+    control(server_url, "/_eb_sim/calls/reset", {})
+    return server_url
+
+
+def test_server_serves_all_services_with_the_simulator(remote):
+    world = World(endpoint_url=remote, **FAKE_CREDENTIALS)
+    assert boto3.client("sts", region_name=REGION, endpoint_url=remote, **FAKE_CREDENTIALS).get_caller_identity()[
+        "Account"
+    ]
+    boto3.client("ecr", region_name=REGION, endpoint_url=remote, **FAKE_CREDENTIALS).create_repository(
+        repositoryName="deploybot"
+    )
+    world.version("v1")
+    assert world.launch("remote-env", VersionLabel="v1")["Status"] == "Launching"
+    assert world.wait("remote-env", "Ready")["Health"] == "Green"
+
+    counts = control(remote, "/_eb_sim/calls")
+    assert counts["CreateEnvironment"] == 1 and counts["DescribeEnvironments"] >= 2
+    assert control(remote, "/_eb_sim/calls/reset", {}) == {} and control(remote, "/_eb_sim/calls") == {}
+
+
+def test_server_failure_injection_and_throttling(remote):
+    world = World(endpoint_url=remote, **FAKE_CREDENTIALS)
+    settings = control(remote, "/_eb_sim/config", {"fail_launch": {"remote-bad": "boom"}, "throttle": 2})
+    assert settings["launch_seconds"] == LAUNCH and settings["throttle"] == 2
+
+    # boto3's default retries absorb the two throttled answers.
+    response = world.eb.describe_applications()
+    assert response["ResponseMetadata"]["RetryAttempts"] == 2
+    world.launch("remote-bad")
+    assert world.wait("remote-bad", "Ready")["Health"] == "Red"
+    assert "boom" in world.messages(EnvironmentName="remote-bad", Severity="ERROR")
+    assert control(remote, "/_eb_sim/calls")["DescribeApplications"] == 3
+
+
+def test_server_rejects_bad_control_requests(remote):
+    with pytest.raises(urllib.error.HTTPError) as info:
+        control(remote, "/_eb_sim/config", {"throttle": -1})
+    with info.value as error:
+        assert error.code == 400
+        assert json.load(error) == {"error": "throttle must be a non-negative integer"}
+
+
+def test_start_in_thread_serves_control_endpoint():
+    url, stop = motoserver.start_in_thread(launch_seconds=0.5)
+    try:
+        assert control(url, "/_eb_sim/config")["launch_seconds"] == 0.5
+    finally:
+        stop()

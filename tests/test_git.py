@@ -1,0 +1,171 @@
+"""GitRepo against real repositories made by tests/world/apprepo.py."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from deployer.errors import BranchNotFound, ConfigError, DeployError, InvalidRequest
+from deployer.git import Commit, GitRepo, redact_url
+from tests.world.apprepo import (
+    BROKEN_BUILD_LINE,
+    WORKING_BRANCHES,
+    add_commit,
+    delete_branch,
+    make_app_repo,
+    page_for,
+)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One app repository shared by the tests that only read it."""
+    return make_app_repo(
+        tmp_path_factory.mktemp("app"),
+        extra_files={"with-config": {"config/app.env": "GREETING=hi\n"}},
+    )
+
+
+@pytest.fixture
+def repo(app_url: str, tmp_path: Path) -> GitRepo:
+    return GitRepo(app_url, tmp_path / "cache")
+
+
+def _tar_members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+@pytest.mark.parametrize("branch", WORKING_BRANCHES)
+def test_resolve_returns_the_branch_commit(repo: GitRepo, branch: str) -> None:
+    commit = repo.resolve(branch)
+
+    assert isinstance(commit, Commit)
+    assert re.fullmatch(r"[0-9a-f]{40}", commit.sha)
+    assert commit.branch == branch
+    assert commit.subject in {"Initial app", f"Page for {branch}"}
+    assert repo.read_file(commit.sha, "index.html") == page_for(branch)
+
+
+def test_branches_resolve_to_distinct_commits(repo: GitRepo) -> None:
+    shas = {repo.resolve(branch).sha for branch in WORKING_BRANCHES}
+    assert len(shas) == len(WORKING_BRANCHES)
+
+
+def test_unknown_branch_is_branch_not_found(repo: GitRepo, app_url: str) -> None:
+    with pytest.raises(BranchNotFound) as caught:
+        repo.resolve("no-such-branch")
+    assert str(caught.value) == f"Branch `no-such-branch` does not exist in {app_url}"
+
+
+@pytest.mark.parametrize("name", ["a:b", "--upload-pack=touch /tmp/x", "a..b", "", "x y"])
+def test_invalid_branch_names_are_refused_before_git_runs(repo: GitRepo, name: str) -> None:
+    with pytest.raises(InvalidRequest, match="not a valid git branch name"):
+        repo.resolve(name)
+
+
+def test_archive_is_the_build_context_of_the_commit(repo: GitRepo) -> None:
+    commit = repo.resolve("feature/login-page")
+
+    files = _tar_members(repo.archive(commit.sha))
+
+    assert set(files) == {"Dockerfile", "index.html"}
+    assert files["index.html"].decode() == "<h1>feature/login-page</h1>\n"
+    assert b"FROM deploybot-test/busybox:1" in files["Dockerfile"]
+
+
+def test_broken_build_branch_has_the_failing_step(repo: GitRepo) -> None:
+    commit = repo.resolve("broken-build")
+    assert BROKEN_BUILD_LINE in repo.read_file(commit.sha, "Dockerfile")
+
+
+def test_read_file_handles_missing_files_and_subdirectories(repo: GitRepo) -> None:
+    commit = repo.resolve("with-config")
+
+    assert repo.read_file(commit.sha, "config/app.env") == "GREETING=hi\n"
+    assert repo.read_file(commit.sha, "./config/app.env") == "GREETING=hi\n"
+    assert repo.read_file(commit.sha, "missing.txt") is None
+    assert repo.read_file(commit.sha, "config") is None  # a directory is not a file
+    assert repo.read_file(repo.resolve("main").sha, "config/app.env") is None
+
+
+def test_new_commits_and_deleted_branches_are_seen(tmp_path: Path) -> None:
+    app_dir = tmp_path / "app"
+    url = make_app_repo(app_dir)
+    repo = GitRepo(url, tmp_path / "cache")
+    before = repo.resolve("feature-x")
+
+    new_sha = add_commit(app_dir, "feature-x", "notes.txt", "second commit\n")
+    after = repo.resolve("feature-x")
+    delete_branch(app_dir, "feature-x")
+
+    assert after.sha == new_sha != before.sha
+    assert after.subject == "Change notes.txt"
+    assert repo.read_file(after.sha, "notes.txt") == "second commit\n"
+    with pytest.raises(BranchNotFound):
+        repo.resolve("feature-x")
+
+
+def test_cache_is_reused_by_a_new_repo_object(app_url: str, tmp_path: Path) -> None:
+    first = GitRepo(app_url, tmp_path / "cache").resolve("main")
+    second = GitRepo(app_url, tmp_path / "cache").resolve("main")
+    assert first == second
+    assert (tmp_path / "cache" / "HEAD").exists()
+
+
+def test_concurrent_resolves_share_the_cache_safely(app_url: str, tmp_path: Path) -> None:
+    branches = list(WORKING_BRANCHES) * 3
+    # Separate objects on one directory, as separate requests would create them.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        commits = list(
+            pool.map(lambda b: GitRepo(app_url, tmp_path / "cache").resolve(b), branches)
+        )
+    assert [c.branch for c in commits] == branches
+    assert len({c.sha for c in commits}) == len(WORKING_BRANCHES)
+
+
+def test_unreachable_repository_is_a_config_error_without_credentials(tmp_path: Path) -> None:
+    # Port 1 refuses connections at once, so this needs no network.
+    repo = GitRepo("https://deploy:s3cr3t-token@127.0.0.1:1/org/app.git", tmp_path / "cache")
+
+    with pytest.raises(ConfigError) as caught:
+        repo.resolve("main")
+
+    err = caught.value
+    assert "DEPLOYBOT_GIT_URL" in str(err)
+    assert "https://127.0.0.1:1/org/app.git" in str(err)
+    assert "s3cr3t" not in str(err) + " ".join(err.details)
+    assert "s3cr3t" not in (tmp_path / "cache" / "config").read_text()
+
+
+def test_missing_local_repository_is_a_config_error(tmp_path: Path) -> None:
+    repo = GitRepo((tmp_path / "nowhere").as_uri(), tmp_path / "cache")
+    with pytest.raises(ConfigError, match="DEPLOYBOT_GIT_URL"):
+        repo.resolve("main")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pw@github.com/o/r.git", "https://github.com/o/r.git"),
+        ("https://x-access-token:ghs_abc@github.com/o/r", "https://github.com/o/r"),
+        ("file:///srv/app", "file:///srv/app"),
+        ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("sha", ["0" * 40, "--output=/tmp/x", "HEAD"])
+def test_unknown_commits_are_refused(repo: GitRepo, sha: str) -> None:
+    repo.resolve("main")
+    with pytest.raises(DeployError, match="resolve the branch again"):
+        repo.archive(sha)
+    with pytest.raises(DeployError, match="resolve the branch again"):
+        repo.read_file(sha, "index.html")

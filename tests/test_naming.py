@@ -1,0 +1,90 @@
+import string
+
+from hypothesis import given, strategies as st
+
+from deployer.naming import (
+    branch_problem, decode_tag_value, encode_tag_value, environment_name, is_valid_environment_name, version_label,
+)
+from deployer.environment import environment_tags
+from datetime import datetime, timezone
+
+# Characters git accepts in branch names (check-ref-format), including the awkward ones.
+git_chars = st.characters(
+    blacklist_categories=("Cs", "Cc"), blacklist_characters=" ~^:?*[\\\x7f"
+)
+branches = st.text(git_chars, min_size=1, max_size=120).filter(lambda b: branch_problem(b) is None)
+
+
+@given(branches)
+def test_environment_names_always_follow_beanstalk_rules(branch):
+    assert is_valid_environment_name(environment_name(branch))
+
+
+@given(branches, st.sampled_from(["", "shop-", "x"]))
+def test_environment_names_are_deterministic(branch, prefix):
+    assert environment_name(branch, prefix) == environment_name(branch, prefix)
+    assert is_valid_environment_name(environment_name(branch, prefix))
+
+
+@given(branches, branches)
+def test_different_branches_get_different_names(a, b):
+    if a != b:
+        assert environment_name(a) != environment_name(b)
+
+
+def test_readable_names_are_kept_and_changed_ones_get_a_hash():
+    assert environment_name("feature-x") == "feature-x"
+    login = environment_name("feature/login-page")
+    assert login.startswith("feature-login-page-") and len(login) == len("feature-login-page-") + 6
+    assert environment_name("JIRA-123_fix").startswith("jira-123-fix-")
+    assert environment_name("Feature-X") != environment_name("feature-x")
+
+
+def test_a_branch_spelled_like_a_hashed_name_does_not_collide():
+    login = environment_name("feature/login-page")
+    assert environment_name(login) != login
+
+
+def test_long_and_short_branches_fit():
+    assert len(environment_name("a" * 200)) == 40
+    assert len(environment_name("x")) >= 4
+
+
+@given(st.text(min_size=1, max_size=150))
+def test_tag_values_round_trip_and_use_only_allowed_characters(text):
+    encoded = encode_tag_value(text)
+    assert decode_tag_value(encoded) == text
+    allowed = set(string.ascii_letters + string.digits + " _.:/=+-@")
+    assert all(c in allowed or c.isalnum() or c.isspace() for c in encoded)
+
+
+def test_plain_branch_names_stay_readable_in_tags():
+    assert encode_tag_value("feature/login-page") == "feature/login-page"
+    assert encode_tag_value("fix#12").startswith("b64:")
+
+
+def test_tags_carry_everything_the_reaper_needs():
+    created = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    tags = environment_tags("feature/x", "U1", created, datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc))
+    assert tags == {
+        "deploybot:managed-by": "deploybot",
+        "deploybot:feature": "feature/x",
+        "deploybot:owner": "U1",
+        "deploybot:created": "2026-11-23T10:00:00Z",
+        "deploybot:expires": "2026-11-26T10:00:00Z",
+    }
+
+
+@given(branches)
+def test_version_labels_fit_and_differ_per_deploy(branch):
+    name = environment_name(branch)
+    first = version_label(name, "a" * 40, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    second = version_label(name, "a" * 40, datetime(2026, 1, 1, 0, 0, 1, tzinfo=timezone.utc))
+    assert len(first) <= 100 and first != second
+
+
+def test_branch_problems_follow_git():
+    assert branch_problem("feature/login-page") is None
+    assert branch_problem("JIRA-123_fix") is None
+    for bad in ["", "a b", "a..b", "-x", "x/", "x.lock", "a~b", "a:b", ".hidden", "a//b", "@"]:
+        assert branch_problem(bad), bad

@@ -1,0 +1,77 @@
+from datetime import timedelta
+
+import pytest
+
+from bot.parsing import DeployCommand, HelpCommand, UsageError, parse_deploy
+from deployer.durations import format_duration, parse_duration
+from deployer.errors import InvalidRequest
+from deployer.request import Limits, make_request
+
+LIMITS = Limits(timedelta(days=1), timedelta(days=7), "t3.small", ("t3.micro", "t3.small"))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("45s", timedelta(seconds=45)), ("90m", timedelta(minutes=90)), ("2h", timedelta(hours=2)),
+    ("3d", timedelta(days=3)), ("1d12h", timedelta(hours=36)), (" 2H ", timedelta(hours=2)),
+    ("0.5s", timedelta(seconds=0.5)), ("1.5h", timedelta(minutes=90)),
+])
+def test_durations(text, expected):
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "3", "d", "3x", "-3d", "1.h", "3d garbage"])
+def test_bad_durations_say_what_is_accepted(text):
+    with pytest.raises(ValueError, match="45s, 90m, 2h, 3d"):
+        parse_duration(text)
+
+
+def test_format_duration():
+    assert format_duration(timedelta(seconds=12)) == "12s"
+    assert format_duration(timedelta(minutes=3, seconds=12)) == "3m"
+    assert format_duration(timedelta(days=2, hours=3, minutes=5)) == "2d 3h"
+
+
+def test_deploy_with_options():
+    assert parse_deploy("feature/x --ttl 3d --instance t3.micro") == DeployCommand("feature/x", timedelta(days=3), "t3.micro")
+    assert parse_deploy("--ttl=2h feature-x") == DeployCommand("feature-x", timedelta(hours=2), None)
+
+
+@pytest.mark.parametrize("text", ["help", "--help", "-h"])
+def test_help(text):
+    assert isinstance(parse_deploy(text), HelpCommand)
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("", "which branch"),
+    ("a b", "exactly one branch"),
+    ("x --tll 3d", "Did you mean `--ttl`"),
+    ("x --ttl", "needs a value"),
+    ("x --ttl 3x", "not a duration"),
+    ("x --ttl 1d --ttl 2d", "twice"),
+    ("x --force", "Unknown option `--force`"),
+])
+def test_usage_errors_carry_the_usage(text, problem):
+    with pytest.raises(UsageError) as caught:
+        parse_deploy(text)
+    assert problem in caught.value.problem
+    assert "/deploy BRANCH" in caught.value.usage
+
+
+def test_requests_within_limits():
+    request = make_request("feature-x", "U1", LIMITS)
+    assert (request.ttl, request.instance_type) == (timedelta(days=1), "t3.small")
+
+
+@pytest.mark.parametrize("kwargs,problem", [
+    ({"ttl": timedelta(days=8)}, "between 10m and 7d"),
+    ({"ttl": timedelta(minutes=1)}, "between 10m and 7d"),
+    ({"instance_type": "m5.24xlarge"}, "t3.micro, t3.small"),
+])
+def test_requests_outside_limits_are_refused(kwargs, problem):
+    with pytest.raises(InvalidRequest, match=problem):
+        make_request("feature-x", "U1", LIMITS, **kwargs)
+
+
+def test_branch_names_git_refuses_are_refused():
+    with pytest.raises(InvalidRequest, match="can't contain"):
+        make_request("a..b~", "U1", LIMITS)

@@ -1,0 +1,184 @@
+"""Registries: the tag scheme, PlainRegistry, and EcrRegistry against moto in-process."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from deployer.errors import CloudError, ConfigError
+from deployer.registry import EcrRegistry, PlainRegistry, image_tag, merged_lifecycle_policy
+
+REGION = "eu-west-1"
+ACCOUNT_HOST = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"  # moto's default account
+
+EXPECTED_RULE = {
+    "rulePriority": 1,
+    "description": "deploybot: expire branch images one day after push",
+    "selection": {
+        "tagStatus": "tagged",
+        "tagPrefixList": ["deploybot-"],
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 1,
+    },
+    "action": {"type": "expire"},
+}
+
+
+@pytest.fixture
+def ecr() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("ecr", region_name=REGION)
+
+
+def count_calls(client: Any) -> Counter:
+    """Counts API calls by operation name, as the client makes them."""
+    calls: Counter = Counter()
+
+    def record(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    client.meta.events.register("before-call.ecr.*", record)
+    return calls
+
+
+def lifecycle_policy(ecr: Any, name: str) -> dict:
+    return json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
+
+
+def test_image_tag_has_the_prefix_the_lifecycle_rule_matches() -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert image_tag(sha) == f"deploybot-{sha}"
+
+
+def test_plain_registry() -> None:
+    registry = PlainRegistry("127.0.0.1:5000", "team/myapp")
+    registry.prepare()
+    assert registry.repository == "127.0.0.1:5000/team/myapp"
+    assert registry.auth_config() is None
+    assert (
+        PlainRegistry("http://registry.local:5000/", "myapp").repository
+        == "registry.local:5000/myapp"
+    )
+
+
+@pytest.mark.parametrize("name", ["MyApp", "my app", "-app", ""])
+def test_invalid_repository_names_are_config_errors(name: str) -> None:
+    with pytest.raises(ConfigError, match="cannot name an image repository"):
+        PlainRegistry("127.0.0.1:5000", name)
+
+
+def test_prepare_creates_the_repository_once_with_the_lifecycle_rule(ecr: Any) -> None:
+    calls = count_calls(ecr)
+    registry = EcrRegistry(ecr, "myapp")
+
+    registry.prepare()
+    registry.prepare()
+
+    repos = ecr.describe_repositories()["repositories"]
+    assert [r["repositoryName"] for r in repos] == ["myapp"]
+    assert calls["CreateRepository"] == 1
+    assert calls["PutLifecyclePolicy"] == 1  # the second prepare found it unchanged
+    assert lifecycle_policy(ecr, "myapp") == {"rules": [EXPECTED_RULE]}
+
+
+def test_prepare_tolerates_a_concurrent_create(ecr: Any) -> None:
+    # Another deploy creates the repository between our describe and our create.
+    def create_first(**_: Any) -> None:
+        boto3.client("ecr", region_name=REGION).create_repository(repositoryName="myapp")
+
+    ecr.meta.events.register("before-call.ecr.CreateRepository", create_first)
+
+    EcrRegistry(ecr, "myapp").prepare()
+
+    assert lifecycle_policy(ecr, "myapp") == {"rules": [EXPECTED_RULE]}
+
+
+def test_prepare_keeps_other_lifecycle_rules(ecr: Any) -> None:
+    theirs = {
+        "rulePriority": 5,
+        "description": "keep 10 release images",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10},
+        "action": {"type": "expire"},
+    }
+    ours_but_stale = {
+        **EXPECTED_RULE,
+        "rulePriority": 2,
+        "selection": {**EXPECTED_RULE["selection"], "countNumber": 7},
+    }
+    ecr.create_repository(repositoryName="myapp")
+    ecr.put_lifecycle_policy(
+        repositoryName="myapp", lifecyclePolicyText=json.dumps({"rules": [theirs, ours_but_stale]})
+    )
+
+    EcrRegistry(ecr, "myapp").prepare()
+
+    assert lifecycle_policy(ecr, "myapp") == {
+        "rules": [EXPECTED_RULE, {**theirs, "rulePriority": 2}]
+    }
+
+
+def test_merged_policy_is_stable() -> None:
+    once = merged_lifecycle_policy(
+        {"rules": [{"rulePriority": 3, "selection": {"tagStatus": "untagged"}}]}
+    )
+    assert merged_lifecycle_policy(once) == once
+
+
+def test_auth_config_is_decoded_and_names_the_registry(ecr: Any) -> None:
+    registry = EcrRegistry(ecr, "myapp")
+
+    assert registry.auth_config() == {
+        "username": "AWS",
+        "password": "123456789012-auth-token",  # moto's token is base64("AWS:<this>")
+        "serveraddress": f"https://{ACCOUNT_HOST}",
+    }
+    assert registry.repository == f"{ACCOUNT_HOST}/myapp"
+
+
+def test_auth_config_is_cached_until_near_expiry(ecr: Any) -> None:
+    # moto's tokens expire in 2015; a clock set just before that keeps them valid.
+    expiry = datetime(2015, 1, 1, tzinfo=UTC)
+    clock = {"now": expiry - timedelta(hours=11)}
+    calls = count_calls(ecr)
+    registry = EcrRegistry(ecr, "myapp", now=lambda: clock["now"])
+
+    registry.auth_config()
+    registry.auth_config()
+    _ = registry.repository
+    assert calls["GetAuthorizationToken"] == 1
+
+    clock["now"] = expiry - timedelta(minutes=5)
+    registry.auth_config()
+    assert calls["GetAuthorizationToken"] == 2
+
+
+def test_access_denied_names_the_missing_permission(ecr: Any) -> None:
+    with Stubber(ecr) as stub:
+        stub.add_client_error(
+            "describe_repositories",
+            service_error_code="AccessDeniedException",
+            service_message="User: arn:aws:iam::123456789012:user/bot is not authorized",
+        )
+        with pytest.raises(ConfigError) as caught:
+            EcrRegistry(ecr, "myapp").prepare()
+
+    assert "ecr:DescribeRepositories" in str(caught.value)
+    assert "not authorized" in caught.value.details[0]
+
+
+def test_other_aws_errors_are_cloud_errors(ecr: Any) -> None:
+    with Stubber(ecr) as stub:
+        stub.add_client_error(
+            "get_authorization_token", service_error_code="ServerException", http_status_code=500
+        )
+        with pytest.raises(CloudError, match="GetAuthorizationToken"):
+            EcrRegistry(ecr, "myapp").auth_config()

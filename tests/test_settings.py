@@ -1,0 +1,82 @@
+"""Settings: validated at start, every one documented."""
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SlackSettings, load_slack_settings
+from deployer.errors import ConfigError
+from deployer.settings import PREFIX, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = {"DEPLOYBOT_GIT_URL": "file:///repo", "DEPLOYBOT_EB_APPLICATION": "shop",
+        "DEPLOYBOT_EB_TEMPLATE": "feature", "DEPLOYBOT_S3_BUCKET": "bundles"}
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for key in list(__import__("os").environ):
+        if key.startswith(("DEPLOYBOT_", "SLACK_")):
+            monkeypatch.delenv(key)
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+def test_durations_and_lists_are_parsed(env):
+    env.setenv("DEPLOYBOT_TTL", "3d")
+    env.setenv("DEPLOYBOT_INSTANCE_TYPES", "t3.small, t3.large")
+    env.setenv("DEPLOYBOT_REGISTRY", "")
+    settings = load_settings()
+    assert settings.ttl == timedelta(days=3)
+    assert settings.instance_types == ["t3.small", "t3.large"]
+    assert settings.registry is None
+
+
+@pytest.mark.parametrize("key,value,named", [
+    ("DEPLOYBOT_TTL", "3 fortnights", "DEPLOYBOT_TTL"),
+    ("DEPLOYBOT_APP_PORT", "99999", "DEPLOYBOT_APP_PORT"),
+    ("DEPLOYBOT_PROVIDER", "heroku", "DEPLOYBOT_PROVIDER"),
+    ("DEPLOYBOT_EB_TEMPLATE", "", "DEPLOYBOT_EB_TEMPLATE"),
+    ("DEPLOYBOT_EB_INSTANCE_TYPE", "m5.large", "DEPLOYBOT_INSTANCE_TYPES"),
+])
+def test_a_wrong_setting_is_named(env, key, value, named):
+    env.setenv(key, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert any(named in line for line in caught.value.details), caught.value.details
+
+
+def test_a_missing_setting_is_named(env):
+    env.delenv("DEPLOYBOT_GIT_URL")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.details == ["DEPLOYBOT_GIT_URL: Field required"]
+
+
+def test_slack_tokens_are_secret_and_empty_means_unset(env):
+    env.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    env.setenv("SLACK_SIGNING_SECRET", "shh")
+    env.setenv("SLACK_APP_TOKEN", "")
+    slack = load_slack_settings()
+    assert not slack.socket_mode
+    assert "xoxb-very-secret" not in repr(slack) and "shh" not in repr(slack)
+
+
+def test_http_needs_a_signing_secret(env):
+    env.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        load_slack_settings()
+
+
+def _documented(path: Path) -> set[str]:
+    return set(re.findall(r"\b((?:DEPLOYBOT|SLACK)_[A-Z0-9_]+|PORT)\b", path.read_text()))
+
+
+@pytest.mark.parametrize("document", [".env.example", "README.md"])
+def test_every_setting_is_documented(document):
+    names = {PREFIX + name.upper() for name in Settings.model_fields}
+    names |= {f.validation_alias.choices[0] for f in SlackSettings.model_fields.values()}
+    assert names <= _documented(ROOT / document)

@@ -1,0 +1,54 @@
+from datetime import timedelta
+
+from slack_sdk.models.blocks import Block
+
+from bot import views
+from deployer.environment import Environment
+from deployer.errors import BuildFailed
+from deployer.git import Commit
+from deployer.pipeline import DeployResult
+from deployer.progress import BuildLine, CommitResolved, EnvironmentChanged, ImageReused
+
+ENV = Environment("e-1", "feature-x", "Ready", "Green", "http://feature-x.us-east-1.elasticbeanstalk.com")
+COMMIT = Commit("0123456789abcdef" * 2 + "01234567", "feature-x", "Add the page")
+RESULT = DeployResult("feature-x", ENV, COMMIT, "reg/app:deploybot-0123", True, True, timedelta(minutes=3, seconds=2))
+
+
+def _valid(message: views.Message) -> None:
+    assert message.text
+    for block in message.blocks:
+        Block.parse(block).validate_json()
+
+
+def test_started_mentions_the_user_and_the_branch():
+    message = views.deploy_started("feature/login", "U0ANA")
+    assert "<@U0ANA>" in message.text and "`feature/login`" in message.text
+    _valid(message)
+
+
+def test_success_shows_url_and_time():
+    message = views.deploy_succeeded(RESULT, "U0ANA")
+    assert ENV.url in message.text
+    assert "3m" in message.blocks[1]["elements"][0]["text"]
+    _valid(message)
+    assert ENV.url in views.success_reply(RESULT)
+
+
+def test_failures_show_the_cause_and_the_last_log_lines_within_slack_limits():
+    error = BuildFailed("The build of feature-x failed.", details=[f"line {i}" for i in range(500)] + ["x" * 5000])
+    reply = views.failure_reply(error)
+    assert "Image build failed" in reply and "The build of feature-x failed." in reply
+    assert "line 499" in reply and "line 100" not in reply
+    assert len(reply) <= 3000
+    _valid(views.deploy_failed("feature-x", "U0ANA", error))
+
+
+def test_progress_lines():
+    assert "0123456" in views.progress_text(CommitResolved(COMMIT))
+    assert "no build needed" in views.progress_text(ImageReused("reg/app:1"))
+    assert views.progress_text(EnvironmentChanged(ENV)) == "`feature-x`: Ready, health Green"
+    assert views.progress_text(BuildLine("Step 1/3")) is None
+
+
+def test_backticks_in_branch_names_do_not_break_formatting():
+    assert views.code("a`b") == "`aʼb`"

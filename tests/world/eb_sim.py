@@ -1,0 +1,1528 @@
+"""Elastic Beanstalk life-cycle simulator layered on moto.
+
+moto's own Elastic Beanstalk backend only stores applications and
+environments that are always ``Ready``.  deploybot polls environments
+through their life cycle, deploys application versions from S3, reads
+events and tags, and must cope with failures and throttling, so this module
+replaces moto's backend and response classes with ones that simulate that
+behaviour, following the Elastic Beanstalk API reference.
+
+Time is wall-clock time: an operation records when it started and its
+status is derived from the elapsed time whenever it is read, so no
+background threads are needed.  Events are planned when an operation starts
+and become visible once their timestamp has passed.
+
+Call :func:`install` once (it is idempotent) before the first Elastic
+Beanstalk request; it affects both ``moto.mock_aws()`` and the moto server
+running in this process.  :func:`configure`, :func:`settings`,
+:func:`call_counts` and :func:`reset_call_counts` control the simulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import string
+import threading
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.sax.saxutils import escape
+
+import moto.elasticbeanstalk.urls as eb_urls
+from moto.core.responses import ActionResult, EmptyResult
+from moto.elasticbeanstalk.models import EBBackend, eb_backends
+from moto.elasticbeanstalk.responses import EBResponse
+from moto.moto_api._internal import mock_random as random
+from moto.s3.models import s3_backends
+from moto.utilities.utils import get_partition
+
+# --------------------------------------------------------------------------
+# Simulator settings, failure injection and call accounting
+# --------------------------------------------------------------------------
+
+# One lock serialises every Elastic Beanstalk request and every settings
+# change: the moto server is threaded, and the life cycle mutates shared state.
+_lock = threading.RLock()
+
+
+@dataclass
+class _Settings:
+    launch_seconds: float = 2.0
+    update_seconds: float = 1.0
+    terminate_seconds: float = 1.0
+    # Environment name -> failure message; each rule fires once.
+    fail_launch: dict[str, str] = field(default_factory=dict)
+    fail_deploy: dict[str, str] = field(default_factory=dict)
+    # How many of the next Elastic Beanstalk requests to throttle.
+    throttle: int = 0
+
+
+_settings = _Settings()
+_calls: Counter[str] = Counter()
+_installed = False
+
+_DURATIONS = ("launch_seconds", "update_seconds", "terminate_seconds")
+_RULES = ("fail_launch", "fail_deploy")
+
+
+def configure(**changes: Any) -> dict[str, Any]:
+    """Change simulator settings; returns all settings afterwards.
+
+    Accepts launch_seconds, update_seconds, terminate_seconds (seconds, may
+    be fractional), fail_launch and fail_deploy ({environment name:
+    message}, replacing the current rules) and throttle (count).
+    Raises ValueError for unknown names or bad values.
+    """
+    unknown = set(changes) - set(_DURATIONS) - set(_RULES) - {"throttle"}
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    for name in _DURATIONS:
+        if name in changes and not _is_non_negative_number(changes[name]):
+            raise ValueError(f"{name} must be a non-negative number")
+    for name in _RULES:
+        if name in changes and not _is_message_map(changes[name]):
+            raise ValueError(f"{name} must map environment names to messages")
+    if "throttle" in changes and not (isinstance(changes["throttle"], int) and changes["throttle"] >= 0):
+        raise ValueError("throttle must be a non-negative integer")
+    with _lock:
+        for name, value in changes.items():
+            setattr(_settings, name, dict(value) if name in _RULES else value)
+        return settings()
+
+
+def settings() -> dict[str, Any]:
+    """The current simulator settings, as configure() accepts them."""
+    with _lock:
+        return {name: (dict(value) if isinstance(value, dict) else value) for name, value in vars(_settings).items()}
+
+
+def call_counts() -> dict[str, int]:
+    """Elastic Beanstalk API requests per action since the last reset.
+
+    Throttled requests count too: they reached the service.
+    """
+    with _lock:
+        return dict(_calls)
+
+
+def reset_call_counts() -> None:
+    with _lock:
+        _calls.clear()
+
+
+def _is_non_negative_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _is_message_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def _take_rule(rules: dict[str, str], env_name: str) -> str | None:
+    return rules.pop(env_name, None)
+
+
+def _take_throttle() -> bool:
+    if _settings.throttle <= 0:
+        return False
+    _settings.throttle -= 1
+    return True
+
+
+# --------------------------------------------------------------------------
+# Errors, serialised in the AWS Query error shape
+# --------------------------------------------------------------------------
+
+
+class EBError(Exception):
+    """An Elastic Beanstalk error response (always a 400 sender fault)."""
+
+    code = "InvalidParameterValue"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameterCombination(EBError):
+    code = "InvalidParameterCombination"
+
+
+class MissingRequiredParameter(EBError):
+    code = "MissingRequiredParameter"
+
+
+class OperationInProgress(EBError):
+    code = "OperationInProgressFailure"
+
+
+class TooManyTags(EBError):
+    code = "TooManyTagsException"
+
+
+class ResourceNotFound(EBError):
+    code = "ResourceNotFoundException"
+
+
+class SourceBundleDeletion(EBError):
+    code = "SourceBundleDeletionFailure"
+
+
+class Throttling(EBError):
+    code = "Throttling"
+
+
+def _error_xml(error: EBError, request_id: str) -> str:
+    return (
+        '<ErrorResponse xmlns="http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/">'
+        f"<Error><Type>Sender</Type><Code>{escape(error.code)}</Code>"
+        f"<Message>{escape(error.message)}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+
+
+# --------------------------------------------------------------------------
+# Validation rules from the API reference and the tagging guide
+# --------------------------------------------------------------------------
+
+_ENV_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?")
+_SYSTEM_TAGS = ("elasticbeanstalk:environment-name", "elasticbeanstalk:environment-id", "Name")
+_RESERVED_TAG_PREFIXES = ("aws:", "elasticbeanstalk:")
+_MAX_TAGS = 50
+# Unicode letters and digits, white space and _ . : / = + - @
+_TAG_CHARS = re.compile(r"[\w\s.:/=+\-@]*")
+_MAX_VERSION_LABEL = 100
+_DELETED_VISIBILITY = timedelta(hours=1)
+_SEVERITIES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+_INFO, _WARN, _ERROR = "INFO", "WARN", "ERROR"
+
+
+def _check_dns_label(value: str, parameter: str, min_len: int, max_len: int) -> None:
+    """Environment names and CNAME prefixes share the DNS label rules."""
+    if len(value) < min_len:
+        raise EBError(
+            f"Value {value} at '{parameter}' failed to satisfy constraint: "
+            f"Member must have length greater than or equal to {min_len}"
+        )
+    if len(value) > max_len:
+        raise EBError(
+            f"Value {value} at '{parameter}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {max_len}"
+        )
+    if not _ENV_NAME.fullmatch(value):
+        raise EBError(
+            f"Value {value} at '{parameter}' failed to satisfy constraint: Member must "
+            "contain only letters, digits, and the dash character and may not start "
+            "or end with a dash"
+        )
+
+
+def _check_tag_keys_editable(keys: Iterable[str]) -> None:
+    for key in keys:
+        if key in _SYSTEM_TAGS or key.startswith(_RESERVED_TAG_PREFIXES):
+            raise EBError(
+                f"Tag key '{key}' is reserved: Elastic Beanstalk manages its own "
+                "tags and keys can't start with 'aws:' or 'elasticbeanstalk:'."
+            )
+
+
+def _check_tags(tags: dict[str, str]) -> None:
+    _check_tag_keys_editable(tags)
+    for key, value in tags.items():
+        if not 1 <= len(key) <= 128:
+            raise EBError(f"Tag key '{key}' must be 1 to 128 characters long.")
+        if not 1 <= len(value) <= 256:
+            raise EBError(f"Tag value for key '{key}' must be 1 to 256 characters long.")
+        if not (_TAG_CHARS.fullmatch(key) and _TAG_CHARS.fullmatch(value)):
+            raise EBError(
+                f"Tag '{key}' contains invalid characters: keys and values can contain "
+                "letters, numbers, white space, and the symbols _ . : / = + - @"
+            )
+
+
+def _check_tag_count(tags: dict[str, str]) -> None:
+    if len(tags) > _MAX_TAGS:
+        raise TooManyTags(
+            f"Too many tags: a resource can have at most {_MAX_TAGS} tags, including the ones Elastic Beanstalk adds."
+        )
+
+
+# --------------------------------------------------------------------------
+# Source bundle checks for the Docker platform
+# --------------------------------------------------------------------------
+
+
+def _read_source_bundle(account_id: str, region: str, bundle: dict[str, str]) -> bytes:
+    """Fetch a bundle from moto's S3, failing the way Beanstalk reports it."""
+    bucket_name, key_name = bundle.get("S3Bucket", ""), bundle.get("S3Key", "")
+    s3 = s3_backends[account_id][get_partition(region)]
+    bucket = s3.buckets.get(bucket_name)
+    key = bucket.keys.get(key_name) if bucket else None
+    if bucket is not None and bucket.region_name != region:
+        reason = "Moved Permanently"
+    elif key is None:
+        reason = "Not Found"
+    else:
+        return key.value
+    # Two spaces before "Key" are what the service actually returns.
+    raise InvalidParameterCombination(
+        f"Unable to download from S3 location (Bucket: {bucket_name}  Key: {key_name}). Reason: {reason}"
+    )
+
+
+def _docker_bundle_problem(bundle: bytes) -> str | None:
+    """Why the Docker platform would refuse this bundle, or None if it is fine."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+            names = set(archive.namelist())
+            dockerrun = archive.read("Dockerrun.aws.json") if "Dockerrun.aws.json" in names else None
+    except zipfile.BadZipFile:
+        return "Instance deployment failed: the source bundle is not a valid ZIP archive."
+    has_dockerfile = bool(names & {"Dockerfile", "docker-compose.yml"})
+    if dockerrun is None:
+        if has_dockerfile:
+            return None
+        return (
+            "Instance deployment: Both 'Dockerfile' and 'Dockerrun.aws.json' are missing "
+            "in your source bundle. Include at least one of them. The deployment failed."
+        )
+    return _dockerrun_problem(dockerrun, has_dockerfile)
+
+
+def _dockerrun_problem(raw: bytes, has_dockerfile: bool) -> str | None:
+    try:
+        spec = json.loads(raw)
+    except ValueError as exc:
+        return f"Instance deployment failed to parse 'Dockerrun.aws.json': {exc}. The deployment failed."
+    version = str(spec.get("AWSEBDockerrunVersion", "")) if isinstance(spec, dict) else ""
+    if version == "1":
+        image = spec.get("Image")
+        if has_dockerfile or (isinstance(image, dict) and isinstance(image.get("Name"), str)):
+            return None
+        return "Instance deployment: 'Dockerrun.aws.json' version 1 must specify Image.Name. The deployment failed."
+    if version == "2":
+        containers = spec.get("containerDefinitions")
+        if (
+            isinstance(containers, list)
+            and containers
+            and all(
+                isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("image"), str)
+                for c in containers
+            )
+        ):
+            return None
+        return (
+            "Instance deployment: 'Dockerrun.aws.json' version 2 needs containerDefinitions, "
+            "each with a name and an image. The deployment failed."
+        )
+    return "Invalid Dockerrun.aws.json version, abort deployment"
+
+
+# --------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    # moto's request parser hands timestamps over as naive UTC datetimes.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _random_string(alphabet: str, length: int) -> str:
+    return "".join(random.choice(alphabet) for _ in range(length))
+
+
+def _lowercase_id(length: int) -> str:
+    return _random_string(string.ascii_lowercase + string.digits, length)
+
+
+def _arn(region: str, account_id: str, resource: str) -> str:
+    return f"arn:{get_partition(region)}:elasticbeanstalk:{region}:{account_id}:{resource}"
+
+
+def _cname(prefix: str, region: str) -> str:
+    return f"{prefix}.{region}.elasticbeanstalk.com"
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# Option settings are keyed the way Beanstalk identifies an option.
+OptionKey = tuple[str | None, str, str]  # (ResourceName, Namespace, OptionName)
+
+
+def _option_key(option: dict[str, str]) -> OptionKey:
+    return (option.get("ResourceName"), option.get("Namespace", ""), option.get("OptionName", ""))
+
+
+def _merge_options(
+    base: dict[OptionKey, str],
+    changes: Iterable[dict[str, str]],
+    removals: Iterable[dict[str, str]] = (),
+) -> dict[OptionKey, str]:
+    merged = dict(base)
+    for option in changes:
+        merged[_option_key(option)] = option.get("Value", "")
+    for option in removals:
+        merged.pop(_option_key(option), None)
+    return merged
+
+
+def _describe_options(options: dict[OptionKey, str]) -> list[dict[str, str]]:
+    return [
+        _without_none({"ResourceName": resource, "Namespace": ns, "OptionName": name, "Value": value})
+        for (resource, ns, name), value in options.items()
+    ]
+
+
+@dataclass
+class Event:
+    """An environment event; ``seq`` orders events that share a timestamp."""
+
+    seq: int
+    date: datetime
+    severity: str
+    message: str
+    application_name: str
+    environment_id: str
+    environment_name: str
+    version_label: str | None
+    template_name: str | None
+    request_id: str
+
+    def describe(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "EventDate": self.date,
+                "Message": self.message,
+                "ApplicationName": self.application_name,
+                "VersionLabel": self.version_label,
+                "TemplateName": self.template_name,
+                "EnvironmentName": self.environment_name,
+                "RequestId": self.request_id,
+                "Severity": self.severity,
+            }
+        )
+
+
+@dataclass
+class ApplicationVersion:
+    application_name: str
+    label: str
+    arn: str
+    description: str | None
+    source_bundle: dict[str, str] | None
+    tags: dict[str, str]
+    date_created: datetime
+
+    def describe(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "ApplicationVersionArn": self.arn,
+                "ApplicationName": self.application_name,
+                "Description": self.description,
+                "VersionLabel": self.label,
+                "SourceBundle": self.source_bundle,
+                "DateCreated": self.date_created,
+                "DateUpdated": self.date_created,
+                # Without Process=true Beanstalk validates only at deployment.
+                "Status": "Unprocessed",
+            }
+        )
+
+
+@dataclass
+class ConfigurationTemplate:
+    application_name: str
+    name: str
+    solution_stack: str | None
+    platform_arn: str | None
+    description: str | None
+    options: dict[OptionKey, str]
+    date_created: datetime
+
+    def describe(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "SolutionStackName": self.solution_stack,
+                "PlatformArn": self.platform_arn,
+                "ApplicationName": self.application_name,
+                "TemplateName": self.name,
+                "Description": self.description,
+                "DateCreated": self.date_created,
+                "DateUpdated": self.date_created,
+                "OptionSettings": _describe_options(self.options),
+            }
+        )
+
+
+@dataclass
+class Operation:
+    """One asynchronous environment operation and what it changes when done."""
+
+    kind: str  # "launch", "update" or "terminate"
+    started: datetime
+    seconds: float
+    request_id: str
+    failure: str | None = None
+    version_label: str | None = None  # the version being deployed, if any
+    options: dict[OptionKey, str] | None = None  # settings applied on success
+    tags: dict[str, str] | None = None  # tags applied on success
+    # Health once done: True is Ok, False is Severe, None leaves it unchanged.
+    healthy_after: bool | None = None
+    settled: bool = False
+
+    @property
+    def ends(self) -> datetime:
+        return self.started + timedelta(seconds=self.seconds)
+
+    def running(self, now: datetime) -> bool:
+        return now < self.ends
+
+
+_IN_PROGRESS_STATUS = {"launch": "Launching", "update": "Updating", "terminate": "Terminating"}
+
+
+class SimApplication:
+    def __init__(self, backend: SimBackend, name: str, description: str | None, tags: dict[str, str]):
+        self.application_name = name
+        self.description = description
+        self.tags = tags
+        self.arn = _arn(backend.region_name, backend.account_id, f"application/{name}")
+        self.date_created = _now()
+        self.versions: dict[str, ApplicationVersion] = {}
+        self.templates: dict[str, ConfigurationTemplate] = {}
+        # Keyed by environment ID: a terminated environment keeps its name
+        # while a new one with the same name runs.  (moto's resource groups
+        # tagging API iterates these values for .tags and .environment_arn.)
+        self.environments: dict[str, SimEnvironment] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "ApplicationArn": self.arn,
+                "ApplicationName": self.application_name,
+                "Description": self.description,
+                "DateCreated": self.date_created,
+                "DateUpdated": self.date_created,
+                "Versions": list(self.versions),
+                "ConfigurationTemplates": list(self.templates),
+            }
+        )
+
+
+class SimEnvironment:
+    def __init__(
+        self,
+        backend: SimBackend,
+        application: SimApplication,
+        name: str,
+        cname: str,
+        launch: Operation,
+        *,
+        description: str | None,
+        solution_stack: str | None,
+        platform_arn: str | None,
+        template_name: str | None,
+        tier: dict[str, str],
+        options: dict[OptionKey, str],
+        tags: dict[str, str],
+    ):
+        self.application_name = application.application_name
+        self.environment_name = name
+        self.environment_id = "e-" + _lowercase_id(10)
+        self.environment_arn = _arn(
+            backend.region_name, backend.account_id, f"environment/{self.application_name}/{name}"
+        )
+        self.cname = cname
+        self.instance_id = "i-" + _random_string("0123456789abcdef", 17)
+        load_balancer = f"awseb-{self.environment_id[:3]}-AWSEBLoa-" + _random_string(
+            string.ascii_uppercase + string.digits, 12
+        )
+        self.endpoint_url = (
+            f"{load_balancer}-{_random_string(string.digits, 10)}.{backend.region_name}.elb.amazonaws.com"
+        )
+        self.resources = {
+            "LoadBalancer": {
+                "LoadBalancerName": load_balancer,
+                "Domain": self.endpoint_url,
+                "Listeners": [{"Protocol": "http", "Port": 80}],
+            }
+        }
+        self.description = description
+        self.solution_stack = solution_stack
+        self.platform_arn = platform_arn
+        self.template_name = template_name
+        self.tier = tier
+        self.options = options
+        self.tags = {
+            **tags,
+            "elasticbeanstalk:environment-name": name,
+            "elasticbeanstalk:environment-id": self.environment_id,
+            "Name": name,
+        }
+        self.version_label: str | None = launch.version_label
+        self.healthy = False
+        self.date_created = launch.started
+        self.date_updated = launch.started
+        self.op = launch
+
+    # -- life cycle --------------------------------------------------------
+
+    def settle(self, now: datetime) -> None:
+        """Apply the results of the current operation once it has finished."""
+        op = self.op
+        if op.settled or op.running(now):
+            return
+        op.settled = True
+        self.date_updated = op.ends
+        if op.failure is None:
+            self.version_label = op.version_label or self.version_label
+            self.options = self.options if op.options is None else op.options
+            self.tags = self.tags if op.tags is None else op.tags
+        if op.healthy_after is not None:
+            self.healthy = op.healthy_after
+
+    def start(self, op: Operation) -> None:
+        self.op = op
+        self.date_updated = op.started
+
+    def status(self, now: datetime) -> str:
+        if self.op.running(now):
+            return _IN_PROGRESS_STATUS[self.op.kind]
+        return "Terminated" if self.op.kind == "terminate" else "Ready"
+
+    def health(self, now: datetime) -> tuple[str, str]:
+        """(Health, HealthStatus): Grey while work is in progress or after termination."""
+        if self.op.kind == "terminate":
+            return "Grey", "Suspended"
+        if self.op.running(now):
+            return "Grey", "Pending"
+        return ("Green", "Ok") if self.healthy else ("Red", "Severe")
+
+    def terminated_at(self, now: datetime) -> datetime | None:
+        return self.op.ends if self.status(now) == "Terminated" else None
+
+    def deploying(self, label: str, now: datetime) -> bool:
+        return self.op.running(now) and self.op.version_label == label
+
+    def running_version(self, label: str, now: datetime) -> bool:
+        return self.status(now) != "Terminated" and self.version_label == label
+
+    def describe(self, now: datetime) -> dict[str, Any]:
+        health, health_status = self.health(now)
+        status = self.status(now)
+        return _without_none(
+            {
+                "EnvironmentName": self.environment_name,
+                "EnvironmentId": self.environment_id,
+                "ApplicationName": self.application_name,
+                "VersionLabel": self.version_label,
+                "SolutionStackName": self.solution_stack,
+                "PlatformArn": self.platform_arn,
+                "TemplateName": self.template_name,
+                "Description": self.description,
+                "EndpointURL": self.endpoint_url,
+                "CNAME": self.cname,
+                "DateCreated": self.date_created,
+                "DateUpdated": self.date_updated,
+                "Status": status,
+                "AbortableOperationInProgress": status == "Updating",
+                "Health": health,
+                "HealthStatus": health_status,
+                "Resources": self.resources,
+                "Tier": self.tier,
+                "EnvironmentLinks": [],
+                "EnvironmentArn": self.environment_arn,
+            }
+        )
+
+    def describe_settings(self) -> dict[str, Any]:
+        return _without_none(
+            {
+                "SolutionStackName": self.solution_stack,
+                "PlatformArn": self.platform_arn,
+                "ApplicationName": self.application_name,
+                "TemplateName": self.template_name,
+                "Description": self.description,
+                "EnvironmentName": self.environment_name,
+                "DeploymentStatus": "deployed",
+                "DateCreated": self.date_created,
+                "DateUpdated": self.date_updated,
+                "OptionSettings": _describe_options(self.options),
+            }
+        )
+
+
+# --------------------------------------------------------------------------
+# Events planned for each operation: (fraction of its duration, severity, message)
+# --------------------------------------------------------------------------
+
+PlannedEvent = tuple[float, str, str]
+
+
+def _health_change(healthy_before: bool | None, healthy_after: bool | None) -> list[PlannedEvent]:
+    before = {None: "Pending", True: "Ok", False: "Severe"}[healthy_before]
+    if healthy_after is None or before == ("Ok" if healthy_after else "Severe"):
+        return []
+    after, severity = ("Ok", _INFO) if healthy_after else ("Severe", _WARN)
+    return [(1.0, severity, f"Environment health has transitioned from {before} to {after}.")]
+
+
+def _launch_events(env: SimEnvironment, op: Operation, region: str, account_id: str) -> list[PlannedEvent]:
+    events = [
+        (0.0, _INFO, "createEnvironment is starting."),
+        (0.0, _INFO, f"Using elasticbeanstalk-{region}-{account_id} as Amazon S3 storage bucket for environment data."),
+        (0.5, _INFO, "Waiting for EC2 instances to launch. This may take a few minutes."),
+    ]
+    if op.failure:
+        return events + [
+            (0.9, _ERROR, op.failure),
+            *_health_change(None, False),
+            (
+                1.0,
+                _ERROR,
+                "Create environment operation is complete, but with errors. "
+                "For more information, see troubleshooting documentation.",
+            ),
+        ]
+    return events + [
+        (1.0, _INFO, f"Application available at {env.cname}."),
+        (1.0, _INFO, f"Successfully launched environment: {env.environment_name}"),
+        *_health_change(None, True),
+    ]
+
+
+def _deploy_events(env: SimEnvironment, op: Operation) -> list[PlannedEvent]:
+    events = [
+        (0.0, _INFO, "Environment update is starting."),
+        (0.1, _INFO, "Deploying new version to instance(s)."),
+    ]
+    if op.failure:
+        return events + [
+            (0.9, _ERROR, op.failure),
+            (
+                1.0,
+                _ERROR,
+                f"Unsuccessful command execution on instance id(s) '{env.instance_id}'. Aborting the operation.",
+            ),
+            (1.0, _ERROR, "Failed to deploy application."),
+            *_health_change(env.healthy, False),
+        ]
+    return events + [
+        (0.9, _INFO, "Instance deployment completed successfully."),
+        (1.0, _INFO, "New application version was deployed to running EC2 instances."),
+        (1.0, _INFO, "Environment update completed successfully."),
+        *_health_change(env.healthy, True),
+    ]
+
+
+def _configuration_events(env: SimEnvironment, op: Operation) -> list[PlannedEvent]:
+    events = [
+        (0.0, _INFO, "Environment update is starting."),
+        (0.1, _INFO, f"Updating environment {env.environment_name}'s configuration settings."),
+    ]
+    if op.failure:
+        return events + [
+            (0.9, _ERROR, op.failure),
+            (1.0, _ERROR, "Failed to deploy configuration."),
+            *_health_change(env.healthy, False),
+        ]
+    return events + [
+        (1.0, _INFO, "Successfully deployed new configuration to environment."),
+        (1.0, _INFO, "Environment update completed successfully."),
+    ]
+
+
+def _tag_update_events() -> list[PlannedEvent]:
+    return [
+        (0.0, _INFO, "Environment update is starting."),
+        (1.0, _INFO, "Environment update completed successfully."),
+    ]
+
+
+def _terminate_events() -> list[PlannedEvent]:
+    return [
+        (0.0, _INFO, "terminateEnvironment is starting."),
+        (1.0, _INFO, "terminateEnvironment completed successfully."),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Backend
+# --------------------------------------------------------------------------
+
+
+def _encode_token(position: int) -> str:
+    return base64.urlsafe_b64encode(str(position).encode()).decode()
+
+
+def _decode_token(token: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except ValueError:
+        raise EBError("Invalid NextToken.") from None
+
+
+def _paginate(items: list[Any], max_records: int | None, token: str | None) -> tuple[list[Any], str | None]:
+    start = _decode_token(token) if token else 0
+    end = start + max_records if max_records else len(items)
+    return items[start:end], (_encode_token(end) if end < len(items) else None)
+
+
+def _paginate_events(events: list[Event], max_records: int, token: str | None) -> tuple[list[Event], str | None]:
+    """Page through newest-first events with a cursor, not an offset.
+
+    New events appear at the front between calls, which would shift offsets
+    and repeat events; the token names the last event already returned.
+    """
+    start = 0
+    if token:
+        cursor = _decode_token(token)
+        start = next((i + 1 for i, e in enumerate(events) if e.seq == cursor), -1)
+        if start < 0:
+            raise EBError("Invalid NextToken.")
+    page = events[start : start + max_records]
+    more = start + max_records < len(events)
+    return page, (_encode_token(page[-1].seq) if more else None)
+
+
+class SimBackend(EBBackend):
+    """moto's Elastic Beanstalk backend with the simulated life cycle."""
+
+    def __init__(self, region_name: str, account_id: str):
+        super().__init__(region_name, account_id)
+        self.applications: dict[str, SimApplication] = {}  # type: ignore[assignment]
+        self.events: list[Event] = []
+
+    @property
+    def _url_module(self) -> Any:
+        # moto finds urls.py next to the backend's module; ours lives elsewhere.
+        return eb_urls
+
+    # -- lookups -------------------------------------------------------------
+
+    def _environments(self, now: datetime) -> Iterator[SimEnvironment]:
+        for app in self.applications.values():
+            for env in app.environments.values():
+                env.settle(now)
+                yield env
+
+    def _application(self, name: str) -> SimApplication:
+        if name not in self.applications:
+            raise EBError(f"No Application named '{name}' found.")
+        return self.applications[name]
+
+    def _version(self, app: SimApplication, label: str) -> ApplicationVersion:
+        if label not in app.versions:
+            raise EBError(f"No Application Version named '{label}' found.")
+        return app.versions[label]
+
+    def _template(self, app_name: str, template_name: str) -> ConfigurationTemplate:
+        app = self._application(app_name)
+        if template_name not in app.templates:
+            raise EBError(f"No Configuration Template named '{app_name}/{template_name}' found.")
+        return app.templates[template_name]
+
+    def _live_environment_named(self, name: str, now: datetime) -> SimEnvironment | None:
+        return next(
+            (e for e in self._environments(now) if e.environment_name == name and e.status(now) != "Terminated"),
+            None,
+        )
+
+    def _environment(self, env_id: str | None, env_name: str | None, now: datetime) -> SimEnvironment:
+        """The environment an update or terminate request is about."""
+        if env_id:
+            env = next((e for e in self._environments(now) if e.environment_id == env_id), None)
+            if env is None or env.status(now) == "Terminated" or (env_name and env.environment_name != env_name):
+                raise EBError(f"No Environment found for EnvironmentId = '{env_id}'.")
+            return env
+        if env_name:
+            env = self._live_environment_named(env_name, now)
+            if env is None:
+                raise EBError(f"No Environment found for EnvironmentName = '{env_name}'.")
+            return env
+        raise MissingRequiredParameter("Either EnvironmentId or EnvironmentName must be specified.")
+
+    def _cname_taken(self, cname: str, now: datetime) -> bool:
+        return any(e.cname == cname and e.status(now) != "Terminated" for e in self._environments(now))
+
+    # -- events --------------------------------------------------------------
+
+    def _schedule(self, env: SimEnvironment, op: Operation, planned: list[PlannedEvent]) -> None:
+        version = op.version_label or env.version_label
+        for fraction, severity, message in planned:
+            self.events.append(
+                Event(
+                    seq=len(self.events),
+                    date=op.started + timedelta(seconds=op.seconds * fraction),
+                    severity=severity,
+                    message=message,
+                    application_name=env.application_name,
+                    environment_id=env.environment_id,
+                    environment_name=env.environment_name,
+                    version_label=version,
+                    template_name=env.template_name,
+                    request_id=op.request_id,
+                )
+            )
+
+    def describe_events(
+        self, filters: dict[str, Any], max_records: int | None, token: str | None
+    ) -> tuple[list[Event], str | None]:
+        now = _now()
+        severity = filters.get("Severity") or "TRACE"
+        if severity not in _SEVERITIES:
+            raise EBError(
+                f"Value {severity} at 'Severity' failed to satisfy constraint: Member must satisfy enum value set"
+            )
+        min_severity = _SEVERITIES.index(severity)
+        start, end = filters.get("StartTime"), filters.get("EndTime")
+        matches = [
+            e
+            for e in self.events
+            if e.date <= now
+            and _SEVERITIES.index(e.severity) >= min_severity
+            and (start is None or e.date >= _as_utc(start))
+            and (end is None or e.date < _as_utc(end))
+            and all(
+                getattr(e, attribute) == filters[parameter]
+                for parameter, attribute in (
+                    ("ApplicationName", "application_name"),
+                    ("VersionLabel", "version_label"),
+                    ("TemplateName", "template_name"),
+                    ("EnvironmentId", "environment_id"),
+                    ("EnvironmentName", "environment_name"),
+                    ("RequestId", "request_id"),
+                )
+                if filters.get(parameter)
+            )
+        ]
+        newest_first = sorted(matches, key=lambda e: (e.date, e.seq), reverse=True)
+        # The service returns at most 1,000 events a call.
+        return _paginate_events(newest_first, min(max_records or 1000, 1000), token)
+
+    # -- applications and versions ------------------------------------------
+
+    def create_application(  # type: ignore[override]
+        self, application_name: str, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> SimApplication:
+        if application_name in self.applications:
+            raise EBError(f"Application {application_name} already exists.")
+        app = SimApplication(self, application_name, description, tags or {})
+        self.applications[application_name] = app
+        return app
+
+    def create_application_version(
+        self,
+        application_name: str,
+        label: str,
+        description: str | None,
+        source_bundle: dict[str, str] | None,
+        auto_create_application: bool,
+        tags: dict[str, str],
+    ) -> ApplicationVersion:
+        if auto_create_application and application_name not in self.applications:
+            self.create_application(application_name)
+        app = self._application(application_name)
+        if len(label) > _MAX_VERSION_LABEL:
+            raise EBError(
+                f"Value {label} at 'VersionLabel' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {_MAX_VERSION_LABEL}"
+            )
+        if label in app.versions:
+            raise EBError(f"Application Version {label} already exists.")
+        _check_tags(tags)
+        _check_tag_count(tags)
+        if source_bundle:
+            _read_source_bundle(self.account_id, self.region_name, source_bundle)
+        version = ApplicationVersion(
+            application_name=application_name,
+            label=label,
+            arn=_arn(self.region_name, self.account_id, f"applicationversion/{application_name}/{label}"),
+            description=description,
+            source_bundle=source_bundle,
+            tags=tags,
+            date_created=_now(),
+        )
+        app.versions[label] = version
+        return version
+
+    def describe_application_versions(
+        self, application_name: str | None, labels: list[str]
+    ) -> list[ApplicationVersion]:
+        versions = [
+            v
+            for app in self.applications.values()
+            if application_name in (None, app.application_name)
+            for v in app.versions.values()
+            if not labels or v.label in labels
+        ]
+        return sorted(versions, key=lambda v: v.date_created, reverse=True)
+
+    def delete_application_version(self, application_name: str, label: str, delete_source_bundle: bool) -> None:
+        now = _now()
+        app = self._application(application_name)
+        version = self._version(app, label)
+        envs = [e for e in self._environments(now) if e.application_name == application_name]
+        if any(e.deploying(label, now) for e in envs):
+            raise OperationInProgress(
+                f"Unable to delete application version: {label}. "
+                "An operation is already in progress, please retry again shortly."
+            )
+        users = [e for e in envs if e.running_version(label, now)]
+        if users:
+            names = ", ".join(e.environment_name for e in users)
+            raise EBError(
+                f"Unable to delete application version '{label}' because it is deployed "
+                f"to running environment(s): {names}."
+            )
+        del app.versions[label]
+        if delete_source_bundle and version.source_bundle:
+            self._delete_source_bundle(version.source_bundle)
+
+    def _delete_source_bundle(self, bundle: dict[str, str]) -> None:
+        s3 = s3_backends[self.account_id][get_partition(self.region_name)]
+        if bundle.get("S3Bucket") not in s3.buckets:
+            raise SourceBundleDeletion(
+                "Unable to delete the Amazon S3 source bundle associated with the application "
+                "version. The application version was deleted successfully."
+            )
+        s3.delete_object(bundle["S3Bucket"], bundle["S3Key"])
+
+    # -- configuration templates --------------------------------------------
+
+    def create_configuration_template(
+        self,
+        application_name: str,
+        template_name: str,
+        solution_stack: str | None,
+        platform_arn: str | None,
+        source: dict[str, str] | None,
+        environment_id: str | None,
+        description: str | None,
+        option_settings: list[dict[str, str]],
+    ) -> ConfigurationTemplate:
+        now = _now()
+        app = self._application(application_name)
+        if template_name in app.templates:
+            raise EBError(f"Configuration Template {template_name} already exists.")
+        if source:
+            origin = self._template(source.get("ApplicationName", ""), source.get("TemplateName", ""))
+        elif environment_id:
+            origin = self._environment(environment_id, None, now)
+        elif not (solution_stack or platform_arn):
+            raise MissingRequiredParameter(
+                "Specify SolutionStackName, PlatformArn, SourceConfiguration or EnvironmentId."
+            )
+        else:
+            origin = None
+        template = ConfigurationTemplate(
+            application_name=application_name,
+            name=template_name,
+            solution_stack=solution_stack or getattr(origin, "solution_stack", None),
+            platform_arn=platform_arn or getattr(origin, "platform_arn", None),
+            description=description,
+            options=_merge_options(origin.options if origin else {}, option_settings),
+            date_created=now,
+        )
+        app.templates[template_name] = template
+        return template
+
+    def describe_configuration_settings(
+        self, application_name: str, template_name: str | None, environment_name: str | None
+    ) -> dict[str, Any]:
+        if template_name and environment_name:
+            raise InvalidParameterCombination("Specify either TemplateName or EnvironmentName, not both.")
+        if template_name:
+            return self._template(application_name, template_name).describe()
+        if environment_name:
+            env = self._environment(None, environment_name, _now())
+            if env.application_name != application_name:
+                raise EBError(f"No Environment found for EnvironmentName = '{environment_name}'.")
+            return env.describe_settings()
+        raise MissingRequiredParameter("Either TemplateName or EnvironmentName must be specified.")
+
+    def delete_configuration_template(self, application_name: str, template_name: str) -> None:
+        self._template(application_name, template_name)
+        del self.applications[application_name].templates[template_name]
+
+    # -- environments --------------------------------------------------------
+
+    def check_dns_availability(self, prefix: str) -> dict[str, Any]:
+        _check_dns_label(prefix, "CNAMEPrefix", 4, 63)
+        cname = _cname(prefix, self.region_name)
+        return {"Available": not self._cname_taken(cname, _now()), "FullyQualifiedCNAME": cname}
+
+    def create_environment(  # type: ignore[override]
+        self,
+        application_name: str,
+        environment_name: str,
+        request_id: str,
+        cname_prefix: str | None = None,
+        template_name: str | None = None,
+        solution_stack: str | None = None,
+        platform_arn: str | None = None,
+        version_label: str | None = None,
+        option_settings: Iterable[dict[str, str]] = (),
+        options_to_remove: Iterable[dict[str, str]] = (),
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        tier: dict[str, str] | None = None,
+    ) -> SimEnvironment:
+        now = _now()
+        app = self._application(application_name)
+        _check_dns_label(environment_name, "EnvironmentName", 4, 40)
+        if self._live_environment_named(environment_name, now):
+            raise EBError(f"Environment {environment_name} already exists.")
+        cname = self._new_cname(environment_name, cname_prefix, now)
+        template = self._launch_template(application_name, template_name, solution_stack, platform_arn)
+        tags = tags or {}
+        _check_tags(tags)
+        _check_tag_count({**tags, **dict.fromkeys(_SYSTEM_TAGS, "")})
+        version = self._version(app, version_label) if version_label else None
+        # Take the rule only once the request is known to be valid.
+        failure = _take_rule(_settings.fail_launch, environment_name) or (
+            self._bundle_problem(version) if version else None
+        )
+        launch = Operation(
+            "launch",
+            now,
+            _settings.launch_seconds,
+            request_id,
+            failure=failure,
+            version_label=version_label,
+            healthy_after=failure is None,
+        )
+        env = SimEnvironment(
+            self,
+            app,
+            environment_name,
+            cname,
+            launch,
+            description=description,
+            solution_stack=solution_stack or (template.solution_stack if template else None),
+            platform_arn=platform_arn or (template.platform_arn if template else None),
+            template_name=template_name,
+            tier=tier or {"Name": "WebServer", "Type": "Standard", "Version": "1.0"},
+            options=_merge_options(template.options if template else {}, option_settings, options_to_remove),
+            tags=tags,
+        )
+        app.environments[env.environment_id] = env
+        self._schedule(env, launch, _launch_events(env, launch, self.region_name, self.account_id))
+        return env
+
+    def _new_cname(self, environment_name: str, prefix: str | None, now: datetime) -> str:
+        if prefix is None:
+            # Without a prefix the service appends a random string to the name.
+            return _cname(f"{environment_name}.eba-{_lowercase_id(8)}", self.region_name)
+        _check_dns_label(prefix, "CNAMEPrefix", 4, 63)
+        cname = _cname(prefix, self.region_name)
+        if self._cname_taken(cname, now):
+            raise EBError(f"DNS name ({cname}) is not available.")
+        return cname
+
+    def _launch_template(
+        self, application_name: str, template_name: str | None, solution_stack: str | None, platform_arn: str | None
+    ) -> ConfigurationTemplate | None:
+        if template_name and (solution_stack or platform_arn):
+            raise InvalidParameterCombination(
+                "You cannot specify both a configuration template and a solution stack or platform."
+            )
+        if solution_stack and platform_arn:
+            raise InvalidParameterCombination("You cannot specify both a solution stack and a platform ARN.")
+        if template_name:
+            return self._template(application_name, template_name)
+        if not (solution_stack or platform_arn):
+            raise MissingRequiredParameter("Either TemplateName, SolutionStackName or PlatformArn must be specified.")
+        return None
+
+    def _bundle_problem(self, version: ApplicationVersion) -> str | None:
+        """Why deploying this version fails on the Docker platform, if it does."""
+        if not version.source_bundle:
+            return None  # the sample application always deploys
+        try:
+            bundle = _read_source_bundle(self.account_id, self.region_name, version.source_bundle)
+        except EBError as exc:
+            return f"Instance deployment failed to download the source bundle. {exc.message}"
+        return _docker_bundle_problem(bundle)
+
+    def describe_environments(  # type: ignore[override]
+        self,
+        application_name: str | None = None,
+        version_label: str | None = None,
+        environment_ids: Iterable[str] = (),
+        environment_names: Iterable[str] = (),
+        include_deleted: bool = True,
+        deleted_back_to: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        now = _now()
+        oldest_visible = now - _DELETED_VISIBILITY
+        if deleted_back_to is not None:
+            oldest_visible = max(oldest_visible, _as_utc(deleted_back_to))
+        found = []
+        for env in self._environments(now):
+            terminated_at = env.terminated_at(now)
+            if terminated_at and (not include_deleted or terminated_at < oldest_visible):
+                continue
+            if (
+                application_name in (None, env.application_name)
+                and version_label in (None, env.version_label)
+                and (not environment_ids or env.environment_id in environment_ids)
+                and (not environment_names or env.environment_name in environment_names)
+            ):
+                found.append(env.describe(now))
+        return found
+
+    def update_environment(
+        self,
+        request_id: str,
+        environment_id: str | None,
+        environment_name: str | None,
+        version_label: str | None,
+        option_settings: list[dict[str, str]],
+        options_to_remove: list[dict[str, str]],
+        description: str | None,
+    ) -> SimEnvironment:
+        now = _now()
+        env = self._environment(environment_id, environment_name, now)
+        if version_label and (option_settings or options_to_remove):
+            raise InvalidParameterCombination(
+                "You cannot update the application version and make configuration updates at the same time"
+            )
+        if env.status(now) != "Ready":
+            raise EBError(
+                f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready."
+            )
+        app = self.applications[env.application_name]
+        version = self._version(app, version_label) if version_label else None
+        if description is not None:
+            env.description = description
+        if not (version or option_settings or options_to_remove):
+            return env  # only the description changed; nothing to roll out
+        failure = _take_rule(_settings.fail_deploy, env.environment_name)
+        if version:
+            failure = failure or self._bundle_problem(version)
+            healthy_after: bool | None = failure is None
+        else:
+            healthy_after = False if failure else None  # new settings don't fix a broken app
+        op = Operation(
+            "update",
+            now,
+            _settings.update_seconds,
+            request_id,
+            failure=failure,
+            version_label=version_label,
+            healthy_after=healthy_after,
+            options=None if version else _merge_options(env.options, option_settings, options_to_remove),
+        )
+        planned = _deploy_events(env, op) if version else _configuration_events(env, op)
+        env.start(op)
+        self._schedule(env, op, planned)
+        return env
+
+    def terminate_environment(
+        self, request_id: str, environment_id: str | None, environment_name: str | None
+    ) -> SimEnvironment:
+        now = _now()
+        env = self._environment(environment_id, environment_name, now)
+        status = env.status(now)
+        pending = {"Launching": "creation", "Updating": "deployment"}.get(status)
+        if pending:
+            raise EBError(
+                f"Cannot terminate environment named {env.environment_name}. It is currently pending {pending}."
+            )
+        if status != "Ready":
+            raise EBError(
+                f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready."
+            )
+        op = Operation("terminate", now, _settings.terminate_seconds, request_id)
+        env.start(op)
+        self._schedule(env, op, _terminate_events())
+        return env
+
+    # -- tags ----------------------------------------------------------------
+
+    def _tagged_resource(self, arn: str, now: datetime) -> Any:
+        """The environment, application or version an ARN names.
+
+        An environment ARN holds no ID, so it may name a live environment and
+        terminated ones with the same name: the live one wins, then the most
+        recently created.
+        """
+        envs = [e for e in self._environments(now) if e.environment_arn == arn]
+        if envs:
+            return max(envs, key=lambda e: (e.status(now) != "Terminated", e.date_created))
+        for app in self.applications.values():
+            if app.arn == arn:
+                return app
+            for version in app.versions.values():
+                if version.arn == arn:
+                    return version
+        raise ResourceNotFound(f"Resource not found for ARN '{arn}'.")
+
+    def list_tags_for_resource(self, resource_arn: str) -> dict[str, str]:
+        return self._tagged_resource(resource_arn, _now()).tags
+
+    def update_tags_for_resource(  # type: ignore[override]
+        self, resource_arn: str, tags_to_add: dict[str, str], tags_to_remove: list[str], request_id: str
+    ) -> None:
+        if not (tags_to_add or tags_to_remove):
+            raise MissingRequiredParameter("Specify at least one of TagsToAdd or TagsToRemove.")
+        now = _now()
+        resource = self._tagged_resource(resource_arn, now)
+        _check_tags(tags_to_add)
+        _check_tag_keys_editable(tags_to_remove)
+        tags = {k: v for k, v in {**resource.tags, **tags_to_add}.items() if k not in tags_to_remove}
+        _check_tag_count(tags)
+        if not isinstance(resource, SimEnvironment):
+            resource.tags = tags
+            return
+        self._update_environment_tags(resource, tags, request_id, now)
+
+    def _update_environment_tags(
+        self, env: SimEnvironment, tags: dict[str, str], request_id: str, now: datetime
+    ) -> None:
+        """Environment tags propagate to its resources through an environment update."""
+        status = env.status(now)
+        if status in ("Launching", "Updating"):
+            raise OperationInProgress(
+                f"Unable to update tags for environment {env.environment_name}: another operation is in progress on it."
+            )
+        if status != "Ready":
+            raise EBError(
+                f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready."
+            )
+        op = Operation("update", now, _settings.update_seconds, request_id, tags=tags)
+        env.start(op)
+        self._schedule(env, op, _tag_update_events())
+
+
+# --------------------------------------------------------------------------
+# Responses
+# --------------------------------------------------------------------------
+
+
+_RESPONSE_REQUEST_ID = re.compile(r"(<ResponseMetadata>\s*<RequestId>)[^<]*(</RequestId>)")
+
+
+class SimResponse(EBResponse):
+    """Parses Elastic Beanstalk requests and serialises the simulator's answers."""
+
+    @property
+    def backend(self) -> SimBackend:
+        return self.elasticbeanstalk_backend  # type: ignore[return-value]
+
+    def call_action(self) -> Any:
+        # Each request gets its ID up front so events can record it.
+        self.request_id = str(uuid.uuid4())
+        with _lock:
+            _calls[self._get_action()] += 1
+            try:
+                if _take_throttle():
+                    raise Throttling("Rate exceeded")
+                return super().call_action()
+            except EBError as error:
+                headers = {"Content-Type": "text/xml", "x-amzn-requestid": self.request_id}
+                return 400, headers, _error_xml(error, self.request_id)
+
+    def _enrich_response(self, headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:  # type: ignore[override]
+        if "status" in headers:
+            headers["status"] = str(headers["status"])
+        headers["x-amzn-requestid"] = self.request_id
+        if isinstance(body, str):
+            # Only the response's own ID: events carry RequestId elements too.
+            body = _RESPONSE_REQUEST_ID.sub(rf"\g<1>{self.request_id}\g<2>", body)
+        return headers, body
+
+    def _tags(self, parameter: str) -> dict[str, str]:
+        return {tag["Key"]: tag.get("Value", "") for tag in self._get_param(parameter, [])}
+
+    # -- applications --------------------------------------------------------
+
+    def create_application(self) -> ActionResult:
+        app = self.backend.create_application(
+            self._get_param("ApplicationName"), self._get_param("Description"), self._tags("Tags")
+        )
+        return ActionResult({"Application": app.describe()})
+
+    def describe_applications(self) -> ActionResult:
+        names = self._get_param("ApplicationNames", [])
+        apps = [a.describe() for a in self.backend.applications.values() if not names or a.application_name in names]
+        return ActionResult({"Applications": apps})
+
+    def create_application_version(self) -> ActionResult:
+        version = self.backend.create_application_version(
+            application_name=self._get_param("ApplicationName"),
+            label=self._get_param("VersionLabel"),
+            description=self._get_param("Description"),
+            source_bundle=self._get_param("SourceBundle"),
+            auto_create_application=self._get_param("AutoCreateApplication", False),
+            tags=self._tags("Tags"),
+        )
+        return ActionResult({"ApplicationVersion": version.describe()})
+
+    def describe_application_versions(self) -> ActionResult:
+        versions = self.backend.describe_application_versions(
+            self._get_param("ApplicationName"), self._get_param("VersionLabels", [])
+        )
+        page, token = _paginate(versions, self._get_param("MaxRecords"), self._get_param("NextToken"))
+        return ActionResult(_without_none({"ApplicationVersions": [v.describe() for v in page], "NextToken": token}))
+
+    def delete_application_version(self) -> EmptyResult:
+        self.backend.delete_application_version(
+            self._get_param("ApplicationName"),
+            self._get_param("VersionLabel"),
+            self._get_param("DeleteSourceBundle", False),
+        )
+        return EmptyResult()
+
+    # -- configuration templates --------------------------------------------
+
+    def create_configuration_template(self) -> ActionResult:
+        template = self.backend.create_configuration_template(
+            application_name=self._get_param("ApplicationName"),
+            template_name=self._get_param("TemplateName"),
+            solution_stack=self._get_param("SolutionStackName"),
+            platform_arn=self._get_param("PlatformArn"),
+            source=self._get_param("SourceConfiguration"),
+            environment_id=self._get_param("EnvironmentId"),
+            description=self._get_param("Description"),
+            option_settings=self._get_param("OptionSettings", []),
+        )
+        return ActionResult(template.describe())
+
+    def describe_configuration_settings(self) -> ActionResult:
+        description = self.backend.describe_configuration_settings(
+            self._get_param("ApplicationName"), self._get_param("TemplateName"), self._get_param("EnvironmentName")
+        )
+        return ActionResult({"ConfigurationSettings": [description]})
+
+    def delete_configuration_template(self) -> EmptyResult:
+        self.backend.delete_configuration_template(self._get_param("ApplicationName"), self._get_param("TemplateName"))
+        return EmptyResult()
+
+    # -- environments --------------------------------------------------------
+
+    def check_dns_availability(self) -> ActionResult:
+        return ActionResult(self.backend.check_dns_availability(self._get_param("CNAMEPrefix")))
+
+    def create_environment(self) -> ActionResult:
+        env = self.backend.create_environment(
+            application_name=self._get_param("ApplicationName"),
+            environment_name=self._get_param("EnvironmentName"),
+            request_id=self.request_id,
+            cname_prefix=self._get_param("CNAMEPrefix"),
+            template_name=self._get_param("TemplateName"),
+            solution_stack=self._get_param("SolutionStackName"),
+            platform_arn=self._get_param("PlatformArn"),
+            version_label=self._get_param("VersionLabel"),
+            option_settings=self._get_param("OptionSettings", []),
+            options_to_remove=self._get_param("OptionsToRemove", []),
+            tags=self._tags("Tags"),
+            description=self._get_param("Description"),
+            tier=self._get_param("Tier"),
+        )
+        return ActionResult(env.describe(_now()))
+
+    def describe_environments(self) -> ActionResult:
+        envs = self.backend.describe_environments(
+            application_name=self._get_param("ApplicationName"),
+            version_label=self._get_param("VersionLabel"),
+            environment_ids=self._get_param("EnvironmentIds", []),
+            environment_names=self._get_param("EnvironmentNames", []),
+            include_deleted=self._get_param("IncludeDeleted", True),
+            deleted_back_to=self._get_param("IncludedDeletedBackTo"),
+        )
+        page, token = _paginate(envs, self._get_param("MaxRecords"), self._get_param("NextToken"))
+        return ActionResult(_without_none({"Environments": page, "NextToken": token}))
+
+    def update_environment(self) -> ActionResult:
+        env = self.backend.update_environment(
+            request_id=self.request_id,
+            environment_id=self._get_param("EnvironmentId"),
+            environment_name=self._get_param("EnvironmentName"),
+            version_label=self._get_param("VersionLabel"),
+            option_settings=self._get_param("OptionSettings", []),
+            options_to_remove=self._get_param("OptionsToRemove", []),
+            description=self._get_param("Description"),
+        )
+        return ActionResult(env.describe(_now()))
+
+    def terminate_environment(self) -> ActionResult:
+        env = self.backend.terminate_environment(
+            self.request_id, self._get_param("EnvironmentId"), self._get_param("EnvironmentName")
+        )
+        return ActionResult(env.describe(_now()))
+
+    # -- events and tags -----------------------------------------------------
+
+    def describe_events(self) -> ActionResult:
+        filters = {
+            name: self._get_param(name)
+            for name in (
+                "ApplicationName",
+                "VersionLabel",
+                "TemplateName",
+                "EnvironmentId",
+                "EnvironmentName",
+                "RequestId",
+                "Severity",
+                "StartTime",
+                "EndTime",
+            )
+        }
+        page, token = self.backend.describe_events(filters, self._get_param("MaxRecords"), self._get_param("NextToken"))
+        return ActionResult(_without_none({"Events": [e.describe() for e in page], "NextToken": token}))
+
+    def update_tags_for_resource(self) -> EmptyResult:
+        self.backend.update_tags_for_resource(
+            self._get_param("ResourceArn"),
+            self._tags("TagsToAdd"),
+            self._get_param("TagsToRemove", []),
+            self.request_id,
+        )
+        return EmptyResult()
+
+    def list_tags_for_resource(self) -> ActionResult:
+        arn = self._get_param("ResourceArn")
+        tags = self.backend.list_tags_for_resource(arn)
+        return ActionResult({"ResourceArn": arn, "ResourceTags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+
+# --------------------------------------------------------------------------
+# Installation
+# --------------------------------------------------------------------------
+
+
+def install() -> None:
+    """Route moto's Elastic Beanstalk requests to the simulator (idempotent).
+
+    Both ``mock_aws()`` and the moto server look the handler up in
+    moto.elasticbeanstalk.urls and build backends from eb_backends on every
+    request, so rewiring those two serves both.  Region backends created
+    before installation are dropped so they are rebuilt as simulators.
+    """
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        eb_urls.url_paths["{0}/$"] = SimResponse.dispatch
+        eb_backends.backend = SimBackend
+        for account_backends in eb_backends.values():
+            account_backends.backend = SimBackend
+            for region in [r for r, b in account_backends.items() if not isinstance(b, SimBackend)]:
+                del account_backends[region]
+        _installed = True

@@ -1,0 +1,57 @@
+"""Start the processes of the local world and wait until they answer."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers, even if not with 200
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def start(args: list[str], env: dict[str, str], log: Path, health_url: str) -> subprocess.Popen:
+    """Run `args` with only `env` (plus PATH/HOME), logging to `log`, until `health_url` answers."""
+    full_env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "DOCKER_HOST") if k in os.environ}
+    full_env.update(env)
+    handle = log.open("ab")
+    process = subprocess.Popen(args, env=full_env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    wait_http(health_url, process, log)
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def python() -> str:
+    return sys.executable

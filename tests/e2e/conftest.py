@@ -6,59 +6,25 @@ stand-in, a real Docker engine and registry, a test app repository, and
 """
 from __future__ import annotations
 
-import json
 import subprocess
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tests.world import processes
 from tests.world.apprepo import make_app_repo
+from tests.world.aws import Moto, deploybot_variables, prepare_account
 from tests.world.dockerenv import docker_client, registry_url, require_base_image
 from tests.world.slack_api import SlackApiStandIn
 from tests.world.slack_driver import SlackDriver
 
-REGION = "us-east-1"
-APPLICATION = "shop"
-TEMPLATE = "feature-template"
-BUCKET = "shop-bundles"
 SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-test"
 LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 # Branches beyond the app repo's own, one per scenario so tests don't share environments.
-EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me"]
-
-
-@dataclass
-class Moto:
-    url: str
-
-    def client(self, service: str):
-        return boto3.client(
-            service, endpoint_url=self.url, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )
-
-    def configure(self, **rules) -> None:
-        request = urllib.request.Request(
-            f"{self.url}/_eb_sim/config", data=json.dumps(rules).encode(), method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=5).read()
-
-    def calls(self) -> dict[str, int]:
-        return json.loads(urllib.request.urlopen(f"{self.url}/_eb_sim/calls", timeout=5).read())
-
-    def environments(self, **filters) -> list[dict]:
-        return self.client("elasticbeanstalk").describe_environments(ApplicationName=APPLICATION, **filters)["Environments"]
-
-    def tags(self, env: dict) -> dict[str, str]:
-        tags = self.client("elasticbeanstalk").list_tags_for_resource(ResourceArn=env["EnvironmentArn"])["ResourceTags"]
-        return {t["Key"]: t["Value"] for t in tags}
+EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me", "slow-launch"]
 
 
 @pytest.fixture(scope="session")
@@ -75,22 +41,9 @@ def moto(logs) -> Moto:
         {}, logs / "moto.log", f"http://127.0.0.1:{port}/_eb_sim/calls",
     )
     world = Moto(f"http://127.0.0.1:{port}")
-    _prepare_aws(world)
+    prepare_account(world)
     yield world
     processes.stop(process)
-
-
-def _prepare_aws(world: Moto) -> None:
-    """What an operator prepares once: the bucket, the application and its saved configuration."""
-    world.client("s3").create_bucket(Bucket=BUCKET)
-    eb = world.client("elasticbeanstalk")
-    eb.create_application(ApplicationName=APPLICATION)
-    eb.create_configuration_template(
-        ApplicationName=APPLICATION, TemplateName=TEMPLATE,
-        SolutionStackName="64bit Amazon Linux 2023 v4.2.0 running ECS",
-        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType",
-                         "Value": "SingleInstance"}],
-    )
 
 
 @pytest.fixture(scope="session")
@@ -120,28 +73,12 @@ def repository() -> str:
 
 @pytest.fixture(scope="session")
 def bot_env(moto, slack, docker_world, app_repo, repository, tmp_path_factory) -> dict[str, str]:
+    work_dir = str(tmp_path_factory.mktemp("work"))
     return {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.url,
-        "AWS_ENDPOINT_URL": moto.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "DEPLOYBOT_PROVIDER": "beanstalk",
-        "DEPLOYBOT_GIT_URL": app_repo[1],
-        "DEPLOYBOT_EB_APPLICATION": APPLICATION,
-        "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
-        "DEPLOYBOT_S3_BUCKET": BUCKET,
-        "DEPLOYBOT_REGISTRY": docker_world,
-        "DEPLOYBOT_ECR_REPOSITORY": repository,
-        "DEPLOYBOT_POLL_INTERVAL": "0.2s",
-        "DEPLOYBOT_LAUNCH_TIMEOUT": "60s",
-        "DEPLOYBOT_DEPLOY_TIMEOUT": "60s",
-        "DEPLOYBOT_WORK_DIR": str(tmp_path_factory.mktemp("work")),
+        **deploybot_variables(moto, app_repo[1], docker_world, repository, work_dir),
     }
 
 

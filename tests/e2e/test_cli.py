@@ -43,3 +43,13 @@ def test_missing_settings_are_named(bot_env):
     result = _deploybot(env, "deploy", "feature-x")
     assert result.returncode == 2
     assert "DEPLOYBOT_GIT_URL" in result.stderr
+
+
+def test_a_timeout_says_the_operation_may_still_be_running(bot_env, moto):
+    moto.configure(launch_seconds=30)
+    try:
+        result = _deploybot({**bot_env, "DEPLOYBOT_LAUNCH_TIMEOUT": "1s"}, "deploy", "slow-launch")
+    finally:
+        moto.configure(launch_seconds=2)
+    assert result.returncode == 7, result.stderr
+    assert "may still be running" in result.stderr and "slow-launch" in result.stderr

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import APPLICATION, BUCKET
+from tests.world.aws import APPLICATION, BUCKET
 from tests.e2e.helpers import finished, root_of, root_text
 from tests.world.apprepo import BROKEN_BUILD_LINE
 
@@ -184,3 +184,21 @@ def test_forged_requests_are_refused_and_do_nothing(bot, slack, moto, how):
 def test_healthz(bot):
     response = bot.driver.get("/healthz")
     assert response.status_code == 200 and response.json() == {"ok": True}
+
+
+def test_branch_names_with_slashes_and_underscores_deploy_under_hashed_names(bot, slack, moto):
+    bot.driver.slash(text="feature/login-page")
+    thread = finished(slack, root_of(slack, "feature/login-page"))
+    assert thread[-1].startswith(":rocket:"), thread
+    (env,) = [e for e in moto.environments(IncludeDeleted=False) if e["EnvironmentName"].startswith("feature-login-page-")]
+    assert len(env["EnvironmentName"]) == len("feature-login-page-") + 6
+    assert moto.tags(env)["deploybot:feature"] == "feature/login-page"
+    assert env["CNAME"] in thread[-1]
+
+
+def test_aws_throttling_is_retried(bot, slack, moto):
+    moto.configure(throttle=4)
+    bot.driver.slash(text="JIRA-123_fix")
+    thread = finished(slack, root_of(slack, "JIRA-123_fix"))
+    assert thread[-1].startswith(":rocket:"), thread
+    assert moto.configure()["throttle"] == 0  # every throttled answer was met and retried

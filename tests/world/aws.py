@@ -1,0 +1,85 @@
+"""The simulated AWS account: a moto server with the Beanstalk simulator, and what an operator prepares in it."""
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+
+import boto3
+
+REGION = "us-east-1"
+APPLICATION = "shop"
+TEMPLATE = "feature-template"
+BUCKET = "shop-bundles"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass
+class Moto:
+    url: str
+
+    def client(self, service: str):
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+
+    def configure(self, **rules) -> dict:
+        request = urllib.request.Request(
+            f"{self.url}/_eb_sim/config", data=json.dumps(rules).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        return json.loads(urllib.request.urlopen(request, timeout=5).read())
+
+    def calls(self) -> dict[str, int]:
+        return json.loads(urllib.request.urlopen(f"{self.url}/_eb_sim/calls", timeout=5).read())
+
+    def reset_calls(self) -> None:
+        request = urllib.request.Request(f"{self.url}/_eb_sim/calls/reset", data=b"", method="POST")
+        urllib.request.urlopen(request, timeout=5).read()
+
+    def environments(self, **filters) -> list[dict]:
+        eb = self.client("elasticbeanstalk")
+        return eb.describe_environments(ApplicationName=APPLICATION, **filters)["Environments"]
+
+    def tags(self, env: dict) -> dict[str, str]:
+        tags = self.client("elasticbeanstalk").list_tags_for_resource(ResourceArn=env["EnvironmentArn"])
+        return {t["Key"]: t["Value"] for t in tags["ResourceTags"]}
+
+    def environment_variables(self) -> dict[str, str]:
+        """What a process needs to use this account instead of a real one."""
+        return {
+            "AWS_ENDPOINT_URL": self.url, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", **CREDENTIALS,
+        }
+
+
+def prepare_account(world: Moto) -> None:
+    """What an operator prepares once: the bundle bucket, the application, its saved configuration."""
+    world.client("s3").create_bucket(Bucket=BUCKET)
+    eb = world.client("elasticbeanstalk")
+    eb.create_application(ApplicationName=APPLICATION)
+    eb.create_configuration_template(
+        ApplicationName=APPLICATION, TemplateName=TEMPLATE,
+        SolutionStackName="64bit Amazon Linux 2023 v4.2.0 running ECS",
+        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType",
+                         "Value": "SingleInstance"}],
+    )
+
+
+def deploybot_variables(world: Moto, git_url: str, registry: str, repository: str, work_dir: str) -> dict[str, str]:
+    """deploybot's settings for this account, a test repository and a local registry."""
+    return {
+        **world.environment_variables(),
+        "DEPLOYBOT_PROVIDER": "beanstalk",
+        "DEPLOYBOT_GIT_URL": git_url,
+        "DEPLOYBOT_EB_APPLICATION": APPLICATION,
+        "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
+        "DEPLOYBOT_S3_BUCKET": BUCKET,
+        "DEPLOYBOT_REGISTRY": registry,
+        "DEPLOYBOT_ECR_REPOSITORY": repository,
+        "DEPLOYBOT_POLL_INTERVAL": "0.2s",
+        "DEPLOYBOT_LAUNCH_TIMEOUT": "60s",
+        "DEPLOYBOT_DEPLOY_TIMEOUT": "60s",
+        "DEPLOYBOT_WORK_DIR": work_dir,
+    }

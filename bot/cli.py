@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(verbose=args.command == "serve" or getattr(args, "verbose", False))
     try:
         settings = load_settings()
         if args.command == "serve":
@@ -48,6 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _configure_logging(*, verbose: bool) -> None:
+    """deploybot's own news at INFO when serving; libraries (botocore, urllib3) only warn."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("bot", "deployer", "slack_bolt"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _serve(settings: Settings) -> int:
@@ -68,16 +75,13 @@ def _deploy(settings: Settings, args: argparse.Namespace) -> int:
     def report(event: Progress) -> None:
         line = progress_line(event, verbose=args.verbose)
         if line:
-            print(f"[{format_duration_s(time.monotonic() - started)}] {line}", file=sys.stderr, flush=True)
+            print(f"[{time.monotonic() - started:5.0f}s] {line}", file=sys.stderr, flush=True)
 
     result = build_deployer(settings).deploy(request, report)
-    print(f"[{format_duration(result.took)}] {result.environment.name} is ready", file=sys.stderr)
+    print(f"[{time.monotonic() - started:5.0f}s] {result.environment.name} is ready "
+          f"(took {format_duration(result.took)})", file=sys.stderr)
     print(result.url)
     return 0
-
-
-def format_duration_s(seconds: float) -> str:
-    return f"{seconds:5.0f}s"
 
 
 def progress_line(event: Progress, *, verbose: bool = False) -> str | None:

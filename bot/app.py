@@ -11,7 +11,7 @@ from bot import commands
 from bot.deploys import DeployService
 from bot.settings import SlackSettings
 from bot.worker import FeatureQueue
-from deployer.pipeline import Deployer
+from deployer.factory import Services
 from deployer.request import Limits
 from deployer.settings import Settings
 
@@ -30,7 +30,7 @@ def limits_of(settings: Settings) -> Limits:
     return Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types))
 
 
-def build_app(slack: SlackSettings, settings: Settings, deployer: Deployer) -> App:
+def build_app(slack: SlackSettings, settings: Settings, services: Services) -> App:
     client = slack_client(slack)
     secret = slack.signing_secret.get_secret_value() if slack.signing_secret else None
     app = App(
@@ -39,8 +39,11 @@ def build_app(slack: SlackSettings, settings: Settings, deployer: Deployer) -> A
         request_verification_enabled=not slack.socket_mode,
         process_before_response=False,
     )
-    service = DeployService(deployer, client, FeatureQueue(settings.max_parallel))
-    commands.register(app, service, limits_of(settings))
+    deploys = DeployService(services.deployer, services.manager, client, FeatureQueue(settings.max_parallel))
+    commands.register(app, deploys, limits_of(settings))
+    interrupted = deploys.report_interrupted()
+    if interrupted:
+        log.warning("%d deploy(s) were interrupted by a restart; said so in their threads", interrupted)
 
     @app.error
     def on_error(error: Exception, body: dict) -> None:

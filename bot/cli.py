@@ -7,8 +7,12 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from deployer.durations import format_duration, parse_duration
+from deployer.environment import Environment
+from deployer.lifecycle import MalformedLifetime, lifetime_of
+from deployer.pipeline import utcnow
 from deployer.errors import DeployError
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
@@ -30,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--instance", help="instance type (default: DEPLOYBOT_EB_INSTANCE_TYPE)")
     deploy.add_argument("--owner", default=getpass.getuser(), help="who the environment belongs to")
     deploy.add_argument("--verbose", "-v", action="store_true", help="also print the build log")
+    commands.add_parser("envs", help="list deploybot's live environments")
+    reap = commands.add_parser("reap", help="one reaper pass: terminate what has expired")
+    reap.add_argument("--dry-run", action="store_true", help="show what would be terminated and why; change nothing")
     return top
 
 
@@ -40,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "envs":
+            return _envs(settings)
+        if args.command == "reap":
+            return _reap(settings, dry_run=args.dry_run)
         return _deploy(settings, args)
     except DeployError as error:
         print(f"deploybot: {error.title.lower()}: {error.message}", file=sys.stderr)
@@ -63,6 +74,56 @@ def _serve(settings: Settings) -> int:
 
     serve(settings, load_slack_settings())
     return 0
+
+
+def _envs(settings: Settings) -> int:
+    from deployer.factory import build_services
+
+    now = utcnow()
+    rows = [env_row(env, now) for env in build_services(settings).manager.managed()]
+    print(render_table(ENV_COLUMNS, rows) if rows else "No feature environments are live.")
+    return 0
+
+
+def _reap(settings: Settings, *, dry_run: bool) -> int:
+    from deployer.factory import build_services
+
+    report = build_services(settings).reaper.run(dry_run=dry_run)
+    verb = "would terminate" if dry_run else "terminated"
+    acted = report.of("terminate") if dry_run else report.terminated
+    for decision in acted:
+        print(f"{verb} {decision.env.name} ({decision.env.feature}): {decision.reason}")
+    for decision in report.of("later") + report.of("malformed"):
+        print(f"left {decision.env.name}: {decision.reason}")
+    for decision, error in report.failed:
+        print(f"FAILED to terminate {decision.env.name}: {error}", file=sys.stderr)
+    if not dry_run and report.versions_deleted:
+        print(f"deleted {len(report.versions_deleted)} old application version(s)")
+    if not acted and not report.failed:
+        print("Nothing to terminate." if not dry_run else "Nothing would be terminated.")
+    return 1 if report.failed else 0
+
+
+ENV_COLUMNS = ("FEATURE", "ENVIRONMENT", "OWNER", "STATUS", "AGE", "EXPIRES", "URL")
+
+
+def env_row(env: Environment, now: datetime) -> tuple[str, ...]:
+    try:
+        life = lifetime_of(env.tags)
+        age, expires = format_duration(now - life.created), relative(life.expires, now)
+    except MalformedLifetime:
+        age, expires = "?", "unreadable expiry"
+    return (env.feature or "?", env.name, env.owner or "?", f"{env.status}/{env.health}", age, expires, env.url or "")
+
+
+def relative(moment: datetime, now: datetime) -> str:
+    return f"in {format_duration(moment - now)}" if moment > now else f"{format_duration(now - moment)} ago"
+
+
+def render_table(columns: Sequence[str], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = [columns, *rows]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
 
 
 def _deploy(settings: Settings, args: argparse.Namespace) -> int:

@@ -16,8 +16,11 @@ from bot.worker import FeatureQueue
 from deployer.errors import DeployError
 from deployer.git import Commit
 from deployer.pipeline import Deployer
-from deployer.progress import Progress
+from deployer.manager import EnvironmentManager
+from deployer.pipeline import utcnow
+from deployer.progress import EnvironmentCreating, EnvironmentReused, Progress
 from deployer.request import DeployRequest
+from deployer.state import Store
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +56,13 @@ class Thread:
 
 
 class DeployService:
-    def __init__(self, deployer: Deployer, client: WebClient, queue: FeatureQueue, intake_workers: int = 4) -> None:
+    def __init__(
+        self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, queue: FeatureQueue,
+        intake_workers: int = 4,
+    ) -> None:
         self._deployer = deployer
+        self._manager = manager
+        self._store: Store = manager.store
         self._client = client
         self._queue = queue
         self._intake = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="deploybot-intake")
@@ -88,18 +96,36 @@ class DeployService:
 
     def _run(self, request: DeployRequest, origin: Origin, thread: Thread, commit: Commit | None) -> None:
         def report(event: Progress) -> None:
+            if isinstance(event, (EnvironmentCreating, EnvironmentReused)):
+                # From now on the reaper and the warnings know where to speak about it.
+                self._manager.remember(event.environment, thread.channel, thread.ts)
             line = views.progress_text(event)
             if line:
                 thread.reply(line)
 
+        record = self._store.deploy_started(request.feature, request.owner, thread.channel, thread.ts, utcnow())
         try:
             result = self._deployer.deploy(request, report, commit=commit)
         except DeployError as error:
+            self._store.deploy_finished(record, "failed", utcnow(), error.message)
             thread.reply(views.failure_reply(error))
             thread.update(views.deploy_failed(request.feature, origin.user_id, error))
             return
+        except BaseException:
+            self._store.deploy_finished(record, "crashed", utcnow())
+            raise
+        self._store.deploy_finished(record, "deployed", utcnow(), result.url or "")
         thread.reply(views.success_reply(result))
         thread.update(views.deploy_succeeded(result, origin.user_id))
+
+    def report_interrupted(self) -> int:
+        """At start-up: deploys a previous process left unfinished get a word in their thread."""
+        interrupted = self._store.unfinished_deploys()
+        for record in interrupted:
+            self._store.deploy_finished(record.id, "interrupted", utcnow())
+            if record.channel and record.thread_ts:
+                Thread(self._client, record.channel, record.thread_ts).reply(views.interrupted_reply(record.feature))
+        return len(interrupted)
 
     def _guarded(self, origin: Origin, thread: Thread | None, fn: Callable[..., None], *args: object) -> None:
         """Known errors become answers; anything else is logged with an id the user can quote."""

@@ -9,7 +9,7 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 
 from bot.app import build_app
 from bot.settings import SlackSettings
-from deployer.factory import build_deployer
+from deployer.factory import build_services
 from deployer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def http_app(app: App) -> Flask:
 
 
 def serve(settings: Settings, slack: SlackSettings) -> None:
-    app = build_app(slack, settings, build_deployer(settings))
+    app = build_app(slack, settings, build_services(settings))
     if slack.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -80,6 +80,13 @@ def unexpected_reply(incident: str) -> str:
     )
 
 
+def interrupted_reply(feature: str) -> str:
+    return (
+        f":warning: deploybot restarted while this deploy of {code(feature)} was running; "
+        "it did not finish. Run `/deploy` again to complete it (the environment is reused)."
+    )
+
+
 def queued_reply() -> str:
     return ":hourglass_flowing_sand: Another deploy of this branch is running; this one is queued and starts when it ends."
 

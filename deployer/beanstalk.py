@@ -45,7 +45,7 @@ def translated(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 code, message = error.get("Code", "Unknown"), error.get("Message", "")
                 if code in _PERMISSION_CODES:
                     raise ConfigError(f"AWS refused to {action}: deploybot's IAM role lacks a permission ({code}).") from exc
-                raise CloudError(f"AWS could not {action}: {message or code} ({code}).") from exc
+                raise CloudError(f"AWS could not {action}: {message or code} ({code}).", code=code) from exc
             except BotoCoreError as exc:
                 raise CloudError(f"AWS could not {action}: {exc}") from exc
 
@@ -71,6 +71,13 @@ class BeanstalkGateway:
             return None
         return _environment(live[0], self._tags(live[0]["EnvironmentArn"]))
 
+    @translated("look up the environment")
+    def get(self, env_id: str) -> Environment | None:
+        """One environment by id with its tags; None when it is gone (or Terminated)."""
+        found = self._eb.describe_environments(EnvironmentIds=[env_id], IncludeDeleted=False)["Environments"]
+        live = [e for e in found if e["Status"] != "Terminated"]
+        return _environment(live[0], self._tags(live[0]["EnvironmentArn"])) if live else None
+
     @translated("find environments by name")
     def name_taken(self, name: str) -> bool:
         """True when any application in the account/region has a live environment so named."""
@@ -94,6 +101,46 @@ class BeanstalkGateway:
     def _tags(self, arn: str) -> dict[str, str]:
         tags = self._eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]
         return {t["Key"]: t["Value"] for t in tags}
+
+    @translated("list the application's environments")
+    def environments(self) -> list[Environment]:
+        """Every live environment of the application, with its tags.
+
+        One ListTagsForResource per environment: fine once per reaper pass, never per
+        poll (it shares DescribeEnvironments' throttling bucket).
+        """
+        raw = [e for e in self._pages(ApplicationName=self.application, IncludeDeleted=False)
+               if e["Status"] != "Terminated"]
+        return [_environment(e, self._tags(e["EnvironmentArn"])) for e in raw]
+
+    @translated("list the application's environments")
+    def live_names(self) -> set[str]:
+        return {e["EnvironmentName"] for e in self._pages(ApplicationName=self.application, IncludeDeleted=False)
+                if e["Status"] != "Terminated"}
+
+    @translated("terminate the environment")
+    def terminate(self, env_id: str) -> None:
+        self._eb.terminate_environment(EnvironmentId=env_id, TerminateResources=True)
+
+    @translated("update the environment's tags")
+    def update_tags(self, arn: str, tags: Mapping[str, str]) -> None:
+        self._eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    @translated("list application versions")
+    def version_labels(self) -> list[str]:
+        labels, token = [], None
+        while True:
+            page = self._eb.describe_application_versions(
+                ApplicationName=self.application, MaxRecords=1000, **({"NextToken": token} if token else {}))
+            labels += [v["VersionLabel"] for v in page["ApplicationVersions"]]
+            token = page.get("NextToken")
+            if not token:
+                return labels
+
+    @translated("delete an application version")
+    def delete_version(self, label: str) -> None:
+        self._eb.delete_application_version(
+            ApplicationName=self.application, VersionLabel=label, DeleteSourceBundle=True)
 
     @translated("check the CNAME")
     def cname_available(self, prefix: str) -> bool:
@@ -159,4 +206,5 @@ def _environment(raw: Mapping[str, Any], tags: Mapping[str, str] | None = None) 
         url=f"http://{cname}" if cname else None,
         version_label=raw.get("VersionLabel"),
         tags=dict(tags or {}),
+        arn=raw.get("EnvironmentArn"),
     )

@@ -26,10 +26,16 @@ class Environment:
     url: str | None = None
     version_label: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    arn: str | None = None
 
     @property
     def feature(self) -> str | None:
         value = self.tags.get(FEATURE)
+        return decode_tag_value(value) if value is not None else None
+
+    @property
+    def owner(self) -> str | None:
+        value = self.tags.get(OWNER)
         return decode_tag_value(value) if value is not None else None
 
     @property

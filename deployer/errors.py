@@ -33,6 +33,27 @@ class InvalidRequest(DeployError):
     title = "Invalid request"
 
 
+class NotAllowed(DeployError):
+    """The person may not do this (e.g. tear down someone else's environment)."""
+
+    exit_code = 2
+    title = "Not allowed"
+
+
+class EnvironmentGone(DeployError):
+    """The environment no longer exists, or is not deploybot's."""
+
+    exit_code = 3
+    title = "Environment gone"
+
+
+class CapReached(DeployError):
+    """As many environments are live as the operator allows; `details` lists the oldest."""
+
+    exit_code = 2
+    title = "Too many environments"
+
+
 class BranchNotFound(DeployError):
     exit_code = 3
     title = "Unknown branch"
@@ -76,3 +97,7 @@ class CloudError(DeployError):
 
     exit_code = 8
     title = "Cloud API error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: list[str] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.code = code

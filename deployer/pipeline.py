@@ -11,6 +11,7 @@ from deployer.environment import Environment
 from deployer.errors import DeployError
 from deployer.git import Commit, GitRepo
 from deployer.images import ImageBuilder, ImageRef
+from deployer.manager import EnvironmentManager
 from deployer.progress import (
     BuildLine, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
 )
@@ -49,6 +50,7 @@ class Deployer:
         dockerfile: str,
         dockerrun_template: str,
         clock: Callable[[], datetime] = utcnow,
+        manager: EnvironmentManager | None = None,
     ) -> None:
         self._git = git
         self._builder = builder
@@ -57,6 +59,7 @@ class Deployer:
         self._dockerfile = dockerfile
         self._dockerrun_template = dockerrun_template
         self._clock = clock
+        self.manager = manager
 
     def resolve(self, feature: str) -> Commit:
         """The branch's current commit; BranchNotFound before anything is built."""
@@ -76,6 +79,8 @@ class Deployer:
         if env_error:
             raise env_error
         env = self.provider.deploy(env, prepared, self._clock(), report)
+        if self.manager and not created:
+            self.manager.renew(env, request.ttl)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took)
 
@@ -83,7 +88,11 @@ class Deployer:
         self, request: DeployRequest, report: Report
     ) -> tuple[Environment | None, bool, DeployError | None]:
         try:
+            if self.manager:
+                self.manager.check_capacity(request.feature)
             env, created = self.provider.ensure(request, self._clock())
+            if self.manager:
+                self.manager.remember(env)
             report(EnvironmentCreating(env) if created else EnvironmentReused(env))
             return self.provider.wait_ready(env, report, created=created), created, None
         except DeployError as exc:

@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     launch_timeout: Duration = Field(timedelta(minutes=30), description="How long to wait for a new environment.")
     deploy_timeout: Duration = Field(timedelta(minutes=20), description="How long to wait for a deployment.")
     max_parallel: int = Field(8, ge=1, description="Deploys of different features that run at once.")
+    max_envs: int = Field(20, ge=1, description="Most live feature environments at once; a deploy past it is refused.")
+    warn_before: Duration = Field(timedelta(hours=2), description="How long before expiry the owner is warned.")
+    extend_step: Duration = Field(timedelta(days=1), description="How much one Extend adds.")
+    reap_interval: Duration = Field(timedelta(minutes=5), description="How often expiries are checked and warned about.")
+    admins: CommaList = Field(
+        default_factory=list, description="Slack user or user-group IDs that may tear down any environment."
+    )
+    state: str = Field(
+        "sqlite:///~/.cache/deploybot/state.db",
+        description="Where deploybot remembers threads, warnings and history: a SQLAlchemy URL.",
+    )
     work_dir: Path = Field(Path("~/.cache/deploybot"), description="Where the git cache lives.")
 
     @field_validator("work_dir")

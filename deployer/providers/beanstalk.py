@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from deployer.beanstalk import BeanstalkGateway
 from deployer.bundle import DOCKERRUN, make_bundle, render_dockerrun
-from deployer.environment import READY, TERMINATED, TERMINATING, Environment, environment_tags
-from deployer.errors import ConfigError, EnvironmentFailed, InvalidRequest
-from deployer.naming import cname_prefixes, environment_name, version_label
+from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
+from deployer.errors import CloudError, ConfigError, EnvironmentFailed, InvalidRequest
+from deployer.naming import cname_prefixes, environment_name, version_environment, version_label
 from deployer.poller import Poller
 from deployer.progress import Deploying, EnvironmentChanged
 from deployer.providers import Release, Report
@@ -132,9 +132,60 @@ class BeanstalkProvider:
             )
         return env
 
+    # life cycle ---------------------------------------------------------------
+    def environments(self) -> list[Environment]:
+        """Every live environment of the application with its tags, deploybot's or not."""
+        return self._eb.environments()
+
+    def get(self, env_id: str) -> Environment | None:
+        return self._eb.get(env_id)
+
+    def terminate(self, env: Environment) -> None:
+        self._eb.terminate(env.id)
+
+    def set_expiry(self, env: Environment, expires: datetime) -> bool:
+        """Write the expiry tag; False when Beanstalk is busy with the environment (try later)."""
+        if env.status != READY or env.arn is None:
+            return False
+        try:
+            self._eb.update_tags(env.arn, {EXPIRES: iso(expires)})
+        except CloudError as exc:
+            if _busy(exc):
+                return False
+            raise
+        return True
+
+    def sweep_versions(self) -> tuple[list[str], list[str]]:
+        """Delete deploybot's versions (and bundles) of environments that are gone.
+
+        Returns (deleted, failed) labels; a failure is retried on the next sweep.
+        Versions are listed before environments: a version is only made once its
+        environment exists, so a deploy racing this sweep never loses its version.
+        """
+        labels = self._eb.version_labels()
+        live_names = self._eb.live_names()
+        deleted, failed = [], []
+        for label in labels:
+            owner = version_environment(label)
+            if owner is None or owner in live_names:
+                continue
+            try:
+                self._eb.delete_version(label)
+                deleted.append(label)
+            except CloudError:
+                failed.append(label)
+        return deleted, failed
+
     def _event_lines(self, env: Environment, since: datetime) -> list[str]:
         events = self._eb.events(env.id, since, severity="WARN")
         return [f"{e.severity}: {e.message}" for e in events] or ["Beanstalk reported no warnings or errors."]
+
+
+def _busy(error: CloudError) -> bool:
+    """Beanstalk refuses changes while another operation runs (FACTS.md)."""
+    return error.code == "OperationInProgressFailure" or (
+        error.code == "InvalidParameterValue" and "invalid state" in error.message
+    )
 
 
 def _settled(env: Environment) -> bool:

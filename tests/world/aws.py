@@ -82,4 +82,5 @@ def deploybot_variables(world: Moto, git_url: str, registry: str, repository: st
         "DEPLOYBOT_LAUNCH_TIMEOUT": "60s",
         "DEPLOYBOT_DEPLOY_TIMEOUT": "60s",
         "DEPLOYBOT_WORK_DIR": work_dir,
+        "DEPLOYBOT_STATE": f"sqlite:///{work_dir}/state.db",
     }

@@ -1,0 +1,250 @@
+"""Shared plumbing for the benchmarks: the local world, statistics and tables.
+
+The world is the one tests/e2e/conftest.py starts (moto with the Elastic
+Beanstalk simulator as a process, the Slack Web API stand-in, a test app
+repository, a Docker engine and the registry on 127.0.0.1:5000, and
+`python -m bot.cli serve`), assembled here without pytest so a benchmark can
+run as a plain script and clean up with an ExitStack.
+
+The Slack stand-in runs in a child process of its own (``python -m bench.world
+slack-standin``) so that the app's many Web API calls during a burst do not
+compete for the benchmark client's GIL and show up as client-side latency.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from tests.world import processes
+from tests.world.apprepo import BASE_IMAGE
+from tests.world.aws import Moto, prepare_account
+
+REGISTRY = f"127.0.0.1:{os.environ.get('REGISTRY_PORT', '5000')}"
+
+
+class WorldUnavailable(SystemExit):
+    """A part of the local world is missing; the message says how to start it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"bench: {message}")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def require_docker() -> str:
+    """The registry host, after checking the engine, the registry and the base image answer."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as err:  # noqa: BLE001 - any failure means no usable engine
+        raise WorldUnavailable(f"no Docker engine answers ({err.__class__.__name__}); run scripts/setup.sh") from None
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        raise WorldUnavailable(f"image {BASE_IMAGE} is missing; run scripts/busybox-image.sh") from None
+    finally:
+        client.close()
+    try:
+        with urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise WorldUnavailable(f"no registry answers at {REGISTRY} ({err}); run scripts/start-registry.sh") from None
+    return REGISTRY
+
+
+def remove_local_images(repository: str) -> int:
+    """Best effort: untag the Docker engine's local images of `repository` (host/name) a run built."""
+    import docker
+
+    removed = 0
+    try:
+        client = docker.from_env(timeout=30)
+        for image in client.images.list(name=repository):
+            for tag in image.tags:
+                if tag.startswith(repository + ":"):
+                    try:
+                        client.images.remove(tag)
+                        removed += 1
+                    except docker.errors.APIError:
+                        pass
+        client.close()
+    except Exception:  # noqa: BLE001 - cleanup must not hide the figures
+        pass
+    return removed
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def scratch_dir(stack: ExitStack, prefix: str, *, keep: bool = False) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if not keep:
+        stack.callback(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def start_moto(
+    stack: ExitStack, logs: Path, *, launch: float, update: float, terminate: float = 1.0
+) -> tuple[Moto, subprocess.Popen]:
+    """moto + simulator as a process (as the e2e tests run it), with the operator's account prepared."""
+    port = processes.free_port()
+    process = processes.start(
+        [processes.python(), "-m", "tests.world.motoserver", "--port", str(port),
+         "--launch-seconds", str(launch), "--update-seconds", str(update), "--terminate-seconds", str(terminate)],
+        {}, logs / "moto.log", f"http://127.0.0.1:{port}/_eb_sim/calls",
+    )
+    stack.callback(processes.stop, process)
+    world = Moto(f"http://127.0.0.1:{port}")
+    prepare_account(world)
+    return world, process
+
+
+def start_bot(stack: ExitStack, env: dict[str, str], logs: Path) -> tuple[str, subprocess.Popen]:
+    """`python -m bot.cli serve` on a free PORT, once /healthz answers."""
+    port = processes.free_port()
+    process = processes.start(
+        [processes.python(), "-m", "bot.cli", "serve"], {**env, "PORT": str(port)}, logs / "bot.log",
+        f"http://127.0.0.1:{port}/healthz",
+    )
+    stack.callback(processes.stop, process)
+    return f"http://127.0.0.1:{port}", process
+
+
+class SlackProcess:
+    """The Slack Web API stand-in in a child process, driven over its stdin/stdout.
+
+    Commands (one JSON answer line each): ``response_urls N``, ``stats``, ``quit``.
+    """
+
+    def __init__(self, logs: Path) -> None:
+        self._lock = threading.Lock()
+        self._stderr = (logs / "slack.log").open("ab")
+        self.process = subprocess.Popen(
+            [processes.python(), "-m", "bench.world", "slack-standin"],
+            cwd=processes.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+        )
+        hello = self._read()
+        self.url: str = hello["url"]
+
+    def response_urls(self, count: int) -> list[str]:
+        return self._ask(f"response_urls {count}")
+
+    def stats(self) -> dict:
+        return self._ask("stats")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self._ask("quit")
+                self.process.wait(timeout=5)
+            except (OSError, ValueError, RuntimeError, subprocess.TimeoutExpired):
+                processes.stop(self.process)
+        self._stderr.close()
+
+    def _ask(self, command: str):  # noqa: ANN202
+        with self._lock:
+            assert self.process.stdin is not None
+            self.process.stdin.write(command + "\n")
+            self.process.stdin.flush()
+            return self._read()
+
+    def _read(self):  # noqa: ANN202
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Slack stand-in exited ({self.process.poll()}); see slack.log")
+        return json.loads(line)
+
+
+def start_slack(stack: ExitStack, logs: Path) -> SlackProcess:
+    slack = SlackProcess(logs)
+    stack.callback(slack.stop)
+    return slack
+
+
+def _serve_slack_standin() -> None:
+    from tests.world.slack_api import SlackApiStandIn
+
+    with SlackApiStandIn() as slack:
+        print(json.dumps({"url": slack.url}), flush=True)
+        for line in sys.stdin:
+            command, *args = line.split()
+            if command == "response_urls":
+                print(json.dumps([slack.new_response_url() for _ in range(int(args[0]))]), flush=True)
+            elif command == "stats":
+                print(json.dumps(_slack_stats(slack)), flush=True)
+            elif command == "quit":
+                print("{}", flush=True)
+                return
+
+
+def _slack_stats(slack) -> dict:  # noqa: ANN001
+    calls = slack.calls()
+    posts = [c for c in calls if c.method == "chat.postMessage" and c.ok]
+    replies = [c.params.get("text", "") for c in posts if c.thread_ts]
+    by_method: dict[str, int] = {}
+    for call in calls:
+        by_method[call.method] = by_method.get(call.method, 0) + 1
+    return {
+        "calls": by_method,
+        "deploys_started": sum(1 for c in posts if not c.thread_ts and "is deploying" in c.params.get("text", "")),
+        "builds": sum(1 for t in replies if t.startswith("Building image")),
+        "queued": sum(1 for t in replies if t.startswith(":hourglass")),
+        "succeeded": sum(1 for t in replies if t.startswith(":rocket:")),
+        "failed": sum(1 for t in replies if t.startswith(":x:")),
+    }
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p99 of 50 values is the largest)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], floats: str = ".1f") -> str:
+    """A plain text table, first column left-aligned, floats formatted with `floats`."""
+    cells = [[str(h) for h in headers]] + [[_cell(v, floats) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: object, floats: str) -> str:
+    return format(value, floats) if isinstance(value, float) else str(value)
+
+
+def reproduce_line(module: str, argv: Sequence[str] | None = None) -> str:
+    args = " ".join(argv if argv is not None else sys.argv[1:])
+    return f"reproduce: cd {processes.ROOT} && python -m {module}{' ' + args if args else ''}"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["slack-standin"]:
+        _serve_slack_standin()
+    else:
+        sys.exit("usage: python -m bench.world slack-standin")

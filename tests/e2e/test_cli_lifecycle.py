@@ -1,0 +1,82 @@
+"""`deploybot envs` and `deploybot reap [--dry-run]` against the simulated account.
+
+They use an application of their own, so the running bot's reaper never touches
+what these tests set up.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from deployer.environment import environment_tags
+from tests.e2e.test_cli import _deploybot
+
+pytestmark = pytest.mark.e2e
+
+APP, TEMPLATE = "cli-shop", "cli-template"
+STACK = "64bit Amazon Linux 2023 v4.2.0 running ECS"
+
+
+@pytest.fixture(scope="module")
+def cli_account(moto, bot_env):
+    eb = moto.client("elasticbeanstalk")
+    eb.create_application(ApplicationName=APP)
+    eb.create_application(ApplicationName="cli-other")
+    eb.create_configuration_template(ApplicationName=APP, TemplateName=TEMPLATE, SolutionStackName=STACK)
+    now = datetime.now(timezone.utc)
+    made = {
+        "cli-expired": (APP, environment_tags("cli/expired", "U1", now - timedelta(days=2), now - timedelta(hours=1))),
+        "cli-fresh": (APP, environment_tags("cli/fresh", "U2", now - timedelta(hours=3), now + timedelta(days=1))),
+        "cli-untagged": (APP, {"team": "web"}),
+        "cli-garbage": (APP, {**environment_tags("cli/garbage", "U1", now, now), "deploybot:expires": "never"}),
+        "cli-elsewhere": ("cli-other", environment_tags("cli/elsewhere", "U1", now - timedelta(days=2), now)),
+    }
+    for name, (app, tags) in made.items():
+        eb.create_environment(ApplicationName=app, EnvironmentName=name, SolutionStackName=STACK,
+                              Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    env = {**bot_env, "DEPLOYBOT_EB_APPLICATION": APP, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
+           "DEPLOYBOT_STATE": bot_env["DEPLOYBOT_STATE"].replace("state.db", "cli-state.db")}
+    return env
+
+
+def _status(moto, name: str, app: str = APP) -> str:
+    envs = moto.client("elasticbeanstalk").describe_environments(ApplicationName=app, EnvironmentNames=[name])
+    return [e["Status"] for e in envs["Environments"]][-1]
+
+
+def _wait_ready(moto, names):
+    deadline = time.monotonic() + 20
+    while any(_status(moto, n) != "Ready" for n in names):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_envs_lists_exactly_deploybots_environments(cli_account, moto):
+    _wait_ready(moto, ["cli-expired", "cli-fresh", "cli-untagged", "cli-garbage"])
+    result = _deploybot(cli_account, "envs")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["FEATURE", "ENVIRONMENT", "OWNER", "STATUS", "AGE", "EXPIRES", "URL"]
+    rows = {line.split()[1]: line for line in lines[1:]}
+    assert set(rows) == {"cli-expired", "cli-fresh", "cli-garbage"}
+    assert "cli/fresh" in rows["cli-fresh"] and "U2" in rows["cli-fresh"] and "in 23h" in rows["cli-fresh"]
+    assert "ago" in rows["cli-expired"] and "unreadable expiry" in rows["cli-garbage"]
+
+
+def test_reap_dry_run_changes_nothing_then_reap_terminates_only_what_expired(cli_account, moto):
+    _wait_ready(moto, ["cli-expired", "cli-fresh", "cli-untagged", "cli-garbage"])
+    dry = _deploybot(cli_account, "reap", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would terminate cli-expired (cli/expired): expired at" in dry.stdout
+    assert "left cli-garbage: its expiry can't be read" in dry.stdout
+    assert _status(moto, "cli-expired") == "Ready"
+
+    real = _deploybot(cli_account, "reap")
+    assert real.returncode == 0, real.stderr
+    assert "terminated cli-expired (cli/expired)" in real.stdout
+    assert _status(moto, "cli-expired") in ("Terminating", "Terminated")
+    for survivor in ("cli-fresh", "cli-untagged", "cli-garbage"):
+        assert _status(moto, survivor) == "Ready"
+    assert _status(moto, "cli-elsewhere", app="cli-other") in ("Launching", "Ready")

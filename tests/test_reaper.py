@@ -1,0 +1,235 @@
+"""The reaper and the environment manager against moto with the Beanstalk simulator (in-process).
+
+Time for expiry decisions is passed in; the simulator's own durations are zero, so
+nothing here sleeps for a life cycle.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from deployer.beanstalk import BeanstalkGateway
+from deployer.environment import Environment, environment_tags
+from deployer.errors import CapReached, EnvironmentGone
+from deployer.lifecycle import CannotExtend
+from deployer.manager import EnvironmentManager, Limits
+from deployer.poller import Poller
+from deployer.providers.beanstalk import BeanstalkProvider
+from deployer.reaper import Reaper, decide, plan
+from deployer.state import Store, engine_for
+from tests.world import eb_sim
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+DAY, HOUR = timedelta(days=1), timedelta(hours=1)
+STACK = "64bit Amazon Linux 2023 v4.2.0 running ECS"
+
+
+def managed_env(status="Ready", expires=NOW - HOUR, **tags) -> Environment:
+    return Environment("e-1", "feature-x", status, "Green",
+                       tags={**environment_tags("feature-x", "U1", NOW - DAY, expires), **tags})
+
+
+@pytest.mark.parametrize("status,action", [
+    ("Ready", "terminate"), ("Updating", "later"), ("Launching", "later"), ("Terminating", "keep"),
+])
+def test_expired_environments_are_terminated_only_when_ready(status, action):
+    assert decide(managed_env(status), NOW).action == action
+
+
+def test_fresh_ones_are_kept_and_garbage_is_reported_not_guessed():
+    assert decide(managed_env(expires=NOW + HOUR), NOW).action == "keep"
+    decision = decide(managed_env(**{"deploybot:expires": "soon"}), NOW)
+    assert decision.action == "malformed" and "can't be read" in decision.reason
+
+
+def test_environments_without_our_tag_are_not_even_planned():
+    foreign = Environment("e-2", "prod", "Ready", "Green", tags={"deploybot:expires": "2000-01-01T00:00:00Z"})
+    assert plan([foreign, managed_env()], NOW) == [decide(managed_env(), NOW)]
+
+
+class Account:
+    """A simulated AWS account with the application, a decoy application and deploybot's plumbing."""
+
+    def __init__(self, store: Store):
+        args = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.eb, self.s3 = boto3.client("elasticbeanstalk", **args), boto3.client("s3", **args)
+        self.s3.create_bucket(Bucket="bundles")
+        for app in ("shop", "other-app"):
+            self.eb.create_application(ApplicationName=app)
+        gateway = BeanstalkGateway(self.eb, self.s3, "shop")
+        self.provider = BeanstalkProvider(
+            gateway, Poller(gateway.describe, 0.01), template="t", bucket="bundles", app_port=8080,
+            launch_timeout=timedelta(seconds=5), deploy_timeout=timedelta(seconds=5),
+        )
+        self.store = store
+        self.clock = lambda: NOW
+        self.reaper = Reaper(self.provider, store, lambda: self.clock())
+        self.manager = EnvironmentManager(self.provider, store, lambda: self.clock(), Limits(DAY, 7 * DAY, 3))
+
+    def create(self, name: str, tags: dict[str, str], app: str = "shop") -> str:
+        env = self.eb.create_environment(
+            ApplicationName=app, EnvironmentName=name, SolutionStackName=STACK,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        self.wait(env["EnvironmentId"], "Ready")
+        return env["EnvironmentId"]
+
+    def status(self, env_id: str) -> str:
+        return self.eb.describe_environments(EnvironmentIds=[env_id])["Environments"][0]["Status"]
+
+    def wait(self, env_id: str, status: str) -> None:
+        deadline = time.monotonic() + 10
+        while self.status(env_id) != status:
+            assert time.monotonic() < deadline, f"{env_id} stuck in {self.status(env_id)}"
+            time.sleep(0.01)
+
+    def tags(self, env_id: str) -> dict[str, str]:
+        arn = self.eb.describe_environments(EnvironmentIds=[env_id])["Environments"][0]["EnvironmentArn"]
+        return {t["Key"]: t["Value"] for t in self.eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]}
+
+    def version(self, label: str) -> None:
+        self.s3.put_object(Bucket="bundles", Key=f"{label}.zip", Body=b"zip")
+        self.eb.create_application_version(
+            ApplicationName="shop", VersionLabel=label, SourceBundle={"S3Bucket": "bundles", "S3Key": f"{label}.zip"})
+
+    def versions(self) -> list[str]:
+        return [v["VersionLabel"] for v in self.eb.describe_application_versions(ApplicationName="shop")["ApplicationVersions"]]
+
+
+@pytest.fixture
+def account(tmp_path):
+    eb_sim.install()
+    eb_sim.configure(launch_seconds=0, update_seconds=0.2, terminate_seconds=0, fail_launch={}, fail_deploy={}, throttle=0)
+    with mock_aws():
+        yield Account(Store(engine_for(f"sqlite:///{tmp_path}/state.db")))
+
+
+def expired_tags(feature: str) -> dict[str, str]:
+    return environment_tags(feature, "U1", NOW - 2 * DAY, NOW - HOUR)
+
+
+def test_the_reaper_terminates_what_expired_and_nothing_else(account):
+    expired = account.create("old-feature", expired_tags("old-feature"))
+    fresh = account.create("new-feature", environment_tags("new-feature", "U1", NOW - HOUR, NOW + DAY))
+    untagged = account.create("shared-dev", {"team": "web"})
+    elsewhere = account.create("other-old", expired_tags("other-old"), app="other-app")
+    garbage = account.create("garbage", {**expired_tags("garbage"), "deploybot:expires": "last tuesday"})
+    half_tagged = account.create("half-tagged", {"deploybot:expires": "2000-01-01T00:00:00Z"})
+
+    report = account.reaper.run()
+
+    assert [d.env.name for d in report.terminated] == ["old-feature"]
+    assert [d.env.name for d in report.of("malformed")] == ["garbage"]
+    account.wait(expired, "Terminated")
+    for survivor in (fresh, untagged, elsewhere, garbage, half_tagged):
+        assert account.status(survivor) == "Ready"
+    (entry,) = account.store.audit_trail(expired)
+    assert (entry["action"], entry["actor"]) == ("terminate", "reaper") and "expired at" in entry["reason"]
+
+
+def test_a_dry_run_changes_nothing(account):
+    expired = account.create("old-feature", expired_tags("old-feature"))
+    account.version("old-feature-0123456789ab-20261120T000000000000Z")
+
+    report = account.reaper.run(dry_run=True)
+
+    assert [d.env.name for d in report.of("terminate")] == ["old-feature"] and report.terminated == []
+    assert account.status(expired) == "Ready"
+    assert account.versions() == ["old-feature-0123456789ab-20261120T000000000000Z"]
+    assert account.store.audit_trail() == []
+
+
+def test_a_termination_is_followed_by_deleting_its_versions_on_a_later_pass(account):
+    expired = account.create("old-feature", expired_tags("old-feature"))
+    live = account.create("new-feature", environment_tags("new-feature", "U1", NOW, NOW + DAY))
+    ours = "old-feature-0123456789ab-20261120T000000000000Z"
+    keep = ["new-feature-0123456789ab-20261120T000000000000Z", "release-2026-11"]
+    for label in [ours, *keep]:
+        account.version(label)
+    eb_sim.configure(terminate_seconds=0.3)  # still Terminating during the first pass
+
+    first = account.reaper.run()
+    assert first.versions_deleted == []
+    account.wait(expired, "Terminated")
+    second = account.reaper.run()
+
+    assert second.versions_deleted == [ours]
+    assert sorted(account.versions()) == sorted(keep)
+    assert account.status(live) == "Ready"
+
+
+def test_an_expired_environment_that_is_updating_is_terminated_on_a_later_pass(account):
+    env_id = account.create("old-feature", expired_tags("old-feature"))
+    arn = account.eb.describe_environments(EnvironmentIds=[env_id])["Environments"][0]["EnvironmentArn"]
+    eb_sim.configure(update_seconds=30)
+    account.eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": "team", "Value": "web"}])
+
+    first = account.reaper.run()
+    assert [d.action for d in first.decisions] == ["later"] and account.status(env_id) == "Updating"
+
+
+def test_a_fresh_store_still_reaps_from_the_tags(account, tmp_path):
+    expired = account.create("old-feature", expired_tags("old-feature"))
+    account.reaper = Reaper(account.provider, Store(engine_for(f"sqlite:///{tmp_path}/empty.db")), lambda: NOW)
+    assert [d.env.id for d in account.reaper.run().terminated] == [expired]
+
+
+def test_extend_moves_the_tag_or_keeps_it_pending_while_beanstalk_is_busy(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW - HOUR, NOW + HOUR))
+
+    env, expiry = account.manager.extend(env_id, "U2")
+    assert expiry.tagged and expiry.expires == NOW + HOUR + DAY
+    account.wait(env_id, "Ready")
+    assert account.tags(env_id)["deploybot:expires"] == "2026-11-24T13:00:00Z"
+
+    eb_sim.configure(update_seconds=1.5)
+    arn = env.arn
+    account.eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": "team", "Value": "web"}])
+    _, busy = account.manager.extend(env_id, "U2")
+    assert not busy.tagged and busy.expires == NOW + HOUR + 2 * DAY
+    assert account.store.recall(env_id).pending_expiry == busy.expires
+    # While the tag lags, the pending expiry is what counts: the reaper must not kill it.
+    account.clock = lambda: NOW + HOUR + DAY + HOUR
+    assert [d.action for d in account.reaper.run().decisions] == ["keep"]
+
+    account.wait(env_id, "Ready")
+    account.reaper.run()
+    account.wait(env_id, "Ready")
+    assert account.tags(env_id)["deploybot:expires"] == "2026-11-25T13:00:00Z"
+    assert account.store.recall(env_id).pending_expiry is None
+    assert [e["action"] for e in account.store.audit_trail(env_id)] == ["extend", "extend"]
+
+
+def test_extend_refuses_past_the_cap(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW, NOW + 7 * DAY))
+    with pytest.raises(CannotExtend, match="longest lifetime allowed"):
+        account.manager.extend(env_id, "U2")
+
+
+def test_only_deploybot_environments_can_be_managed(account):
+    foreign = account.create("shared-dev", {"team": "web"})
+    with pytest.raises(EnvironmentGone):
+        account.manager.tear_down(foreign, "U1", "test")
+    assert account.status(foreign) == "Ready"
+
+
+def test_the_cap_on_live_environments_lists_the_oldest(account):
+    for i in range(3):
+        account.create(f"feature-{i}", environment_tags(f"feature-{i}", "U1", NOW - (5 - i) * HOUR, NOW + DAY))
+    account.manager.check_capacity("feature-1")  # its own environment is reused: fine
+    with pytest.raises(CapReached) as caught:
+        account.manager.check_capacity("feature-new")
+    assert "DEPLOYBOT_MAX_ENVS=3" in caught.value.message
+    assert caught.value.details[0].startswith("feature-0 ")
+
+
+def test_the_lease_lets_one_reaper_run_at_a_time(tmp_path):
+    url = f"sqlite:///{tmp_path}/shared.db"
+    first, second = Store(engine_for(url)), Store(engine_for(url))
+    assert first.acquire_lease("reaper", "bot-1", NOW, timedelta(minutes=5))
+    assert not second.acquire_lease("reaper", "bot-2", NOW + timedelta(minutes=1), timedelta(minutes=5))
+    assert first.acquire_lease("reaper", "bot-1", NOW + timedelta(minutes=1), timedelta(minutes=5))
+    assert second.acquire_lease("reaper", "bot-2", NOW + timedelta(minutes=7), timedelta(minutes=5))

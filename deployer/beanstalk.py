@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from deployer.environment import Environment
 from deployer.errors import CloudError, ConfigError
@@ -46,6 +46,11 @@ def translated(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 if code in _PERMISSION_CODES:
                     raise ConfigError(f"AWS refused to {action}: deploybot's IAM role lacks a permission ({code}).") from exc
                 raise CloudError(f"AWS could not {action}: {message or code} ({code}).", code=code) from exc
+            except NoCredentialsError:
+                raise ConfigError(
+                    f"Can't {action}: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or run where an instance role is available)."
+                ) from None
             except BotoCoreError as exc:
                 raise CloudError(f"AWS could not {action}: {exc}") from exc
 
@@ -145,6 +150,20 @@ class BeanstalkGateway:
     @translated("check the CNAME")
     def cname_available(self, prefix: str) -> bool:
         return bool(self._eb.check_dns_availability(CNAMEPrefix=prefix)["Available"])
+
+    @translated("check the Elastic Beanstalk application")
+    def application_exists(self) -> bool:
+        return bool(self._eb.describe_applications(ApplicationNames=[self.application])["Applications"])
+
+    @translated("check the source bundle bucket")
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            self._s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+        return True
 
     @translated("check the saved configuration")
     def template_exists(self, template: str) -> bool:

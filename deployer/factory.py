@@ -13,6 +13,7 @@ from deployer.images import ImageBuilder
 from deployer.manager import EnvironmentManager, Limits
 from deployer.pipeline import Deployer, utcnow
 from deployer.poller import Poller
+from deployer.preflight import Check, beanstalk_checks
 from deployer.providers.beanstalk import BeanstalkProvider
 from deployer.reaper import Reaper
 from deployer.registry import EcrRegistry, PlainRegistry, Registry
@@ -25,6 +26,18 @@ def docker_client() -> docker.DockerClient:
         return docker.from_env()
     except docker.errors.DockerException as exc:
         raise ConfigError(f"Docker is not reachable ({exc}); start it or set DOCKER_HOST.") from None
+
+
+class LazyDocker:
+    """Connects to Docker on first use, so `envs` and `reap` work where no engine runs."""
+
+    def __init__(self) -> None:
+        self._client: docker.DockerClient | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._client is None:
+            self._client = docker_client()
+        return getattr(self._client, name)
 
 
 def registry_for(settings: Settings, session: boto3.session.Session) -> Registry:
@@ -41,33 +54,40 @@ class Services:
     manager: EnvironmentManager
     reaper: Reaper
     store: Store
+    checks: list[Check]
 
 
 def build_services(settings: Settings, session: boto3.session.Session | None = None) -> Services:
     session = session or boto3.session.Session()
-    provider = build_provider(settings, session)
+    gateway = build_gateway(settings, session)
+    provider = build_provider(settings, gateway)
     store = Store(engine_for(settings.state))
+    docker = LazyDocker()
     manager = EnvironmentManager(
         provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs)
     )
     deployer = Deployer(
         GitRepo(settings.git_url, settings.work_dir / "git"),
-        ImageBuilder(docker_client()),
+        ImageBuilder(docker),
         registry_for(settings, session),
         provider,
         dockerfile=settings.dockerfile,
         dockerrun_template=settings.dockerrun_template,
         manager=manager,
     )
-    return Services(deployer, manager, Reaper(provider, store, utcnow), store)
+    checks = beanstalk_checks(settings, gateway, docker.ping)
+    return Services(deployer, manager, Reaper(provider, store, utcnow), store, checks)
 
 
-def build_provider(settings: Settings, session: boto3.session.Session) -> BeanstalkProvider:
-    gateway = BeanstalkGateway(
+def build_gateway(settings: Settings, session: boto3.session.Session) -> BeanstalkGateway:
+    return BeanstalkGateway(
         session.client("elasticbeanstalk", config=RETRY_CONFIG),
         session.client("s3", config=RETRY_CONFIG),
         settings.eb_application or "",
     )
+
+
+def build_provider(settings: Settings, gateway: BeanstalkGateway) -> BeanstalkProvider:
     poller = Poller(gateway.describe, settings.poll_interval.total_seconds())
     return BeanstalkProvider(
         gateway, poller,

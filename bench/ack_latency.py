@@ -115,7 +115,8 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
     work_dir = Path(tempfile.mkdtemp(prefix="bench-ack-work-"))
     stack.callback(shutil.rmtree, work_dir, ignore_errors=True)
     repository = f"bench-ack-{uuid.uuid4().hex[:8]}"
-    stack.callback(remove_local_images, f"{registry}/{repository}")  # runs after the bot has stopped
+    # Runs after the bot has stopped; the engine may still finish builds the bot started.
+    stack.callback(remove_local_images, f"{registry}/{repository}", settle=5)
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,

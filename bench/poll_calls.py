@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["in flight", "elapsed s", "intervals", DESCRIBE, "per interval", "envs/call max",
                  "other EB calls", "timed out"], rows))
     print("\ntarget: one DescribeEnvironments per interval whatever the number in flight "
-          "(a tick at the start, then one per interval: about intervals+1 calls)")
+          "(one poll as the first waiter arrives, then one per interval: about intervals + 1)")
     print(reproduce_line("bench.poll_calls"))
     return 0
 

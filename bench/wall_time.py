@@ -163,6 +163,7 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
     settings = load_settings(
         **state,
         _env_file=None,  # only what is given here (and DEPLOYBOT_* variables), not a developer's .env
+        provider="beanstalk",
         git_url=git_url, eb_application=APPLICATION, eb_template=TEMPLATE, s3_bucket=BUCKET,
         registry=registry, ecr_repository=repository, poll_interval=args.poll_interval,
         launch_timeout="5m", deploy_timeout="5m", work_dir=work_dir,
@@ -170,7 +171,10 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
     deployer = build_deployer(settings)
 
     # Warm-up, short durations: the git cache, the base layer in the new repository, lazy imports.
+    moto.reset_calls()
     warm = timed_deploy(deployer, warmup, "warm-up", 0.5, 0.5)
+    if not moto.calls().get("CreateEnvironment"):
+        raise RuntimeError("the warm-up deploy created no Beanstalk environment: is the beanstalk provider in use?")
     print(f"warm-up deploy: {warm.total:.1f}s (not counted)", flush=True)
     moto.configure(launch_seconds=args.launch, update_seconds=args.update)
 
@@ -200,7 +204,8 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
               f"{case} {'met' if float(row[6]) <= TARGET_OVERHEAD_PERCENT else 'NOT met'}"
               for case, row in zip(cases, medians, strict=True)))
     last = runs[cases[-1]][-1]
-    print(f"Beanstalk calls of the last deploy ({last.branch}, {len(runs) * args.reps + 1} environments live): "
+    live = len(runs) * args.reps + 1
+    print(f"Beanstalk calls of the last deploy ({last.branch}, {live} environments live after it): "
           + ", ".join(f"{k} {v}" for k, v in sorted(last.eb_calls.items())))
     print(reproduce_line("bench.wall_time"))
 

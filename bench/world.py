@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
@@ -67,21 +68,32 @@ def require_docker() -> str:
     return REGISTRY
 
 
-def remove_local_images(repository: str) -> int:
-    """Best effort: untag the Docker engine's local images of `repository` (host/name) a run built."""
+def remove_local_images(repository: str, *, settle: float = 0.0, deadline: float = 30.0) -> int:
+    """Best effort: untag the Docker engine's local images of `repository` (host/name) a run built.
+
+    The engine finishes builds whose client has gone, so with `settle` it keeps looking until
+    no new image has appeared for that many seconds (at most `deadline`).
+    """
     import docker
 
-    removed = 0
+    removed, last_found, started = 0, time.monotonic(), time.monotonic()
     try:
         client = docker.from_env(timeout=30)
-        for image in client.images.list(name=repository):
-            for tag in image.tags:
-                if tag.startswith(repository + ":"):
-                    try:
-                        client.images.remove(tag)
-                        removed += 1
-                    except docker.errors.APIError:
-                        pass
+        while True:
+            found = [t for image in client.images.list(name=repository) for t in image.tags
+                     if t.startswith(repository + ":")]
+            for tag in found:
+                try:
+                    client.images.remove(tag)
+                    removed += 1
+                except docker.errors.APIError:
+                    pass
+            now = time.monotonic()
+            if found:
+                last_found = now
+            if now - last_found >= settle or now - started >= deadline:
+                break
+            time.sleep(1)
         client.close()
     except Exception:  # noqa: BLE001 - cleanup must not hide the figures
         pass

@@ -154,7 +154,7 @@ def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
         case ImageBuilding(uri):
             return f"building {uri}"
         case ImageBuilt(uri, took):
-            return f"built and pushed {uri} in {format_duration(took)}"
+            return f"built {uri} in {format_duration(took)}"
         case BuildLine(line):
             return f"  | {line}" if verbose else None
         case EnvironmentCreating(env):

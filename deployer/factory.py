@@ -13,10 +13,12 @@ from deployer.images import ImageBuilder
 from deployer.manager import EnvironmentManager, Limits
 from deployer.pipeline import Deployer, utcnow
 from deployer.poller import Poller
-from deployer.preflight import Check, beanstalk_checks
+from deployer.preflight import Check, beanstalk_checks, local_checks
+from deployer.providers import Provider
+from deployer.providers.local import LocalProvider, PortRange
 from deployer.providers.beanstalk import BeanstalkProvider
 from deployer.reaper import Reaper
-from deployer.registry import EcrRegistry, PlainRegistry, Registry
+from deployer.registry import EcrRegistry, LocalImages, PlainRegistry, Registry
 from deployer.settings import Settings
 from deployer.state import Store, engine_for
 
@@ -41,6 +43,8 @@ class LazyDocker:
 
 
 def registry_for(settings: Settings, session: boto3.session.Session) -> Registry:
+    if settings.provider == "local":
+        return LocalImages(settings.ecr_repository)
     if settings.registry:
         return PlainRegistry(settings.registry, settings.ecr_repository)
     return EcrRegistry(session.client("ecr", config=RETRY_CONFIG), settings.ecr_repository)
@@ -59,10 +63,15 @@ class Services:
 
 def build_services(settings: Settings, session: boto3.session.Session | None = None) -> Services:
     session = session or boto3.session.Session()
-    gateway = build_gateway(settings, session)
-    provider = build_provider(settings, gateway)
-    store = Store(engine_for(settings.state))
     docker = LazyDocker()
+    if settings.provider == "local":
+        provider: Provider = build_local_provider(settings, docker)
+        checks = local_checks(docker.ping)
+    else:
+        gateway = build_gateway(settings, session)
+        provider = build_provider(settings, gateway)
+        checks = beanstalk_checks(settings, gateway, docker.ping)
+    store = Store(engine_for(settings.state))
     manager = EnvironmentManager(
         provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs)
     )
@@ -75,8 +84,18 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         dockerrun_template=settings.dockerrun_template,
         manager=manager,
     )
-    checks = beanstalk_checks(settings, gateway, docker.ping)
     return Services(deployer, manager, Reaper(provider, store, utcnow), store, checks)
+
+
+def build_local_provider(settings: Settings, docker: object) -> LocalProvider:
+    return LocalProvider(
+        docker,
+        public_url=settings.public_url,
+        ports=PortRange.parse(settings.local_ports),
+        app_port=settings.app_port,
+        env_prefix=settings.env_prefix,
+        deploy_timeout=settings.deploy_timeout,
+    )
 
 
 def build_gateway(settings: Settings, session: boto3.session.Session) -> BeanstalkGateway:

@@ -61,6 +61,16 @@ class ImageBuilder:
             raise _engine_down(err) from err
         return True
 
+    def exists_locally(self, image: ImageRef) -> bool:
+        """Whether the engine already has `image` (the local provider needs no registry)."""
+        try:
+            self._api.inspect_image(image.uri)
+        except docker.errors.ImageNotFound:
+            return False
+        except _ENGINE_UNREACHABLE as err:
+            raise _engine_down(err) from err
+        return True
+
     def build(
         self,
         context_tar: bytes,

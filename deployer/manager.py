@@ -14,6 +14,10 @@ from deployer.state import Store
 
 log = logging.getLogger(__name__)
 
+# A tag update costs Beanstalk an environment update (and Docker a restart): not
+# worth it to move an expiry by a few minutes.
+RENEW_AT_LEAST = timedelta(minutes=5)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -66,7 +70,9 @@ class EnvironmentManager:
         except MalformedLifetime:
             return None
         expires = renewed(lifetime, self._clock(), ttl)
-        return self._set_expiry(env, expires) if expires != lifetime.expires else Expiry(expires, True)
+        if expires - lifetime.expires < RENEW_AT_LEAST:
+            return Expiry(lifetime.expires, True)
+        return self._set_expiry(env, expires)
 
     def tear_down(self, env_id: str, actor: str, reason: str) -> Environment:
         env = self.get(env_id)
@@ -78,6 +84,8 @@ class EnvironmentManager:
 
     def check_capacity(self, feature: str) -> None:
         """Refuse a new environment when the cap is reached; a feature's own one is reused, so it's fine."""
+        if self.provider.live_count() < self._limits.max_envs:
+            return  # the cheap count (no tags) already proves there is room
         live = self.managed()
         if any(e.feature == feature for e in live) or len(live) < self._limits.max_envs:
             return

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from deployer.environment import Environment
-from deployer.errors import DeployError
 from deployer.git import Commit, GitRepo
 from deployer.images import ImageBuilder, ImageRef
 from deployer.manager import EnvironmentManager
 from deployer.progress import (
-    BuildLine, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
+    BuildLine, Progress, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
 )
 from deployer.providers import Provider, Release, Report
 from deployer.registry import Registry, image_tag
@@ -71,45 +71,65 @@ class Deployer:
         report(CommitResolved(commit))
         image = ImageRef(self._registry.repository, image_tag(commit.sha))
         template = self._git.read_file(commit.sha, self._dockerrun_template)
-        prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploybot-image") as pool:
-            building = pool.submit(self._ensure_image, commit, image, report)
-            env, created, env_error = self._ready_environment(request, report)
-            built = building.result()  # a build failure is the root cause: it wins
-        if env_error:
-            raise env_error
+        prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template, request.ttl))
+        env, created, built = self._image_and_environment(request, commit, image, report)
         env = self.provider.deploy(env, prepared, self._clock(), report)
         if self.manager and not created:
             self.manager.renew(env, request.ttl)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took)
 
-    def _ready_environment(
-        self, request: DeployRequest, report: Report
-    ) -> tuple[Environment | None, bool, DeployError | None]:
-        try:
-            if self.manager:
-                self.manager.check_capacity(request.feature)
-            env, created = self.provider.ensure(request, self._clock())
-            if self.manager:
-                self.manager.remember(env)
-            report(EnvironmentCreating(env) if created else EnvironmentReused(env))
-            return self.provider.wait_ready(env, report, created=created), created, None
-        except DeployError as exc:
-            return None, False, exc
+    def _image_and_environment(
+        self, request: DeployRequest, commit: Commit, image: ImageRef, report: Report
+    ) -> tuple[Environment, bool, bool]:
+        """Build the image while the environment launches; the first failure ends the deploy at once.
+
+        The other half goes on in the background (a launch can't be cancelled, a build
+        is reused next time) but reports nothing more into a deploy that has failed.
+        """
+        failed = threading.Event()
+
+        def quiet(event: Progress) -> None:
+            if not failed.is_set():
+                report(event)
+
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="deploybot-deploy")
+        building = pool.submit(self._ensure_image, commit, image, quiet)
+        launching = pool.submit(self._ready_environment, request, quiet)
+        pool.shutdown(wait=False)
+        wait([building, launching], return_when=FIRST_EXCEPTION)
+        for future in (building, launching):
+            if future.done() and future.exception():
+                failed.set()
+                raise future.exception()  # type: ignore[misc]
+        env, created = launching.result()
+        return env, created, building.result()
+
+    def _ready_environment(self, request: DeployRequest, report: Report) -> tuple[Environment, bool]:
+        if self.manager:
+            self.manager.check_capacity(request.feature)
+        env, created = self.provider.ensure(request, self._clock())
+        if self.manager:
+            self.manager.remember(env)
+        report(EnvironmentCreating(env) if created else EnvironmentReused(env))
+        return self.provider.wait_ready(env, report, created=created), created
 
     def _ensure_image(self, commit: Commit, image: ImageRef, report: Report) -> bool:
         """Build and push the commit's image unless the registry has it already."""
         self._registry.prepare()
         auth = self._registry.auth_config()
-        if self._builder.exists_in_registry(image, auth):
+        pushes = self._registry.pushes
+        exists = self._builder.exists_in_registry(image, auth) if pushes else self._builder.exists_locally(image)
+        if exists:
             report(ImageReused(image.uri))
             return False
         report(ImageBuilding(image.uri))
         started = time.monotonic()
         labels = {"deploybot.commit": commit.sha, "deploybot.feature": commit.branch}
         on_line = lambda line: report(BuildLine(line))  # noqa: E731
-        self._builder.build(self._git.archive(commit.sha), image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
-        self._builder.push(image, auth, on_line=on_line)
+        context = self._git.archive(commit.sha)
+        self._builder.build(context, image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
+        if pushes:
+            self._builder.push(image, auth, on_line=on_line)
         report(ImageBuilt(image.uri, timedelta(seconds=time.monotonic() - started)))
         return True

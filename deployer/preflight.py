@@ -10,6 +10,21 @@ from deployer.settings import Settings
 Check = Callable[[], str | None]
 
 
+def docker_check(ping: Callable[[], object]) -> Check:
+    def docker() -> str | None:
+        try:
+            ping()
+        except Exception:  # noqa: BLE001 - the SDK raises several types for "not there"
+            return "Docker is not reachable: start the engine, or point DOCKER_HOST at one (images are built there)."
+        return None
+
+    return docker
+
+
+def local_checks(docker_ping: Callable[[], object]) -> list[Check]:
+    return [docker_check(docker_ping)]
+
+
 def beanstalk_checks(settings: Settings, gateway: BeanstalkGateway, docker_ping: Callable[[], object]) -> list[Check]:
     application, template, bucket = settings.eb_application, settings.eb_template, settings.s3_bucket
 
@@ -26,14 +41,7 @@ def beanstalk_checks(settings: Settings, gateway: BeanstalkGateway, docker_ping:
             return f"The S3 bucket {bucket} does not exist or is not reachable (DEPLOYBOT_S3_BUCKET)."
         return None
 
-    def docker() -> str | None:
-        try:
-            docker_ping()
-        except Exception:  # noqa: BLE001 - the SDK raises several types for "not there"
-            return "Docker is not reachable: start the engine, or point DOCKER_HOST at one (images are built there)."
-        return None
-
-    return [app, s3, docker]
+    return [app, s3, docker_check(docker_ping)]
 
 
 def run_checks(checks: list[Check]) -> None:

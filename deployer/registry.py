@@ -49,6 +49,8 @@ def image_tag(sha: str) -> str:
 
 
 class Registry(Protocol):
+    pushes: bool  # False: images stay on the engine that builds and runs them
+
     @property
     def repository(self) -> str:
         """Image repository without tag, e.g. 127.0.0.1:5000/myapp."""
@@ -66,6 +68,8 @@ class PlainRegistry:
     If it needs a login, `docker login` on the engine's host provides it.
     """
 
+    pushes = True
+
     def __init__(self, host: str, name: str) -> None:
         # Accept "http://host:port/" too: people paste URLs, Docker wants a host.
         host = re.sub(r"^[a-z]+://", "", host.strip()).rstrip("/")
@@ -82,8 +86,25 @@ class PlainRegistry:
         return None
 
 
+class LocalImages:
+    """No registry: the local provider runs images on the engine that built them."""
+
+    pushes = False
+
+    def __init__(self, name: str) -> None:
+        self.repository = f"deploybot-local/{_checked_name(name)}"
+
+    def prepare(self) -> None:
+        return None
+
+    def auth_config(self) -> dict | None:
+        return None
+
+
 class EcrRegistry:
     """An ECR repository in the account and region of `ecr_client`, created on demand."""
+
+    pushes = True
 
     def __init__(
         self,

@@ -31,8 +31,9 @@ class Settings(BaseSettings):
         env_prefix=PREFIX, env_file=".env", extra="ignore", env_parse_none_str=""
     )
 
-    provider: Literal["beanstalk"] = Field(
-        "beanstalk", description="Where environments run: `beanstalk` (Elastic Beanstalk)."
+    provider: Literal["local", "beanstalk"] = Field(
+        "local",
+        description="Where environments run: `local` (containers on the Docker host) or `beanstalk` (Elastic Beanstalk).",
     )
     git_url: str = Field(description="The application's repository: anything git can clone, file:// included.")
     dockerfile: str = Field("Dockerfile", description="Path of the Dockerfile inside the repository.")
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
         description="Instance types a user may choose with --instance (comma-separated).",
     )
     env_prefix: str = Field("", description="Prefix for environment names, e.g. `myapp-`.")
+    public_url: str = Field(
+        "http://localhost", description="Local provider: the host part of environment URLs (scheme and host)."
+    )
+    local_ports: str = Field("20000-20999", description="Local provider: ports environments are published on.")
     s3_bucket: str | None = Field(None, description="S3 bucket for source bundles.")
     ecr_repository: str = Field(
         "deploybot", description="Image repository name: in ECR, or in DEPLOYBOT_REGISTRY when that is set."

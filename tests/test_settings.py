@@ -10,7 +10,7 @@ from deployer.errors import ConfigError
 from deployer.settings import PREFIX, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = {"DEPLOYBOT_GIT_URL": "file:///repo", "DEPLOYBOT_EB_APPLICATION": "shop",
+BASE = {"DEPLOYBOT_GIT_URL": "file:///repo", "DEPLOYBOT_PROVIDER": "beanstalk", "DEPLOYBOT_EB_APPLICATION": "shop",
         "DEPLOYBOT_EB_TEMPLATE": "feature", "DEPLOYBOT_S3_BUCKET": "bundles"}
 
 
@@ -47,6 +47,12 @@ def test_a_wrong_setting_is_named(env, key, value, named):
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert any(named in line for line in caught.value.details), caught.value.details
+
+
+def test_the_local_provider_is_the_default_and_needs_no_aws(env):
+    for key in ("DEPLOYBOT_PROVIDER", "DEPLOYBOT_EB_APPLICATION", "DEPLOYBOT_EB_TEMPLATE", "DEPLOYBOT_S3_BUCKET"):
+        env.delenv(key)
+    assert load_settings().provider == "local"
 
 
 def test_a_missing_setting_is_named(env):

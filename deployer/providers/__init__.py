@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deployer.environment import Environment
@@ -22,6 +22,7 @@ class Release:
     commit: Commit
     image_uri: str
     dockerrun_template: str | None
+    ttl: timedelta  # a redeploy renews the lifetime to at least now + ttl
 
 
 class Provider(Protocol):
@@ -36,3 +37,21 @@ class Provider(Protocol):
 
     def deploy(self, env: Environment, prepared: Any, now: datetime, report: Report) -> Environment:
         """Deploy a prepared release and wait until the environment is healthy with it."""
+
+    # life cycle
+    def environments(self) -> list[Environment]:
+        """Every live environment the provider can see, with its tags (deploybot's or not)."""
+
+    def get(self, env_id: str) -> Environment | None:
+        """One live environment with its tags; None when gone."""
+
+    def live_count(self) -> int:
+        """How many environments are live: a cheap upper bound on deploybot's."""
+
+    def terminate(self, env: Environment) -> None: ...
+
+    def set_expiry(self, env: Environment, expires: datetime) -> bool:
+        """Record a new expiry on the environment; False when it is busy (try again later)."""
+
+    def sweep_versions(self) -> tuple[list[str], list[str]]:
+        """Delete what old deploys left behind (versions, bundles, images): (deleted, failed)."""

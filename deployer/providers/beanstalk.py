@@ -1,7 +1,7 @@
 """Feature environments on Elastic Beanstalk."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from deployer.beanstalk import BeanstalkGateway
@@ -113,6 +113,7 @@ class BeanstalkProvider:
         return env
 
     def deploy(self, env: Environment, prepared: Prepared, now: datetime, report: Report) -> Environment:
+        tags, arn = env.tags, env.arn  # polls don't carry them; the caller needs them afterwards
         label = version_label(env.name, prepared.release.commit.sha, now)
         key = f"deploybot/{self._eb.application}/{label}.zip"
         self._eb.upload_bundle(self._bucket, key, prepared.bundle)
@@ -130,7 +131,7 @@ class BeanstalkProvider:
                 f"running {env.version_label or 'no version'}).",
                 details=self._event_lines(env, since),
             )
-        return env
+        return replace(env, tags=tags, arn=arn)
 
     # life cycle ---------------------------------------------------------------
     def environments(self) -> list[Environment]:
@@ -139,6 +140,10 @@ class BeanstalkProvider:
 
     def get(self, env_id: str) -> Environment | None:
         return self._eb.get(env_id)
+
+    def live_count(self) -> int:
+        """Live environments of the application, ours or not: one call, no tags."""
+        return len(self._eb.live_names())
 
     def terminate(self, env: Environment) -> None:
         self._eb.terminate(env.id)

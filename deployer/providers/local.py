@@ -1,0 +1,250 @@
+"""Feature environments as containers on one Docker host: the embedded default.
+
+Each feature is one container named `deploybot-<environment name>`, labelled the way
+Beanstalk environments are tagged, published on a port kept for the feature across
+redeploys. Labels can't change on a running container, so a new expiry recreates it
+from the same image: the local counterpart of a Beanstalk tag update.
+"""
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import docker
+
+from deployer.environment import (
+    EXPIRES, LAUNCHING, MANAGED_BY, MANAGER, READY, Environment, environment_tags, iso,
+)
+from deployer.errors import CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
+from deployer.lifecycle import MalformedLifetime, lifetime_of, renewed
+from deployer.naming import environment_name, short_hash
+from deployer.progress import Deploying, EnvironmentChanged
+from deployer.providers import Release, Report
+from deployer.request import DeployRequest
+
+PORT_LABEL = "deploybot:port"
+IMAGE_LABEL = "deploybot:image"
+NAME_PREFIX = "deploybot-"
+LOG_LINES = 15
+
+
+@dataclass(frozen=True)
+class PortRange:
+    first: int
+    last: int
+
+    @classmethod
+    def parse(cls, text: str) -> "PortRange":
+        try:
+            first, last = (int(p) for p in text.split("-"))
+        except ValueError:
+            raise ConfigError(f"DEPLOYBOT_LOCAL_PORTS=`{text}` is not a range like 20000-20999") from None
+        if not 1024 <= first <= last <= 65535:
+            raise ConfigError(f"DEPLOYBOT_LOCAL_PORTS=`{text}` must lie within 1024-65535")
+        return cls(first, last)
+
+    def candidates(self, feature: str) -> list[int]:
+        """Every port of the range, starting at one derived from the feature (stable, spread out)."""
+        size = self.last - self.first + 1
+        start = int(short_hash(feature, 8), 16) % size
+        return [self.first + (start + i) % size for i in range(size)]
+
+
+class LocalProvider:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        public_url: str,
+        ports: PortRange,
+        app_port: int,
+        env_prefix: str = "",
+        deploy_timeout: timedelta,
+        probe: Callable[[int], bool] | None = None,
+        port_free: Callable[[int], bool] | None = None,
+    ) -> None:
+        self._docker = client
+        self._public = public_url.rstrip("/")
+        self._ports = ports
+        self._app_port = app_port
+        self._prefix = env_prefix
+        self._timeout = deploy_timeout.total_seconds()
+        self._probe = probe or _answers_http
+        self._port_free = port_free or _port_free
+
+    # deploy -------------------------------------------------------------------
+    def prepare(self, release: Release) -> Release:
+        return release  # no bundle: the image is all a container needs
+
+    def ensure(self, request: DeployRequest, now: datetime) -> tuple[Environment, bool]:
+        name = environment_name(request.feature, self._prefix)
+        existing = self.get(NAME_PREFIX + name)
+        if existing:
+            if existing.feature != request.feature:
+                raise InvalidRequest(
+                    f"Environment {name} belongs to the branch `{existing.feature}`; rename `{request.feature}`."
+                )
+            return existing, False
+        if self._container(NAME_PREFIX + name) is not None:
+            raise ConfigError(f"A container named {NAME_PREFIX + name} exists and deploybot does not manage it.")
+        port = self._free_port(request.feature)
+        tags = {**environment_tags(request.feature, request.owner, now, now + request.ttl), PORT_LABEL: str(port)}
+        return Environment(NAME_PREFIX + name, name, LAUNCHING, "Grey", self._url(port), tags=tags), True
+
+    def wait_ready(self, env: Environment, report: Report, *, created: bool) -> Environment:
+        return env  # nothing runs before the first deploy; a reused container is replaced anyway
+
+    def deploy(self, env: Environment, prepared: Release, now: datetime, report: Report) -> Environment:
+        report(Deploying(env, prepared.image_uri))
+        labels = {**env.tags, IMAGE_LABEL: prepared.image_uri, EXPIRES: iso(self._renewed(env, now, prepared.ttl))}
+        container = self._replace(env, prepared.image_uri, labels)
+        return self._wait_healthy(env, container, report)
+
+    @staticmethod
+    def _renewed(env: Environment, now: datetime, ttl: timedelta) -> datetime:
+        """Labels can't change later without a restart, so a redeploy's renewal goes in now."""
+        try:
+            return renewed(lifetime_of(env.tags), now, ttl)
+        except MalformedLifetime:
+            return now + ttl
+
+    def _replace(self, env: Environment, image: str, labels: dict[str, str]) -> Any:
+        self._remove(env.id)
+        port = int(labels[PORT_LABEL])
+        try:
+            return self._docker.containers.run(
+                image, name=env.id, detach=True, labels=labels,
+                ports={f"{self._app_port}/tcp": ("0.0.0.0", port)},
+                environment={"DEPLOYBOT_FEATURE": env.feature or "", "DEPLOYBOT_ENVIRONMENT": env.name},
+                restart_policy={"Name": "unless-stopped"},
+            )
+        except docker.errors.APIError as err:
+            raise CloudError(f"Docker could not start {env.id}: {err.explanation or err}") from err
+
+    def _wait_healthy(self, env: Environment, container: Any, report: Report) -> Environment:
+        port = int(env.tags[PORT_LABEL])
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            container.reload()
+            # With a restart policy a crashing app shows as "restarting", not "exited".
+            restarts = container.attrs.get("RestartCount", 0)
+            if container.status in ("exited", "dead") or restarts:
+                how = (f"keeps exiting (restarted {restarts} times)" if restarts
+                       else f"exited with code {container.attrs['State'].get('ExitCode')}")
+                raise EnvironmentFailed(f"The container of {env.name} {how}; its last log lines:",
+                                        details=_last_lines(container))
+            if container.status == "running" and self._probe(port):
+                ready = self._environment(container)
+                report(EnvironmentChanged(ready))
+                return ready
+            time.sleep(0.2)
+        raise DeployTimeout(
+            f"{env.name} started but did not answer HTTP on port {self._app_port} within "
+            f"{int(self._timeout)}s; it may still be starting.",
+            details=_last_lines(container),
+        )
+
+    # life cycle ---------------------------------------------------------------------
+    def environments(self) -> list[Environment]:
+        containers = self._docker.containers.list(all=True, filters={"label": f"{MANAGED_BY}={MANAGER}"})
+        return [self._environment(c) for c in containers if c.name.startswith(NAME_PREFIX)]
+
+    def get(self, env_id: str) -> Environment | None:
+        container = self._container(env_id)
+        if container is None or container.labels.get(MANAGED_BY) != MANAGER:
+            return None
+        return self._environment(container)
+
+    def live_count(self) -> int:
+        return len(self.environments())
+
+    def terminate(self, env: Environment) -> None:
+        self._remove(env.id)
+
+    def set_expiry(self, env: Environment, expires: datetime) -> bool:
+        container = self._container(env.id)
+        if container is None:
+            return False
+        labels = {**container.labels, EXPIRES: iso(expires)}
+        self._replace(env, container.labels.get(IMAGE_LABEL) or container.image.id, labels)
+        return True
+
+    def sweep_versions(self) -> tuple[list[str], list[str]]:
+        """Remove images of deploybot's features that no container runs any more."""
+        in_use = {c.labels.get(IMAGE_LABEL) for c in self._docker.containers.list(all=True)}
+        deleted, failed = [], []
+        for image in self._docker.images.list(filters={"label": "deploybot.commit"}):
+            for tag in image.tags:
+                if tag in in_use:
+                    continue
+                try:
+                    self._docker.images.remove(tag)
+                    deleted.append(tag)
+                except docker.errors.APIError:
+                    failed.append(tag)
+        return deleted, failed
+
+    # helpers ----------------------------------------------------------------
+    def _container(self, name: str) -> Any | None:
+        try:
+            return self._docker.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+
+    def _remove(self, name: str) -> None:
+        container = self._container(name)
+        if container is not None:
+            container.remove(force=True)
+
+    def _environment(self, container: Any) -> Environment:
+        labels = dict(container.labels)
+        running = container.status == "running"
+        status = READY if running or container.status in ("exited", "dead") else container.status.capitalize()
+        port = labels.get(PORT_LABEL)
+        return Environment(
+            container.name, container.name.removeprefix(NAME_PREFIX), status, "Green" if running else "Red",
+            self._url(int(port)) if port else None, version_label=labels.get(IMAGE_LABEL), tags=labels,
+        )
+
+    def _url(self, port: int) -> str:
+        return f"{self._public}:{port}"
+
+    def _free_port(self, feature: str) -> int:
+        taken = {c.labels.get(PORT_LABEL) for c in self._docker.containers.list(all=True)}
+        for port in self._ports.candidates(feature):
+            if str(port) not in taken and self._port_free(port):
+                return port
+        raise ConfigError("Every port of DEPLOYBOT_LOCAL_PORTS is taken; widen the range or tear something down.")
+
+
+def _answers_http(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the app is up
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _last_lines(container: Any) -> list[str]:
+    try:
+        text = container.logs(tail=LOG_LINES).decode(errors="replace")
+    except docker.errors.APIError:
+        return ["(the container's log could not be read)"]
+    return [line for line in text.splitlines() if line.strip()] or ["(the container wrote nothing to its log)"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set this machine up, then deploy a sample branch end to end with no cloud account:
-# a simulated AWS (moto + deploybot's Beanstalk simulator), the local Docker engine and
-# registry. Usage: bash scripts/demo.sh [BRANCH]   (feature-x, feature/login-page, ...)
+# Set this machine up, then deploy a sample branch end to end with no cloud account and
+# no Slack workspace: the embedded default runs each feature as a container on this
+# machine's Docker engine. Usage: bash scripts/demo.sh [BRANCH]  (feature-x, feature/login-page, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -1,54 +1,56 @@
 """deploybot end to end on one machine with no cloud account (`bash scripts/demo.sh`).
 
-Starts a simulated AWS account (moto with the Elastic Beanstalk simulator), makes a
-sample application repository, and runs the real `deploybot deploy` against them,
-the local Docker engine and the local registry. Prints the environment's URL last.
+Makes a sample application repository and runs the real `deploybot deploy` with the
+embedded default, the local Docker provider: the branch becomes a container on this
+machine. Prints the environment's URL last; `deploybot envs` and `deploybot reap`
+work on it too.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
-import tempfile
-import uuid
+import urllib.request
 from pathlib import Path
 
 from tests.world import processes
 from tests.world.apprepo import make_app_repo
-from tests.world.aws import Moto, deploybot_variables, prepare_account
+
+DEMO_DIR = Path("~/.cache/deploybot-demo").expanduser()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("branch", nargs="?", default="feature-x", help="branch of the sample repository")
-    parser.add_argument("--registry", default="127.0.0.1:5000", help="registry v2 host to push to")
+    parser.add_argument("--dir", type=Path, default=DEMO_DIR, help="where the sample repository and state live")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="deploybot-demo-") as tmp:
-        root = Path(tmp)
-        port = processes.free_port()
-        moto = processes.start(
-            [processes.python(), "-m", "tests.world.motoserver", "--port", str(port),
-             "--launch-seconds", "5", "--update-seconds", "3"],
-            {}, root / "moto.log", f"http://127.0.0.1:{port}/_eb_sim/calls",
-        )
-        try:
-            world = Moto(f"http://127.0.0.1:{port}")
-            prepare_account(world)
-            git_url = make_app_repo(root / "app")
-            print(f"demo: simulated AWS at {world.url}; sample repository {git_url}", file=sys.stderr)
-            variables = deploybot_variables(world, git_url, args.registry, f"demo-{uuid.uuid4().hex[:6]}", str(root / "work"))
-            return _deploy(args.branch, variables)
-        finally:
-            processes.stop(moto)
+    repo = args.dir / "app"
+    if not (repo / ".git").exists():
+        make_app_repo(repo)
+    print(f"demo: sample repository {repo}", file=sys.stderr)
+    variables = {
+        "DEPLOYBOT_PROVIDER": "local",
+        "DEPLOYBOT_GIT_URL": repo.resolve().as_uri(),
+        "DEPLOYBOT_WORK_DIR": str(args.dir / "work"),
+        "DEPLOYBOT_STATE": f"sqlite:///{args.dir / 'state.db'}",
+        "DEPLOYBOT_ECR_REPOSITORY": "demo",
+    }
+    result = _deploybot(variables, "deploy", args.branch)
+    if result.returncode == 0:
+        url = result.stdout.strip()
+        with urllib.request.urlopen(url, timeout=5) as page:
+            print(f"demo: {url} answers: {page.read().decode().strip()}", file=sys.stderr)
+        print(url)
+    return result.returncode
 
 
-def _deploy(branch: str, variables: dict[str, str]) -> int:
-    command = [shutil.which("deploybot") or processes.python(), *([] if shutil.which("deploybot") else ["-m", "bot.cli"])]
-    print(f"demo: $ deploybot deploy {branch}", file=sys.stderr)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **variables}
-    return subprocess.run([*command, "deploy", branch], env=env, cwd=processes.ROOT).returncode
+def _deploybot(variables: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    # This checkout's deploybot, whatever else is installed (same as the `deploybot` command).
+    command = [processes.python(), "-m", "bot.cli"]
+    print(f"demo: $ deploybot {' '.join(args)}", file=sys.stderr)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()), **variables}
+    return subprocess.run([*command, *args], env=env, cwd=processes.ROOT, stdout=subprocess.PIPE, text=True)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,35 @@
-"""Wiring only: the Slack client, the Bolt app and its listeners."""
+"""Wiring only: the Slack client, the Bolt app, its listeners, its error handler and its jobs."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot import commands
+from bot import commands, envs
 from bot.deploys import DeployService
+from bot.env_actions import EnvActions
+from bot.errors import answer_for
+from bot.jobs import LifecycleJobs, Schedule, holder_id, lease_for
+from bot.notices import Notices
+from bot.permissions import Admins
 from bot.settings import SlackSettings
 from bot.worker import FeatureQueue
 from deployer.factory import Services
+from deployer.pipeline import utcnow
 from deployer.request import Limits
 from deployer.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeployBot:
+    app: App
+    schedule: Schedule
 
 
 def slack_client(slack: SlackSettings) -> WebClient:
@@ -30,7 +44,7 @@ def limits_of(settings: Settings) -> Limits:
     return Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types))
 
 
-def build_app(slack: SlackSettings, settings: Settings, services: Services) -> App:
+def build_app(slack: SlackSettings, settings: Settings, services: Services) -> DeployBot:
     client = slack_client(slack)
     secret = slack.signing_secret.get_secret_value() if slack.signing_secret else None
     app = App(
@@ -39,14 +53,27 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services) -> A
         request_verification_enabled=not slack.socket_mode,
         process_before_response=False,
     )
+    notices = Notices(client, services.store, settings.channel)
     deploys = DeployService(services.deployer, services.manager, client, FeatureQueue(settings.max_parallel))
     commands.register(app, deploys, limits_of(settings))
+    admins = Admins(client, settings.admins)
+    envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow))
+    app.error(on_error)
     interrupted = deploys.report_interrupted()
     if interrupted:
         log.warning("%d deploy(s) were interrupted by a restart; said so in their threads", interrupted)
+    jobs = LifecycleJobs(
+        services.manager, services.reaper, services.store, notices,
+        warn_before=settings.warn_before, lease_for=lease_for(settings.reap_interval), holder=holder_id(),
+        clock=utcnow,
+    )
+    return DeployBot(app, Schedule(jobs, settings.reap_interval))
 
-    @app.error
-    def on_error(error: Exception, body: dict) -> None:
-        log.error("unhandled error for %s: %s", body.get("command") or body.get("type"), error, exc_info=error)
 
-    return app
+def on_error(error: Exception, body: dict, respond: Callable[..., object] | None = None) -> None:
+    """A listener's error becomes an answer, only for the person who acted."""
+    reply = answer_for(error)
+    if respond is None:
+        log.warning("no way to answer %s: %s", body.get("command") or body.get("type"), reply)
+        return
+    respond(text=reply, response_type="ephemeral", replace_original=False)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,13 +10,13 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import views
+from bot import env_views, views
+from bot.errors import answer_for
 from bot.worker import FeatureQueue
 from deployer.errors import DeployError
 from deployer.git import Commit
-from deployer.pipeline import Deployer
 from deployer.manager import EnvironmentManager
-from deployer.pipeline import utcnow
+from deployer.pipeline import Deployer, DeployResult, utcnow
 from deployer.progress import EnvironmentCreating, EnvironmentReused, Progress
 from deployer.request import DeployRequest
 from deployer.state import Store
@@ -79,7 +78,8 @@ class DeployService:
         # A queued deploy takes the branch's commit as it is when its turn comes.
         queued = self._queue.submit(
             request.feature,
-            lambda waited: self._guarded(origin, thread, self._run, request, origin, thread, None if waited else commit),
+            lambda waited: self._guarded(
+                origin, thread, self._run, request, origin, thread, None if waited else commit),
         )
         if queued:
             thread.reply(views.queued_reply())
@@ -90,7 +90,8 @@ class DeployService:
             posted = self._client.chat_postMessage(channel=origin.channel_id, text=message.text, blocks=message.blocks)
         except SlackApiError as exc:
             error = exc.response.get("error")
-            origin.respond(f"I can't post in this channel ({error}): invite me with `/invite @deploybot` and try again.")
+            origin.respond(f"I can't post in this channel (`{error}`): invite me with `/invite @deploybot` "
+                           "and try again.")
             return None
         return Thread(self._client, posted["channel"], posted["ts"])
 
@@ -108,15 +109,27 @@ class DeployService:
             result = self._deployer.deploy(request, report, commit=commit)
         except DeployError as error:
             self._store.deploy_finished(record, "failed", utcnow(), error.message)
-            thread.reply(views.failure_reply(error))
+            # The channel message first: whoever reads the last word in the thread finds it up to date.
             thread.update(views.deploy_failed(request.feature, origin.user_id, error))
+            thread.reply(answer_for(error))
             return
         except BaseException:
             self._store.deploy_finished(record, "crashed", utcnow())
             raise
         self._store.deploy_finished(record, "deployed", utcnow(), result.url or "")
+        thread.update(self._success_card(result, origin.user_id, thread))
         thread.reply(views.success_reply(result))
-        thread.update(views.deploy_succeeded(result, origin.user_id))
+
+    def _success_card(self, result: DeployResult, user_id: str, thread: Thread) -> views.Message:
+        """The deploy's channel message gets the environment's buttons, and is remembered as its card."""
+        message = views.deploy_succeeded(result, user_id)
+        try:
+            env = self._manager.get(result.environment.id)  # with its tags, for the expiry
+        except DeployError as error:
+            log.warning("no buttons on the deploy of %s: %s", result.feature, error.message)
+            return message
+        self._store.add_card(env.id, thread.channel, thread.ts)
+        return env_views.with_controls(message, env, utcnow())
 
     def report_interrupted(self) -> int:
         """At start-up: deploys a previous process left unfinished get a word in their thread."""
@@ -131,10 +144,5 @@ class DeployService:
         """Known errors become answers; anything else is logged with an id the user can quote."""
         try:
             fn(*args)
-        except DeployError as error:
-            say = thread.reply if thread else origin.respond
-            say(views.failure_reply(error))
-        except Exception:
-            incident = uuid.uuid4().hex[:8]
-            log.exception("incident %s", incident)
-            (thread.reply if thread else origin.respond)(views.unexpected_reply(incident))
+        except Exception as error:  # the one place a deploy's failure becomes words
+            (thread.reply if thread else origin.respond)(answer_for(error))

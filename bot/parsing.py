@@ -81,3 +81,29 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as exc:
         raise UsageError(f"--ttl: {exc}.") from None
+
+
+ENVS_USAGE = (
+    "Usage: `/envs [mine]`\n"
+    "• `/envs`: deploybot's live environments, with buttons to extend, redeploy or tear them down\n"
+    "• `/envs mine`: only the ones you own\n"
+    "`/envs help` shows this."
+)
+
+
+@dataclass(frozen=True)
+class EnvsCommand:
+    mine: bool = False
+
+
+def parse_envs(text: str) -> EnvsCommand | HelpCommand:
+    words = text.lower().split()
+    if not words:
+        return EnvsCommand()
+    if words == ["mine"]:
+        return EnvsCommand(mine=True)
+    if words[0] in ("help", "--help", "-h"):
+        return HelpCommand(ENVS_USAGE)
+    close = difflib.get_close_matches(words[0], ["mine", "help"], n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    raise UsageError(f"`/envs` takes `mine` or nothing (got `{' '.join(text.split())}`).{hint}", ENVS_USAGE)

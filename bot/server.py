@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 
 from flask import Flask, jsonify, request
 from slack_bolt import App
@@ -31,7 +32,22 @@ def http_app(app: App) -> Flask:
 
 
 def serve(settings: Settings, slack: SlackSettings) -> None:
-    app = build_app(slack, settings, build_services(settings))
+    bot = build_app(slack, settings, build_services(settings))
+    # A SIGTERM (docker stop, systemd) ends the jobs cleanly and hands the reaper's lease back.
+    signal.signal(signal.SIGTERM, _stop)
+    bot.schedule.start()
+    try:
+        _listen(bot.app, slack)
+    finally:
+        bot.schedule.stop()
+        log.info("deploybot stopped")
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _listen(app: App, slack: SlackSettings) -> None:
     if slack.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

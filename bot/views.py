@@ -27,38 +27,43 @@ class Message:
     blocks: list[dict] = field(default_factory=list)
 
 
-def _section(text: str) -> dict:
-    return SectionBlock(text=MarkdownTextObject(text=_clip(text, SECTION_LIMIT))).to_dict()
+def section(text: str, block_id: str | None = None) -> dict:
+    return SectionBlock(block_id=block_id, text=MarkdownTextObject(text=clip(text, SECTION_LIMIT))).to_dict()
 
 
-def _context(text: str) -> dict:
-    return ContextBlock(elements=[MarkdownTextObject(text=_clip(text, SECTION_LIMIT))]).to_dict()
+def context(text: str, block_id: str | None = None) -> dict:
+    return ContextBlock(block_id=block_id, elements=[MarkdownTextObject(text=clip(text, SECTION_LIMIT))]).to_dict()
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters, so user text can't become a mention or a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def code(text: str) -> str:
     """Inline code that survives backticks in branch names."""
-    return "`" + text.replace("`", "ʼ") + "`"
+    return "`" + escape(text).replace("`", "ʼ") + "`"
 
 
 def deploy_started(feature: str, user_id: str) -> Message:
     text = f"<@{user_id}> is deploying {code(feature)} …"
-    return Message(text, [_section(text), _context("Progress follows in the thread.")])
+    return Message(text, [section(text), context("Progress follows in the thread.")])
 
 
 def deploy_succeeded(result: DeployResult, user_id: str) -> Message:
     text = f":white_check_mark: {code(result.feature)} is live at {result.url}"
     how = "new environment" if result.created else "reused environment"
-    context = f"Deployed by <@{user_id}> · {result.commit.sha[:8]} · {how} · took {format_duration(result.took)}"
-    return Message(text, [_section(text), _context(context)])
+    about = f"Deployed by <@{user_id}> · {result.commit.sha[:8]} · {how} · took {format_duration(result.took)}"
+    return Message(text, [section(text), context(about)])
 
 
 def deploy_failed(feature: str, user_id: str, error: DeployError) -> Message:
     text = f":x: Deploying {code(feature)} failed: {error.title.lower()}"
-    return Message(text, [_section(text), _context(f"Requested by <@{user_id}> · details in the thread")])
+    return Message(text, [section(text), context(f"Requested by <@{user_id}> · details in the thread")])
 
 
 def success_reply(result: DeployResult) -> str:
@@ -69,7 +74,7 @@ def failure_reply(error: DeployError) -> str:
     text = f":x: *{error.title}*: {error.message}"
     if error.details:
         lines = "\n".join(error.details[-DETAIL_LINES:]).replace("```", "'''")
-        text += f"\n```{_clip(lines, SECTION_LIMIT - len(text) - 10)}```"
+        text += f"\n```{clip(lines, SECTION_LIMIT - len(text) - 10)}```"
     return text
 
 
@@ -77,6 +82,14 @@ def unexpected_reply(incident: str) -> str:
     return (
         f":x: Something unexpected went wrong (incident `{incident}`). "
         "Nothing was lost; try again, and quote the incident id to whoever runs deploybot if it persists."
+    )
+
+
+def cloud_reply(incident: str, code: str | None = None) -> str:
+    said = f" (`{escape(code)}`)" if code else ""
+    return (
+        f":x: AWS did not accept a request{said}; incident `{incident}`. Try again in a minute, "
+        "and quote the incident id to whoever runs deploybot if it persists."
     )
 
 
@@ -88,7 +101,8 @@ def interrupted_reply(feature: str) -> str:
 
 
 def queued_reply() -> str:
-    return ":hourglass_flowing_sand: Another deploy of this branch is running; this one is queued and starts when it ends."
+    return (":hourglass_flowing_sand: Another deploy of this branch is running; "
+            "this one is queued and starts when it ends.")
 
 
 def usage_reply(problem: str, usage: str) -> str:

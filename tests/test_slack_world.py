@@ -156,6 +156,12 @@ def test_other_methods(client, slack):
     assert api_error(lambda: client.api_call("chat.nonsense")) == "unknown_method"
 
 
+def test_usergroup_members_are_listed_and_unknown_groups_refused(client, slack):
+    slack.add_usergroup("S0ADMINS", ["U0ANA", "U0BEA"])
+    assert client.usergroups_users_list(usergroup="S0ADMINS")["users"] == ["U0ANA", "U0BEA"]
+    assert api_error(lambda: client.usergroups_users_list(usergroup="S0NOPE")) == "no_such_subteam"
+
+
 def test_wait_for_returns_value_or_explains_timeout(client, slack):
     threading.Timer(0.05, lambda: client.chat_postMessage(channel="C0DEPLOY", text="late")).start()
     assert slack.wait_for(lambda s: s.calls("chat.postMessage"), timeout=2)[0].params["text"] == "late"
@@ -274,6 +280,14 @@ def test_block_action_payload_reaches_bolt(driver, bolt_app, slack):
     assert body["container"]["message_ts"] == posted["ts"] == body["message"]["ts"]
     assert body["message"]["blocks"] == [{"type": "actions", "elements": []}]
     slack.wait_for(lambda s: s.messages()[posted["ts"]]["text"] == "approved")
+
+
+def test_a_click_on_an_ephemeral_message_carries_no_copy_of_it(driver, bolt_app, slack):
+    answer = driver.block_action("approve", "deploy-43", ephemeral=True)
+    assert answer.status_code == 200
+    body = bolt_app[1][0]
+    assert "message" not in body and body["container"]["is_ephemeral"] is True
+    assert body["container"]["channel_id"] == body["channel"]["id"] == "C0DEPLOY"
 
 
 @pytest.mark.parametrize("how", [

@@ -24,7 +24,8 @@ SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-test"
 LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 # Branches beyond the app repo's own, one per scenario so tests don't share environments.
-EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me", "slow-launch"]
+EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me", "slow-launch",
+                  "life-a"]
 
 
 @pytest.fixture(scope="session")
@@ -89,15 +90,26 @@ class Bot:
     process: subprocess.Popen
     log: Path
 
+    def stop(self) -> None:
+        processes.stop(self.process)
 
-@pytest.fixture(scope="session")
-def bot(bot_env, slack, logs) -> Bot:
+
+def start_bot(env: dict[str, str], slack: SlackApiStandIn, log: Path) -> Bot:
+    """`deploybot serve` as a process, answering once its /healthz does."""
     port = processes.free_port()
-    log = logs / "bot.log"
     process = processes.start(
-        [processes.python(), "-m", "bot.cli", "serve"], {**bot_env, "PORT": str(port)}, log,
+        [processes.python(), "-m", "bot.cli", "serve"], {**env, "PORT": str(port)}, log,
         f"http://127.0.0.1:{port}/healthz",
     )
     url = f"http://127.0.0.1:{port}"
-    yield Bot(url, SlackDriver(url, SIGNING_SECRET, response_urls=slack.new_response_url), process, log)
-    processes.stop(process)
+    return Bot(url, SlackDriver(url, SIGNING_SECRET, response_urls=slack.new_response_url), process, log)
+
+
+@pytest.fixture(scope="session")
+def bot(bot_env, slack, logs) -> Bot:
+    # Its reaper stays out of the way of test_lifecycle's own bot, which shares the account
+    # (and whose environments count towards the cap on live ones).
+    started = start_bot({**bot_env, "DEPLOYBOT_REAP_INTERVAL": "1h", "DEPLOYBOT_MAX_ENVS": "100"}, slack,
+                        logs / "bot.log")
+    yield started
+    started.stop()

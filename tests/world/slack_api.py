@@ -142,6 +142,7 @@ class SlackApiStandIn:
         self.tokens = set(tokens)
         self.channels = dict(DEFAULT_CHANNELS)
         self.users = dict(DEFAULT_USERS)
+        self.usergroups: dict[str, list[str]] = {}
         # One lock for all state: traffic is tiny, and a single lock means a
         # handler never sees a half-applied update from another thread.
         self._lock = threading.RLock()
@@ -161,6 +162,7 @@ class SlackApiStandIn:
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
             "reactions.add": self._reactions_add,
+            "usergroups.users.list": self._usergroups_users_list,
         }
 
     # ----------------------------------------------------------- lifecycle
@@ -212,6 +214,11 @@ class SlackApiStandIn:
     def add_user(self, user_id: str, name: str) -> None:
         with self._lock:
             self.users[user_id] = name
+
+    def add_usergroup(self, group_id: str, users: list[str]) -> None:
+        """A user group (`S…`) and its members, as `usergroups.users.list` answers them."""
+        with self._lock:
+            self.usergroups[group_id] = list(users)
 
     def fail_next(self, method: str, *, error: str | None = None, status: int | None = None,
                   retry_after: int = 1, times: int = 1) -> None:
@@ -444,6 +451,14 @@ class SlackApiStandIn:
                 **({"bot_id": BOT_ID} if is_bot else {}),
             },
         }}
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = str(params.get("usergroup") or "")
+        if not group:
+            raise SlackError("invalid_arguments", messages=["[ERROR] missing required field: usergroup"])
+        if group not in self.usergroups:
+            raise SlackError("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
 
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel") or not params.get("timestamp"):

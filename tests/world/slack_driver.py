@@ -75,15 +75,17 @@ class SlackDriver:
                      channel_name: str = "deploys", team_id: str = TEAM_ID,
                      message_ts: str | None = None, message: dict[str, Any] | None = None,
                      thread_ts: str | None = None, response_url: str | None = None,
-                     button_text: str | None = None, sign: bool = True,
+                     button_text: str | None = None, ephemeral: bool = False, sign: bool = True,
                      timestamp: int | None = None, secret: str | None = None) -> requests.Response:
         """POST a button click (`block_actions`) as Slack does: form field `payload`.
 
         Pass `message` (e.g. from `SlackApiStandIn.messages()[ts]`) to make the
         payload carry the real text and blocks of the message the button is on.
+        `ephemeral=True` clicks a button on an ephemeral message (a slash command's
+        answer): Slack then sends no copy of the message, only its container.
         """
         message = _clicked_message(message, message_ts, thread_ts)
-        payload = {
+        payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
             "api_app_id": APP_ID,
@@ -106,6 +108,9 @@ class SlackDriver:
                 "action_ts": f"{time.time():.6f}",
             }],
         }
+        if ephemeral:
+            del payload["message"]
+            payload["container"]["is_ephemeral"] = True
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, sign=sign, timestamp=timestamp, secret=secret)
 

@@ -1,0 +1,105 @@
+"""What `/envs` and the environment buttons do, between the listeners and the manager.
+
+Errors are not caught here: the app's one error handler turns them into an
+ephemeral answer for the person who clicked.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot import env_views
+from bot.buttons import EnvButton, ListPage
+from bot.deploys import DeployService, Origin
+from bot.env_views import Extension, Gone, Note
+from bot.notices import Notices
+from bot.permissions import Admins, may_tear_down
+from bot.views import Message
+from deployer.environment import LAUNCHING, TERMINATING, UPDATING, Environment
+from deployer.errors import InvalidRequest, NotAllowed
+from deployer.manager import EnvironmentManager
+from deployer.request import Limits, make_request
+
+BUSY = (LAUNCHING, UPDATING, TERMINATING)
+
+
+@dataclass(frozen=True)
+class Click:
+    """A button click: who, where, the channel message it was on (None when ephemeral), and how to answer."""
+
+    user_id: str
+    channel_id: str | None
+    message: Mapping[str, Any] | None
+    respond: Callable[..., Any]
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any], respond: Callable[..., Any]) -> "Click":
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+        message = None if container.get("is_ephemeral") else body.get("message")
+        return cls(body["user"]["id"], channel, message, respond)
+
+    def tell(self, text: str) -> None:
+        self.respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+class EnvActions:
+    def __init__(self, manager: EnvironmentManager, notices: Notices, admins: Admins, deploys: DeployService,
+                 limits: Limits, clock: Callable[[], datetime]) -> None:
+        self._manager = manager
+        self._notices = notices
+        self._admins = admins
+        self._deploys = deploys
+        self._limits = limits
+        self._clock = clock
+
+    def listing(self, user_id: str, page: ListPage, notes: Mapping[str, Note] | None = None,
+                fresh: Environment | None = None) -> Message:
+        """A page of /envs; `fresh` stands in for its listed self (AWS may not show a change yet)."""
+        environments = self._manager.managed()
+        if fresh is not None:
+            environments = [fresh if e.id == fresh.id else e for e in environments]
+        if page.mine:
+            environments = [e for e in environments if e.owner == user_id]
+        return env_views.envs_page(environments, self._clock(), page, notes)
+
+    def extend(self, click: Click, ref: EnvButton) -> None:
+        env, expiry = self._manager.extend(ref.env_id, click.user_id)
+        self._show(click, ref, env_views.with_expiry(env, expiry.expires), Extension(click.user_id, not expiry.tagged))
+
+    def tear_down(self, click: Click, ref: EnvButton) -> None:
+        env = self._manager.get(ref.env_id)
+        if env.status in BUSY:  # the provider would refuse; say why in our words
+            raise InvalidRequest(env_views.busy(env))
+        if not may_tear_down(click.user_id, env, self._admins.user_ids):
+            raise NotAllowed(env_views.not_allowed(env))
+        reason = env_views.tear_down_reason(click.user_id)
+        cards = self._manager.store.cards_of(env.id)
+        self._manager.tear_down(env.id, click.user_id, reason)
+        gone = Gone(env.feature or env.name, env.name, self._clock(), click.user_id, reason)
+        self._notices.gone(env.id, gone)
+        clicked = (click.channel_id, (click.message or {}).get("ts"))
+        if ref.listing is None and click.message and clicked not in cards:
+            self._notices.update(click.channel_id or "", clicked[1] or "", env_views.gone_card(gone))
+        elif ref.listing is not None:
+            self._show(click, ref, env, gone)
+
+    def redeploy(self, click: Click, ref: EnvButton) -> None:
+        env = self._manager.get(ref.env_id)
+        if not env.feature or not click.channel_id:
+            raise InvalidRequest(env_views.no_branch(env))
+        request = make_request(env.feature, click.user_id, self._limits)
+        self._deploys.start(request, Origin(click.user_id, click.channel_id, click.tell))
+
+    def _show(self, click: Click, ref: EnvButton, env: Environment, note: Note) -> None:
+        """Bring the clicked message up to date: a page of /envs is rendered again, a card is patched."""
+        if ref.listing is not None:
+            page = self.listing(click.user_id, ref.listing, {env.id: note}, fresh=env)
+            click.respond(text=page.text, blocks=page.blocks, response_type="ephemeral", replace_original=True)
+        elif click.message and click.channel_id:
+            blocks = env_views.patched(click.message.get("blocks") or [], env, self._clock(), note)
+            self._notices.update(click.channel_id, click.message["ts"], Message(click.message.get("text", ""), blocks))
+        else:
+            click.tell(env_views.expiry_text(env, self._clock(), note))

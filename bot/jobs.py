@@ -1,0 +1,149 @@
+"""Scheduled work: expiry warnings and the reaper, every DEPLOYBOT_REAP_INTERVAL.
+
+Only the process holding the store's lease warns and reaps, so two bots sharing a
+state store never warn twice or reap at once. What was done is in the store
+(warnings sent, cards, the audit trail), so a restart repeats nothing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot import env_views
+from bot.env_views import Gone
+from bot.notices import Notices
+from deployer.environment import TERMINATED, TERMINATING, Environment, iso
+from deployer.errors import DeployError
+from deployer.lifecycle import Lifetime, MalformedLifetime, lifetime_of, warning_due
+from deployer.manager import EnvironmentManager
+from deployer.reaper import REAPER, Decision, Reaper, ReapReport
+from deployer.state import Store
+
+log = logging.getLogger(__name__)
+LEASE = "reaper"
+MALFORMED = "malformed"
+MIN_LEASE = timedelta(seconds=30)
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LifecycleJobs:
+    def __init__(self, manager: EnvironmentManager, reaper: Reaper, store: Store, notices: Notices, *,
+                 warn_before: timedelta, lease_for: timedelta, holder: str,
+                 clock: Callable[[], datetime]) -> None:
+        self._manager = manager
+        self._reaper = reaper
+        self._store = store
+        self._notices = notices
+        self._warn_before = warn_before
+        self._lease_for = lease_for
+        self.holder = holder
+        self._clock = clock
+
+    def _leader(self) -> bool:
+        return self._store.acquire_lease(LEASE, self.holder, self._clock(), self._lease_for)
+
+    def release(self) -> None:
+        self._store.release_lease(LEASE, self.holder)
+
+    # warnings -------------------------------------------------------------------
+    def warn(self) -> int:
+        """Warn about every environment whose warning is due; returns how many were warned about."""
+        if not self._leader():
+            return 0
+        now = self._clock()
+        warned = {r.env_id: r.warned_for for r in self._store.recall_all()}
+        sent = 0
+        for env in self._manager.managed():
+            life = _lifetime(env)
+            if life and env.status not in (TERMINATING, TERMINATED) and \
+                    warning_due(life, now, self._warn_before, warned.get(env.id)):
+                sent += self._warn(env, life, now)
+        return sent
+
+    def _warn(self, env: Environment, life: Lifetime, now: datetime) -> int:
+        message = env_views.expiry_warning(env, now)
+        places = [p for p in (self._notices.thread_of(env.id), (self._notices.channel, None)) if p and p[0]]
+        posted = [self._notices.post_card(env.id, channel, message, thread) for channel, thread in places]
+        if places and not any(posted):
+            return 0  # Slack refused every post: try again next tick
+        self._manager.remember(env)  # the store must know it to remember the warning
+        self._store.mark_warned(env.id, life.expires)
+        self._store.log(now, "warn", REAPER, f"warned about the expiry at {iso(life.expires)}",
+                        env_id=env.id, name=env.name)
+        return 1
+
+    # the reaper -----------------------------------------------------------------------
+    def reap(self) -> ReapReport | None:
+        if not self._leader():
+            return None
+        report = self._reaper.run()
+        now = self._clock()
+        for decision in report.terminated:
+            env = decision.env
+            self._notices.gone(env.id, Gone(env.feature or env.name, env.name, now, None, decision.reason))
+        for decision in report.of("malformed"):
+            self._report_malformed(decision, now)
+        for decision, error in report.failed:
+            log.warning("terminating %s failed; retried on the next pass: %s", decision.env.name, error)
+        return report
+
+    def _report_malformed(self, decision: Decision, now: datetime) -> None:
+        """Once per environment (and reason), not once per tick: the audit trail remembers."""
+        env = decision.env
+        trail = self._store.audit_trail(env.id)
+        if any(entry["action"] == MALFORMED and entry["reason"] == decision.reason for entry in trail):
+            return
+        if self._notices.channel:
+            self._notices.post(self._notices.channel, env_views.malformed_notice(env, decision.reason))
+        log.warning("not reaping %s: %s", env.name, decision.reason)
+        self._store.log(now, MALFORMED, REAPER, decision.reason, env_id=env.id, name=env.name)
+
+
+def _lifetime(env: Environment) -> Lifetime | None:
+    try:
+        return lifetime_of(env.tags)
+    except MalformedLifetime:
+        return None
+
+
+class Schedule:
+    """The APScheduler that runs the jobs; a bot that was down catches up once, not once per missed tick."""
+
+    def __init__(self, jobs: LifecycleJobs, interval: timedelta) -> None:
+        self.jobs = jobs
+        seconds = interval.total_seconds()
+        self._scheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(seconds))})
+        start = datetime.now(timezone.utc)
+        for name, job in (("warn", jobs.warn), ("reap", jobs.reap)):
+            self._scheduler.add_job(_logged(name, job), "interval", seconds=seconds, id=name, next_run_time=start)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+        self.jobs.release()
+
+
+def _logged(name: str, job: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except DeployError as error:  # AWS trouble: the next tick tries again
+            log.warning("%s pass failed: %s", name, error.message)
+    run.__name__ = name
+    return run
+
+
+def lease_for(interval: timedelta) -> timedelta:
+    return max(3 * interval, MIN_LEASE)

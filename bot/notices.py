@@ -1,0 +1,74 @@
+"""Where deploybot speaks about an environment: its thread, the channel, and its cards.
+
+A card is a channel message with the environment's buttons (a deploy's message, a
+warning); each is recorded in the store so it can be replaced when the environment
+is gone, even by a later process.
+"""
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import env_views
+from bot.env_views import Gone
+from bot.views import Message
+from deployer.state import Store
+
+log = logging.getLogger(__name__)
+
+
+class Notices:
+    def __init__(self, client: WebClient, store: Store, channel: str | None) -> None:
+        self._client = client
+        self._store = store
+        self.channel = channel
+
+    def post(self, channel: str, message: Message | str, thread_ts: str | None = None) -> str | None:
+        """Post; the message's ts, or None when Slack refused (logged, never pasted anywhere)."""
+        message = message if isinstance(message, Message) else Message(message)
+        try:
+            posted = self._client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks or None)
+        except SlackApiError as exc:
+            log.warning("could not post to %s: %s", channel, exc.response.get("error"))
+            return None
+        return posted["ts"]
+
+    def post_card(self, env_id: str, channel: str, message: Message, thread_ts: str | None = None) -> bool:
+        ts = self.post(channel, message, thread_ts)
+        if ts:
+            self._store.add_card(env_id, channel, ts)
+        return ts is not None
+
+    def update(self, channel: str, ts: str, message: Message) -> bool:
+        try:
+            self._client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+        except SlackApiError as exc:
+            log.warning("could not update %s in %s: %s", ts, channel, exc.response.get("error"))
+            return False
+        return True
+
+    def thread_of(self, env_id: str) -> tuple[str, str] | None:
+        remembered = self._store.recall(env_id)
+        if remembered and remembered.channel and remembered.thread_ts:
+            return remembered.channel, remembered.thread_ts
+        return None
+
+    def in_thread_or_channel(self, env_id: str, text: str) -> bool:
+        where = self.thread_of(env_id)
+        if where:
+            return self.post(where[0], text, where[1]) is not None
+        if self.channel:
+            return self.post(self.channel, text) is not None
+        log.info("no thread or channel to tell about %s: %s", env_id, text)
+        return False
+
+    def gone(self, env_id: str, gone: Gone) -> None:
+        """Say so in its thread and take the buttons off every card of it."""
+        self.in_thread_or_channel(env_id, env_views.gone_notice(gone))
+        card = env_views.gone_card(gone)
+        for channel, ts in self._store.cards_of(env_id):
+            self.update(channel, ts, card)
+        self._store.forget_cards(env_id)

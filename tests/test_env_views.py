@@ -1,0 +1,156 @@
+"""The environment messages: pure functions of environments and a `now`."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from slack_sdk.models.blocks import Block
+
+from bot import buttons, env_views
+from bot.buttons import EnvButton, ListPage
+from bot.env_views import Extension, Gone
+from bot.parsing import ENVS_USAGE, EnvsCommand, HelpCommand, UsageError, parse_envs
+from deployer.environment import Environment, environment_tags
+from deployer.errors import InvalidRequest
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+MAX_BLOCKS = 50
+
+
+def env(name: str = "feature-x", owner: str = "U0ANA", left: timedelta = 5 * HOUR, **overrides) -> Environment:
+    tags = environment_tags(name, owner, NOW - 2 * HOUR, NOW + left)
+    fields = dict(id=f"e-{name}", name=name, status="Ready", health="Green",
+                  url=f"http://{name}.us-east-1.elasticbeanstalk.com", tags=tags)
+    return Environment(**{**fields, **overrides})
+
+
+def valid(message: env_views.Message) -> None:
+    assert message.text
+    assert len(message.blocks) <= MAX_BLOCKS
+    for block in message.blocks:
+        Block.parse(block).validate_json()
+
+
+def buttons_of(blocks: list[dict]) -> dict[str, dict]:
+    return {e["action_id"]: e for b in blocks if b["type"] == "actions" for e in b["elements"]}
+
+
+def test_a_card_shows_everything_and_carries_its_buttons():
+    message = env_views.envs_page([env()], NOW, ListPage())
+    valid(message)
+    info = message.blocks[1]["text"]["text"]
+    assert "`feature-x`" in info and "<@U0ANA>" in info and "Ready, health Green" in info and "up 2h" in info
+    assert "<http://feature-x.us-east-1.elasticbeanstalk.com|" in info
+    expiry = message.blocks[2]["elements"][0]["text"]
+    stamp = int((NOW + 5 * HOUR).timestamp())
+    assert f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|2026-11-23 15:00 UTC>" in expiry
+    assert "Expires in 5h" in expiry
+    found = buttons_of(message.blocks)
+    assert set(found) == {buttons.EXTEND, buttons.REDEPLOY, buttons.TEAR_DOWN}
+    assert EnvButton.decode(found[buttons.EXTEND]["value"]) == EnvButton(env_id="e-feature-x", listing=ListPage())
+    confirm = found[buttons.TEAR_DOWN]["confirm"]
+    assert confirm["confirm"]["text"] == "Tear down" and "can't be undone" in confirm["text"]["text"]
+
+
+def test_an_owner_who_is_not_a_slack_user_is_shown_as_written():
+    info = env_views.info_text(env(owner="jenkins"), NOW)
+    assert "owner jenkins" in info and "<@" not in info
+
+
+def test_an_empty_list_says_how_to_deploy():
+    for mine in (False, True):
+        message = env_views.envs_page([], NOW, ListPage(mine=mine))
+        valid(message)
+        assert "/deploy BRANCH" in message.text
+        assert ("You have no" in message.text) == mine
+
+
+@pytest.mark.parametrize("count", [1, 10, 11, 49, 200])
+def test_long_lists_are_paged_within_block_kit_limits(count):
+    environments = [env(f"feature-{i:03d}") for i in range(count)]
+    seen, page = [], ListPage()
+    while True:
+        message = env_views.envs_page(environments, NOW, page)
+        valid(message)
+        seen += [b["block_id"] for b in message.blocks if b["block_id"].endswith(":info")]
+        more = buttons_of(message.blocks).get(buttons.ENVS_MORE)
+        if more is None:
+            break
+        page = ListPage.decode(more["value"])
+    assert seen == [f"env:e-feature-{i:03d}:info" for i in range(count)]
+
+
+def test_a_page_past_the_end_shows_the_last_one():
+    message = env_views.envs_page([env(f"f-{i:03d}") for i in range(12)], NOW, ListPage(page=7))
+    assert "page 2 of 2" in message.blocks[0]["text"]["text"]
+    assert buttons.ENVS_BACK in buttons_of(message.blocks)
+
+
+def test_an_unreadable_expiry_is_said_plainly():
+    broken = env(tags={"deploybot:managed-by": "deploybot", "deploybot:expires": "next tuesday"})
+    message = env_views.envs_page([broken], NOW, ListPage())
+    valid(message)
+    assert "can't be read" in message.blocks[2]["elements"][0]["text"]
+
+
+def test_extending_patches_only_that_environments_lines():
+    original = env_views.with_controls(env_views.Message("live", [env_views.section("live")]), env(), NOW)
+    later = env_views.with_expiry(env(), NOW + 29 * HOUR)
+    blocks = env_views.patched(original.blocks, later, NOW, Extension("U0BEA", pending=True))
+    valid(env_views.Message("live", blocks))
+    assert blocks[0] == original.blocks[0] and blocks[2] == original.blocks[2]
+    expiry = blocks[1]["elements"][0]["text"]
+    assert "Expires in 1d 5h" in expiry and "extended by <@U0BEA>" in expiry and "not busy" in expiry
+
+
+def test_a_warning_keeps_its_own_buttons_when_patched():
+    warning = env_views.expiry_warning(env(left=HOUR), NOW)
+    valid(warning)
+    assert "<@U0ANA>" in warning.text and "expires in 1h" in warning.text
+    names = [e["text"]["text"] for e in warning.blocks[-1]["elements"]]
+    assert names == ["Extend lifetime", "Tear down now"]
+    patched = env_views.patched(warning.blocks, env(left=DAY), NOW, Extension("U0ANA"))
+    assert [e["text"]["text"] for e in patched[-1]["elements"]] == names
+
+
+def test_a_gone_environment_loses_its_buttons():
+    gone = Gone("feature-x", "feature-x", NOW, "U0ANA", env_views.tear_down_reason("U0ANA"))
+    card = env_views.gone_card(gone)
+    valid(card)
+    assert not buttons_of(card.blocks)
+    line = card.blocks[1]["elements"][0]["text"]
+    assert "Torn down <!date^" in line and "by <@U0ANA>" in line and "on request of <@U0ANA>" in line
+    listed = env_views.envs_page([env()], NOW, ListPage(), {"e-feature-x": gone})
+    assert not buttons_of(listed.blocks)
+    reaped = Gone("feature-x", "feature-x", NOW, None, "expired at 2026-11-23T09:00:00Z (1h ago)")
+    assert "by deploybot: expired at" in env_views.gone_notice(reaped)
+
+
+def test_terminating_environments_get_no_buttons():
+    message = env_views.envs_page([env(status="Terminating", health="Grey")], NOW, ListPage())
+    assert not buttons_of(message.blocks)
+
+
+def test_button_values_are_small_and_checked():
+    value = EnvButton(env_id="e-abcdefghij", listing=ListPage(page=3, mine=True)).encode()
+    assert len(value) < 100
+    with pytest.raises(InvalidRequest, match="older deploybot"):
+        EnvButton.decode('{"env": 1}')
+
+
+def test_slack_markup_in_names_cannot_break_the_message():
+    odd = env(name="feat-x", owner="<!channel>")
+    info = env_views.info_text(odd, NOW)
+    assert "<!channel>" not in info and "owner &lt;!channel&gt;" in info
+
+
+@pytest.mark.parametrize("text,parsed", [
+    ("", EnvsCommand()), ("mine", EnvsCommand(mine=True)), (" MINE ", EnvsCommand(mine=True)),
+    ("help", HelpCommand(ENVS_USAGE)),
+])
+def test_envs_parses(text, parsed):
+    assert parse_envs(text) == parsed
+
+
+def test_envs_usage_errors_suggest():
+    with pytest.raises(UsageError, match="Did you mean `mine`"):
+        parse_envs("mien")

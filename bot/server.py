@@ -11,6 +11,7 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from bot.app import build_app
 from bot.settings import SlackSettings
 from deployer.factory import build_services
+from deployer.preflight import run_checks
 from deployer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,9 @@ def http_app(app: App) -> Flask:
 
 
 def serve(settings: Settings, slack: SlackSettings) -> None:
-    bot = build_app(slack, settings, build_services(settings))
+    services = build_services(settings)
+    run_checks(services.checks)  # say what is missing now, not inside someone's deploy
+    bot = build_app(slack, settings, services)
     # A SIGTERM (docker stop, systemd) ends the jobs cleanly and hands the reaper's lease back.
     signal.signal(signal.SIGTERM, _stop)
     bot.schedule.start()

@@ -119,7 +119,7 @@ def progress_text(event: Progress) -> str | None:
         case ImageBuilding(uri):
             return f"Building image {code(uri)} …"
         case ImageBuilt(uri, took):
-            return f"Image built and pushed in {format_duration(took)}."
+            return f"Image built in {format_duration(took)}."
         case EnvironmentCreating(env):
             return f"Creating environment {code(env.name)} (this takes a while on AWS) …"
         case EnvironmentReused(env):

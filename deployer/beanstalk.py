@@ -78,8 +78,10 @@ class BeanstalkGateway:
 
     @translated("look up the environment")
     def get(self, env_id: str) -> Environment | None:
-        """One environment by id with its tags; None when it is gone (or Terminated)."""
-        found = self._eb.describe_environments(EnvironmentIds=[env_id], IncludeDeleted=False)["Environments"]
+        """One environment of our application by id, with its tags; None when gone (or not ours)."""
+        found = self._eb.describe_environments(
+            ApplicationName=self.application, EnvironmentIds=[env_id], IncludeDeleted=False
+        )["Environments"]
         live = [e for e in found if e["Status"] != "Terminated"]
         return _environment(live[0], self._tags(live[0]["EnvironmentArn"])) if live else None
 

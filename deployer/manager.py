@@ -106,9 +106,9 @@ class EnvironmentManager:
         self.store.remember(env.id, env.name, env.feature or "", env.owner or "", channel, thread_ts)
 
     def _set_expiry(self, env: Environment, expires: datetime) -> Expiry:
+        # Kept pending even when the tag update is accepted: Beanstalk shows the new tag
+        # only once its update ends, and a second Extend meanwhile must build on this one.
+        # The reaper clears it when the tags agree.
         self.remember(env)
-        if self.provider.set_expiry(env, expires):
-            self.store.set_pending_expiry(env.id, None)
-            return Expiry(expires, True)
-        self.store.set_pending_expiry(env.id, expires)  # reaches the tags on a later reaper pass
-        return Expiry(expires, False)
+        self.store.set_pending_expiry(env.id, expires)
+        return Expiry(expires, self.provider.set_expiry(env, expires))

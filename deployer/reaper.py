@@ -91,7 +91,7 @@ class Reaper:
         for decision in report.of("terminate"):
             self._terminate(decision, now, report)
         for decision in report.of("malformed"):
-            log.warning("not reaping %s: %s", decision.env.name, decision.reason)
+            log.debug("not reaping %s: %s", decision.env.name, decision.reason)
         self._sweep(report)
         return report
 
@@ -99,11 +99,20 @@ class Reaper:
         return {r.env_id: r.pending_expiry for r in self._store.recall_all() if r.pending_expiry}
 
     def _flush_pending(self, environments: list[Environment]) -> None:
-        """Extensions Beanstalk refused while busy reach the tags once it is Ready."""
+        """Extensions reach the tags once Beanstalk is Ready; forgotten once the tags show them."""
         pending = self._pending()
         for env in environments:
-            if env.id in pending and self._provider.set_expiry(env, pending[env.id]):
+            if env.id not in pending:
+                continue
+            if env.tags.get(EXPIRES) == iso(pending[env.id]) and self._tagged(env.id, pending[env.id]):
                 self._store.set_pending_expiry(env.id, None)
+            else:
+                self._provider.set_expiry(env, pending[env.id])
+
+    def _tagged(self, env_id: str, expires: datetime) -> bool:
+        """Whether the live tags (not our merged view) carry the expiry."""
+        live = self._provider.get(env_id)
+        return live is not None and live.tags.get(EXPIRES) == iso(expires)
 
     def _terminate(self, decision: Decision, now: datetime, report: ReapReport) -> None:
         env = decision.env

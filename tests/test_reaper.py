@@ -199,8 +199,22 @@ def test_extend_moves_the_tag_or_keeps_it_pending_while_beanstalk_is_busy(accoun
     account.reaper.run()
     account.wait(env_id, "Ready")
     assert account.tags(env_id)["deploybot:expires"] == "2026-11-25T13:00:00Z"
+    account.reaper.run()  # the tags agree now: nothing is pending any more
     assert account.store.recall(env_id).pending_expiry is None
     assert [e["action"] for e in account.store.audit_trail(env_id)] == ["extend", "extend"]
+
+
+def test_two_quick_extensions_add_up_while_the_first_tag_update_runs(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW - HOUR, NOW + HOUR))
+    eb_sim.configure(update_seconds=1)
+    _, first = account.manager.extend(env_id, "U2")
+    _, second = account.manager.extend(env_id, "U3")
+    assert first.tagged and not second.tagged  # the second came while Beanstalk was Updating
+    assert second.expires == first.expires + DAY
+    account.wait(env_id, "Ready")
+    account.reaper.run()
+    account.wait(env_id, "Ready")
+    assert account.tags(env_id)["deploybot:expires"] == "2026-11-25T13:00:00Z"
 
 
 def test_extend_refuses_past_the_cap(account):

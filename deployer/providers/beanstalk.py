@@ -101,6 +101,7 @@ class BeanstalkProvider:
         (it may be Red from an earlier bad version that this deploy replaces)."""
         since = datetime.now().astimezone() - EVENT_SLACK
         done = _settled if created else (lambda e: e.status in (READY, TERMINATED))
+        tags, arn = env.tags, env.arn  # polls don't carry them; deploy and renewal need them
         env = self._poller.wait(
             env.id, done, self._launch_timeout,
             on_change=lambda e: report(EnvironmentChanged(e)), what=f"{env.name} to be ready",
@@ -110,10 +111,10 @@ class BeanstalkProvider:
                 f"Environment {env.name} did not come up ({env.status}, health {env.health}).",
                 details=self._event_lines(env, since),
             )
-        return env
+        return replace(env, tags=tags, arn=arn)
 
     def deploy(self, env: Environment, prepared: Prepared, now: datetime, report: Report) -> Environment:
-        tags, arn = env.tags, env.arn  # polls don't carry them; the caller needs them afterwards
+        tags, arn = env.tags, env.arn
         label = version_label(env.name, prepared.release.commit.sha, now)
         key = f"deploybot/{self._eb.application}/{label}.zip"
         self._eb.upload_bundle(self._bucket, key, prepared.bundle)

@@ -71,7 +71,7 @@ def test_a_second_deploy_reuses_the_environment_and_skips_the_build(bot, slack, 
     first = finished(slack, root_of(slack, "reuse-me"))
     (env,) = _live(moto, "reuse-me")
 
-    bot.driver.slash(text="reuse-me")
+    bot.driver.slash(text="reuse-me --ttl 3d")
     second = finished(slack, root_of(slack, "reuse-me", after=1))
     assert second[-1].startswith(":rocket:"), second
     assert any("Reusing environment `reuse-me`" in t for t in second)
@@ -83,6 +83,15 @@ def test_a_second_deploy_reuses_the_environment_and_skips_the_build(bot, slack, 
     assert [e["EnvironmentId"] for e in everything] == [env["EnvironmentId"]]
     (after,) = _live(moto, "reuse-me")
     assert after["VersionLabel"] != env["VersionLabel"]
+
+    # The redeploy renewed the lifetime to its own --ttl (the tag lands when Beanstalk's update ends).
+    def renewed():
+        tags = moto.tags(after)
+        return _parse(tags["deploybot:expires"]) - _parse(tags["deploybot:created"]) >= timedelta(days=3)
+    deadline = time.monotonic() + 10
+    while not renewed():
+        assert time.monotonic() < deadline, moto.tags(after)
+        time.sleep(0.2)
 
 
 def test_two_branches_deploy_in_parallel(bot, slack, moto):

@@ -157,9 +157,8 @@ def _answer(slack: SlackApiStandIn, url: str, timeout: float = 15) -> dict:
 
 def _envs(lcbot: LifecycleBot, slack: SlackApiStandIn, text: str = "", user: str = "U0ANA") -> dict:
     url = slack.new_response_url()
-    started = time.monotonic()
     response = lcbot.driver.slash("/envs", text, user_id=user, response_url=url)
-    assert response.status_code == 200 and time.monotonic() - started < 2.5  # acknowledged at once
+    assert response.status_code == 200  # acknowledged; the list follows (latency: bench/ack_latency.py)
     return _answer(slack, url)
 
 
@@ -254,7 +253,7 @@ def test_envs_lists_exactly_the_managed_environments_page_by_page(account, lcbot
     for page in pages:
         listed |= _listed(page["blocks"])
     reaped = {account.ids["lc-expired"]}  # the reaper may be at work on it while we list
-    assert listed - reaped == expected - reaped
+    assert listed - reaped == expected - reaped, (sorted(listed - expected), sorted(expected - listed))
     assert len(pages) >= 2
     for decoy in ("lc-untagged", "lc-foreign", "lc-other"):
         assert account.ids[decoy] not in listed
@@ -376,6 +375,9 @@ def test_a_deploy_card_has_the_buttons_redeploy_starts_a_new_thread_and_tear_dow
     assert slack.messages(CHANNEL)[second]["text"].startswith("<@U0BEA> is deploying `life-a`")
     assert finished(slack, second)[-1].startswith(":rocket:")
     (env,) = [e for e in moto.environments(EnvironmentNames=["life-a"]) if e["Status"] != "Terminated"]
+    # The redeploy renewed the lifetime: Beanstalk is Updating with the new tag for a moment,
+    # and a tear down is refused (with a reason) until it is Ready again.
+    _until(lambda: moto.environments(EnvironmentIds=[env["EnvironmentId"]])[0]["Status"] == "Ready", 10, "Ready")
 
     _card_click(lcbot, slack, second, "deploybot.tear_down", "U0ANA")
     slack.wait_for(lambda s: _posts(s, "`life-a`", "torn down by <@U0ANA>"), timeout=10, what="the notice")

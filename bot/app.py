@@ -57,7 +57,8 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services) -> D
     deploys = DeployService(services.deployer, services.manager, client, FeatureQueue(settings.max_parallel))
     commands.register(app, deploys, limits_of(settings))
     admins = Admins(client, settings.admins)
-    envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow))
+    envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
+                                   extend_by=settings.extend_by))
     app.error(on_error)
     interrupted = deploys.report_interrupted()
     if interrupted:

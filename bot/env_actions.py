@@ -15,7 +15,7 @@ from bot.buttons import EnvButton, ListPage
 from bot.deploys import DeployService, Origin
 from bot.env_views import Extension, Gone, Note
 from bot.notices import Notices
-from bot.permissions import Admins, may_tear_down
+from bot.permissions import Admins, may_extend, may_tear_down
 from bot.views import Message
 from deployer.environment import LAUNCHING, TERMINATING, UPDATING, Environment
 from deployer.errors import InvalidRequest, NotAllowed
@@ -47,7 +47,8 @@ class Click:
 
 class EnvActions:
     def __init__(self, manager: EnvironmentManager, notices: Notices, admins: Admins, deploys: DeployService,
-                 limits: Limits, clock: Callable[[], datetime]) -> None:
+                 limits: Limits, clock: Callable[[], datetime], extend_by: str = "anyone") -> None:
+        self._extend_by = extend_by
         self._manager = manager
         self._notices = notices
         self._admins = admins
@@ -66,6 +67,10 @@ class EnvActions:
         return env_views.envs_page(environments, self._clock(), page, notes)
 
     def extend(self, click: Click, ref: EnvButton) -> None:
+        if self._extend_by != "anyone":
+            env = self._manager.get(ref.env_id)
+            if not may_extend(self._extend_by, click.user_id, env, self._admins.user_ids):
+                raise NotAllowed(env_views.not_allowed_to_extend(env))
         env, expiry = self._manager.extend(ref.env_id, click.user_id)
         self._show(click, ref, env_views.with_expiry(env, expiry.expires), Extension(click.user_id, not expiry.tagged))
 

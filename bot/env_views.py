@@ -258,6 +258,11 @@ def not_allowed(env: Environment) -> str:
             "you can extend it, or ask them.")
 
 
+def not_allowed_to_extend(env: Environment) -> str:
+    return (f"Only its owner ({person(env.owner)}) or a deploybot admin may extend {code(env.name)} here; "
+            "ask them.")
+
+
 def busy(env: Environment) -> str:
     return f"{code(env.name)} is {env.status.lower()} right now; try again in a minute."
 

@@ -1,6 +1,6 @@
 """Who may do what to an environment.
 
-By default anyone may extend; the owner and the admins (DEPLOYBOT_ADMINS: user ids
+By default anyone may extend (DEPLOYBOT_EXTEND_BY=owner narrows it); the owner and the admins (DEPLOYBOT_ADMINS: user ids
 `U…`/`W…` and user-group ids `S…`) may tear down. Groups are resolved with
 `usergroups.users.list` and cached briefly, so a change in Slack counts within a minute.
 """
@@ -27,6 +27,11 @@ def is_group(admin_id: str) -> bool:
 def may_tear_down(user_id: str, env: Environment, admins: Callable[[], Iterable[str]]) -> bool:
     """The owner may; otherwise ask `admins()` (which may call Slack, so only when needed)."""
     return user_id == env.owner or user_id in set(admins())
+
+
+def may_extend(policy: str, user_id: str, env: Environment, admins: Callable[[], Iterable[str]]) -> bool:
+    """DEPLOYBOT_EXTEND_BY: `anyone` (the default), or `owner` (the owner and the admins)."""
+    return policy == "anyone" or may_tear_down(user_id, env, admins)
 
 
 class Admins:

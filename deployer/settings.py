@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     warn_before: Duration = Field(timedelta(hours=2), description="How long before expiry the owner is warned.")
     extend_step: Duration = Field(timedelta(days=1), description="How much one Extend adds.")
     reap_interval: Duration = Field(timedelta(minutes=5), description="How often expiries are checked and warned about.")
+    extend_by: Literal["anyone", "owner"] = Field(
+        "anyone", description="Who may extend: `anyone` in the channel, or only the `owner` and the admins."
+    )
     admins: CommaList = Field(
         default_factory=list, description="Slack user or user-group IDs that may tear down any environment."
     )

@@ -198,11 +198,11 @@ def test_errors_become_answers_without_aws_words():
     assert "incident `" in answer_for(KeyError("boom"))
 
 
-def _actions(world: World, admins: set[str] = frozenset()) -> EnvActions:
+def _actions(world: World, admins: set[str] = frozenset(), extend_by: str = "anyone") -> EnvActions:
     directory = Mock(spec=Admins)
     directory.user_ids.return_value = set(admins)
     return EnvActions(world.manager, Notices(world.client, world.store, CHANNEL), directory, Mock(spec=DeployService),
-                      RequestLimits(DAY, 7 * DAY, "t3.small", ("t3.small",)), lambda: world.now)
+                      RequestLimits(DAY, 7 * DAY, "t3.small", ("t3.small",)), lambda: world.now, extend_by=extend_by)
 
 
 def _click(user: str, message: dict | None = None) -> Click:
@@ -239,3 +239,14 @@ def test_extend_on_a_card_patches_that_card(world):
     line = world.client.chat_update.call_args.kwargs["blocks"][0]["elements"][0]["text"]
     assert "extended by <@U0BEA>" in line and "not busy" in line
     assert world.store.recall(env.id).pending_expiry == T0 + HOUR + DAY
+
+
+def test_extending_can_be_limited_to_the_owner_and_the_admins(world):
+    env = world.provider.add("feature-x", T0 + HOUR)
+    strict = _actions(world, admins={"U0BOSS"}, extend_by="owner")
+    with pytest.raises(NotAllowed, match="may extend"):
+        strict.extend(_click("U0CAT"), EnvButton(env_id=env.id))
+    assert world.store.audit_trail(env.id) == []
+    strict.extend(_click("U0BOSS"), EnvButton(env_id=env.id))
+    strict.extend(_click("U0ANA"), EnvButton(env_id=env.id))
+    assert [e["actor"] for e in world.store.audit_trail(env.id)] == ["U0BOSS", "U0ANA"]

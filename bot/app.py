@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_bolt import App
@@ -12,7 +11,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot import commands, envs
 from bot.deploys import DeployService
 from bot.env_actions import EnvActions
-from bot.errors import answer_for
+from bot.errors import on_error
 from bot.jobs import LifecycleJobs, Schedule, holder_id, lease_for
 from bot.notices import Notices
 from bot.permissions import Admins
@@ -51,7 +50,9 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services) -> D
         client=client,
         signing_secret=secret,
         request_verification_enabled=not slack.socket_mode,
-        process_before_response=False,
+        # Every listener acks synchronously and leaves slow work to lazy listeners or our
+        # own workers, so Slack gets its answer without Bolt's wait-for-ack polling.
+        process_before_response=True,
     )
     notices = Notices(client, services.store, settings.channel)
     deploys = DeployService(services.deployer, services.manager, client, FeatureQueue(settings.max_parallel))
@@ -70,11 +71,3 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services) -> D
     )
     return DeployBot(app, Schedule(jobs, settings.reap_interval))
 
-
-def on_error(error: Exception, body: dict, respond: Callable[..., object] | None = None) -> None:
-    """A listener's error becomes an answer, only for the person who acted."""
-    reply = answer_for(error)
-    if respond is None:
-        log.warning("no way to answer %s: %s", body.get("command") or body.get("type"), reply)
-        return
-    respond(text=reply, response_type="ephemeral", replace_original=False)

@@ -1,7 +1,8 @@
-"""Listeners for `/envs` and the environment buttons: ack first, then the work.
+"""Listeners for `/envs` and the environment buttons: ack at once, the work in a lazy listener.
 
-Bolt runs listeners off the request path (process_before_response=False), so what
-follows ack() may call AWS; a raised error reaches the app's error handler.
+The app runs with process_before_response=True, so each ack answers Slack from the
+request thread without waiting; Bolt runs the lazy half (which may call AWS) on its
+own threads. A raised error reaches the app's error handler.
 """
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from slack_bolt import Ack, App, Respond
 from bot import buttons, views
 from bot.buttons import EnvButton, ListPage
 from bot.env_actions import Click, EnvActions
+from bot.errors import answering
 from bot.parsing import HelpCommand, UsageError, parse_envs
 
 
+def _ack(ack: Ack) -> None:
+    ack()
+
+
 def register(app: App, actions: EnvActions) -> None:
-    @app.command("/envs")
-    def envs(ack: Ack, command: dict, respond: Respond) -> None:
+    def ack_envs(ack: Ack, command: dict) -> None:
         try:
             parsed = parse_envs(command.get("text", ""))
         except UsageError as error:
@@ -25,26 +30,32 @@ def register(app: App, actions: EnvActions) -> None:
             ack(text=parsed.usage, response_type="ephemeral")
             return
         ack()
+
+    def list_envs(command: dict, respond: Respond) -> None:
+        try:
+            parsed = parse_envs(command.get("text", ""))
+        except UsageError:
+            return  # answered by the ack
+        if isinstance(parsed, HelpCommand):
+            return
         page = actions.listing(command["user_id"], ListPage(mine=parsed.mine))
         respond(text=page.text, blocks=page.blocks, response_type="ephemeral")
 
-    @app.action(buttons.ENVS_PAGE)
-    def turn_page(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
-        ack()
+    def turn_page(body: dict, action: dict, respond: Respond) -> None:
         page = actions.listing(body["user"]["id"], ListPage.decode(action.get("value")))
         respond(text=page.text, blocks=page.blocks, response_type="ephemeral", replace_original=True)
 
-    @app.action(buttons.EXTEND)
-    def extend(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
-        ack()
+    def extend(body: dict, action: dict, respond: Respond) -> None:
         actions.extend(Click.of(body, respond), EnvButton.decode(action.get("value")))
 
-    @app.action(buttons.TEAR_DOWN)
-    def tear_down(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
-        ack()
+    def tear_down(body: dict, action: dict, respond: Respond) -> None:
         actions.tear_down(Click.of(body, respond), EnvButton.decode(action.get("value")))
 
-    @app.action(buttons.REDEPLOY)
-    def redeploy(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
-        ack()
+    def redeploy(body: dict, action: dict, respond: Respond) -> None:
         actions.redeploy(Click.of(body, respond), EnvButton.decode(action.get("value")))
+
+    app.command("/envs")(ack=ack_envs, lazy=[answering(list_envs)])
+    app.action(buttons.ENVS_PAGE)(ack=_ack, lazy=[answering(turn_page)])
+    app.action(buttons.EXTEND)(ack=_ack, lazy=[answering(extend)])
+    app.action(buttons.TEAR_DOWN)(ack=_ack, lazy=[answering(tear_down)])
+    app.action(buttons.REDEPLOY)(ack=_ack, lazy=[answering(redeploy)])

@@ -5,8 +5,10 @@ incident id, and only the id (with AWS's error code, if any) reaches Slack.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
+from collections.abc import Callable
 
 from bot import views
 from deployer.errors import CloudError, DeployError
@@ -22,3 +24,26 @@ def answer_for(error: BaseException) -> str:
     if isinstance(error, CloudError):
         return views.cloud_reply(incident, error.code)
     return views.unexpected_reply(incident)
+
+
+def on_error(error: Exception, body: dict, respond: Callable[..., object] | None = None) -> None:
+    """A listener's error becomes an answer, only for the person who acted."""
+    reply = answer_for(error)
+    if respond is None:
+        log.warning("no way to answer %s: %s", body.get("command") or body.get("type"), reply)
+        return
+    respond(text=reply, response_type="ephemeral", replace_original=False)
+
+
+def answering(listener: Callable[..., None]) -> Callable[..., None]:
+    """Bolt only logs what a lazy listener raises; this answers the person instead."""
+
+    @functools.wraps(listener)  # Bolt reads the wrapped signature to pass the same arguments
+    def run(**kwargs: object) -> None:
+        try:
+            listener(**kwargs)
+        except Exception as error:  # noqa: BLE001 - every failure gets an answer
+            body = kwargs.get("body") or kwargs.get("command") or {}
+            on_error(error, body, kwargs.get("respond"))  # type: ignore[arg-type]
+
+    return run

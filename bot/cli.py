@@ -123,7 +123,7 @@ def relative(moment: datetime, now: datetime) -> str:
 def render_table(columns: Sequence[str], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     lines = [columns, *rows]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 def _deploy(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """Who may do what to an environment.
 
-By default anyone may extend (DEPLOYBOT_EXTEND_BY=owner narrows it); the owner and the admins (DEPLOYBOT_ADMINS: user ids
-`U…`/`W…` and user-group ids `S…`) may tear down. Groups are resolved with
-`usergroups.users.list` and cached briefly, so a change in Slack counts within a minute.
+By default anyone may extend (DEPLOYBOT_EXTEND_BY=owner narrows it); the owner and
+the admins (DEPLOYBOT_ADMINS: user ids `U…`/`W…` and user-group ids `S…`) may tear
+down. Groups are resolved with `usergroups.users.list` and cached briefly, so a
+change in Slack counts within a minute.
 """
 from __future__ import annotations
 

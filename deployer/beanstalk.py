@@ -22,7 +22,9 @@ from deployer.errors import CloudError, ConfigError
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
 
 T = TypeVar("T")
-_PERMISSION_CODES = {"AccessDenied", "AccessDeniedException", "InsufficientPrivilegesException", "UnauthorizedOperation"}
+_PERMISSION_CODES = {
+    "AccessDenied", "AccessDeniedException", "InsufficientPrivilegesException", "UnauthorizedOperation",
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ def translated(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 error = exc.response.get("Error", {})
                 code, message = error.get("Code", "Unknown"), error.get("Message", "")
                 if code in _PERMISSION_CODES:
-                    raise ConfigError(f"AWS refused to {action}: deploybot's IAM role lacks a permission ({code}).") from exc
+                    raise ConfigError(
+                        f"AWS refused to {action}: deploybot's IAM role lacks a permission ({code})."
+                    ) from exc
                 raise CloudError(f"AWS could not {action}: {message or code} ({code}).", code=code) from exc
             except NoCredentialsError:
                 raise ConfigError(
@@ -179,7 +183,8 @@ class BeanstalkGateway:
 
     @translated("create the environment")
     def create(
-        self, name: str, cname_prefix: str, template: str, options: Mapping[tuple[str, str], str], tags: Mapping[str, str]
+        self, name: str, cname_prefix: str, template: str,
+        options: Mapping[tuple[str, str], str], tags: Mapping[str, str],
     ) -> Environment:
         raw = self._eb.create_environment(
             ApplicationName=self.application,

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
 
     provider: Literal["local", "beanstalk"] = Field(
         "local",
-        description="Where environments run: `local` (containers on the Docker host) or `beanstalk` (Elastic Beanstalk).",
+        description="Where environments run: `local` (containers on the Docker host) or `beanstalk`.",
     )
     git_url: str = Field(description="The application's repository: anything git can clone, file:// included.")
     dockerfile: str = Field("Dockerfile", description="Path of the Dockerfile inside the repository.")
@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     max_envs: int = Field(20, ge=1, description="Most live feature environments at once; a deploy past it is refused.")
     warn_before: Duration = Field(timedelta(hours=2), description="How long before expiry the owner is warned.")
     extend_step: Duration = Field(timedelta(days=1), description="How much one Extend adds.")
-    reap_interval: Duration = Field(timedelta(minutes=5), description="How often expiries are checked and warned about.")
+    reap_interval: Duration = Field(
+        timedelta(minutes=5), description="How often expiries are checked and warned about."
+    )
     extend_by: Literal["anyone", "owner"] = Field(
         "anyone", description="Who may extend: `anyone` in the channel, or only the `owner` and the admins."
     )

@@ -56,7 +56,8 @@ class BeanstalkProvider:
             "COMMIT": release.commit.sha,
             "ENVIRONMENT": environment_name(release.feature, self._prefix),
         }
-        source = "the repository's Dockerrun template" if release.dockerrun_template else "the built-in Dockerrun template"
+        source = "the repository's" if release.dockerrun_template else "the built-in"
+        source += " Dockerrun template"
         dockerrun = render_dockerrun(release.dockerrun_template, values, source=source)
         return Prepared(release, make_bundle({DOCKERRUN: dockerrun}))
 

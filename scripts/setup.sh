@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# Prepare a fresh Debian machine (as root) for deploybot's tests and demo:
-# system packages, the Python package with its test extras, a Docker engine,
-# a local registry on 127.0.0.1:5000 and the offline busybox base image.
+# Prepare a fresh Debian machine (as root).
+#   scripts/setup.sh        for the tests and the demo: system packages, deploybot with its
+#                           test extras, a Docker engine, a local registry on 127.0.0.1:5000
+#                           and the offline busybox base image.
+#   scripts/setup.sh --bot  for running the bot only: git, Docker and deploybot itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-all}
 
 need_packages() {
-    ! command -v dockerd >/dev/null || ! command -v docker-registry >/dev/null \
-        || [[ ! -x /bin/busybox ]] || ! command -v git >/dev/null || ! command -v curl >/dev/null
+    ! command -v dockerd >/dev/null || ! command -v git >/dev/null || ! command -v curl >/dev/null \
+        || { [[ $mode != --bot ]] && { ! command -v docker-registry >/dev/null || [[ ! -x /bin/busybox ]]; }; }
 }
 
 if need_packages; then
-    echo "setup: installing docker.io docker-registry busybox-static git curl" >&2
+    packages="docker.io git curl"
+    [[ $mode == --bot ]] || packages+=" docker-registry busybox-static"
+    echo "setup: installing $packages" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq docker.io docker-registry busybox-static git curl >/dev/null
+    # shellcheck disable=SC2086  # a list of package names
+    apt-get install -y -qq $packages >/dev/null
+fi
+
+if [[ $mode == --bot ]]; then
+    echo "setup: installing deploybot" >&2
+    python3 -m pip install -q --disable-pip-version-check -e .
+    scripts/start-docker.sh
+    exit 0
 fi
 
 echo "setup: installing deploybot with its test extras" >&2

@@ -34,13 +34,13 @@ def wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 3
     raise RuntimeError(f"{url} did not answer within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-def start(args: list[str], env: dict[str, str], log: Path, health_url: str) -> subprocess.Popen:
+def start(args: list[str], env: dict[str, str], log: Path, health_url: str, timeout: float = 30) -> subprocess.Popen:
     """Run `args` with only `env` (plus PATH/HOME), logging to `log`, until `health_url` answers."""
     full_env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "DOCKER_HOST") if k in os.environ}
     full_env.update(env)
     handle = log.open("ab")
     process = subprocess.Popen(args, env=full_env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-    wait_http(health_url, process, log)
+    wait_http(health_url, process, log, timeout)
     return process
 
 

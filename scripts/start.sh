@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install deploybot on this machine and start the Slack bot on the embedded default: each
+# feature becomes a container on this machine's Docker engine (no cloud account needed).
+#
+# Settings come from the environment or from .env (copy .env.example): SLACK_BOT_TOKEN, and
+# SLACK_APP_TOKEN for Socket Mode or SLACK_SIGNING_SECRET for HTTP on $PORT (default 3000),
+# and DEPLOYBOT_GIT_URL, the repository whose branches get deployed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --bot
+exec python3 -m bot.cli serve

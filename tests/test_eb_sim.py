@@ -29,7 +29,8 @@ from tests.world import eb_sim, motoserver
 
 REGION = "us-east-1"
 STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
-LAUNCH, UPDATE, TERMINATE = 0.3, 0.25, 0.15
+# Long enough that a loaded CI machine still sees each transient state it asserts on.
+LAUNCH, UPDATE, TERMINATE = 1.0, 0.8, 0.6
 DOCKERRUN_V1 = {"AWSEBDockerrunVersion": 1, "Image": {"Name": "nginx:latest"}, "Ports": [{"ContainerPort": 80}]}
 DOCKERRUN_V2 = {"AWSEBDockerrunVersion": 2, "containerDefinitions": [{"name": "web", "image": "nginx"}]}
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

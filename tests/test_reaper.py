@@ -185,7 +185,7 @@ def test_extend_moves_the_tag_or_keeps_it_pending_while_beanstalk_is_busy(accoun
     account.wait(env_id, "Ready")
     assert account.tags(env_id)["deploybot:expires"] == "2026-11-24T13:00:00Z"
 
-    eb_sim.configure(update_seconds=1.5)
+    eb_sim.configure(update_seconds=3)
     arn = env.arn
     account.eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": "team", "Value": "web"}])
     _, busy = account.manager.extend(env_id, "U2")
@@ -206,7 +206,7 @@ def test_extend_moves_the_tag_or_keeps_it_pending_while_beanstalk_is_busy(accoun
 
 def test_two_quick_extensions_add_up_while_the_first_tag_update_runs(account):
     env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW - HOUR, NOW + HOUR))
-    eb_sim.configure(update_seconds=1)
+    eb_sim.configure(update_seconds=3)  # the second click must land while the first update runs
     _, first = account.manager.extend(env_id, "U2")
     _, second = account.manager.extend(env_id, "U3")
     assert first.tagged and not second.tagged  # the second came while Beanstalk was Updating

@@ -91,3 +91,7 @@ def test_the_reaper_removes_exactly_deploybots_expired_containers(local):
     names = {c.name for c in client.containers.list(all=True)}
     assert "deploybot-t-old" not in names
     assert {"deploybot-t-odd", "deploybot-t-decoy"} <= names
+    # The image of feature-x's first commit is no longer used by any container: pruned.
+    running = client.containers.get("deploybot-t-feature-x").image.id
+    built = client.images.list(filters={"label": "deploybot.feature=feature-x"})
+    assert [image.id for image in built] == [running]

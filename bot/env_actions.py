@@ -17,12 +17,11 @@ from bot.env_views import Extension, Gone, Note
 from bot.notices import Notices
 from bot.permissions import Admins, may_extend, may_tear_down
 from bot.views import Message
-from deployer.environment import LAUNCHING, TERMINATING, UPDATING, Environment
+from deployer.environment import TERMINATING, Environment
 from deployer.errors import InvalidRequest, NotAllowed
 from deployer.manager import EnvironmentManager
 from deployer.request import Limits, make_request
 
-BUSY = (LAUNCHING, UPDATING, TERMINATING)
 
 
 @dataclass(frozen=True)
@@ -76,13 +75,17 @@ class EnvActions:
 
     def tear_down(self, click: Click, ref: EnvButton) -> None:
         env = self._manager.get(ref.env_id)
-        if env.status in BUSY:  # the provider would refuse; say why in our words
+        if env.status == TERMINATING:
             raise InvalidRequest(env_views.busy(env))
         if not may_tear_down(click.user_id, env, self._admins.user_ids):
             raise NotAllowed(env_views.not_allowed(env))
         reason = env_views.tear_down_reason(click.user_id)
         cards = self._manager.store.cards_of(env.id)
-        self._manager.tear_down(env.id, click.user_id, reason)
+        _, deferred = self._manager.tear_down(env.id, click.user_id, reason)
+        if deferred:  # Beanstalk is busy with it: the reaper finishes the job, and says so then
+            self._notices.in_thread_or_channel(env.id, env_views.tear_down_queued(env, click.user_id))
+            click.tell(env_views.tear_down_queued(env, click.user_id))
+            return
         gone = Gone(env.feature or env.name, env.name, self._clock(), click.user_id, reason)
         self._notices.gone(env.id, gone)
         clicked = (click.channel_id, (click.message or {}).get("ts"))

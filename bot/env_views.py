@@ -263,6 +263,11 @@ def not_allowed_to_extend(env: Environment) -> str:
             "ask them.")
 
 
+def tear_down_queued(env: Environment, user_id: str) -> str:
+    return (f":hourglass_flowing_sand: {person(user_id)} asked to tear down {code(env.name)}; Beanstalk is "
+            f"{env.status.lower()} it right now, so it goes as soon as that ends.")
+
+
 def busy(env: Environment) -> str:
     return f"{code(env.name)} is {env.status.lower()} right now; try again in a minute."
 

@@ -88,7 +88,7 @@ class LifecycleJobs:
         now = self._clock()
         for decision in report.terminated:
             env = decision.env
-            self._notices.gone(env.id, Gone(env.feature or env.name, env.name, now, None, decision.reason))
+            self._notices.gone(env.id, Gone(env.feature or env.name, env.name, now, decision.actor, decision.reason))
         for decision in report.of("malformed"):
             self._report_malformed(decision, now)
         for decision, error in report.failed:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from deployer.environment import Environment, iso
+from deployer.environment import LAUNCHING, UPDATING, Environment, iso
 from deployer.errors import CapReached, EnvironmentGone
 from deployer.lifecycle import Lifetime, MalformedLifetime, extended, lifetime_of, renewed
 from deployer.reaper import with_pending_expiries
@@ -74,13 +74,22 @@ class EnvironmentManager:
             return Expiry(lifetime.expires, True)
         return self._set_expiry(env, expires)
 
-    def tear_down(self, env_id: str, actor: str, reason: str) -> Environment:
+    def tear_down(self, env_id: str, actor: str, reason: str) -> tuple[Environment, bool]:
+        """Terminate now, or — while Beanstalk is busy with it — on the reaper's next pass.
+
+        Returns the environment and whether it was deferred.
+        """
         env = self.get(env_id)
         now = self._clock()
+        if env.status in (LAUNCHING, UPDATING):
+            self.remember(env)
+            self.store.request_teardown(env.id, actor, reason)
+            self.store.log(now, "teardown-requested", actor, reason, env_id=env.id, name=env.name)
+            return env, True
         self.provider.terminate(env)
         self.store.mark_terminated(env.id, now)
         self.store.log(now, "terminate", actor, reason, env_id=env.id, name=env.name)
-        return env
+        return env, False
 
     def check_capacity(self, feature: str) -> None:
         """Refuse a new environment when the cap is reached; a feature's own one is reused, so it's fine."""

@@ -27,14 +27,26 @@ class Decision:
     env: Environment
     action: Action
     reason: str
+    actor: str | None = None  # who asked, for a tear down requested while the environment was busy
 
 
-def plan(environments: Iterable[Environment], now: datetime) -> list[Decision]:
-    """What to do with each of deploybot's environments; others are not even looked at."""
-    return [decide(env, now) for env in environments if env.managed]
+def plan(environments: Iterable[Environment], now: datetime,
+         requested: dict[str, tuple[str, str]] | None = None) -> list[Decision]:
+    """What to do with each of deploybot's environments; others are not even looked at.
+
+    `requested` maps environment ids to (who, why) of tear downs asked for while busy.
+    """
+    requested = requested or {}
+    return [decide(env, now, requested.get(env.id)) for env in environments if env.managed]
 
 
-def decide(env: Environment, now: datetime) -> Decision:
+def decide(env: Environment, now: datetime, requested: tuple[str, str] | None = None) -> Decision:
+    if requested is not None:
+        actor, reason = requested
+        if env.status == READY:
+            return Decision(env, "terminate", reason, actor)
+        if env.status != TERMINATING:
+            return Decision(env, "later", f"{reason}; {env.status.lower()}, so on a later pass", actor)
     try:
         lifetime = lifetime_of(env.tags)
     except MalformedLifetime as problem:
@@ -84,7 +96,9 @@ class Reaper:
     def run(self, *, dry_run: bool = False) -> ReapReport:
         now = self._clock()
         environments = with_pending_expiries(self._provider.environments(), self._pending())
-        report = ReapReport(plan(environments, now), dry_run)
+        requested = {r.env_id: (r.teardown_by, r.teardown_reason or "tear down requested")
+                     for r in self._store.recall_all() if r.teardown_by}
+        report = ReapReport(plan(environments, now, requested), dry_run)
         if dry_run:
             return report
         self._flush_pending(environments)
@@ -123,7 +137,7 @@ class Reaper:
             report.failed.append((decision, error.message))
             return
         self._store.mark_terminated(env.id, now)
-        self._store.log(now, "terminate", REAPER, decision.reason, env_id=env.id, name=env.name)
+        self._store.log(now, "terminate", decision.actor or REAPER, decision.reason, env_id=env.id, name=env.name)
         log.info("terminated %s: %s", env.name, decision.reason)
         report.terminated.append(decision)
 

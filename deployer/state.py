@@ -47,6 +47,9 @@ environments = Table(
     Column("warned_for", UTCDateTime),
     Column("pending_expiry", UTCDateTime),
     Column("terminated_at", UTCDateTime),
+    # A tear down asked for while Beanstalk was busy: the reaper carries it out once it is Ready.
+    Column("teardown_by", String(128)),
+    Column("teardown_reason", Text),
     Column("cleaned_at", UTCDateTime),
 )
 
@@ -100,6 +103,8 @@ class Remembered:
     warned_for: datetime | None
     pending_expiry: datetime | None
     terminated_at: datetime | None
+    teardown_by: str | None
+    teardown_reason: str | None
     cleaned_at: datetime | None
 
 
@@ -163,7 +168,10 @@ class Store:
         self._set(env_id, pending_expiry=expiry)
 
     def mark_terminated(self, env_id: str, at: datetime) -> None:
-        self._set(env_id, terminated_at=at)
+        self._set(env_id, terminated_at=at, teardown_by=None, teardown_reason=None)
+
+    def request_teardown(self, env_id: str, actor: str, reason: str) -> None:
+        self._set(env_id, teardown_by=actor, teardown_reason=reason)
 
     def mark_cleaned(self, env_id: str, at: datetime) -> None:
         self._set(env_id, cleaned_at=at)

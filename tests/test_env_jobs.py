@@ -211,13 +211,13 @@ def _click(user: str, message: dict | None = None) -> Click:
     return Click.of(body, Mock())
 
 
-def test_tear_down_refuses_others_and_busy_environments_and_clears_the_clicked_card(world):
+def test_tear_down_refuses_others_and_clears_the_clicked_card(world):
     env = world.provider.add("feature-x", T0 + DAY)
     actions = _actions(world, admins={"U0BOSS"})
     with pytest.raises(NotAllowed, match="Only its owner"):
         actions.tear_down(_click("U0CAT"), EnvButton(env_id=env.id))
-    world.provider.envs[env.id] = replace(env, status="Updating")
-    with pytest.raises(InvalidRequest, match="updating right now"):
+    world.provider.envs[env.id] = replace(env, status="Terminating")
+    with pytest.raises(InvalidRequest, match="terminating right now"):
         actions.tear_down(_click("U0ANA"), EnvButton(env_id=env.id))
     world.provider.envs[env.id] = env
 
@@ -250,3 +250,17 @@ def test_extending_can_be_limited_to_the_owner_and_the_admins(world):
     strict.extend(_click("U0BOSS"), EnvButton(env_id=env.id))
     strict.extend(_click("U0ANA"), EnvButton(env_id=env.id))
     assert [e["actor"] for e in world.store.audit_trail(env.id)] == ["U0BOSS", "U0ANA"]
+
+
+def test_a_tear_down_while_beanstalk_is_busy_is_queued_for_the_reaper_and_said_so(world):
+    env = world.provider.add("feature-x", T0 + DAY)
+    world.provider.envs[env.id] = replace(env, status="Updating")
+    _actions(world).tear_down(_click("U0ANA"), EnvButton(env_id=env.id))
+    assert world.provider.envs[env.id].status == "Updating"  # nothing terminated yet
+    assert "goes as soon as that ends" in world.texts()[-1]
+    assert world.store.recall(env.id).teardown_by == "U0ANA"
+
+    world.provider.envs[env.id] = env  # Beanstalk is done
+    world.jobs().reap()
+    assert world.provider.envs[env.id].status == TERMINATING
+    assert any("torn down by <@U0ANA>" in text for text in world.texts())

@@ -247,3 +247,23 @@ def test_the_lease_lets_one_reaper_run_at_a_time(tmp_path):
     assert not second.acquire_lease("reaper", "bot-2", NOW + timedelta(minutes=1), timedelta(minutes=5))
     assert first.acquire_lease("reaper", "bot-1", NOW + timedelta(minutes=1), timedelta(minutes=5))
     assert second.acquire_lease("reaper", "bot-2", NOW + timedelta(minutes=7), timedelta(minutes=5))
+
+
+def test_a_tear_down_asked_for_while_beanstalk_is_busy_happens_on_the_next_pass_once_ready(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW - HOUR, NOW + DAY))
+    eb_sim.configure(update_seconds=3)
+    arn = account.eb.describe_environments(EnvironmentIds=[env_id])["Environments"][0]["EnvironmentArn"]
+    account.eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": "team", "Value": "web"}])
+
+    _, deferred = account.manager.tear_down(env_id, "U1", "on request of U1")
+    assert deferred and account.status(env_id) == "Updating"
+    busy = account.reaper.run()
+    assert [(d.action, d.actor) for d in busy.decisions] == [("later", "U1")]
+
+    account.wait(env_id, "Ready")
+    done = account.reaper.run()
+    assert [(d.env.id, d.actor) for d in done.terminated] == [(env_id, "U1")]
+    assert account.status(env_id) in ("Terminating", "Terminated")
+    assert [(e["action"], e["actor"]) for e in account.store.audit_trail(env_id)] == [
+        ("teardown-requested", "U1"), ("terminate", "U1")]
+    assert account.store.recall(env_id).teardown_by is None

@@ -240,6 +240,11 @@ def gone_notice(gone: Gone) -> str:
             f"{clip(gone.why, 500)}")
 
 
+def terminate_failed_notice(env: Environment) -> str:
+    return (f":warning: {code(env.name)} has expired but AWS refused to terminate it; deploybot tries again "
+            "on every pass. The bot's log has AWS's answer.")
+
+
 def malformed_notice(env: Environment, reason: str) -> str:
     return (f":warning: {code(env.name)} carries deploybot's tags but {clip(reason, 500)}. "
             "Fix its `deploybot:expires` tag (UTC, like `2026-11-23T10:00:00Z`) or tear it down by hand.")

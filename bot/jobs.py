@@ -27,6 +27,7 @@ from deployer.state import Store
 log = logging.getLogger(__name__)
 LEASE = "reaper"
 MALFORMED = "malformed"
+TERMINATE_FAILED = "terminate-failed"
 MIN_LEASE = timedelta(seconds=30)
 
 
@@ -93,18 +94,24 @@ class LifecycleJobs:
             self._report_malformed(decision, now)
         for decision, error in report.failed:
             log.warning("terminating %s failed; retried on the next pass: %s", decision.env.name, error)
+            # Keyed by the action alone: the reason's "expired … ago" changes every pass.
+            self._report_once(decision.env, TERMINATE_FAILED, "AWS refused to terminate it",
+                              env_views.terminate_failed_notice(decision.env), now)
         return report
 
     def _report_malformed(self, decision: Decision, now: datetime) -> None:
+        log.debug("not reaping %s: %s", decision.env.name, decision.reason)
+        self._report_once(decision.env, MALFORMED, decision.reason,
+                          env_views.malformed_notice(decision.env, decision.reason), now)
+
+    def _report_once(self, env: Environment, action: str, reason: str, text: str, now: datetime) -> None:
         """Once per environment (and reason), not once per tick: the audit trail remembers."""
-        env = decision.env
         trail = self._store.audit_trail(env.id)
-        if any(entry["action"] == MALFORMED and entry["reason"] == decision.reason for entry in trail):
+        if any(entry["action"] == action and entry["reason"] == reason for entry in trail):
             return
         if self._notices.channel:
-            self._notices.post(self._notices.channel, env_views.malformed_notice(env, decision.reason))
-        log.warning("not reaping %s: %s", env.name, decision.reason)
-        self._store.log(now, MALFORMED, REAPER, decision.reason, env_id=env.id, name=env.name)
+            self._notices.post(self._notices.channel, text)
+        self._store.log(now, action, REAPER, reason, env_id=env.id, name=env.name)
 
 
 def _lifetime(env: Environment) -> Lifetime | None:

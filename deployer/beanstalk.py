@@ -72,19 +72,16 @@ class BeanstalkGateway:
     @translated("look up the environment")
     def find(self, name: str) -> Environment | None:
         """The live (not Terminated) environment of that name in our application, with its tags."""
-        found = self._eb.describe_environments(
-            ApplicationName=self.application, EnvironmentNames=[name], IncludeDeleted=False
-        )["Environments"]
-        live = [e for e in found if e["Status"] != "Terminated"]
-        if not live:
-            return None
-        return _environment(live[0], self._tags(live[0]["EnvironmentArn"]))
+        return self._one_live(EnvironmentNames=[name])
 
     @translated("look up the environment")
     def get(self, env_id: str) -> Environment | None:
         """One environment of our application by id, with its tags; None when gone (or not ours)."""
+        return self._one_live(EnvironmentIds=[env_id])
+
+    def _one_live(self, **selector: list[str]) -> Environment | None:
         found = self._eb.describe_environments(
-            ApplicationName=self.application, EnvironmentIds=[env_id], IncludeDeleted=False
+            ApplicationName=self.application, IncludeDeleted=False, **selector
         )["Environments"]
         live = [e for e in found if e["Status"] != "Terminated"]
         return _environment(live[0], self._tags(live[0]["EnvironmentArn"])) if live else None

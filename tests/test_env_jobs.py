@@ -36,6 +36,7 @@ class FakeProvider:
     def __init__(self) -> None:
         self.envs: dict[str, Environment] = {}
         self.busy: set[str] = set()
+        self.refuse: set[str] = set()  # AWS says no to terminating these
 
     def add(self, name: str, expires: datetime, owner: str = "U0ANA", **tags: str) -> Environment:
         env = Environment(f"e-{name}", name, READY, "Green", f"http://{name}.example.com",
@@ -50,6 +51,8 @@ class FakeProvider:
         return self.envs.get(env_id)
 
     def terminate(self, env: Environment) -> None:
+        if env.id in self.refuse:
+            raise CloudError("AWS could not terminate the environment: Access denied for ec2:X (AccessDenied).")
         self.envs[env.id] = replace(self.envs[env.id], status=TERMINATING)
 
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
@@ -264,3 +267,17 @@ def test_a_tear_down_while_beanstalk_is_busy_is_queued_for_the_reaper_and_said_s
     world.jobs().reap()
     assert world.provider.envs[env.id].status == TERMINATING
     assert any("torn down by <@U0ANA>" in text for text in world.texts())
+
+
+def test_a_termination_aws_refuses_is_reported_once_without_aws_words_and_retried(world):
+    env = world.provider.add("stuck", T0 - HOUR)
+    world.provider.refuse.add(env.id)
+    jobs = world.jobs()
+    for _ in range(3):
+        assert [d.env.id for d, _ in jobs.reap().failed] == [env.id]
+        world.now += HOUR
+    (notice,) = [t for t in world.texts() if "refused to terminate" in t]
+    assert "`stuck`" in notice and "AccessDenied" not in notice and "ec2:X" not in notice
+
+    world.provider.refuse.clear()
+    assert [d.env.id for d in jobs.reap().terminated] == [env.id]

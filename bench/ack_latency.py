@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.world import (
-    median, percentile, remove_local_images, reproduce_line, require_docker, start_bot, start_moto, start_slack,
+    median, percentile, remove_local_images, reproduce_line, run_with_logs, start_bot, start_moto, start_slack,
     table,
 )
 from tests.world.apprepo import DOCKERFILE, add_commit, make_app_repo
@@ -88,18 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
 
-    registry = require_docker()
-    logs = Path(tempfile.mkdtemp(prefix="bench-ack-logs-"))
-    ok = False
-    try:
-        with ExitStack() as stack:
-            run(stack, args, registry, logs)
-            ok = True
-    finally:
-        if ok and not args.keep_logs:
-            shutil.rmtree(logs, ignore_errors=True)
-        else:
-            print(f"logs: {logs}", file=sys.stderr)
+    run_with_logs(run, args, "bench-ack-logs-")
     return 0
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from bench.world import median, remove_local_images, reproduce_line, require_docker, start_moto, table
+from bench.world import median, remove_local_images, reproduce_line, run_with_logs, start_moto, table
 from deployer.environment import READY
 from deployer.factory import build_deployer
 from deployer.progress import Deploying, EnvironmentChanged, EnvironmentCreating, ImageBuilding, ImageBuilt, Progress
@@ -120,18 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
 
-    registry = require_docker()
-    logs = Path(tempfile.mkdtemp(prefix="bench-wall-logs-"))
-    ok = False
-    try:
-        with ExitStack() as stack:
-            run(stack, args, registry, logs)
-            ok = True
-    finally:
-        if ok and not args.keep_logs:
-            shutil.rmtree(logs, ignore_errors=True)
-        else:
-            print(f"logs: {logs}", file=sys.stderr)
+    run_with_logs(run, args, "bench-wall-logs-")
     return 0
 
 

@@ -12,6 +12,7 @@ compete for the benchmark client's GIL and show up as client-side latency.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -101,6 +102,23 @@ def remove_local_images(repository: str, *, settle: float = 0.0, deadline: float
 
 
 # --------------------------------------------------------------------------- processes
+
+
+def run_with_logs(run: Callable[[ExitStack, argparse.Namespace, str, Path], None], args: argparse.Namespace,
+                  prefix: str) -> None:
+    """Run a benchmark with Docker checked and its processes stopped; logs kept on failure or --keep-logs."""
+    registry = require_docker()
+    logs = Path(tempfile.mkdtemp(prefix=prefix))
+    ok = False
+    try:
+        with ExitStack() as stack:
+            run(stack, args, registry, logs)
+            ok = True
+    finally:
+        if ok and not args.keep_logs:
+            shutil.rmtree(logs, ignore_errors=True)
+        else:
+            print(f"logs: {logs}", file=sys.stderr)
 
 
 def scratch_dir(stack: ExitStack, prefix: str, *, keep: bool = False) -> Path:

@@ -19,7 +19,7 @@ from bot.settings import SlackSettings
 from bot.worker import FeatureQueue
 from deployer.factory import Services
 from deployer.pipeline import utcnow
-from deployer.request import Limits
+from deployer.request import limits_of
 from deployer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,6 @@ def slack_client(slack: SlackSettings) -> WebClient:
         base_url=slack.api_url,
         retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)],
     )
-
-
-def limits_of(settings: Settings) -> Limits:
-    return Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types))
 
 
 def build_app(slack: SlackSettings, settings: Settings, services: Services) -> DeployBot:

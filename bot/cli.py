@@ -18,7 +18,7 @@ from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
     ImageBuilding, ImageBuilt, ImageReused, Progress,
 )
-from deployer.request import Limits, make_request
+from deployer.request import limits_of, make_request
 from deployer.settings import Settings, load_settings
 
 EXIT_INTERRUPTED = 130
@@ -129,8 +129,7 @@ def render_table(columns: Sequence[str], rows: list[tuple[str, ...]]) -> str:
 def _deploy(settings: Settings, args: argparse.Namespace) -> int:
     from deployer.factory import build_deployer
 
-    limits = Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types))
-    request = make_request(args.branch, args.owner, limits, ttl=args.ttl, instance_type=args.instance)
+    request = make_request(args.branch, args.owner, limits_of(settings), ttl=args.ttl, instance_type=args.instance)
     started = time.monotonic()
 
     def report(event: Progress) -> None:

@@ -43,8 +43,8 @@ class EnvironmentManager:
 
     def managed(self) -> list[Environment]:
         """deploybot's live environments, with extensions not yet tagged taken into account."""
-        pending = {r.env_id: r.pending_expiry for r in self.store.recall_all() if r.pending_expiry}
-        return with_pending_expiries([e for e in self.provider.environments() if e.managed], pending)
+        return with_pending_expiries([e for e in self.provider.environments() if e.managed],
+                                     self.store.pending_expiries())
 
     def get(self, env_id: str) -> Environment:
         env = self.provider.get(env_id)

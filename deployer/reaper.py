@@ -95,13 +95,12 @@ class Reaper:
 
     def run(self, *, dry_run: bool = False) -> ReapReport:
         now = self._clock()
-        environments = with_pending_expiries(self._provider.environments(), self._pending())
-        requested = {r.env_id: (r.teardown_by, r.teardown_reason or "tear down requested")
-                     for r in self._store.recall_all() if r.teardown_by}
-        report = ReapReport(plan(environments, now, requested), dry_run)
+        live = self._provider.environments()
+        pending = self._store.pending_expiries()
+        report = ReapReport(plan(with_pending_expiries(live, pending), now, self._store.teardown_requests()), dry_run)
         if dry_run:
             return report
-        self._flush_pending(environments)
+        self._flush_pending(live, pending)
         for decision in report.of("terminate"):
             self._terminate(decision, now, report)
         for decision in report.of("malformed"):
@@ -109,24 +108,15 @@ class Reaper:
         self._sweep(report)
         return report
 
-    def _pending(self) -> dict[str, datetime]:
-        return {r.env_id: r.pending_expiry for r in self._store.recall_all() if r.pending_expiry}
-
-    def _flush_pending(self, environments: list[Environment]) -> None:
-        """Extensions reach the tags once Beanstalk is Ready; forgotten once the tags show them."""
-        pending = self._pending()
-        for env in environments:
+    def _flush_pending(self, live: list[Environment], pending: dict[str, datetime]) -> None:
+        """Extensions reach the tags once Beanstalk is Ready; forgotten once the live tags show them."""
+        for env in live:
             if env.id not in pending:
                 continue
-            if env.tags.get(EXPIRES) == iso(pending[env.id]) and self._tagged(env.id, pending[env.id]):
+            if env.tags.get(EXPIRES) == iso(pending[env.id]):
                 self._store.set_pending_expiry(env.id, None)
             else:
                 self._provider.set_expiry(env, pending[env.id])
-
-    def _tagged(self, env_id: str, expires: datetime) -> bool:
-        """Whether the live tags (not our merged view) carry the expiry."""
-        live = self._provider.get(env_id)
-        return live is not None and live.tags.get(EXPIRES) == iso(expires)
 
     def _terminate(self, decision: Decision, now: datetime, report: ReapReport) -> None:
         env = decision.env

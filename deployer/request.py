@@ -7,6 +7,7 @@ from datetime import timedelta
 from deployer.durations import format_duration
 from deployer.errors import InvalidRequest
 from deployer.naming import branch_problem
+from deployer.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,10 @@ class Limits:
     max_ttl: timedelta
     default_instance_type: str
     instance_types: tuple[str, ...]
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types))
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,20 @@ class Store:
         with self._tx() as conn:
             return [Remembered(**row) for row in conn.execute(select(environments)).mappings()]
 
+    def pending_expiries(self) -> dict[str, datetime]:
+        """Expiries set while the environment's tags could not yet show them."""
+        with self._tx() as conn:
+            rows = conn.execute(select(environments.c.env_id, environments.c.pending_expiry)
+                                .where(environments.c.pending_expiry.is_not(None)))
+            return {env_id: expiry for env_id, expiry in rows}
+
+    def teardown_requests(self) -> dict[str, tuple[str, str]]:
+        """Tear downs asked for while busy: env id → (who, why)."""
+        with self._tx() as conn:
+            rows = conn.execute(select(environments.c.env_id, environments.c.teardown_by, environments.c.teardown_reason)
+                                .where(environments.c.teardown_by.is_not(None)))
+            return {env_id: (who, why or "tear down requested") for env_id, who, why in rows}
+
     def _set(self, env_id: str, **values: object) -> None:
         with self._tx() as conn:
             conn.execute(update(environments).where(environments.c.env_id == env_id).values(**values))

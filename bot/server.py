@@ -1,9 +1,13 @@
-"""`deploybot serve`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
+"""`deploybot serve`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT.
+
+Both modes answer `GET /healthz` on PORT, so one container HEALTHCHECK fits either.
+"""
 from __future__ import annotations
 
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from flask import Flask, jsonify, request
 from slack_bolt import App
@@ -33,6 +37,20 @@ def http_app(app: App) -> Flask:
     return web
 
 
+def socket_mode_health_app(is_connected: Callable[[], bool]) -> Flask:
+    # Slack's events arrive over the WebSocket, so the bot is healthy only while it is connected;
+    # the client reconnects on its own, and /healthz says 503 until it has.
+    web = Flask("deploybot")
+
+    @web.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        if is_connected():
+            return jsonify(ok=True, socket_mode="connected")
+        return jsonify(ok=False, socket_mode="disconnected"), 503
+
+    return web
+
+
 # Deploy threads (git, tar streams, Docker build logs) hold the GIL in 5 ms slices by
 # default; shorter slices let request threads answer Slack sooner under that load.
 GIL_SWITCH_INTERVAL = 0.001
@@ -58,13 +76,24 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _listen(app: App, slack: SlackSettings) -> None:
-    if slack.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        log.info("deploybot connecting to Slack in Socket Mode")
-        SocketModeHandler(app, slack.app_token.get_secret_value()).start()  # type: ignore[union-attr]
+    if not slack.socket_mode:
+        log.info("deploybot listening on port %d (POST /slack/events, GET /healthz)", slack.port)
+        _serve_http(http_app(app), slack.port, threads=16)
         return
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(app, slack.app_token.get_secret_value())  # type: ignore[union-attr]
+    try:
+        log.info("deploybot connecting to Slack in Socket Mode")
+        handler.connect()  # not start(): it would block, and this thread serves /healthz
+        log.info("deploybot connected; GET /healthz on port %d", slack.port)
+        _serve_http(socket_mode_health_app(handler.client.is_connected), slack.port, threads=2)
+    finally:
+        # Also on SIGTERM's SystemExit: Slack sees the socket close, and the client's reconnect threads end.
+        handler.close()
+
+
+def _serve_http(web: Flask, port: int, threads: int) -> None:
     import waitress
 
-    log.info("deploybot listening on port %d (POST /slack/events, GET /healthz)", slack.port)
-    waitress.serve(http_app(app), host="0.0.0.0", port=slack.port, threads=16, ident="deploybot")
+    waitress.serve(web, host="0.0.0.0", port=port, threads=threads, ident="deploybot")

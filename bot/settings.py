@@ -20,7 +20,9 @@ class SlackSettings(BaseSettings):
     api_url: str = Field(
         "https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"), description="Slack Web API base URL."
     )
-    port: int = Field(3000, validation_alias=AliasChoices("PORT"), description="HTTP port when not in Socket Mode.")
+    port: int = Field(
+        3000, validation_alias=AliasChoices("PORT"), description="HTTP port; in Socket Mode it serves only /healthz."
+    )
 
     @property
     def socket_mode(self) -> bool:

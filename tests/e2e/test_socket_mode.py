@@ -1,11 +1,15 @@
-"""`deploybot serve` with SLACK_APP_TOKEN: Socket Mode, no public URL, the same listeners."""
+"""`deploybot serve` with SLACK_APP_TOKEN: Socket Mode, no public URL, the same listeners,
+and on PORT only a /healthz that follows the connection to Slack."""
 from __future__ import annotations
 
 import os
 import subprocess
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import requests
 
 from tests.e2e.conftest import BOT_TOKEN
 from tests.e2e.helpers import finished, root_of
@@ -23,33 +27,71 @@ def slash_payload(text: str, response_url: str) -> dict:
             "trigger_id": "t.1"}
 
 
+@dataclass
+class SocketBot:
+    socket: SocketModeStandIn
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+
 @pytest.fixture
-def socket_bot(bot_env, slack, logs, tmp_path):
+def socket_bot(bot_env, slack, logs, tmp_path, request):
     socket = SocketModeStandIn(slack)
+    port = processes.free_port()
     env = {**{k: v for k, v in bot_env.items() if k != "SLACK_SIGNING_SECRET"},
-           "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "DEPLOYBOT_REAP_INTERVAL": "1h",
-           "DEPLOYBOT_MAX_ENVS": "100", "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/socket.db"}
+           "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "PORT": str(port),
+           "DEPLOYBOT_REAP_INTERVAL": "1h", "DEPLOYBOT_MAX_ENVS": "100",
+           "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/socket.db"}
     full_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | env
-    log = (logs / "socket-bot.log").open("ab")
+    log_path = logs / f"socket-bot-{request.node.name}.log"
+    log = log_path.open("ab")
     process = subprocess.Popen([processes.python(), "-m", "bot.cli", "serve"], env=full_env, cwd=processes.ROOT,
                                stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while not socket.connected():
-            assert process.poll() is None, (logs / "socket-bot.log").read_text()[-2000:]
+            assert process.poll() is None, log_path.read_text()[-2000:]
             assert time.monotonic() < deadline, "the bot never opened its Socket Mode connection"
             time.sleep(0.1)
-        yield socket
+        url = f"http://127.0.0.1:{port}"
+        processes.wait_http(f"{url}/healthz", process, log_path)  # it listens once connected
+        yield SocketBot(socket, process, url, log_path)
     finally:
         processes.stop(process)
-        socket.stop()
+        socket.stop()  # a second stop, after a test's own, is harmless
+        log.close()
 
 
 def test_socket_mode_serves_the_same_commands(socket_bot, slack):
-    usage = socket_bot.ack(socket_bot.send("slash_commands", slash_payload("help", slack.new_response_url())))
+    socket = socket_bot.socket
+    usage = socket.ack(socket.send("slash_commands", slash_payload("help", slack.new_response_url())))
     assert "Usage: `/deploy BRANCH" in usage["text"]
 
-    envelope = socket_bot.send("slash_commands", slash_payload("main", slack.new_response_url()))
-    socket_bot.ack(envelope)
+    envelope = socket.send("slash_commands", slash_payload("main", slack.new_response_url()))
+    socket.ack(envelope)
     thread = finished(slack, root_of(slack, "main"))
     assert thread[-1].startswith(":rocket: Ready: http://main"), thread
+
+
+def test_healthz_follows_the_connection_to_slack(socket_bot):
+    healthz = f"{socket_bot.url}/healthz"
+    response = requests.get(healthz, timeout=5)
+    assert (response.status_code, response.json()) == (200, {"ok": True, "socket_mode": "connected"})
+    # PORT serves the health check only: Slack's events come over the WebSocket.
+    assert requests.post(f"{socket_bot.url}/slack/events", data="{}", timeout=5).status_code == 404
+
+    socket_bot.socket.stop()  # Slack goes away; the bot's client keeps trying to reconnect
+    deadline = time.monotonic() + 30
+    while (response := requests.get(healthz, timeout=5)).status_code != 503:
+        assert response.status_code == 200, response.text
+        assert time.monotonic() < deadline, "/healthz still says connected after Slack went away"
+        time.sleep(0.2)
+    assert response.json() == {"ok": False, "socket_mode": "disconnected"}
+    assert socket_bot.process.poll() is None  # down, not dead: it keeps serving /healthz
+
+
+def test_sigterm_stops_the_socket_mode_bot_cleanly(socket_bot):
+    socket_bot.process.terminate()
+    assert socket_bot.process.wait(timeout=10) == 0, socket_bot.log.read_text()[-2000:]
+    assert "deploybot stopped" in socket_bot.log.read_text()

@@ -36,7 +36,12 @@ class SocketModeStandIn:
         return self._server.socket.getsockname()[1]
 
     def stop(self) -> None:
+        """Slack going away: no new connections, and the open ones are closed."""
         self._server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.close()
 
     def _open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self.port}/link/?ticket={uuid.uuid4().hex}"}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine (as root).
 #   scripts/setup.sh        for the tests and the demo: system packages, deploybot with its
-#                           test extras, a Docker engine, a local registry on 127.0.0.1:5000
-#                           and the offline busybox base image.
+#                           test extras, a Docker engine, a local registry on 127.0.0.1:5000,
+#                           the offline busybox base image and a Python base image for
+#                           building deploybot's own Dockerfile.
 #   scripts/setup.sh --bot  for running the bot only: git, Docker and deploybot itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,12 +11,13 @@ mode=${1:-all}
 
 need_packages() {
     ! command -v dockerd >/dev/null || ! command -v git >/dev/null || ! command -v curl >/dev/null \
-        || { [[ $mode != --bot ]] && { ! command -v docker-registry >/dev/null || [[ ! -x /bin/busybox ]]; }; }
+        || { [[ $mode != --bot ]] && { ! command -v docker-registry >/dev/null || [[ ! -x /bin/busybox ]] \
+                                      || ! command -v debootstrap >/dev/null; }; }
 }
 
 if need_packages; then
     packages="docker.io git curl"
-    [[ $mode == --bot ]] || packages+=" docker-registry busybox-static"
+    [[ $mode == --bot ]] || packages+=" docker-registry busybox-static debootstrap"
     echo "setup: installing $packages" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -36,3 +38,4 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 scripts/start-docker.sh
 scripts/start-registry.sh
 scripts/busybox-image.sh
+scripts/python-image.sh

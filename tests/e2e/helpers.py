@@ -1,7 +1,10 @@
 """Reading a deploy's story out of the Slack stand-in."""
 from __future__ import annotations
 
+import urllib.request
+
 from tests.world.slack_api import SlackApiStandIn
+from tests.world.slack_driver import SlackDriver
 
 CHANNEL = "C0DEPLOY"
 
@@ -34,3 +37,19 @@ def finished(slack: SlackApiStandIn, ts: str, timeout: float = 60) -> list[str]:
 
 def root_text(slack: SlackApiStandIn, ts: str) -> str:
     return slack.messages(CHANNEL)[ts]["text"]
+
+
+def page(url: str) -> str:
+    """What an environment's URL serves."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+def click(driver: SlackDriver, slack: SlackApiStandIn, ts: str, action: str, user: str) -> None:
+    """Press the card's button `action` as `user`."""
+    message = slack.messages(CHANNEL)[ts]
+    (button,) = [e for b in message.get("blocks", []) if b["type"] == "actions"
+                 for e in b["elements"] if e["action_id"] == action]
+    response = driver.block_action(action, button["value"], user_id=user, message=message, message_ts=ts,
+                                   response_url=slack.new_response_url())
+    assert response.status_code == 200

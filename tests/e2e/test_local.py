@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import re
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from deployer.environment import environment_tags
+from tests.e2e.helpers import page
 from tests.e2e.test_cli import _deploybot
 from tests.world.apprepo import BASE_IMAGE, add_commit, make_app_repo, page_for
 from tests.world.dockerenv import docker_client
@@ -38,18 +38,13 @@ def local(tmp_path_factory, docker_world):
         container.remove(force=True)
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return response.read().decode()
-
-
 def test_deploy_serves_the_branch_and_a_redeploy_keeps_the_url(local):
     root, env, client = local
     first = _deploybot(env, "deploy", "feature-x")
     assert first.returncode == 0, first.stderr
     url = first.stdout.strip()
     assert url.startswith("http://127.0.0.1:21")
-    assert _get(url) == page_for("feature-x")
+    assert page(url) == page_for("feature-x")
     labels = client.containers.get("deploybot-t-feature-x").labels
     assert labels["deploybot:managed-by"] == "deploybot" and labels["deploybot:feature"] == "feature-x"
 
@@ -57,7 +52,7 @@ def test_deploy_serves_the_branch_and_a_redeploy_keeps_the_url(local):
     second = _deploybot(env, "deploy", "feature-x")
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == url
-    assert _get(url) == "<h1>feature-x, second take</h1>\n"
+    assert page(url) == "<h1>feature-x, second take</h1>\n"
     assert "reusing environment t-feature-x" in second.stderr
 
 

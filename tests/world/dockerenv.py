@@ -1,7 +1,7 @@
 """The real Docker engine and local registry that image tests run against.
 
-Start them with scripts/start-docker.sh, scripts/start-registry.sh and
-scripts/busybox-image.sh. When one is missing the tests that need it are skipped
+Start them with scripts/start-docker.sh, scripts/start-registry.sh,
+scripts/busybox-image.sh and scripts/python-image.sh. When one is missing the tests that need it are skipped
 with the command to run, or fail if DEPLOYBOT_REQUIRE_DOCKER=1 (set it in CI so a
 broken setup cannot pass as "all skipped").
 """
@@ -19,6 +19,8 @@ import pytest
 from tests.world.apprepo import BASE_IMAGE
 
 REGISTRY_HOST = "127.0.0.1"
+# Stands in for python:3.11-slim-bookworm, which can't be pulled here, when building deploybot's image.
+PYTHON_BASE_IMAGE = "deploybot-test/python:3.11"
 
 
 def docker_client() -> Any:
@@ -48,12 +50,17 @@ def registry_url() -> str:
 
 def require_base_image(client: Any) -> None:
     """Skip unless the offline base image of the test app exists."""
+    require_image(client, BASE_IMAGE, "scripts/busybox-image.sh")
+
+
+def require_image(client: Any, image: str, script: str) -> None:
+    """Skip unless `image`, made by `script`, exists."""
     import docker.errors
 
     try:
-        client.images.get(BASE_IMAGE)
+        client.images.get(image)
     except docker.errors.ImageNotFound:
-        _unavailable(f"image {BASE_IMAGE} is missing; run scripts/busybox-image.sh")
+        _unavailable(f"image {image} is missing; run {script}")
 
 
 def unused_port() -> int:

@@ -89,9 +89,8 @@ class DeployService:
         try:
             posted = self._client.chat_postMessage(channel=origin.channel_id, text=message.text, blocks=message.blocks)
         except SlackApiError as exc:
-            error = exc.response.get("error")
-            origin.respond(f"I can't post in this channel (`{error}`): invite me with `/invite @deploybot` "
-                           "and try again.")
+            log.warning("could not open a deploy thread in %s: %s", origin.channel_id, exc.response.get("error"))
+            origin.respond(views.cannot_post_reply(exc.response.get("error"), exc.response.get("needed")))
             return None
         return Thread(self._client, posted["channel"], posted["ts"])
 

@@ -5,6 +5,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deployer.errors import ConfigError
+from deployer.settings import WHERE_SETTINGS_GO
 
 
 class SlackSettings(BaseSettings):
@@ -34,7 +35,7 @@ def load_slack_settings() -> SlackSettings:
         settings = SlackSettings()
     except ValidationError as exc:
         names = ", ".join(str(e["loc"][0]) for e in exc.errors())
-        raise ConfigError(f"Slack settings are missing or wrong: {names}",
+        raise ConfigError(f"Slack settings are missing or wrong: {names} {WHERE_SETTINGS_GO}",
                           details=[f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()]) from None
     if not settings.socket_mode and settings.signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is required to serve HTTP (or set SLACK_APP_TOKEN for Socket Mode).")

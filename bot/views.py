@@ -100,6 +100,18 @@ def interrupted_reply(feature: str) -> str:
     )
 
 
+def cannot_post_reply(error: str | None, needed: str | None = None) -> str:
+    """Why the deploy's thread could not be opened, and what the person can do about it."""
+    if error in ("not_in_channel", "channel_not_found"):
+        return f"I can't post in this channel (`{error}`): invite me with `/invite @deploybot` and try again."
+    if error == "missing_scope":
+        return (f"The deploybot Slack app lacks the `{needed or 'chat:write'}` scope, so I can't post here. "
+                "Ask whoever runs it to add the scopes `manifest.yml` lists and reinstall the app.")
+    if error == "is_archived":
+        return "This channel is archived, so I can't post in it: deploy from another channel."
+    return f"Slack would not let me post in this channel (`{error}`); nothing was deployed. Try again shortly."
+
+
 def queued_reply() -> str:
     return (":hourglass_flowing_sand: Another deploy of this branch is running; "
             "this one is queued and starts when it ends.")

@@ -114,9 +114,13 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError("Settings are missing or wrong", details=describe_errors(exc)) from None
+        raise ConfigError(f"Settings are missing or wrong {WHERE_SETTINGS_GO}", details=describe_errors(exc)) from None
     except SettingsError as exc:
         raise ConfigError("Settings could not be read", details=[str(exc)]) from None
+
+
+# Said with every settings error: the person reading it is usually setting deploybot up.
+WHERE_SETTINGS_GO = "(set them in the environment or in .env; .env.example lists them all)"
 
 
 def describe_errors(exc: ValidationError) -> list[str]:

@@ -52,3 +52,13 @@ def test_progress_lines():
 
 def test_backticks_in_branch_names_do_not_break_formatting():
     assert views.code("a`b") == "`aʼb`"
+
+
+def test_a_refused_post_says_what_to_do_for_each_cause():
+    assert "/invite @deploybot" in views.cannot_post_reply("not_in_channel")
+    assert "/invite @deploybot" in views.cannot_post_reply("channel_not_found")
+    scope = views.cannot_post_reply("missing_scope", "chat:write")
+    assert "`chat:write`" in scope and "manifest.yml" in scope and "/invite" not in scope
+    assert "archived" in views.cannot_post_reply("is_archived")
+    other = views.cannot_post_reply("fatal_error")
+    assert "`fatal_error`" in other and "nothing was deployed" in other

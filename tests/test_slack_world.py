@@ -20,7 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 from werkzeug.serving import make_server
 
-from tests.world.slack_api import BOT_USER_ID, SlackApiStandIn
+from tests.world.slack_api import BOT_USER_ID, METHOD_SCOPES, SlackApiStandIn, manifest_bot_scopes
 from tests.world.slack_driver import SlackDriver
 
 SECRET = "test-signing-secret"
@@ -41,6 +41,13 @@ def slack(standin_server):
 @pytest.fixture
 def client(slack):
     return WebClient(base_url=slack.url, token="xoxb-test")
+
+
+@pytest.fixture
+def wide_client(slack):
+    """A token with every scope the stand-in knows, for methods deploybot's manifest does not grant."""
+    slack.grant("xoxb-every-scope", {scope for scopes in METHOD_SCOPES.values() for scope in scopes})
+    return WebClient(base_url=slack.url, token="xoxb-every-scope")
 
 
 def api_error(call) -> str:
@@ -79,11 +86,11 @@ def test_rate_limit_sends_retry_after_header(slack):
     assert answer.json() == {"ok": False, "error": "ratelimited"}
 
 
-def test_injected_error_fails_only_the_next_calls(client, slack):
+def test_injected_error_fails_only_the_next_calls(wide_client, slack):
     slack.fail_next("conversations.info", error="channel_not_found", times=2)
-    assert api_error(lambda: client.conversations_info(channel="C0DEPLOY")) == "channel_not_found"
-    assert api_error(lambda: client.conversations_info(channel="C0DEPLOY")) == "channel_not_found"
-    assert client.conversations_info(channel="C0DEPLOY")["channel"]["name"] == "deploys"
+    assert api_error(lambda: wide_client.conversations_info(channel="C0DEPLOY")) == "channel_not_found"
+    assert api_error(lambda: wide_client.conversations_info(channel="C0DEPLOY")) == "channel_not_found"
+    assert wide_client.conversations_info(channel="C0DEPLOY")["channel"]["name"] == "deploys"
 
 
 def test_post_update_and_thread_are_recorded(client, slack):
@@ -143,17 +150,28 @@ def test_message_needs_text_or_blocks_and_a_channel(client):
     assert api_error(lambda: client.chat_postMessage(channel="nowhere", text="x")) == "channel_not_found"
 
 
-def test_other_methods(client, slack):
-    posted = client.chat_postMessage(channel="C0DEPLOY", text="x")
-    assert client.chat_postEphemeral(channel="C0DEPLOY", user="U0ANA", text="psst")["message_ts"]
-    link = client.chat_getPermalink(channel="C0DEPLOY", message_ts=posted["ts"])["permalink"]
+def test_the_bot_posts_only_where_it_was_invited(client, slack):
+    assert api_error(lambda: client.chat_postMessage(channel="C0RANDOM", text="x")) == "not_in_channel"
+    assert api_error(lambda: client.chat_postMessage(channel="#random", text="x")) == "not_in_channel"
+    assert slack.messages("C0RANDOM") == {}
+    slack.memberships.add("C0RANDOM")
+    try:
+        assert client.chat_postMessage(channel="C0RANDOM", text="x")["ok"]
+    finally:
+        slack.memberships.discard("C0RANDOM")
+
+
+def test_other_methods(wide_client, slack):
+    posted = wide_client.chat_postMessage(channel="C0DEPLOY", text="x")
+    assert wide_client.chat_postEphemeral(channel="C0DEPLOY", user="U0ANA", text="psst")["message_ts"]
+    link = wide_client.chat_getPermalink(channel="C0DEPLOY", message_ts=posted["ts"])["permalink"]
     assert link.endswith("/archives/C0DEPLOY/p" + posted["ts"].replace(".", ""))
-    assert client.users_info(user="U0ANA")["user"]["name"] == "ana"
-    client.reactions_add(channel="C0DEPLOY", timestamp=posted["ts"], name="rocket")
-    assert api_error(lambda: client.reactions_add(channel="C0DEPLOY", timestamp=posted["ts"],
-                                                  name="rocket")) == "already_reacted"
+    assert wide_client.users_info(user="U0ANA")["user"]["name"] == "ana"
+    wide_client.reactions_add(channel="C0DEPLOY", timestamp=posted["ts"], name="rocket")
+    assert api_error(lambda: wide_client.reactions_add(channel="C0DEPLOY", timestamp=posted["ts"],
+                                                       name="rocket")) == "already_reacted"
     assert slack.messages()[posted["ts"]]["reactions"][0]["name"] == "rocket"
-    assert api_error(lambda: client.api_call("chat.nonsense")) == "unknown_method"
+    assert api_error(lambda: wide_client.api_call("chat.nonsense")) == "unknown_method"
 
 
 def test_usergroup_members_are_listed_and_unknown_groups_refused(client, slack):
@@ -168,6 +186,100 @@ def test_wait_for_returns_value_or_explains_timeout(client, slack):
 
     with pytest.raises(AssertionError, match="(?s)no_reactions.*chat.postMessage -> ok"):
         slack.wait_for(lambda s: s.calls("reactions.add"), timeout=0.05, what="no_reactions")
+
+
+# ------------------------------------------------------------ OAuth scopes
+
+
+@pytest.fixture(scope="module")
+def scoped_server():
+    """A workspace where one more token is installed with only the `commands` scope."""
+    with SlackApiStandIn(tokens={"xoxb-test": manifest_bot_scopes(), "xoxb-commands-only": {"commands"}}) as standin:
+        yield standin
+
+
+@pytest.fixture
+def scoped(scoped_server):
+    scoped_server.reset()
+    return scoped_server
+
+
+def test_the_bot_token_is_granted_exactly_the_manifest_scopes(client, slack):
+    assert SlackApiStandIn().tokens == {"xoxb-test": manifest_bot_scopes()}
+    assert "chat:write" in manifest_bot_scopes()
+    assert client.chat_postMessage(channel="C0DEPLOY", text="allowed")["ok"]
+    assert [m["text"] for m in slack.messages().values()] == ["allowed"]
+
+
+def test_a_method_without_its_scope_is_refused_and_nothing_happens(scoped):
+    client = WebClient(base_url=scoped.url, token="xoxb-commands-only")
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C0DEPLOY", text="not allowed")
+
+    answer = info.value.response
+    assert (answer.status_code, answer["error"]) == (200, "missing_scope")
+    assert (answer["needed"], answer["provided"]) == ("chat:write", "commands")
+    assert scoped.messages() == {}
+    refused = scoped.calls("chat.postMessage")[0]
+    assert refused.token_valid and not refused.ok and refused.params["text"] == "not allowed"
+    assert "missing_scope (needed chat:write, provided commands)" in scoped.dump()
+
+
+def test_usergroup_members_need_usergroups_read(scoped):
+    scoped.add_usergroup("S0ADMINS", ["U0ANA"])
+    limited = WebClient(base_url=scoped.url, token="xoxb-commands-only")
+    assert api_error(lambda: limited.usergroups_users_list(usergroup="S0ADMINS")) == "missing_scope"
+    assert scoped.calls()[-1].response["needed"] == "usergroups:read"
+    bot = WebClient(base_url=scoped.url, token="xoxb-test")
+    assert bot.usergroups_users_list(usergroup="S0ADMINS")["users"] == ["U0ANA"]
+
+
+def test_any_one_of_several_accepted_scopes_is_enough(scoped):
+    scoped.grant("xoxb-private-only", {"groups:read"})
+    assert WebClient(base_url=scoped.url, token="xoxb-private-only").conversations_info(channel="C0DEPLOY")["ok"]
+    limited = WebClient(base_url=scoped.url, token="xoxb-commands-only")
+    with pytest.raises(SlackApiError) as info:
+        limited.conversations_info(channel="C0DEPLOY")
+    assert info.value.response["needed"] == "channels:read,groups:read,im:read,mpim:read"
+
+
+def test_auth_checks_come_before_scope_checks_and_unknown_methods_first(scoped):
+    wrong = WebClient(base_url=scoped.url, token="xoxb-wrong")
+    assert api_error(lambda: wrong.chat_postMessage(channel="C0DEPLOY", text="x")) == "invalid_auth"
+    limited = WebClient(base_url=scoped.url, token="xoxb-commands-only")
+    assert api_error(lambda: limited.api_call("chat.nonsense")) == "unknown_method"
+    assert limited.auth_test()["ok"]  # needs a valid token, no scope
+    scoped.fail_next("chat.postMessage", error="channel_not_found")
+    assert api_error(lambda: limited.chat_postMessage(channel="C0DEPLOY", text="x")) == "missing_scope"
+    assert api_error(lambda: WebClient(base_url=scoped.url, token="xoxb-test")
+                     .chat_postMessage(channel="C0DEPLOY", text="x")) == "channel_not_found"
+
+
+def test_answers_carry_the_oauth_scope_headers(client, slack):
+    posted = client.chat_postMessage(channel="C0DEPLOY", text="x")
+    granted = ",".join(sorted(manifest_bot_scopes()))
+    assert posted.headers["X-OAuth-Scopes"] == granted
+    assert posted.headers["X-Accepted-OAuth-Scopes"] == "chat:write"
+
+    checked = client.auth_test()
+    assert checked.headers["X-OAuth-Scopes"] == granted
+    assert "X-Accepted-OAuth-Scopes" not in checked.headers  # auth.test needs no scope
+
+    with pytest.raises(SlackApiError) as info:  # errors from the method carry them too
+        client.chat_update(channel="C0DEPLOY", ts="1.000001", text="x")
+    assert info.value.response.headers["X-Accepted-OAuth-Scopes"] == "chat:write"
+
+    anonymous = requests.post(slack.url + "auth.test", headers={"Authorization": "Bearer xoxb-wrong"})
+    assert "X-OAuth-Scopes" not in anonymous.headers
+
+
+def test_every_served_method_has_a_scope_entry(slack):
+    assert set(slack._methods) <= set(METHOD_SCOPES)  # noqa: SLF001 - the stand-in's method table
+
+
+def test_scopes_must_be_a_collection_not_one_string():
+    with pytest.raises(TypeError):
+        SlackApiStandIn(tokens={"xoxb-test": "chat:write"})
 
 
 # ------------------------------------------------------------ response_url

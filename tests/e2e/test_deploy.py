@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.e2e.conftest import start_bot
 from tests.world.aws import APPLICATION, BUCKET
 from tests.e2e.helpers import finished, root_of, root_text
 from tests.world.apprepo import BROKEN_BUILD_LINE
@@ -130,6 +131,32 @@ def test_unknown_branch_is_answered_privately_and_creates_nothing(bot, slack, mo
     assert answer.params.get("response_type", "ephemeral") == "ephemeral"
     assert len(slack.calls("chat.postMessage")) == before
     assert moto.environments(EnvironmentNames=["no-such-branch"]) == []
+
+
+def _private_answer(slack, marker: str) -> str:
+    return slack.wait_for(lambda w: [c.params["text"] for c in w.calls("response_url")
+                                     if marker in c.params.get("text", "")],
+                          timeout=20, what=f"a private answer saying {marker!r}")[0]
+
+
+def test_a_deploy_from_a_channel_the_bot_is_not_in_asks_for_an_invite_and_creates_nothing(bot, slack, moto):
+    assert bot.driver.slash(text="nowhere-to-post", channel_id="C0RANDOM", channel_name="random").status_code == 200
+    assert "`not_in_channel`" in _private_answer(slack, "/invite @deploybot")
+    assert slack.messages("C0RANDOM") == {}
+    assert moto.environments(EnvironmentNames=["nowhere-to-post"], IncludeDeleted=True) == []
+
+
+def test_an_app_installed_without_chat_write_says_which_scope_is_missing(bot_env, slack, moto, logs, tmp_path):
+    slack.grant("xoxb-narrow", {"commands"})  # installed from an older manifest, say
+    narrow = start_bot({**bot_env, "SLACK_BOT_TOKEN": "xoxb-narrow", "DEPLOYBOT_REAP_INTERVAL": "1h",
+                        "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/narrow.db"}, slack, logs / "narrow-bot.log")
+    try:
+        assert narrow.driver.slash(text="no-scope").status_code == 200
+        answer = _private_answer(slack, "lacks the `chat:write` scope")
+        assert "manifest.yml" in answer and "/invite" not in answer
+        assert moto.environments(EnvironmentNames=["no-scope"], IncludeDeleted=True) == []
+    finally:
+        narrow.stop()
 
 
 @pytest.mark.parametrize("text,problem", [

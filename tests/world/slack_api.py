@@ -6,6 +6,11 @@ deploybot uses with the shapes real Slack returns, rejects the input real Slack
 rejects, and records every call so tests can assert on what the app *did* in
 Slack rather than on its internals.
 
+Tokens carry OAuth scopes, as in Slack: the bot token "xoxb-test" is granted
+exactly the bot scopes `manifest.yml` asks for, and a method called without the
+scope it needs answers `missing_scope`. So the end-to-end tests, which run the
+real app against this stand-in, also prove that the manifest's scopes suffice.
+
 It also serves `response_url`s (the per-interaction webhooks Slack hands out
 with slash commands and button clicks), and can be told to fail the next calls
 of a method, e.g. with HTTP 429 + `Retry-After`, to exercise the app's retries.
@@ -24,10 +29,14 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import parse_qsl
 
+import yaml
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -42,14 +51,47 @@ APP_ID = "A0DEPLOY"
 BOT_USER_ID = "U0BOT"
 BOT_USER_NAME = "deploybot"
 BOT_ID = "B0BOT"
-DEFAULT_TOKENS = ("xoxb-test",)
-DEFAULT_CHANNELS = {"C0DEPLOY": "deploys"}
+BOT_TOKEN = "xoxb-test"
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+DEFAULT_CHANNELS = {"C0DEPLOY": "deploys", "C0RANDOM": "random"}
+# The channels the bot has been invited to; posting elsewhere is not_in_channel, as for an
+# app without chat:write.public.
+DEFAULT_MEMBERSHIPS = frozenset({"C0DEPLOY"})
 DEFAULT_USERS = {"U0ANA": "ana", BOT_USER_ID: BOT_USER_NAME}
 
 # Limits real Slack enforces and that an app can plausibly trip over.
 MAX_BLOCKS = 50
 MAX_TEXT_CHARS = 40_000
 RESPONSE_URL_MAX_USES = 5
+
+# The scopes each served method needs, from Slack's method reference pages
+# (api.slack.com/methods/<method>): any one of the listed scopes is enough; an
+# empty tuple means the method needs no scope, only a valid token.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.getPermalink": (),
+    "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "users.info": ("users:read",),
+    "reactions.add": ("reactions:write",),
+    "usergroups.users.list": ("usergroups:read",),
+    "apps.connections.open": ("connections:write",),  # app-level tokens; see socket_mode.py
+}
+
+
+@cache
+def manifest_bot_scopes(path: Path = MANIFEST) -> frozenset[str]:
+    """The bot token scopes the Slack app manifest asks for (`oauth_config.scopes.bot`)."""
+    manifest = yaml.safe_load(path.read_text())
+    return frozenset(manifest["oauth_config"]["scopes"]["bot"])
+
+
+def default_tokens() -> dict[str, frozenset[str]]:
+    """The bot token, granted what the manifest asks for: what installing the app grants."""
+    return {BOT_TOKEN: manifest_bot_scopes()}
+
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -82,6 +124,8 @@ class Call:
 
     def __str__(self) -> str:
         outcome = "ok" if self.ok else f"{self.status} {self.response.get('error')}"
+        if "needed" in self.response:
+            outcome += f" (needed {self.response['needed']}, provided {self.response.get('provided')})"
         shown = {k: _shorten(v) for k, v in self.params.items()}
         return f"{self.method} -> {outcome} {shown}"
 
@@ -90,15 +134,16 @@ class SlackError(Exception):
     """Raised by a method handler to answer `{"ok": false, "error": ...}`."""
 
     def __init__(self, error: str, *, status: int = 200, messages: list[str] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.status = status
         self.messages = messages or []
         self.headers = headers or {}
+        self.extra = extra or {}  # more top-level fields, e.g. missing_scope's "needed"/"provided"
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": False, "error": self.error}
+        body: dict[str, Any] = {"ok": False, "error": self.error, **self.extra}
         if self.messages:
             # Slack explains validation failures here; slack_sdk shows them in
             # SlackApiError, which makes a failing test much easier to read.
@@ -138,9 +183,13 @@ class _QuietHandler(WSGIRequestHandler):
 class SlackApiStandIn:
     """Threaded local HTTP server that behaves like slack.com/api for tests."""
 
-    def __init__(self, *, tokens: tuple[str, ...] = DEFAULT_TOKENS) -> None:
-        self.tokens = set(tokens)
+    def __init__(self, *, tokens: Mapping[str, Iterable[str]] | None = None) -> None:
+        """`tokens` maps each valid token to the OAuth scopes granted to it;
+        by default only the bot token, with the manifest's bot scopes."""
+        self.tokens: dict[str, frozenset[str]] = {
+            token: _scope_set(scopes) for token, scopes in (default_tokens() if tokens is None else tokens).items()}
         self.channels = dict(DEFAULT_CHANNELS)
+        self.memberships = set(DEFAULT_MEMBERSHIPS)
         self.users = dict(DEFAULT_USERS)
         self.usergroups: dict[str, list[str]] = {}
         # One lock for all state: traffic is tiny, and a single lock means a
@@ -220,9 +269,14 @@ class SlackApiStandIn:
         with self._lock:
             self.usergroups[group_id] = list(users)
 
+    def grant(self, token: str, scopes: Iterable[str]) -> None:
+        """Make `token` valid with exactly these scopes (replacing any it had)."""
+        with self._lock:
+            self.tokens[token] = _scope_set(scopes)
+
     def fail_next(self, method: str, *, error: str | None = None, status: int | None = None,
                   retry_after: int = 1, times: int = 1) -> None:
-        """Make the next `times` calls of `method` fail (after the token check).
+        """Make the next `times` calls of `method` fail (after the token and scope checks).
 
         `status=429` answers like Slack's rate limiter (Retry-After header,
         error "ratelimited"); `error` alone answers HTTP 200 with ok=false, as
@@ -314,18 +368,22 @@ class SlackApiStandIn:
         try:
             params, param_token = _request_params(request)
         except SlackError as err:
-            return self._answer(method, {}, token, token in self.tokens, err)
+            with self._lock:
+                return self._answer(method, {}, token, token in self.tokens, err,
+                                    headers=self._scope_headers(method, token))
         token = token or param_token
         with self._lock:
-            # Same order as Slack: unknown method, then auth, then the method.
+            # Same order as Slack: unknown method, then auth, then scopes, then the method.
             try:
                 handler = self._method_handler(method)
                 self._check_token(token)
+                self._check_scopes(method, token)
                 self._raise_fault(method)
                 result: dict[str, Any] | SlackError = {"ok": True, **handler(params)}
             except SlackError as err:
                 result = err
-            return self._answer(method, params, token, token in self.tokens, result)
+            return self._answer(method, params, token, token in self.tokens, result,
+                                headers=self._scope_headers(method, token))
 
     def _serve_response_url(self, url_id: str, request: Request) -> Response:
         with self._lock:
@@ -343,12 +401,13 @@ class SlackApiStandIn:
             return self._answer("response_url", body, None, True, result, response_url=url)
 
     def _answer(self, method: str, params: dict[str, Any], token: str | None, token_valid: bool,
-                result: dict[str, Any] | SlackError, response_url: str | None = None) -> Response:
+                result: dict[str, Any] | SlackError, response_url: str | None = None,
+                headers: dict[str, str] | None = None) -> Response:
         """Record the call, then turn the handler's result into an HTTP response."""
         if isinstance(result, SlackError):
-            status, body, headers = result.status, result.body(), result.headers
+            status, body, headers = result.status, result.body(), {**(headers or {}), **result.headers}
         else:
-            status, body, headers = 200, result, {}
+            status, body, headers = 200, result, dict(headers or {})
         # Deep copies: the app's later calls must not rewrite what was recorded.
         call = Call(method=method, params=copy.deepcopy(params), token=token, token_valid=token_valid,
                     thread_ts=_thread_ts_of(params, body), time=time.time(), status=status,
@@ -369,6 +428,21 @@ class SlackApiStandIn:
         if token not in self.tokens:
             raise SlackError("invalid_auth")
 
+    def _check_scopes(self, method: str, token: str) -> None:
+        needed = METHOD_SCOPES.get(method, ())
+        granted = self.tokens[token]
+        if needed and granted.isdisjoint(needed):
+            raise SlackError("missing_scope", extra={"needed": ",".join(needed), "provided": ",".join(sorted(granted))})
+
+    def _scope_headers(self, method: str, token: str | None) -> dict[str, str]:
+        """Slack tells every caller with a valid token what it has and what the method accepts."""
+        if token not in self.tokens:
+            return {}
+        headers = {"X-OAuth-Scopes": ",".join(sorted(self.tokens[token]))}
+        if METHOD_SCOPES.get(method):
+            headers["X-Accepted-OAuth-Scopes"] = ",".join(METHOD_SCOPES[method])
+        return headers
+
     def _raise_fault(self, method: str) -> None:
         queue = self._faults.get(method)
         if queue:
@@ -383,6 +457,8 @@ class SlackApiStandIn:
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params.get("channel"))
+        if channel in self.channels and channel not in self.memberships:
+            raise SlackError("not_in_channel")
         text, blocks = _content(params)
         thread_ts = _optional_thread_ts(params)
         message = self._bot_message(channel, self._next_ts(), text, blocks, params)
@@ -673,6 +749,12 @@ def _thread_ts_of(params: dict[str, Any], body: dict[str, Any]) -> str | None:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _scope_set(scopes: Iterable[str]) -> frozenset[str]:
+    if isinstance(scopes, str):  # frozenset("chat:write") would grant single letters
+        raise TypeError(f"scopes must be a collection of scope names, not the string {scopes!r}")
+    return frozenset(scopes)
 
 
 def _json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

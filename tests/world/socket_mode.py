@@ -28,7 +28,8 @@ class SocketModeStandIn:
         self._server = serve(self._handle, "127.0.0.1", 0)
         self._thread = threading.Thread(target=self._server.serve_forever, name="socket-mode-standin", daemon=True)
         self._thread.start()
-        api.tokens.add(app_token)
+        # An app-level token has only the scopes given to it in the app's settings; Socket Mode needs just this one.
+        api.grant(app_token, {"connections:write"})
         api._methods["apps.connections.open"] = self._open  # noqa: SLF001 - the stand-in's method table
 
     @property

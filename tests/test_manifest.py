@@ -1,0 +1,84 @@
+"""The Slack app manifest (manifest.yml) agrees with the code it configures. Pure.
+
+The scopes are checked from both sides: the end-to-end tests run the app against
+the Web API stand-in, which grants the bot token exactly the manifest's scopes, so
+they fail if a scope is missing; here we check that none is asked for needlessly.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Iterator
+
+import pytest
+import yaml
+from slack_bolt import App
+
+from bot.parsing import DeployCommand, parse_deploy
+from bot.server import http_app
+from tests.world.slack_api import MANIFEST, METHOD_SCOPES, manifest_bot_scopes
+
+# The Web API methods deploybot's own code calls (bot/deploys.py, bot/notices.py,
+# bot/permissions.py). Answers to slash commands and buttons go through ack() and
+# response_url, which need no scope; Bolt's start-up auth.test needs none either.
+METHODS_DEPLOYBOT_CALLS = ("chat.postMessage", "chat.update", "usergroups.users.list")
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return yaml.safe_load(MANIFEST.read_text())
+
+
+def _urls(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("url", "request_url"):
+                yield value
+            else:
+                yield from _urls(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _urls(item)
+
+
+def _served_paths() -> set[str]:
+    # No network: token verification off, and the Flask app is only inspected, never run.
+    app = App(token="xoxb-unused", signing_secret="unused", token_verification_enabled=False)
+    return {rule.rule for rule in http_app(app).url_map.iter_rules() if "POST" in (rule.methods or ())}
+
+
+def _command(manifest: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in manifest["features"]["slash_commands"] if c["command"] == name)
+
+
+def test_slash_commands_are_deploy_and_envs(manifest):
+    assert sorted(c["command"] for c in manifest["features"]["slash_commands"]) == ["/deploy", "/envs"]
+
+
+def test_every_url_points_at_the_events_path_the_server_serves(manifest):
+    urls = list(_urls(manifest))
+    assert len(urls) == 3  # both commands and interactivity
+    assert "/slack/events" in _served_paths()
+    assert all(url.endswith("/slack/events") for url in urls), urls
+
+
+def test_socket_mode_and_interactivity_are_enabled(manifest):
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+
+
+def test_deploy_usage_hint_is_accepted_by_the_parser(manifest):
+    hint = _command(manifest, "/deploy")["usage_hint"]
+    assert hint == "BRANCH [--ttl 3d] [--instance t3.small]"
+    text = hint.replace("BRANCH", "feature-x").replace("[", "").replace("]", "")
+
+    assert parse_deploy(text) == DeployCommand("feature-x", timedelta(days=3), "t3.small")
+
+
+def test_bot_scopes_are_exactly_what_deploybot_needs(manifest):
+    assert set(METHODS_DEPLOYBOT_CALLS) <= set(METHOD_SCOPES)
+    needed = {scope for method in METHODS_DEPLOYBOT_CALLS for scope in METHOD_SCOPES[method]}
+    # Slash commands need `commands`; it is a manifest-only scope, no Web API method asks for it.
+    assert manifest_bot_scopes() - {"commands"} == needed
+    assert "commands" in manifest_bot_scopes()
+    listed = manifest["oauth_config"]["scopes"]["bot"]
+    assert len(listed) == len(set(listed)), listed

@@ -167,7 +167,8 @@ class Store:
     def teardown_requests(self) -> dict[str, tuple[str, str]]:
         """Tear downs asked for while busy: env id → (who, why)."""
         with self._tx() as conn:
-            rows = conn.execute(select(environments.c.env_id, environments.c.teardown_by, environments.c.teardown_reason)
+            rows = conn.execute(select(environments.c.env_id, environments.c.teardown_by,
+                                       environments.c.teardown_reason)
                                 .where(environments.c.teardown_by.is_not(None)))
             return {env_id: (who, why or "tear down requested") for env_id, who, why in rows}
 

@@ -20,7 +20,8 @@ def test_builtin_template_is_dockerrun_v2_with_the_image_and_port():
 
 
 def test_repository_template_is_filled_in():
-    template = '{"AWSEBDockerrunVersion": "1", "Image": {"Name": "${IMAGE}"}, "Ports": [{"ContainerPort": ${APP_PORT}}]}'
+    template = ('{"AWSEBDockerrunVersion": "1", "Image": {"Name": "${IMAGE}"}, '
+                '"Ports": [{"ContainerPort": ${APP_PORT}}]}')
     doc = json.loads(render_dockerrun(template, VALUES))
     assert doc["Image"]["Name"] == VALUES["IMAGE"] and doc["Ports"][0]["ContainerPort"] == 8080
 

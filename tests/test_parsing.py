@@ -32,7 +32,8 @@ def test_format_duration():
 
 
 def test_deploy_with_options():
-    assert parse_deploy("feature/x --ttl 3d --instance t3.micro") == DeployCommand("feature/x", timedelta(days=3), "t3.micro")
+    assert parse_deploy("feature/x --ttl 3d --instance t3.micro") == DeployCommand(
+        "feature/x", timedelta(days=3), "t3.micro")
     assert parse_deploy("--ttl=2h feature-x") == DeployCommand("feature-x", timedelta(hours=2), None)
 
 

@@ -38,7 +38,8 @@ def test_one_describe_call_per_interval_whatever_the_number_of_waiters():
     world = ScriptedBeanstalk({f"e-{i}": 3 for i in range(20)})
     poller = Poller(world.describe, interval=0.05)
     results = {}
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, poller.wait(f"e-{i}", ready, 5))) for i in range(20)]
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, poller.wait(f"e-{i}", ready, 5)))
+               for i in range(20)]
     for t in threads:
         t.start()
     for t in threads:

@@ -13,7 +13,8 @@ ARGS = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_acc
 
 
 def settings(**overrides) -> Settings:
-    values = dict(git_url="file:///repo", provider="beanstalk", eb_application="shop", eb_template="feature", s3_bucket="bundles")
+    values = dict(git_url="file:///repo", provider="beanstalk", eb_application="shop", eb_template="feature",
+                  s3_bucket="bundles")
     return Settings(_env_file=None, **{**values, **overrides})
 
 

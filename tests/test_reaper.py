@@ -96,13 +96,15 @@ class Account:
             ApplicationName="shop", VersionLabel=label, SourceBundle={"S3Bucket": "bundles", "S3Key": f"{label}.zip"})
 
     def versions(self) -> list[str]:
-        return [v["VersionLabel"] for v in self.eb.describe_application_versions(ApplicationName="shop")["ApplicationVersions"]]
+        versions = self.eb.describe_application_versions(ApplicationName="shop")["ApplicationVersions"]
+        return [v["VersionLabel"] for v in versions]
 
 
 @pytest.fixture
 def account(tmp_path):
     eb_sim.install()
-    eb_sim.configure(launch_seconds=0, update_seconds=0.2, terminate_seconds=0, fail_launch={}, fail_deploy={}, throttle=0)
+    eb_sim.configure(launch_seconds=0, update_seconds=0.2, terminate_seconds=0, fail_launch={}, fail_deploy={},
+                     throttle=0)
     with mock_aws():
         yield Account(Store(engine_for(f"sqlite:///{tmp_path}/state.db")))
 

@@ -226,7 +226,8 @@ def test_branch_names_with_slashes_and_underscores_deploy_under_hashed_names(bot
     bot.driver.slash(text="feature/login-page")
     thread = finished(slack, root_of(slack, "feature/login-page"))
     assert thread[-1].startswith(":rocket:"), thread
-    (env,) = [e for e in moto.environments(IncludeDeleted=False) if e["EnvironmentName"].startswith("feature-login-page-")]
+    (env,) = [e for e in moto.environments(IncludeDeleted=False)
+              if e["EnvironmentName"].startswith("feature-login-page-")]
     assert len(env["EnvironmentName"]) == len("feature-login-page-") + 6
     assert moto.tags(env)["deploybot:feature"] == "feature/login-page"
     assert env["CNAME"] in thread[-1]

@@ -4,5 +4,5 @@
 # machine's Docker engine. Usage: bash scripts/demo.sh [BRANCH]  (feature-x, feature/login-page, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --demo
 exec python3 -m tests.world.demo "$@"

@@ -4,6 +4,7 @@
 #                           test extras, a Docker engine, a local registry on 127.0.0.1:5000,
 #                           the offline busybox base image and a Python base image for
 #                           building deploybot's own Dockerfile.
+#   scripts/setup.sh --demo the same without the Python base image (scripts/demo.sh).
 #   scripts/setup.sh --bot  for running the bot only: git, Docker and deploybot itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,4 +39,4 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 scripts/start-docker.sh
 scripts/start-registry.sh
 scripts/busybox-image.sh
-scripts/python-image.sh
+[[ $mode == --demo ]] || scripts/python-image.sh

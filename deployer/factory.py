@@ -18,7 +18,7 @@ from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange
 from deployer.providers.beanstalk import BeanstalkProvider
 from deployer.reaper import Reaper
-from deployer.registry import EcrRegistry, LocalImages, PlainRegistry, Registry
+from deployer.registry import EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository
 from deployer.settings import Settings
 from deployer.state import Store, engine_for
 
@@ -90,6 +90,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
 def build_local_provider(settings: Settings, docker: object) -> LocalProvider:
     return LocalProvider(
         docker,
+        repository=local_repository(settings.ecr_repository),
         public_url=settings.public_url,
         ports=PortRange.parse(settings.local_ports),
         app_port=settings.app_port,

@@ -86,13 +86,18 @@ class PlainRegistry:
         return None
 
 
+def local_repository(name: str) -> str:
+    """Where the local provider keeps a deploybot's images; it also tells its containers apart."""
+    return f"deploybot-local/{_checked_name(name)}"
+
+
 class LocalImages:
     """No registry: the local provider runs images on the engine that built them."""
 
     pushes = False
 
     def __init__(self, name: str) -> None:
-        self.repository = f"deploybot-local/{_checked_name(name)}"
+        self.repository = local_repository(name)
 
     def prepare(self) -> None:
         return None

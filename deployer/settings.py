@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     local_ports: str = Field("20000-20999", description="Local provider: ports environments are published on.")
     s3_bucket: str | None = Field(None, description="S3 bucket for source bundles.")
     ecr_repository: str = Field(
-        "deploybot", description="Image repository name: in ECR, or in DEPLOYBOT_REGISTRY when that is set."
+        "deploybot",
+        description="Image repository name: in ECR, or in DEPLOYBOT_REGISTRY when that is set; the local provider "
+        "keeps images in deploybot-local/<name>, which also marks this deploybot's containers.",
     )
     registry: str | None = Field(
         None, description="Push to this registry v2 host (e.g. `registry.example.com:5000`) instead of ECR."

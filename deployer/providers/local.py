@@ -61,6 +61,7 @@ class LocalProvider:
         self,
         client: Any,
         *,
+        repository: str,
         public_url: str,
         ports: PortRange,
         app_port: int,
@@ -70,6 +71,9 @@ class LocalProvider:
         port_free: Callable[[int], bool] | None = None,
     ) -> None:
         self._docker = client
+        # Several deploybots may share a Docker host: each owns only the containers running
+        # images of its own repository, and the images in it.
+        self._repository = repository
         self._public = public_url.rstrip("/")
         self._ports = ports
         self._app_port = app_port
@@ -91,8 +95,14 @@ class LocalProvider:
                     f"Environment {name} belongs to the branch `{existing.feature}`; rename `{request.feature}`."
                 )
             return existing, False
-        if self._container(NAME_PREFIX + name) is not None:
-            raise ConfigError(f"A container named {NAME_PREFIX + name} exists and deploybot does not manage it.")
+        clash = self._container(NAME_PREFIX + name)
+        if clash is not None:
+            whose = clash.labels.get(IMAGE_LABEL, "") if clash.labels.get(MANAGED_BY) == MANAGER else ""
+            raise ConfigError(
+                f"A container named {NAME_PREFIX + name} exists and "
+                + (f"belongs to another deploybot (it runs {whose.split(':')[0]}); give this one its own "
+                   "DEPLOYBOT_ENV_PREFIX." if whose else "deploybot does not manage it.")
+            )
         port = self._free_port(request.feature)
         tags = {**environment_tags(request.feature, request.owner, now, now + request.ttl), PORT_LABEL: str(port)}
         return Environment(NAME_PREFIX + name, name, LAUNCHING, "Grey", self._url(port), tags=tags), True
@@ -153,11 +163,11 @@ class LocalProvider:
     # life cycle ---------------------------------------------------------------------
     def environments(self) -> list[Environment]:
         containers = self._docker.containers.list(all=True, filters={"label": f"{MANAGED_BY}={MANAGER}"})
-        return [self._environment(c) for c in containers if c.name.startswith(NAME_PREFIX)]
+        return [self._environment(c) for c in containers if c.name.startswith(NAME_PREFIX) and self._owns(c)]
 
     def get(self, env_id: str) -> Environment | None:
         container = self._container(env_id)
-        if container is None or container.labels.get(MANAGED_BY) != MANAGER:
+        if container is None or not self._owns(container):
             return None
         return self._environment(container)
 
@@ -179,9 +189,9 @@ class LocalProvider:
         """Remove images of deploybot's features that no container runs any more."""
         in_use = {c.labels.get(IMAGE_LABEL) for c in self._docker.containers.list(all=True)}
         deleted, failed = [], []
-        for image in self._docker.images.list(filters={"label": "deploybot.commit"}):
+        for image in self._docker.images.list(name=self._repository, filters={"label": "deploybot.commit"}):
             for tag in image.tags:
-                if tag in in_use:
+                if tag in in_use or not tag.startswith(f"{self._repository}:"):
                     continue
                 try:
                     self._docker.images.remove(tag)
@@ -191,6 +201,10 @@ class LocalProvider:
         return deleted, failed
 
     # helpers ----------------------------------------------------------------
+    def _owns(self, container: Any) -> bool:
+        labels = container.labels
+        return labels.get(MANAGED_BY) == MANAGER and labels.get(IMAGE_LABEL, "").startswith(f"{self._repository}:")
+
     def _container(self, name: str) -> Any | None:
         try:
             return self._docker.containers.get(name)

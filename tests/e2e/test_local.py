@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from deployer.environment import environment_tags
+from deployer.providers.local import IMAGE_LABEL
 from tests.e2e.helpers import page
 from tests.e2e.test_cli import _deploybot
 from tests.world.apprepo import BASE_IMAGE, add_commit, make_app_repo, page_for
@@ -14,6 +15,8 @@ from tests.world.dockerenv import docker_client
 
 pytestmark = pytest.mark.e2e
 
+OURS = "deploybot-local/local-tests"
+THEIRS = "deploybot-local/another-team"  # a second deploybot on the same Docker host
 CRASH_DOCKERFILE = f'FROM {BASE_IMAGE}\nCMD ["sh", "-c", "echo crashing on purpose; exit 3"]\n'
 
 
@@ -27,6 +30,7 @@ def local(tmp_path_factory, docker_world):
         "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
         "DEPLOYBOT_LOCAL_PORTS": "21000-21999",
         "DEPLOYBOT_ENV_PREFIX": "t-",
+        "DEPLOYBOT_ECR_REPOSITORY": "local-tests",  # its images: deploybot-local/local-tests
         "DEPLOYBOT_DEPLOY_TIMEOUT": "30s",
         "DEPLOYBOT_WORK_DIR": str(work),
         "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db",
@@ -66,15 +70,20 @@ def test_a_container_that_exits_is_reported_with_its_log(local):
 def test_the_reaper_removes_exactly_deploybots_expired_containers(local):
     _, env, client = local
     now = datetime.now(timezone.utc)
-    expired = environment_tags("old", "U1", now - timedelta(days=2), now - timedelta(hours=1))
-    garbage = {**environment_tags("odd", "U1", now, now), "deploybot:expires": "whenever"}
+    expired = {**environment_tags("old", "U1", now - timedelta(days=2), now - timedelta(hours=1)),
+               IMAGE_LABEL: f"{OURS}:deploybot-0ld"}
+    garbage = {**expired, **environment_tags("odd", "U1", now, now), "deploybot:expires": "whenever"}
+    theirs = {**expired, **environment_tags("theirs", "U2", now - timedelta(days=2), now - timedelta(hours=1)),
+              IMAGE_LABEL: f"{THEIRS}:deploybot-0ld"}
     run = dict(detach=True, command=["sleep", "600"])
     client.containers.run(BASE_IMAGE, name="deploybot-t-old", labels=expired, **run)
     client.containers.run(BASE_IMAGE, name="deploybot-t-odd", labels=garbage, **run)
+    client.containers.run(BASE_IMAGE, name="deploybot-t-theirs", labels=theirs, **run)
     client.containers.run(BASE_IMAGE, name="deploybot-t-decoy", labels={"team": "web"}, **run)
 
     listed = _deploybot(env, "envs")
-    assert "t-old" in listed.stdout and "t-odd" in listed.stdout and "t-decoy" not in listed.stdout
+    assert "t-old" in listed.stdout and "t-odd" in listed.stdout
+    assert "t-decoy" not in listed.stdout and "t-theirs" not in listed.stdout
 
     dry = _deploybot(env, "reap", "--dry-run")
     assert "would terminate t-old (old)" in dry.stdout
@@ -85,8 +94,22 @@ def test_the_reaper_removes_exactly_deploybots_expired_containers(local):
     assert "terminated t-old (old)" in real.stdout
     names = {c.name for c in client.containers.list(all=True)}
     assert "deploybot-t-old" not in names
-    assert {"deploybot-t-odd", "deploybot-t-decoy"} <= names
+    assert {"deploybot-t-odd", "deploybot-t-decoy", "deploybot-t-theirs"} <= names
     # The image of feature-x's first commit is no longer used by any container: pruned.
     running = client.containers.get("deploybot-t-feature-x").image.id
-    built = client.images.list(filters={"label": "deploybot.feature=feature-x"})
+    built = client.images.list(name=OURS, filters={"label": "deploybot.feature=feature-x"})
     assert [image.id for image in built] == [running]
+
+
+def test_a_container_of_another_deploybot_with_the_same_name_is_left_alone(local):
+    _, env, client = local
+    now = datetime.now(timezone.utc)
+    labels = {**environment_tags("main", "U2", now, now + timedelta(days=1)), IMAGE_LABEL: f"{THEIRS}:deploybot-abc"}
+    clash = client.containers.run(BASE_IMAGE, name="deploybot-t-main", labels=labels, command=["sleep", "600"],
+                                  detach=True)
+    result = _deploybot(env, "deploy", "main")
+    assert result.returncode == 2, result.stderr
+    assert f"belongs to another deploybot (it runs {THEIRS})" in result.stderr
+    assert "DEPLOYBOT_ENV_PREFIX" in result.stderr
+    clash.reload()
+    assert clash.status == "running" and clash.labels[IMAGE_LABEL] == f"{THEIRS}:deploybot-abc"

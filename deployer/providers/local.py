@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import docker
@@ -186,18 +186,20 @@ class LocalProvider:
         return True
 
     def sweep_versions(self) -> tuple[list[str], list[str]]:
-        """Remove images of deploybot's features that no container runs any more."""
+        """Remove this deploybot's images that no container runs any more (see `prunable`)."""
         in_use = {c.labels.get(IMAGE_LABEL) for c in self._docker.containers.list(all=True)}
+        images = [
+            LocalImage(tag, image.labels.get("deploybot.feature"), _tagged_at(image))
+            for image in self._docker.images.list(name=self._repository, filters={"label": "deploybot.commit"})
+            for tag in image.tags if tag.startswith(f"{self._repository}:")
+        ]
         deleted, failed = [], []
-        for image in self._docker.images.list(name=self._repository, filters={"label": "deploybot.commit"}):
-            for tag in image.tags:
-                if tag in in_use or not tag.startswith(f"{self._repository}:"):
-                    continue
-                try:
-                    self._docker.images.remove(tag)
-                    deleted.append(tag)
-                except docker.errors.APIError:
-                    failed.append(tag)
+        for tag in prunable(images, in_use, datetime.now(UTC), timedelta(seconds=self._timeout)):
+            try:
+                self._docker.images.remove(tag)
+                deleted.append(tag)
+            except docker.errors.APIError:
+                failed.append(tag)
         return deleted, failed
 
     # helpers ----------------------------------------------------------------
@@ -235,6 +237,43 @@ class LocalProvider:
             if str(port) not in taken and self._port_free(port):
                 return port
         raise ConfigError("Every port of DEPLOYBOT_LOCAL_PORTS is taken; widen the range or tear something down.")
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    tag: str
+    feature: str | None
+    tagged_at: datetime
+
+
+def prunable(images: list[LocalImage], in_use: set[str | None], now: datetime, grace: timedelta) -> list[str]:
+    """Tags that can go without pulling an image from under a deploy that is about to run it.
+
+    A deploy tags (or finds) its image a moment before its container starts, and the
+    sweep may come in between. So an image goes only when its feature runs a newer one, or,
+    for a feature with no container, once `grace` (the longest a deploy waits) has passed.
+    """
+    newest_running: dict[str | None, datetime] = {}
+    for image in images:
+        if image.tag in in_use:
+            newest_running[image.feature] = max(image.tagged_at, newest_running.get(image.feature, image.tagged_at))
+    return [
+        image.tag for image in images
+        if image.tag not in in_use and (
+            image.tagged_at < newest_running[image.feature] if image.feature in newest_running
+            else image.tagged_at < now - grace
+        )
+    ]
+
+
+def _tagged_at(image: Any) -> datetime:
+    """When the image was last tagged (built or re-tagged): Docker's nanoseconds cut to micro."""
+    stamp = image.attrs.get("Metadata", {}).get("LastTagTime") or image.attrs.get("Created", "")
+    try:
+        whole, _, fraction = stamp.rstrip("Z").partition(".")
+        return datetime.fromisoformat(whole + ("." + fraction[:6] if fraction else "")).replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)  # unreadable: as old as can be
 
 
 def _answers_http(port: int) -> bool:

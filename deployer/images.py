@@ -62,9 +62,13 @@ class ImageBuilder:
         return True
 
     def exists_locally(self, image: ImageRef) -> bool:
-        """Whether the engine already has `image` (the local provider needs no registry)."""
+        """Whether the engine already has `image` (the local provider needs no registry).
+
+        It is tagged again when it does: the local reaper keeps recently tagged images, so
+        the image it is about to run can't be swept away first (one call: no gap between).
+        """
         try:
-            self._api.inspect_image(image.uri)
+            self._api.tag(image.uri, image.repository, image.tag)
         except docker.errors.ImageNotFound:
             return False
         except _ENGINE_UNREACHABLE as err:

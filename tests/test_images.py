@@ -17,6 +17,7 @@ import pytest
 from deployer.errors import BuildFailed, CloudError, RegistryError
 from deployer.git import GitRepo
 from deployer.images import LOG_TAIL_LINES, ImageBuilder, ImageRef
+from deployer.providers.local import tagged_at
 from deployer.registry import image_tag
 from tests.world.apprepo import BROKEN_BUILD_LINE, DOCKERFILE, make_app_repo, page_for
 from tests.world.dockerenv import docker_client, registry_url, require_base_image, unused_port
@@ -88,6 +89,16 @@ def test_build_push_and_find_in_registry(
     assert any("digest: sha256:" in line for line in push_log)
     assert client.images.get(image.uri).labels["deploybot.branch"] == branch
     assert _served_page(client, image) == page_for(branch)
+
+
+def test_finding_an_image_locally_tags_it_again_so_the_sweep_keeps_it(
+    client: Any, builder: ImageBuilder, git: GitRepo, repository: str
+) -> None:
+    image = _build(builder, git, repository, "main")
+    tagged = tagged_at(client.images.get(image.uri))
+    assert builder.exists_locally(image)
+    assert tagged_at(client.images.get(image.uri)) > tagged
+    assert not builder.exists_locally(ImageRef(repository, image_tag("0" * 40)))
 
 
 def test_dockerfile_in_a_subdirectory(

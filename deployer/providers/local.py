@@ -189,7 +189,7 @@ class LocalProvider:
         """Remove this deploybot's images that no container runs any more (see `prunable`)."""
         in_use = {c.labels.get(IMAGE_LABEL) for c in self._docker.containers.list(all=True)}
         images = [
-            LocalImage(tag, image.labels.get("deploybot.feature"), _tagged_at(image))
+            LocalImage(tag, image.labels.get("deploybot.feature"), tagged_at(image))
             for image in self._docker.images.list(name=self._repository, filters={"label": "deploybot.commit"})
             for tag in image.tags if tag.startswith(f"{self._repository}:")
         ]
@@ -266,7 +266,7 @@ def prunable(images: list[LocalImage], in_use: set[str | None], now: datetime, g
     ]
 
 
-def _tagged_at(image: Any) -> datetime:
+def tagged_at(image: Any) -> datetime:
     """When the image was last tagged (built or re-tagged): Docker's nanoseconds cut to micro."""
     stamp = image.attrs.get("Metadata", {}).get("LastTagTime") or image.attrs.get("Created", "")
     try:

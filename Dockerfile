@@ -20,9 +20,9 @@ RUN /opt/deploybot/bin/pip install --no-deps /src \
     && /opt/deploybot/bin/pip uninstall --yes pip setuptools
 
 FROM ${PYTHON_IMAGE}
-# git fetches the branches; the bot needs nothing else from the system.
+# git fetches the branches (over https, or ssh with the client); nothing else is needed.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git ca-certificates \
+    && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
     && apt-get clean && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 --user-group deploybot
 COPY --from=build /opt/deploybot /opt/deploybot

@@ -1,6 +1,6 @@
 """deploybot's own Dockerfile: built here, then run as the README says for the local provider
 (the host's Docker socket and network), it serves Slack, deploys a branch as a sibling
-container and tears it down — as a non-root user, with git, reporting healthy."""
+container and tears it down — as a non-root user, with git and ssh, reporting healthy."""
 from __future__ import annotations
 
 import os
@@ -59,10 +59,10 @@ def test_the_image_runs_deploybot_as_a_non_root_user_with_git(image):
     config = built.attrs["Config"]
     assert config["User"] == "deploybot" and config["Entrypoint"] == ["deploybot"] and config["Cmd"] == ["serve"]
     assert "/healthz" in " ".join(config["Healthcheck"]["Test"])
-    out = client.containers.run(IMAGE, entrypoint=["sh", "-c", "id -u; git --version; deploybot --help"],
+    out = client.containers.run(IMAGE, entrypoint=["sh", "-c", "id -u; git --version; ssh -V 2>&1; deploybot --help"],
                                 remove=True).decode()
-    uid, git, *usage = out.splitlines()
-    assert uid == str(IMAGE_UID) and git.startswith("git version ")
+    uid, git, ssh, *usage = out.splitlines()
+    assert uid == str(IMAGE_UID) and git.startswith("git version ") and ssh.startswith("OpenSSH_")
     assert any("serve" in line for line in usage), out
 
 

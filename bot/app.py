@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 
 from slack_bolt import App
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
@@ -39,8 +40,19 @@ def slack_client(slack: SlackSettings) -> WebClient:
     )
 
 
+class _OwnClientIsIntended(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that our client (with its retry handlers
+    and SLACK_API_URL) wins over it; that is the point, so the warning only alarms operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 def build_app(slack: SlackSettings, settings: Settings, services: Services) -> DeployBot:
     client = slack_client(slack)
+    bolt_log = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _OwnClientIsIntended) for f in bolt_log.filters):
+        bolt_log.addFilter(_OwnClientIsIntended())
     secret = slack.signing_secret.get_secret_value() if slack.signing_secret else None
     app = App(
         client=client,

@@ -222,6 +222,13 @@ def test_healthz(bot):
     assert response.status_code == 200 and response.json() == {"ok": True}
 
 
+def test_start_up_logs_no_warning_about_the_intended_setup(bot):
+    # Bolt warns when given a client while SLACK_BOT_TOKEN is set; deploybot means it that way.
+    log = bot.log.read_text()
+    start_up = log[:log.index("deploybot listening on port")]  # later warnings belong to other tests
+    assert " WARNING " not in start_up, start_up[-2000:]
+
+
 def test_branch_names_with_slashes_and_underscores_deploy_under_hashed_names(bot, slack, moto):
     bot.driver.slash(text="feature/login-page")
     thread = finished(slack, root_of(slack, "feature/login-page"))

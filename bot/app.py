@@ -48,8 +48,9 @@ class _OwnClientIsIntended(logging.Filter):
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
-def build_app(slack: SlackSettings, settings: Settings, services: Services) -> DeployBot:
-    client = slack_client(slack)
+def build_app(slack: SlackSettings, settings: Settings, services: Services,
+              client: WebClient | None = None) -> DeployBot:
+    client = client or slack_client(slack)
     bolt_log = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _OwnClientIsIntended) for f in bolt_log.filters):
         bolt_log.addFilter(_OwnClientIsIntended())

@@ -12,9 +12,12 @@ from collections.abc import Callable
 from flask import Flask, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk.errors import SlackApiError
 
-from bot.app import build_app
+from bot.app import build_app, slack_client
+from bot.preflight import app_token_problem, port_check, port_problem, slack_checks
 from bot.settings import SlackSettings
+from deployer.errors import ConfigError
 from deployer.factory import build_services
 from deployer.preflight import run_checks
 from deployer.settings import Settings
@@ -59,8 +62,10 @@ GIL_SWITCH_INTERVAL = 0.001
 def serve(settings: Settings, slack: SlackSettings) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     services = build_services(settings)
-    run_checks(services.checks)  # say what is missing now, not inside someone's deploy
-    bot = build_app(slack, settings, services)
+    client = slack_client(slack)
+    # Say what is missing now, all of it at once, not inside someone's deploy.
+    run_checks([port_check(slack.port), *slack_checks(client, slack), *services.checks])
+    bot = build_app(slack, settings, services, client)
     # A SIGTERM (docker stop, systemd) ends the jobs cleanly and hands the reaper's lease back.
     signal.signal(signal.SIGTERM, _stop)
     bot.schedule.start()
@@ -85,7 +90,10 @@ def _listen(app: App, slack: SlackSettings) -> None:
     handler = SocketModeHandler(app, slack.app_token.get_secret_value())  # type: ignore[union-attr]
     try:
         log.info("deploybot connecting to Slack in Socket Mode")
-        handler.connect()  # not start(): it would block, and this thread serves /healthz
+        try:
+            handler.connect()  # not start(): it would block, and this thread serves /healthz
+        except SlackApiError as error:
+            raise ConfigError(app_token_problem(error)) from None
         log.info("deploybot connected; GET /healthz on port %d", slack.port)
         _serve_http(socket_mode_health_app(handler.client.is_connected), slack.port, threads=2)
     finally:
@@ -96,4 +104,7 @@ def _listen(app: App, slack: SlackSettings) -> None:
 def _serve_http(web: Flask, port: int, threads: int) -> None:
     import waitress
 
-    waitress.serve(web, host="0.0.0.0", port=port, threads=threads, ident="deploybot")
+    try:
+        waitress.serve(web, host="0.0.0.0", port=port, threads=threads, ident="deploybot")
+    except OSError as error:  # taken between the start-up check and now
+        raise ConfigError(port_problem(port, error)) from None

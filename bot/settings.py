@@ -37,6 +37,12 @@ def load_slack_settings() -> SlackSettings:
         names = ", ".join(str(e["loc"][0]) for e in exc.errors())
         raise ConfigError(f"Slack settings are missing or wrong: {names} {WHERE_SETTINGS_GO}",
                           details=[f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()]) from None
+    # A token pasted into the wrong variable is the usual first mistake; Slack's prefixes tell.
+    if not settings.bot_token.get_secret_value().startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN must be the app's bot token, which starts with xoxb-.")
+    if settings.app_token is not None and not settings.app_token.get_secret_value().startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN must be an app-level token, which starts with xapp- (or leave it unset "
+                          "to serve HTTP).")
     if not settings.socket_mode and settings.signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is required to serve HTTP (or set SLACK_APP_TOKEN for Socket Mode).")
     return settings

@@ -64,13 +64,15 @@ class Services:
 def build_services(settings: Settings, session: boto3.session.Session | None = None) -> Services:
     session = session or boto3.session.Session()
     docker = LazyDocker()
+    # The checks get lambdas: reading `docker.ping` itself would connect right here, before
+    # the checks could report a missing engine along with everything else.
     if settings.provider == "local":
         provider: Provider = build_local_provider(settings, docker)
-        checks = local_checks(docker.ping)
+        checks = local_checks(lambda: docker.ping())
     else:
         gateway = build_gateway(settings, session)
         provider = build_provider(settings, gateway)
-        checks = beanstalk_checks(settings, gateway, docker.ping)
+        checks = beanstalk_checks(settings, gateway, lambda: docker.ping())
     store = Store(engine_for(settings.state))
     manager = EnvironmentManager(
         provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs)

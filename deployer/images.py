@@ -43,7 +43,13 @@ class ImageRef:
 
 class ImageBuilder:
     def __init__(self, docker_client: Any) -> None:
-        self._api = docker_client.api
+        self._docker = docker_client
+
+    @property
+    def _api(self) -> Any:
+        # Looked up on use: a lazily connected client then connects only when a build needs it,
+        # and the start-up checks report a missing engine along with everything else.
+        return self._docker.api
 
     def exists_in_registry(self, image: ImageRef, auth: dict | None) -> bool:
         """Whether the registry already has `image` (so the build can be skipped)."""

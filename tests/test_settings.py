@@ -77,6 +77,21 @@ def test_http_needs_a_signing_secret(env):
         load_slack_settings()
 
 
+@pytest.mark.parametrize("bot,app,problem", [
+    ("xapp-1-abc", None, "SLACK_BOT_TOKEN must be the app's bot token, which starts with xoxb-"),
+    ("xoxp-user-token", None, "SLACK_BOT_TOKEN must be the app's bot token"),
+    ("xoxb-1", "xoxb-2", "SLACK_APP_TOKEN must be an app-level token, which starts with xapp-"),
+])
+def test_a_token_in_the_wrong_variable_is_named_without_its_value(env, bot, app, problem):
+    env.setenv("SLACK_BOT_TOKEN", bot)
+    env.setenv("SLACK_SIGNING_SECRET", "shh")
+    if app:
+        env.setenv("SLACK_APP_TOKEN", app)
+    with pytest.raises(ConfigError, match=problem) as caught:
+        load_slack_settings()
+    assert all(token not in caught.value.message for token in (bot, app) if token)
+
+
 def _documented(path: Path) -> set[str]:
     return set(re.findall(r"\b((?:DEPLOYBOT|SLACK)_[A-Z0-9_]+|PORT)\b", path.read_text()))
 

@@ -1,0 +1,53 @@
+"""The bot's part of the start-up checks: Slack answers, the token works, PORT is free."""
+from __future__ import annotations
+
+import socket
+from urllib.error import URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.settings import SlackSettings
+from deployer.preflight import Check
+
+WHERE_BOT_TOKEN = "the Bot User OAuth Token (xoxb-…) under OAuth & Permissions, after installing the app"
+WHERE_APP_TOKEN = "an app-level token (xapp-…) with connections:write, under Basic Information → App-Level Tokens"
+
+
+def slack_checks(client: WebClient, slack: SlackSettings) -> list[Check]:
+    def bot_token() -> str | None:
+        try:
+            client.auth_test()
+        except SlackApiError as error:
+            return f"Slack refused SLACK_BOT_TOKEN (`{error.response.get('error')}`): use {WHERE_BOT_TOKEN}."
+        except (URLError, OSError) as error:
+            return unreachable(slack.api_url, error)
+        return None
+
+    return [bot_token]
+
+
+def unreachable(api_url: str, error: Exception) -> str:
+    reason = getattr(error, "reason", None) or error
+    return f"Slack is not reachable at {api_url} ({reason}): check the network, a proxy, or SLACK_API_URL."
+
+
+def app_token_problem(error: SlackApiError) -> str:
+    return f"Slack refused SLACK_APP_TOKEN (`{error.response.get('error')}`): use {WHERE_APP_TOKEN}."
+
+
+def port_check(port: int) -> Check:
+    def free() -> str | None:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress binds
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError as error:
+                return port_problem(port, error)
+        return None
+
+    return free
+
+
+def port_problem(port: int, error: OSError) -> str:
+    return f"PORT {port} can't be used ({error.strerror}): stop what listens there, or set PORT."

@@ -1,10 +1,11 @@
-"""The README's first command deploys a sample branch on this machine and prints a URL that answers."""
+"""`scripts/demo.sh` (deploybot without Slack) deploys a sample branch on this machine and prints a URL
+that answers."""
 import re
 import subprocess
-import urllib.request
 
 import pytest
 
+from tests.e2e.helpers import page
 from tests.world import processes
 from tests.world.apprepo import page_for
 from tests.world.dockerenv import docker_client
@@ -21,7 +22,7 @@ def test_the_demo_deploys_a_sample_branch_and_prints_its_url(docker_world, tmp_p
         assert result.returncode == 0, result.stderr
         url = result.stdout.strip()
         assert re.fullmatch(r"http://localhost:2\d{4}", url)
-        assert urllib.request.urlopen(url, timeout=5).read().decode() == page_for("feature/login-page")
+        assert page(url) == page_for("feature/login-page")
     finally:
         for container in docker_client().containers.list(all=True, filters={"name": "deploybot-feature-login-page"}):
             container.remove(force=True)

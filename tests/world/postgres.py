@@ -1,0 +1,125 @@
+"""A throwaway PostgreSQL server for tests: a fresh cluster in a temporary directory.
+
+Uses Debian's `postgresql` package (installed by scripts/setup.sh). The server refuses to run
+as root, so when the tests run as root (here and in CI) its commands run as the `postgres` user.
+
+    with Postgres() as server:
+        url = server.new_database()  # postgresql+psycopg://postgres@127.0.0.1:PORT/db_...
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from tests.world.processes import free_port
+
+USER = "postgres"  # the cluster's superuser; trusted on 127.0.0.1, so no password
+
+
+class PostgresUnavailable(RuntimeError):
+    """The PostgreSQL server binaries are not installed."""
+
+
+def bin_dir() -> Path:
+    """/usr/lib/postgresql/<highest version>/bin."""
+    found = glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    if not found:
+        raise PostgresUnavailable(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run scripts/setup.sh"
+        )
+    return Path(max(found, key=lambda path: int(Path(path).parts[-3]))).parent
+
+
+class Postgres:
+    def __init__(self) -> None:
+        self.bin = bin_dir()
+        self.port = 0
+        self.dir: Path | None = None
+
+    def __enter__(self) -> Postgres:
+        as_root = os.geteuid() == 0
+        # Not pytest's tmp_path: that is private to root, and the server must reach its directory.
+        self.dir = Path(tempfile.mkdtemp(prefix="deploybot-pg-", dir="/tmp" if as_root else None))
+        try:
+            if as_root:
+                account = pwd.getpwnam(USER)
+                os.chown(self.dir, account.pw_uid, account.pw_gid)
+            self.port = free_port()
+            self._run("initdb", "-D", self.data, "-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C",
+                      "--no-sync")
+            # -F: no fsync, the data is thrown away anyway. Unix sockets go in our directory, not
+            # /var/run/postgresql, which may not exist or belong to another server.
+            options = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F"
+            self._run("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "30", "-o", options)
+            self._wait_ready()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.dir is None:
+            return
+        try:
+            if (Path(self.data) / "postmaster.pid").exists():
+                self._run("pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    @property
+    def data(self) -> str:
+        return str(self.dir / "data")
+
+    @property
+    def log(self) -> str:
+        return str(self.dir / "server.log")
+
+    def url(self, database: str = "postgres") -> str:
+        """The SQLAlchemy URL of `database` on this server."""
+        return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
+
+    def connect(self, database: str = "postgres", **kwargs):
+        import psycopg  # imported here so test runs without PostgreSQL don't need the driver
+
+        return psycopg.connect(host="127.0.0.1", port=self.port, user=USER, dbname=database, **kwargs)
+
+    def new_database(self, name: str | None = None) -> str:
+        """Create an empty database (a fresh name unless given) and return its SQLAlchemy URL."""
+        from psycopg import sql
+
+        name = name or f"db_{uuid.uuid4().hex[:12]}"
+        with self.connect(autocommit=True) as conn:  # CREATE DATABASE can't run in a transaction
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self.bin / program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", USER, "--", *command]
+        # cwd: the postgres user can't enter root's working directory, and initdb complains.
+        result = subprocess.run(command, cwd=self.dir, capture_output=True, text=True)
+        if result.returncode != 0:
+            log = Path(self.log).read_text()[-3000:] if Path(self.log).exists() else ""
+            raise RuntimeError(f"{program} exited with {result.returncode}:\n{result.stdout}{result.stderr}{log}")
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        # pg_ctl -w already waited for the server; this also proves TCP on 127.0.0.1 works.
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.connect(connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)

@@ -270,7 +270,7 @@ def _cell(value: object, floats: str) -> str:
 
 def reproduce_line(module: str, argv: Sequence[str] | None = None) -> str:
     args = " ".join(argv if argv is not None else sys.argv[1:])
-    return f"reproduce: cd {processes.ROOT} && python -m {module}{' ' + args if args else ''}"
+    return f"reproduce: cd {processes.ROOT} && .venv/bin/python -m {module}{' ' + args if args else ''}"
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@
 # Settings come from the environment or from .env (copy .env.example): SLACK_BOT_TOKEN, and
 # SLACK_APP_TOKEN for Socket Mode or SLACK_SIGNING_SECRET for HTTP on $PORT (default 3000),
 # and DEPLOYBOT_GIT_URL, the repository whose branches get deployed.
+#
+# deploybot is installed into .venv (scripts/setup.sh --bot), never into the system's python3.
+# To keep it running across reboots see README.md, "Running it for real".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --bot
-exec python3 -m bot.cli serve
+exec .venv/bin/deploybot serve

@@ -1,8 +1,9 @@
 """The README's first command on a fresh checkout (the files git would commit, copied to a new
-folder, and a new, empty Python environment): it installs deploybot, starts the bot on the
-embedded default (the local Docker provider) and serves Slack — a signed /deploy becomes a
-container at the URL in the thread; a redeploy keeps the URL; Tear down removes exactly
-deploybot's container."""
+folder) on a stock Debian: Debian's python3 first on PATH (it refuses `pip install` into itself,
+PEP 668) and nothing else of this machine's environment. It makes the checkout's .venv with that
+python3, installs deploybot there, starts the bot on the embedded default (the local Docker
+provider) and serves Slack — a signed /deploy becomes a container at the URL in the thread; a
+redeploy keeps the URL; Tear down removes exactly deploybot's container."""
 from __future__ import annotations
 
 import os
@@ -22,14 +23,15 @@ from tests.world.slack_driver import SlackDriver
 
 pytestmark = pytest.mark.e2e
 PREFIX = "s-"
+# Debian's own directories only: not the pyenv python (or any venv) first on PATH here.
+DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @pytest.fixture(scope="module")
 def started(slack, app_repo, docker_world, logs, tmp_path_factory):
     work = tmp_path_factory.mktemp("start")
     checkout = fresh_checkout(work / "checkout")
-    venv = work / "venv"  # nothing installed: start.sh must install deploybot and its dependencies
-    subprocess.run([processes.python(), "-m", "venv", str(venv)], check=True)
+    assert not (checkout / ".venv").exists()
     port = processes.free_port()
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
@@ -37,13 +39,17 @@ def started(slack, app_repo, docker_world, logs, tmp_path_factory):
         "DEPLOYBOT_LOCAL_PORTS": "22000-22999", "DEPLOYBOT_ENV_PREFIX": PREFIX,
         "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db",
         "DEPLOYBOT_REAP_INTERVAL": "1h",
-        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        # processes.start adds only HOME, LANG and DOCKER_HOST: no PIP_* variables, so pip in the
+        # new venv goes by this machine's pip config files alone, as on a Debian machine.
+        "PATH": DEBIAN_PATH,
     }
     process = processes.start(["bash", str(checkout / "scripts/start.sh")], env, logs / "start.log",
                               f"http://127.0.0.1:{port}/healthz", timeout=300)
-    installed = subprocess.run([str(venv / "bin/python"), "-c", "import deployer; print(deployer.__file__)"],
-                               cwd=work, capture_output=True, text=True)
-    assert installed.stdout.startswith(str(checkout)), f"start.sh did not install this checkout: {installed}"
+    try:
+        assert_installed_in_a_debian_venv(checkout, process)
+    except BaseException:
+        processes.stop(process)
+        raise
     url = f"http://127.0.0.1:{port}"
     bot = Bot(url, SlackDriver(url, SIGNING_SECRET, response_urls=slack.new_response_url), process, logs / "start.log")
     client = docker_client()
@@ -51,6 +57,21 @@ def started(slack, app_repo, docker_world, logs, tmp_path_factory):
     bot.stop()
     for container in client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}"}):
         container.remove(force=True)
+
+
+def assert_installed_in_a_debian_venv(checkout: Path, process: subprocess.Popen) -> None:
+    python = checkout / ".venv/bin/python"
+    assert python.exists(), "start.sh did not make the checkout's .venv"
+    installed = subprocess.run([str(python), "-c", "import sys, deployer; print(sys.base_prefix, deployer.__file__)"],
+                               cwd=checkout.parent, env={"PATH": DEBIAN_PATH}, capture_output=True, text=True)
+    assert installed.returncode == 0, installed
+    base_prefix, deployer = installed.stdout.split()
+    assert base_prefix == "/usr", f".venv is not made with Debian's python3: {installed.stdout}"
+    assert deployer.startswith(f"{checkout}/"), f"start.sh did not install this checkout: {installed}"
+    # start.sh execs the venv's deploybot: the kernel runs it with the venv's python from its shebang.
+    command = [os.fsdecode(arg) for arg in Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")]
+    assert command[0] == str(python) and command[2] == "serve", command
+    assert checkout / command[1] == checkout / ".venv/bin/deploybot", command  # as start.sh names it, or absolute
 
 
 def fresh_checkout(target: Path) -> Path:

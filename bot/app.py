@@ -13,12 +13,13 @@ from bot import commands, envs
 from bot.deploys import DeployService
 from bot.env_actions import EnvActions
 from bot.errors import on_error
-from bot.jobs import LifecycleJobs, Schedule, holder_id, lease_for
+from bot.jobs import LifecycleJobs, Schedule
 from bot.notices import Notices
 from bot.permissions import Admins
 from bot.settings import SlackSettings
-from bot.worker import FeatureQueue
+from deployer.claims import Heartbeat
 from deployer.factory import Services
+from deployer.queue import DeployQueue
 from deployer.pipeline import utcnow
 from deployer.request import limits_of
 from deployer.settings import Settings
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 class DeployBot:
     app: App
     schedule: Schedule
+    deploys: DeployQueue
+    heartbeat: Heartbeat
+
+    def start(self) -> None:
+        """The background work: claims kept alive, deploys taken from the store, the schedule."""
+        self.heartbeat.start()
+        self.deploys.start()
+        self.schedule.start()
+
+    def stop(self) -> None:
+        self.schedule.stop()
+        self.deploys.shutdown()
+        self.heartbeat.stop()
 
 
 def slack_client(slack: SlackSettings) -> WebClient:
@@ -64,19 +78,17 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
         process_before_response=True,
     )
     notices = Notices(client, services.store, settings.channel)
-    deploys = DeployService(services.deployer, services.manager, client, FeatureQueue(settings.max_parallel))
+    deploys = DeployService(services.deployer, services.manager, client, max_parallel=settings.max_parallel)
     commands.register(app, deploys, limits_of(settings))
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
                                    extend_by=settings.extend_by))
     app.error(on_error)
-    interrupted = deploys.report_interrupted()
-    if interrupted:
-        log.warning("%d deploy(s) were interrupted by a restart; said so in their threads", interrupted)
     jobs = LifecycleJobs(
         services.manager, services.reaper, services.store, notices,
-        warn_before=settings.warn_before, lease_for=lease_for(settings.reap_interval), holder=holder_id(),
-        clock=utcnow,
+        warn_before=settings.warn_before, lease_for=settings.claim_timeout,
+        holder=services.claims.holder, clock=utcnow,
     )
-    return DeployBot(app, Schedule(jobs, settings.reap_interval))
+    heartbeat = Heartbeat(services.claims, also=jobs.renew)
+    return DeployBot(app, Schedule(jobs, settings.reap_interval), deploys.queue, heartbeat)
 

@@ -6,22 +6,27 @@ import getpass
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
+from deployer.claims import DEPLOY, Claims, Heartbeat, busy_message
 from deployer.durations import format_duration, parse_duration
-from deployer.environment import Environment
+from deployer.environment import Environment, iso
 from deployer.lifecycle import MalformedLifetime, lifetime_of
 from deployer.pipeline import utcnow
-from deployer.errors import DeployError
+from deployer.errors import Busy, DeployError
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
     ImageBuilding, ImageBuilt, ImageReused, Progress,
 )
+from deployer.reaper import REAPER_LEASE
 from deployer.request import limits_of, make_request
 from deployer.settings import Settings, load_settings
+from deployer.state import Store
 
 EXIT_INTERRUPTED = 130
+CLAIM_RETRY = 2.0  # seconds between tries for a busy feature's claim
 
 
 def parser() -> argparse.ArgumentParser:
@@ -88,7 +93,12 @@ def _envs(settings: Settings) -> int:
 def _reap(settings: Settings, *, dry_run: bool) -> int:
     from deployer.factory import build_services
 
-    report = build_services(settings).reaper.run(dry_run=dry_run)
+    services = build_services(settings)
+    if dry_run:
+        report = services.reaper.run(dry_run=True)
+    else:
+        with _reaper_lease(services.store, services.claims):
+            report = services.reaper.run()
     verb = "would terminate" if dry_run else "terminated"
     acted = report.of("terminate") if dry_run else report.terminated
     for decision in acted:
@@ -102,6 +112,41 @@ def _reap(settings: Settings, *, dry_run: bool) -> int:
     if not acted and not report.failed:
         print("Nothing to terminate." if not dry_run else "Nothing would be terminated.")
     return 1 if report.failed else 0
+
+
+@contextmanager
+def _reaper_lease(store: Store, claims: Claims) -> Iterator[None]:
+    """The bots' own lease: one reaper at a time, whether it runs in a bot or here."""
+    holder, now = f"deploybot reap on {claims.holder}", utcnow()
+    if not store.acquire_lease(REAPER_LEASE, holder, now, claims.timeout):
+        who, until = store.lease(REAPER_LEASE) or ("another process", now)
+        raise Busy(f"{who} is reaping right now (its lease runs until {iso(until)}); "
+                   "try again later, or look with --dry-run.")
+    heartbeat = Heartbeat(claims, also=lambda: store.renew_lease(REAPER_LEASE, holder, utcnow() + claims.timeout))
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        heartbeat.stop()
+        store.release_lease(REAPER_LEASE, holder)
+
+
+@contextmanager
+def _claimed(claims: Claims, feature: str) -> Iterator[None]:
+    """The feature's claim, as a bot's deploy takes it: wait (saying so) while someone else has it."""
+    told = False
+    while (claim := claims.take(feature, DEPLOY)) is None:
+        holder = claims.current(feature)
+        if holder and not told:
+            print(f"waiting: {busy_message(feature, holder, utcnow())} (on {holder.holder})", file=sys.stderr)
+            told = True
+        time.sleep(CLAIM_RETRY)
+    heartbeat = Heartbeat(claims).start()
+    try:
+        yield
+    finally:
+        heartbeat.stop()
+        claims.release(claim)
 
 
 ENV_COLUMNS = ("FEATURE", "ENVIRONMENT", "OWNER", "STATUS", "AGE", "EXPIRES", "URL")
@@ -127,7 +172,7 @@ def render_table(columns: Sequence[str], rows: list[tuple[str, ...]]) -> str:
 
 
 def _deploy(settings: Settings, args: argparse.Namespace) -> int:
-    from deployer.factory import build_deployer
+    from deployer.factory import build_services
 
     request = make_request(args.branch, args.owner, limits_of(settings), ttl=args.ttl, instance_type=args.instance)
     started = time.monotonic()
@@ -137,7 +182,9 @@ def _deploy(settings: Settings, args: argparse.Namespace) -> int:
         if line:
             print(f"[{time.monotonic() - started:5.0f}s] {line}", file=sys.stderr, flush=True)
 
-    result = build_deployer(settings).deploy(request, report)
+    services = build_services(settings)
+    with _claimed(services.claims, request.feature):
+        result = services.deployer.deploy(request, report)
     print(f"[{time.monotonic() - started:5.0f}s] {result.environment.name} is ready "
           f"(took {format_duration(result.took)})", file=sys.stderr)
     print(result.url)

@@ -12,14 +12,15 @@ from slack_sdk.errors import SlackApiError
 
 from bot import env_views, views
 from bot.errors import answer_for
-from bot.worker import FeatureQueue
+from deployer.claims import DOING, Claim
 from deployer.errors import DeployError
 from deployer.git import Commit
 from deployer.manager import EnvironmentManager
 from deployer.pipeline import Deployer, DeployResult, utcnow
 from deployer.progress import EnvironmentCreating, EnvironmentReused, Progress
 from deployer.request import DeployRequest
-from deployer.state import Store
+from deployer.queue import DeployQueue
+from deployer.state import DeployRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,23 @@ class Thread:
             log.warning("could not update %s: %s", self.ts, exc.response.get("error"))
 
 
+# A deploy whose process died this many times is reported, not resumed: it may be what kills them.
+MAX_ATTEMPTS = 3
+
+
 class DeployService:
+    """Accepts /deploy requests as durable jobs (deployer/queue.py) and runs them with a Slack thread."""
+
     def __init__(
-        self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, queue: FeatureQueue,
-        intake_workers: int = 4,
+        self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, *, max_parallel: int,
+        intake_workers: int = 4, poll: float = 1.0,
     ) -> None:
         self._deployer = deployer
         self._manager = manager
         self._store: Store = manager.store
         self._client = client
-        self._queue = queue
+        self.queue = DeployQueue(self._store, manager.claims, self._run_job, max_parallel=max_parallel, poll=poll)
+        self._commits: dict[int, Commit] = {}  # resolved at intake, for a job that starts at once
         self._intake = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="deploybot-intake")
 
     def start(self, request: DeployRequest, origin: Origin) -> None:
@@ -75,14 +83,14 @@ class DeployService:
         thread = self._open_thread(request, origin)
         if thread is None:
             return
-        # A queued deploy takes the branch's commit as it is when its turn comes.
-        queued = self._queue.submit(
-            request.feature,
-            lambda waited: self._guarded(
-                origin, thread, self._run, request, origin, thread, None if waited else commit),
-        )
-        if queued:
-            thread.reply(views.queued_reply())
+        job = self._store.enqueue_deploy(request.feature, request.owner, thread.channel, thread.ts, utcnow(),
+                                         request.ttl, request.instance_type)
+        self._commits[job] = commit
+        if not self.queue.submit(job):
+            # It waits its turn, and then takes the branch's commit as it is when its turn comes.
+            self._commits.pop(job, None)
+            holder = self._manager.claims.current(request.feature)
+            thread.reply(views.queued_reply(DOING.get(holder.operation) if holder else None))
 
     def _open_thread(self, request: DeployRequest, origin: Origin) -> Thread | None:
         message = views.deploy_started(request.feature, origin.user_id)
@@ -94,7 +102,31 @@ class DeployService:
             return None
         return Thread(self._client, posted["channel"], posted["ts"])
 
-    def _run(self, request: DeployRequest, origin: Origin, thread: Thread, commit: Commit | None) -> None:
+    def _run_job(self, job: DeployRecord, claim: Claim, resumed: bool) -> None:
+        """The queue's runner: every job ends with a final word in its thread and a finished record."""
+        thread = Thread(self._client, job.channel, job.thread_ts) if job.channel and job.thread_ts else None
+        commit = self._commits.pop(job.id, None)
+        if resumed and (thread is None or job.ttl is None or job.instance_type is None
+                        or job.attempts >= MAX_ATTEMPTS):
+            self._store.deploy_finished(job.id, "interrupted", utcnow())
+            if thread:
+                thread.reply(views.interrupted_reply(job.feature))
+            return
+        if thread is None:  # not a deploy from Slack: nobody to tell, nothing to resume it for
+            self._store.deploy_finished(job.id, "interrupted", utcnow())
+            return
+        if resumed:
+            thread.reply(views.resumed_reply(job.feature))
+        request = DeployRequest(job.feature, job.owner, job.ttl, job.instance_type)  # type: ignore[arg-type]
+        outcome = "crashed"
+        try:
+            outcome = self._run(request, job.owner, thread, commit)
+        except Exception as error:  # the one place a deploy's failure becomes words
+            thread.reply(answer_for(error))
+        finally:
+            self._store.deploy_finished(job.id, outcome, utcnow())
+
+    def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None) -> str:
         def report(event: Progress) -> None:
             if isinstance(event, (EnvironmentCreating, EnvironmentReused)):
                 # From now on the reaper and the warnings know where to speak about it.
@@ -103,21 +135,16 @@ class DeployService:
             if line:
                 thread.reply(line)
 
-        record = self._store.deploy_started(request.feature, request.owner, thread.channel, thread.ts, utcnow())
         try:
             result = self._deployer.deploy(request, report, commit=commit)
         except DeployError as error:
-            self._store.deploy_finished(record, "failed", utcnow(), error.message)
             # The channel message first: whoever reads the last word in the thread finds it up to date.
-            thread.update(views.deploy_failed(request.feature, origin.user_id, error))
+            thread.update(views.deploy_failed(request.feature, user_id, error))
             thread.reply(answer_for(error))
-            return
-        except BaseException:
-            self._store.deploy_finished(record, "crashed", utcnow())
-            raise
-        self._store.deploy_finished(record, "deployed", utcnow(), result.url or "")
-        thread.update(self._success_card(result, origin.user_id, thread))
+            return "failed"
+        thread.update(self._success_card(result, user_id, thread))
         thread.reply(views.success_reply(result))
+        return "deployed"
 
     def _success_card(self, result: DeployResult, user_id: str, thread: Thread) -> views.Message:
         """The deploy's channel message gets the environment's buttons, and is remembered as its card."""
@@ -130,18 +157,9 @@ class DeployService:
         self._store.add_card(env.id, thread.channel, thread.ts)
         return env_views.with_controls(message, env, utcnow())
 
-    def report_interrupted(self) -> int:
-        """At start-up: deploys a previous process left unfinished get a word in their thread."""
-        interrupted = self._store.unfinished_deploys()
-        for record in interrupted:
-            self._store.deploy_finished(record.id, "interrupted", utcnow())
-            if record.channel and record.thread_ts:
-                Thread(self._client, record.channel, record.thread_ts).reply(views.interrupted_reply(record.feature))
-        return len(interrupted)
-
     def _guarded(self, origin: Origin, thread: Thread | None, fn: Callable[..., None], *args: object) -> None:
         """Known errors become answers; anything else is logged with an id the user can quote."""
         try:
             fn(*args)
-        except Exception as error:  # the one place a deploy's failure becomes words
+        except Exception as error:  # the one place an intake's failure becomes words
             (thread.reply if thread else origin.respond)(answer_for(error))

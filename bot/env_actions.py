@@ -81,10 +81,11 @@ class EnvActions:
             raise NotAllowed(env_views.not_allowed(env))
         reason = env_views.tear_down_reason(click.user_id)
         cards = self._manager.store.cards_of(env.id)
-        _, deferred = self._manager.tear_down(env.id, click.user_id, reason)
-        if deferred:  # Beanstalk is busy with it: the reaper finishes the job, and says so then
-            self._notices.in_thread_or_channel(env.id, env_views.tear_down_queued(env, click.user_id))
-            click.tell(env_views.tear_down_queued(env, click.user_id))
+        _, waits_for = self._manager.tear_down(env.id, click.user_id, reason)
+        if waits_for:  # Beanstalk or another operation is busy with it: the reaper finishes the job
+            queued = env_views.tear_down_queued(env, click.user_id, waits_for)
+            self._notices.in_thread_or_channel(env.id, queued)
+            click.tell(queued)
             return
         gone = Gone(env.feature or env.name, env.name, self._clock(), click.user_id, reason)
         self._notices.gone(env.id, gone)

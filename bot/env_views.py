@@ -29,7 +29,7 @@ WARNING_BUTTONS = ("extend", "tear_down_now")
 
 @dataclass(frozen=True)
 class Extension:
-    """Someone just moved the expiry; `pending` while Beanstalk was too busy to tag it."""
+    """Someone just moved the expiry; `pending` while the environment was too busy to tag it."""
 
     by: str
     pending: bool = False
@@ -268,9 +268,14 @@ def not_allowed_to_extend(env: Environment) -> str:
             "ask them.")
 
 
-def tear_down_queued(env: Environment, user_id: str) -> str:
-    return (f":hourglass_flowing_sand: {person(user_id)} asked to tear down {code(env.name)}; Beanstalk is "
-            f"{env.status.lower()} it right now, so it goes as soon as that ends.")
+def tear_down_queued(env: Environment, user_id: str, waits_for: str) -> str:
+    """`waits_for` is Beanstalk's status in lower case, or what another operation on it is doing."""
+    if waits_for in ("launching", "updating"):
+        now = f"Beanstalk is {waits_for} it right now"
+    else:
+        now = f"{waits_for} is running on it right now"
+    return (f":hourglass_flowing_sand: {person(user_id)} asked to tear down {code(env.name)}; {now}, "
+            "so it goes as soon as that ends (on the reaper's next pass).")
 
 
 def busy(env: Environment) -> str:

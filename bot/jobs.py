@@ -1,14 +1,13 @@
 """Scheduled work: expiry warnings and the reaper, every DEPLOYBOT_REAP_INTERVAL.
 
 Only the process holding the store's lease warns and reaps, so two bots sharing a
-state store never warn twice or reap at once. What was done is in the store
+state store never warn twice or reap at once; the heartbeat keeps the lease of a live
+process, and another takes it over once a dead one's runs out (DEPLOYBOT_CLAIM_TIMEOUT). What was done is in the store
 (warnings sent, cards, the audit trail), so a restart repeats nothing.
 """
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -21,18 +20,13 @@ from deployer.environment import TERMINATED, TERMINATING, Environment, iso
 from deployer.errors import DeployError
 from deployer.lifecycle import Lifetime, MalformedLifetime, lifetime_of, warning_due
 from deployer.manager import EnvironmentManager
-from deployer.reaper import REAPER, Decision, Reaper, ReapReport
+from deployer.reaper import REAPER, REAPER_LEASE, Decision, Reaper, ReapReport
 from deployer.state import Store
 
 log = logging.getLogger(__name__)
-LEASE = "reaper"
+LEASE = REAPER_LEASE
 MALFORMED = "malformed"
 TERMINATE_FAILED = "terminate-failed"
-MIN_LEASE = timedelta(seconds=30)
-
-
-def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class LifecycleJobs:
@@ -50,6 +44,11 @@ class LifecycleJobs:
 
     def _leader(self) -> bool:
         return self._store.acquire_lease(LEASE, self.holder, self._clock(), self._lease_for)
+
+    def renew(self) -> None:
+        """From the heartbeat: a live leader keeps its lease between ticks; a dead one loses it
+        within DEPLOYBOT_CLAIM_TIMEOUT, and the next tick of another process takes over."""
+        self._store.renew_lease(LEASE, self.holder, self._clock() + self._lease_for)
 
     def release(self) -> None:
         self._store.release_lease(LEASE, self.holder)
@@ -151,6 +150,3 @@ def _logged(name: str, job: Callable[[], object]) -> Callable[[], None]:
     run.__name__ = name
     return run
 
-
-def lease_for(interval: timedelta) -> timedelta:
-    return max(3 * interval, MIN_LEASE)

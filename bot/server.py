@@ -68,11 +68,11 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     bot = build_app(slack, settings, services, client)
     # A SIGTERM (docker stop, systemd) ends the jobs cleanly and hands the reaper's lease back.
     signal.signal(signal.SIGTERM, _stop)
-    bot.schedule.start()
+    bot.start()
     try:
         _listen(bot.app, slack)
     finally:
-        bot.schedule.stop()
+        bot.stop()
         log.info("deploybot stopped")
 
 

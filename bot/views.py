@@ -112,9 +112,20 @@ def cannot_post_reply(error: str | None, needed: str | None = None) -> str:
     return f"Slack would not let me post in this channel (`{error}`); nothing was deployed. Try again shortly."
 
 
-def queued_reply() -> str:
-    return (":hourglass_flowing_sand: Another deploy of this branch is running; "
-            "this one is queued and starts when it ends.")
+def resumed_reply(feature: str) -> str:
+    return (f":repeat: deploybot restarted while this deploy of {code(feature)} was running; "
+            "resuming it here (the environment and the image are reused where they exist).")
+
+
+def queued_reply(doing: str | None = None) -> str:
+    """Why a deploy waits: another operation on its branch (`doing`), or every deploy slot busy."""
+    if doing is None:
+        return (":hourglass_flowing_sand: Every deploy slot is busy (DEPLOYBOT_MAX_PARALLEL); "
+                "this one is queued and starts when one is free.")
+    if doing == "a deploy":
+        return (":hourglass_flowing_sand: Another deploy of this branch is running; "
+                "this one is queued and starts when it ends.")
+    return f":hourglass_flowing_sand: {doing.capitalize()} is running on this environment; this deploy starts after it."
 
 
 def usage_reply(problem: str, usage: str) -> str:

@@ -101,3 +101,17 @@ class CloudError(DeployError):
     def __init__(self, message: str, *, code: str | None = None, details: list[str] | None = None) -> None:
         super().__init__(message, details=details)
         self.code = code
+
+
+class StoreUnavailable(DeployError):
+    """The state store (DEPLOYBOT_STATE) could not be reached; nothing was changed."""
+
+    exit_code = 9
+    title = "State store unavailable"
+
+
+class Busy(DeployError):
+    """Another operation holds the environment's claim; `message` says which and what happens next."""
+
+    exit_code = 10
+    title = "Busy"

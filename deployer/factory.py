@@ -7,6 +7,7 @@ import boto3
 import docker
 
 from deployer.beanstalk import RETRY_CONFIG, BeanstalkGateway
+from deployer.claims import Claims, process_holder
 from deployer.errors import ConfigError
 from deployer.git import GitRepo
 from deployer.images import ImageBuilder
@@ -58,6 +59,7 @@ class Services:
     manager: EnvironmentManager
     reaper: Reaper
     store: Store
+    claims: Claims
     checks: list[Check]
 
 
@@ -74,8 +76,9 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         provider = build_provider(settings, gateway)
         checks = beanstalk_checks(settings, gateway, lambda: docker.ping())
     store = Store(engine_for(settings.state))
+    claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
     manager = EnvironmentManager(
-        provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs)
+        provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs), claims
     )
     deployer = Deployer(
         GitRepo(settings.git_url, settings.work_dir / "git"),
@@ -86,7 +89,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         dockerrun_template=settings.dockerrun_template,
         manager=manager,
     )
-    return Services(deployer, manager, Reaper(provider, store, utcnow), store, checks)
+    return Services(deployer, manager, Reaper(provider, store, utcnow, claims), store, claims, checks)
 
 
 def build_local_provider(settings: Settings, docker: object) -> LocalProvider:

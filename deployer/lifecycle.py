@@ -54,6 +54,24 @@ def lifetime_of(tags: Mapping[str, str]) -> Lifetime:
     return Lifetime(created, expires)
 
 
+def effective_expiry(tagged: datetime | None, decided: datetime | None) -> datetime | None:
+    """THE expiry rule: the later of what the tags say and what deploybot decided.
+
+    deploybot writes what it decided (an Extend, a redeploy's renewal) to its store at
+    once and to the tags when the environment can take it; until the tags catch up, and
+    whatever order the writes land in, the later value counts. So nothing deploybot
+    does moves an expiry earlier.
+    """
+    if tagged is None or decided is None:
+        return tagged or decided
+    return max(tagged, decided)
+
+
+def tags_behind(tagged: datetime | None, decided: datetime | None) -> bool:
+    """Whether the tags still have to be given what deploybot decided (never an earlier value)."""
+    return decided is not None and (tagged is None or decided > tagged)
+
+
 def is_expired(lifetime: Lifetime, now: datetime) -> bool:
     return now >= lifetime.expires
 

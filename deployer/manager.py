@@ -6,16 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from deployer.claims import DOING, EXTEND, TEAR_DOWN, Claims
 from deployer.environment import LAUNCHING, UPDATING, Environment, iso
 from deployer.errors import CapReached, EnvironmentGone
-from deployer.lifecycle import Lifetime, MalformedLifetime, extended, lifetime_of, renewed
-from deployer.reaper import with_pending_expiries
+from deployer.lifecycle import Lifetime, MalformedLifetime, extended, lifetime_of, renewed, tags_behind
+from deployer.reaper import claim_key, tagged_expiry, with_pending_expiries
 from deployer.state import Store
 
 log = logging.getLogger(__name__)
 
-# A tag update costs Beanstalk an environment update (and Docker a restart): not
-# worth it to move an expiry by a few minutes.
+# A tag update costs Beanstalk an environment update: not worth it to move an expiry
+# by a few minutes.
 RENEW_AT_LEAST = timedelta(minutes=5)
 
 
@@ -35,11 +36,15 @@ class Expiry:
 
 
 class EnvironmentManager:
-    def __init__(self, provider, store: Store, clock: Callable[[], datetime], limits: Limits) -> None:  # type: ignore[no-untyped-def]
+    """Changes to live environments, each under the environment's claim (deployer/claims.py)."""
+
+    def __init__(self, provider, store: Store, clock: Callable[[], datetime], limits: Limits,  # type: ignore[no-untyped-def]
+                 claims: Claims) -> None:
         self.provider = provider
         self.store = store
         self._clock = clock
         self._limits = limits
+        self.claims = claims
 
     def managed(self) -> list[Environment]:
         """deploybot's live environments, with extensions not yet tagged taken into account."""
@@ -50,46 +55,74 @@ class EnvironmentManager:
         env = self.provider.get(env_id)
         if env is None or not env.managed:
             raise EnvironmentGone("That environment no longer exists (it was torn down or expired).")
-        remembered = self.store.recall(env_id)
-        if remembered and remembered.pending_expiry:
-            (env,) = with_pending_expiries([env], {env_id: remembered.pending_expiry})
-        return env
+        return self._with_decided(env)
 
     def extend(self, env_id: str, actor: str) -> tuple[Environment, Expiry]:
+        """Decided at once, in the store (the reaper honours it); on the tags too unless
+        another operation holds the environment, in which case the reaper writes them later."""
         env = self.get(env_id)
         now = self._clock()
         expires = extended(self._lifetime(env), now, self._limits.extend_step, self._limits.max_ttl)
-        expiry = self._set_expiry(env, expires)
+        self._decide_expiry(env, expires)
+        tagged = not self.provider.expiry_in_tags
+        if not tagged:
+            claim = self.claims.take(claim_key(env), EXTEND)
+            if claim is not None:
+                try:
+                    tagged = self.provider.set_expiry(env, expires)
+                finally:
+                    self.claims.release(claim)
         self.store.log(now, "extend", actor, f"expiry moved to {iso(expires)}", env_id=env.id, name=env.name)
-        return env, expiry
+        return env, Expiry(expires, tagged)
 
-    def renew(self, env: Environment, ttl: timedelta) -> Expiry | None:
-        """After a redeploy: the lifetime restarts (never shortened)."""
+    def renew(self, env: Environment, ttl: timedelta) -> datetime | None:
+        """When a redeploy starts: the lifetime restarts (never shortened), decided in the store
+        so the reaper sees it at once; `write_expiry` brings the tags up to date after the deploy."""
         try:
-            lifetime = lifetime_of(env.tags)
+            lifetime = lifetime_of(self._with_decided(env).tags)
         except MalformedLifetime:
             return None
         expires = renewed(lifetime, self._clock(), ttl)
         if expires - lifetime.expires < RENEW_AT_LEAST:
-            return Expiry(lifetime.expires, True)
-        return self._set_expiry(env, expires)
+            return lifetime.expires
+        self._decide_expiry(env, expires)
+        return expires
 
-    def tear_down(self, env_id: str, actor: str, reason: str) -> tuple[Environment, bool]:
-        """Terminate now, or — while Beanstalk is busy with it — on the reaper's next pass.
+    def write_expiry(self, env: Environment) -> bool:
+        """Give the tags what deploybot decided, if they are behind. The caller holds the claim."""
+        remembered = self.store.recall(env.id)
+        decided = remembered.pending_expiry if remembered else None
+        if not self.provider.expiry_in_tags or not tags_behind(tagged_expiry(env), decided):
+            return True
+        return self.provider.set_expiry(env, decided)
 
-        Returns the environment and whether it was deferred.
-        """
+    def tear_down(self, env_id: str, actor: str, reason: str) -> tuple[Environment, str | None]:
+        """Terminate now, or — while Beanstalk or another operation is busy with it — on the
+        reaper's first pass after that. Returns the environment and, when deferred, what it waits for."""
         env = self.get(env_id)
         now = self._clock()
-        if env.status in (LAUNCHING, UPDATING):
+        claim = self.claims.take(claim_key(env), TEAR_DOWN)
+        waits_for = self._busy_with(env) if claim is None else (
+            env.status.lower() if env.status in (LAUNCHING, UPDATING) else None)
+        if waits_for:
+            if claim is not None:
+                self.claims.release(claim)
             self.remember(env)
             self.store.request_teardown(env.id, actor, reason)
-            self.store.log(now, "teardown-requested", actor, reason, env_id=env.id, name=env.name)
-            return env, True
-        self.provider.terminate(env)
+            self.store.log(now, "teardown-requested", actor, f"{reason} (after {waits_for})",
+                           env_id=env.id, name=env.name)
+            return env, waits_for
+        try:
+            self.provider.terminate(env)
+        finally:
+            self.claims.release(claim)  # type: ignore[arg-type]
         self.store.mark_terminated(env.id, now)
         self.store.log(now, "terminate", actor, reason, env_id=env.id, name=env.name)
-        return env, False
+        return env, None
+
+    def _busy_with(self, env: Environment) -> str:
+        row = self.claims.current(claim_key(env))
+        return DOING.get(row.operation, row.operation) if row else "another operation"
 
     def check_capacity(self, feature: str) -> None:
         """Refuse a new environment when the cap is reached; a feature's own one is reused, so it's fine."""
@@ -111,13 +144,19 @@ class EnvironmentManager:
         except MalformedLifetime as problem:
             raise EnvironmentGone(f"{env.name}'s expiry can't be read ({problem}); ask an admin.") from None
 
-    def remember(self, env: Environment, channel: str | None = None, thread_ts: str | None = None) -> None:
-        self.store.remember(env.id, env.name, env.feature or "", env.owner or "", channel, thread_ts)
+    def remember(self, env: Environment, channel: str | None = None, thread_ts: str | None = None, *,
+                 created: bool = False) -> None:
+        self.store.remember(env.id, env.name, env.feature or "", env.owner or "", channel, thread_ts, created=created)
 
-    def _set_expiry(self, env: Environment, expires: datetime) -> Expiry:
-        # Kept pending even when the tag update is accepted: Beanstalk shows the new tag
-        # only once its update ends, and a second Extend meanwhile must build on this one.
-        # The reaper clears it when the tags agree.
+    def _with_decided(self, env: Environment) -> Environment:
+        remembered = self.store.recall(env.id)
+        if remembered and remembered.pending_expiry:
+            (env,) = with_pending_expiries([env], {env.id: remembered.pending_expiry})
+        return env
+
+    def _decide_expiry(self, env: Environment, expires: datetime) -> None:
+        # Kept even once the tag update is accepted: Beanstalk shows the new tag only when
+        # its update ends, and a second Extend meanwhile must build on this one. The reaper
+        # forgets it when the tags show it.
         self.remember(env)
         self.store.set_pending_expiry(env.id, expires)
-        return Expiry(expires, self.provider.set_expiry(env, expires))

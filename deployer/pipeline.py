@@ -66,6 +66,7 @@ class Deployer:
         return self._git.resolve(feature)
 
     def deploy(self, request: DeployRequest, report: Report, commit: Commit | None = None) -> DeployResult:
+        """Deploy `request`; the caller holds the feature's claim (deployer/claims.py) throughout."""
         started = time.monotonic()
         commit = commit or self.resolve(request.feature)
         report(CommitResolved(commit))
@@ -74,8 +75,8 @@ class Deployer:
         prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template, request.ttl))
         env, created, built = self._image_and_environment(request, commit, image, report)
         env = self.provider.deploy(env, prepared, self._clock(), report)
-        if self.manager and not created:
-            self.manager.renew(env, request.ttl)
+        if self.manager:
+            self.manager.write_expiry(env)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took)
 
@@ -110,7 +111,9 @@ class Deployer:
             self.manager.check_capacity(request.feature)
         env, created = self.provider.ensure(request, self._clock())
         if self.manager:
-            self.manager.remember(env)
+            self.manager.remember(env, created=created)
+            if not created:  # the lifetime restarts now, so the reaper leaves it alone from here on
+                self.manager.renew(env, request.ttl)
         report(EnvironmentCreating(env) if created else EnvironmentReused(env))
         return self.provider.wait_ready(env, report, created=created), created
 

@@ -6,20 +6,22 @@ only when their expiry tag says so; anything else is reported, never guessed at.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+from deployer.claims import DOING, EXTEND, REAP, Claims
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, LAUNCHING, READY, TERMINATING, UPDATING, Environment, iso
 from deployer.errors import DeployError
-from deployer.lifecycle import MalformedLifetime, is_expired, lifetime_of
+from deployer.lifecycle import MalformedLifetime, effective_expiry, is_expired, lifetime_of, parse_time, tags_behind
 
 log = logging.getLogger(__name__)
 
 Action = Literal["terminate", "later", "keep", "malformed"]
 REAPER = "reaper"
+REAPER_LEASE = "reaper"  # one reaper at a time across processes: the store's lease of this name
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,29 @@ class Decision:
 
 
 def plan(environments: Iterable[Environment], now: datetime,
-         requested: dict[str, tuple[str, str]] | None = None) -> list[Decision]:
+         requested: dict[str, tuple[str, str]] | None = None, busy: Mapping[str, str] | None = None
+         ) -> list[Decision]:
     """What to do with each of deploybot's environments; others are not even looked at.
 
-    `requested` maps environment ids to (who, why) of tear downs asked for while busy.
+    `requested` maps environment ids to (who, why) of tear downs asked for while busy;
+    `busy` maps claim keys (features) to what is being done to them right now.
     """
-    requested = requested or {}
-    return [decide(env, now, requested.get(env.id)) for env in environments if env.managed]
+    requested, busy = requested or {}, busy or {}
+    decisions = []
+    for env in environments:
+        if not env.managed:
+            continue
+        decision = decide(env, now, requested.get(env.id))
+        doing = busy.get(claim_key(env))
+        if decision.action == "terminate" and doing:
+            decision = replace(decision, action="later", reason=f"{decision.reason}; {doing} is running on it")
+        decisions.append(decision)
+    return decisions
+
+
+def claim_key(env: Environment) -> str:
+    """Environments are claimed by feature: that is what a deploy knows before the environment exists."""
+    return env.feature or env.name
 
 
 def decide(env: Environment, now: datetime, requested: tuple[str, str] | None = None) -> Decision:
@@ -64,14 +82,22 @@ def decide(env: Environment, now: datetime, requested: tuple[str, str] | None = 
 
 
 def with_pending_expiries(environments: Iterable[Environment], pending: dict[str, datetime]) -> list[Environment]:
-    """The expiry that counts is the later of the tag and an extension not yet tagged."""
+    """Each environment with the expiry that counts (`effective_expiry`); an unreadable tag stays as it is."""
     result = []
     for env in environments:
-        later = pending.get(env.id)
-        if later is not None and env.tags.get(EXPIRES, "") < iso(later):
-            env = replace(env, tags={**env.tags, EXPIRES: iso(later)})
+        decided = pending.get(env.id)
+        tagged = tagged_expiry(env)
+        if decided is not None and (tagged is not None or EXPIRES not in env.tags):
+            env = replace(env, tags={**env.tags, EXPIRES: iso(effective_expiry(tagged, decided))})  # type: ignore[arg-type]
         result.append(env)
     return result
+
+
+def tagged_expiry(env: Environment) -> datetime | None:
+    try:
+        return parse_time(env.tags[EXPIRES])
+    except (KeyError, ValueError):
+        return None
 
 
 @dataclass
@@ -80,6 +106,7 @@ class ReapReport:
     dry_run: bool
     terminated: list[Decision] = field(default_factory=list)
     failed: list[tuple[Decision, str]] = field(default_factory=list)
+    busy: list[Decision] = field(default_factory=list)  # claimed by someone between the plan and the act
     versions_deleted: list[str] = field(default_factory=list)
     versions_failed: list[str] = field(default_factory=list)
 
@@ -88,19 +115,22 @@ class ReapReport:
 
 
 class Reaper:
-    def __init__(self, provider, store, clock: Callable[[], datetime]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, provider, store, clock: Callable[[], datetime], claims: Claims) -> None:  # type: ignore[no-untyped-def]
         self._provider = provider
         self._store = store
         self._clock = clock
+        self._claims = claims
 
     def run(self, *, dry_run: bool = False) -> ReapReport:
         now = self._clock()
         live = self._provider.environments()
         pending = self._store.pending_expiries()
-        report = ReapReport(plan(with_pending_expiries(live, pending), now, self._store.teardown_requests()), dry_run)
+        busy = {key: DOING.get(row.operation, row.operation) for key, row in self._claims.live().items()}
+        decisions = plan(with_pending_expiries(live, pending), now, self._store.teardown_requests(), busy)
+        report = ReapReport(decisions, dry_run)
         if dry_run:
             return report
-        self._flush_pending(live, pending)
+        self._flush_pending(live, pending, busy)
         for decision in report.of("terminate"):
             self._terminate(decision, now, report)
         for decision in report.of("malformed"):
@@ -108,24 +138,39 @@ class Reaper:
         self._sweep(report)
         return report
 
-    def _flush_pending(self, live: list[Environment], pending: dict[str, datetime]) -> None:
-        """Extensions reach the tags once Beanstalk is Ready; forgotten once the live tags show them."""
+    def _flush_pending(self, live: list[Environment], pending: dict[str, datetime], busy: Mapping[str, str]) -> None:
+        """What deploybot decided reaches the tags once nobody else works on the environment;
+        it is forgotten once the tags show it (or something later)."""
         for env in live:
-            if env.id not in pending:
+            decided = pending.get(env.id)
+            if decided is None:
                 continue
-            if env.tags.get(EXPIRES) == iso(pending[env.id]):
+            tagged = tagged_expiry(env)
+            if not tags_behind(tagged, decided):
                 self._store.set_pending_expiry(env.id, None)
-            else:
-                self._provider.set_expiry(env, pending[env.id])
+            elif self._provider.expiry_in_tags and claim_key(env) not in busy:
+                claim = self._claims.take(claim_key(env), EXTEND)
+                if claim is None:
+                    continue
+                try:
+                    self._provider.set_expiry(env, decided)
+                finally:
+                    self._claims.release(claim)
 
     def _terminate(self, decision: Decision, now: datetime, report: ReapReport) -> None:
         env = decision.env
+        claim = self._claims.take(claim_key(env), REAP)
+        if claim is None:  # someone started on it since the plan was made
+            report.busy.append(decision)
+            return
         try:
             self._provider.terminate(env)
         except DeployError as error:  # one failure must not stop the pass; retried next time
             log.warning("terminating %s failed: %s", env.name, error)
             report.failed.append((decision, error.message))
             return
+        finally:
+            self._claims.release(claim)
         self._store.mark_terminated(env.id, now)
         self._store.log(now, "terminate", decision.actor or REAPER, decision.reason, env_id=env.id, name=env.name)
         log.info("terminated %s: %s", env.name, decision.reason)

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         "sqlite:///~/.cache/deploybot/state.db",
         description="Where deploybot remembers threads, warnings and history: a SQLAlchemy URL.",
     )
+    claim_timeout: Duration = Field(
+        timedelta(seconds=30),
+        description="How long a bot process that stopped answering (crashed, lost its machine) keeps its claims on "
+        "environments; then another process resumes its deploys and takes over its work.",
+    )
     work_dir: Path = Field(Path("~/.cache/deploybot"), description="Where the git cache lives.")
 
     @field_validator("work_dir")
@@ -106,6 +111,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES"
             )
+        if self.claim_timeout < timedelta(seconds=3):
+            raise ValueError(f"{PREFIX}CLAIM_TIMEOUT must be at least 3s (the heartbeat renews claims every third)")
         if self.ttl > self.max_ttl:
             raise ValueError(f"{PREFIX}TTL is longer than {PREFIX}MAX_TTL")
         return self

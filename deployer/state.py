@@ -1,14 +1,17 @@
-"""What deploybot remembers between restarts, in SQLite by default (any SQLAlchemy URL).
+"""What deploybot remembers between restarts, in SQLite by default (any SQLAlchemy URL;
+PostgreSQL when several processes share it).
 
-Beanstalk's tags stay the source of truth for lifetimes; this store adds what tags
-can't hold: where each environment's thread is, which warnings went out, expiries
-waiting to reach the tags, deploy history, the audit trail and the reaper's lease.
+Tags on the environments stay the source of truth for lifetimes; this store adds what
+tags can't hold: where each environment's thread is, which warnings went out, expiries
+deploybot decided that the tags may not show yet, the deploys (queued, running, done),
+the audit trail, the reaper's lease and the claims that give each environment one writer.
+The schema is versioned (deployer/schema.py, Alembic); this module describes its newest form.
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,8 +20,12 @@ from sqlalchemy import (
     Column, DateTime, Integer, MetaData, String, Table, Text, TypeDecorator, create_engine, delete, insert, select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+
+from deployer.errors import ConfigError, StoreUnavailable
+from deployer.schema import db_reason, migrate
 
 
 class UTCDateTime(TypeDecorator):
@@ -71,6 +78,12 @@ deploys = Table(
     Column("finished_at", UTCDateTime),
     Column("outcome", String(32)),
     Column("detail", Text),
+    # A deploy is a job from the moment it is accepted: queued → running (by `holder`) → done.
+    Column("state", String(16)),
+    Column("holder", String(128)),
+    Column("ttl_seconds", Integer),
+    Column("instance_type", String(64)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
 )
 
 audit = Table(
@@ -82,6 +95,17 @@ audit = Table(
     Column("action", String(32), nullable=False),
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=False),
+)
+
+claims = Table(
+    "claims", metadata,
+    Column("key", Text, primary_key=True),
+    Column("token", String(64), nullable=False),
+    Column("holder", String(128), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("job_id", Integer),
+    Column("since", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime, nullable=False),
 )
 
 leases = Table(
@@ -108,39 +132,89 @@ class Remembered:
     cleaned_at: datetime | None
 
 
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+
+
 @dataclass(frozen=True)
 class DeployRecord:
+    """A deploy job; `ttl` and `instance_type` are None for one recorded by the first release."""
+
     id: int
     feature: str
     owner: str
     channel: str | None
     thread_ts: str | None
-    started_at: datetime
+    started_at: datetime  # when it was accepted
+    state: str = DONE
+    holder: str | None = None
+    ttl: timedelta | None = None
+    instance_type: str | None = None
+    attempts: int = 0
+
+    @classmethod
+    def of(cls, row: Mapping) -> "DeployRecord":
+        ttl = timedelta(seconds=row["ttl_seconds"]) if row["ttl_seconds"] is not None else None
+        return cls(row["id"], row["feature"], row["owner"], row["channel"], row["thread_ts"], row["started_at"],
+                   row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0)
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    key: str
+    token: str
+    holder: str
+    operation: str
+    job_id: int | None
+    since: datetime
+    until: datetime
 
 
 def engine_for(url: str) -> Engine:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
         url = "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).expanduser())
-    return create_engine(url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {})
+    try:
+        if url.startswith("sqlite"):
+            # Another process may hold SQLite's write lock for a moment: wait for it, not fail.
+            return create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as error:
+        raise ConfigError(f"DEPLOYBOT_STATE is not a database URL deploybot can use ({error}); "
+                          "write sqlite:///path/state.db or postgresql+psycopg://user:password@host/db.") from None
 
 
 class Store:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._lock = threading.Lock()  # SQLite allows one writer; keep ours in line
-        metadata.create_all(engine)
+        # SQLite allows one writer: keep this process's threads in line rather than wait on its lock.
+        self._lock = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        migrate(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self._lock, self._engine.begin() as conn:
-            yield conn
+        try:
+            with self._lock, self._engine.begin() as conn:
+                yield conn
+        except OperationalError as error:
+            raise StoreUnavailable(f"The state store (DEPLOYBOT_STATE) can't be reached: {db_reason(error)}") from None
+
+    def ping(self) -> None:
+        """StoreUnavailable when the store can't be reached (for the health check)."""
+        with self._tx() as conn:
+            conn.execute(select(1))
 
     # environments -------------------------------------------------------
     def remember(self, env_id: str, name: str, feature: str, owner: str,
-                 channel: str | None = None, thread_ts: str | None = None) -> None:
-        """Record an environment (again): a newer thread replaces the old one."""
-        values = dict(name=name, feature=feature, owner=owner)
+                 channel: str | None = None, thread_ts: str | None = None, *, created: bool = False) -> None:
+        """Record an environment (again): a newer thread replaces the old one.
+
+        `created`: the environment is new, so what was remembered of an earlier one of the
+        same id (a local container's name is reused) no longer applies.
+        """
+        values: dict[str, object] = dict(name=name, feature=feature, owner=owner)
+        if created:
+            values.update(warned_for=None, pending_expiry=None, terminated_at=None, teardown_by=None,
+                          teardown_reason=None, cleaned_at=None)
         if channel and thread_ts:
             values.update(channel=channel, thread_ts=thread_ts)
         with self._tx() as conn:
@@ -183,7 +257,7 @@ class Store:
         self._set(env_id, pending_expiry=expiry)
 
     def mark_terminated(self, env_id: str, at: datetime) -> None:
-        self._set(env_id, terminated_at=at, teardown_by=None, teardown_reason=None)
+        self._set(env_id, terminated_at=at, teardown_by=None, teardown_reason=None, pending_expiry=None)
 
     def request_teardown(self, env_id: str, actor: str, reason: str) -> None:
         self._set(env_id, teardown_by=actor, teardown_reason=reason)
@@ -207,24 +281,40 @@ class Store:
         with self._tx() as conn:
             conn.execute(delete(cards).where(cards.c.env_id == env_id))
 
-    # deploy history --------------------------------------------------------
-    def deploy_started(self, feature: str, owner: str, channel: str | None, thread_ts: str | None,
-                       at: datetime) -> int:
+    # deploys: jobs from the moment they are accepted ------------------------
+    def enqueue_deploy(self, feature: str, owner: str, channel: str | None, thread_ts: str | None, at: datetime,
+                       ttl: timedelta, instance_type: str) -> int:
         with self._tx() as conn:
             result = conn.execute(insert(deploys).values(
-                feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at))
+                feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at, state=QUEUED,
+                ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type, attempts=0))
             return int(result.inserted_primary_key[0])
+
+    def take_deploy(self, deploy_id: int, holder: str, *, state: str, previous_holder: str | None) -> bool:
+        """Start (or resume) a job, unless someone else got to it first: a compare-and-set on its row."""
+        query = update(deploys).where(deploys.c.id == deploy_id).where(deploys.c.state == state)
+        query = query.where(deploys.c.holder.is_(None) if previous_holder is None
+                            else deploys.c.holder == previous_holder)
+        with self._tx() as conn:
+            return conn.execute(query.values(state=RUNNING, holder=holder, attempts=deploys.c.attempts + 1)
+                                ).rowcount == 1
 
     def deploy_finished(self, deploy_id: int, outcome: str, at: datetime, detail: str = "") -> None:
         with self._tx() as conn:
             conn.execute(update(deploys).where(deploys.c.id == deploy_id)
-                         .values(outcome=outcome, finished_at=at, detail=detail))
+                         .values(state=DONE, outcome=outcome, finished_at=at, detail=detail))
+
+    def deploy(self, deploy_id: int) -> DeployRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(select(deploys).where(deploys.c.id == deploy_id)).mappings().first()
+        return DeployRecord.of(row) if row else None
 
     def unfinished_deploys(self) -> list[DeployRecord]:
+        """Queued and running jobs, oldest first."""
         with self._tx() as conn:
-            rows = conn.execute(select(deploys).where(deploys.c.finished_at.is_(None))).mappings()
-            return [DeployRecord(r["id"], r["feature"], r["owner"], r["channel"], r["thread_ts"], r["started_at"])
-                    for r in rows]
+            rows = conn.execute(select(deploys).where(deploys.c.state.in_((QUEUED, RUNNING)))
+                                .order_by(deploys.c.id)).mappings()
+            return [DeployRecord.of(r) for r in rows]
 
     # audit trail -------------------------------------------------------------
     def log(self, at: datetime, action: str, actor: str, reason: str,
@@ -259,6 +349,50 @@ class Store:
             except IntegrityError:
                 return False
 
+    def renew_lease(self, name: str, holder: str, until: datetime) -> bool:
+        """Keep a lease this holder has; never takes one it lost."""
+        with self._tx() as conn:
+            return conn.execute(update(leases).where(leases.c.name == name).where(leases.c.holder == holder)
+                                .values(until=until)).rowcount == 1
+
+    def lease(self, name: str) -> tuple[str, datetime] | None:
+        """Who holds the lease and until when (it may have run out)."""
+        with self._tx() as conn:
+            row = conn.execute(select(leases.c.holder, leases.c.until).where(leases.c.name == name)).first()
+        return (row[0], row[1]) if row else None
+
     def release_lease(self, name: str, holder: str) -> None:
         with self._tx() as conn:
             conn.execute(delete(leases).where(leases.c.name == name).where(leases.c.holder == holder))
+
+    # claims: one writer per environment, across processes -----------------
+    def claim(self, key: str, token: str, holder: str, operation: str, job_id: int | None,
+              now: datetime, until: datetime) -> bool:
+        """Take `key` unless another token holds it and it hasn't run out: one atomic statement."""
+        values = dict(key=key, token=token, holder=holder, operation=operation, job_id=job_id, since=now, until=until)
+        with self._tx() as conn:
+            upsert = _insert_for(conn)(claims).values(**values)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[claims.c.key], set_={k: v for k, v in values.items() if k != "key"},
+                where=(claims.c.token == token) | (claims.c.until <= now),
+            ).returning(claims.c.token)
+            # No row comes back when the WHERE kept the other holder's claim.
+            return conn.execute(upsert).scalar() == token
+
+    def release_claim(self, key: str, token: str) -> None:
+        with self._tx() as conn:
+            conn.execute(delete(claims).where(claims.c.key == key).where(claims.c.token == token))
+
+    def renew_claims(self, holder: str, until: datetime) -> int:
+        """The heartbeat: every claim of this process lives on; returns how many it holds."""
+        with self._tx() as conn:
+            return conn.execute(update(claims).where(claims.c.holder == holder).values(until=until)).rowcount
+
+    def claims(self, key: str | None = None) -> list[ClaimRow]:
+        query = select(claims) if key is None else select(claims).where(claims.c.key == key)
+        with self._tx() as conn:
+            return [ClaimRow(**row) for row in conn.execute(query).mappings()]
+
+
+def _insert_for(conn: Connection):  # type: ignore[no-untyped-def]
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert

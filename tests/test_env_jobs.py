@@ -18,6 +18,7 @@ from bot.errors import answer_for
 from bot.jobs import LifecycleJobs
 from bot.notices import Notices
 from bot.permissions import Admins, may_tear_down
+from deployer.claims import Claims
 from deployer.environment import EXPIRES, READY, TERMINATING, Environment, environment_tags, iso
 from deployer.errors import CloudError, EnvironmentGone, InvalidRequest, NotAllowed
 from deployer.manager import EnvironmentManager, Limits
@@ -32,6 +33,8 @@ CHANNEL = "C0DEPLOY"
 
 class FakeProvider:
     """The life-cycle half of a provider, in memory."""
+
+    expiry_in_tags = True
 
     def __init__(self) -> None:
         self.envs: dict[str, Environment] = {}
@@ -71,7 +74,8 @@ class World:
         self.now = T0
         self.provider = FakeProvider()
         self.store = Store(engine_for("sqlite:///:memory:"))
-        self.manager = EnvironmentManager(self.provider, self.store, lambda: self.now, Limits(DAY, 7 * DAY, 20))
+        self.manager = EnvironmentManager(self.provider, self.store, lambda: self.now, Limits(DAY, 7 * DAY, 20),
+                                          self.claims("bot-1"))
         self.client = Mock(spec=WebClient)
         self.client.chat_postMessage.side_effect = self._posted
         self.posts: list[dict] = []
@@ -80,9 +84,13 @@ class World:
         self.posts.append(params)
         return {"ok": True, "channel": params["channel"], "ts": f"1700000000.{len(self.posts):06d}"}
 
+    def claims(self, holder: str) -> Claims:
+        return Claims(self.store, holder, lambda: self.now, timedelta(seconds=30))
+
     def jobs(self, holder: str = "bot-1") -> LifecycleJobs:
         """A bot process: a new one after a restart shares only the store."""
-        return LifecycleJobs(self.manager, Reaper(self.provider, self.store, lambda: self.now), self.store,
+        reaper = Reaper(self.provider, self.store, lambda: self.now, self.claims(holder))
+        return LifecycleJobs(self.manager, reaper, self.store,
                              Notices(self.client, self.store, CHANNEL), warn_before=2 * HOUR,
                              lease_for=timedelta(minutes=15), holder=holder, clock=lambda: self.now)
 

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from deployer.beanstalk import BeanstalkGateway
+from deployer.claims import Claims
 from deployer.environment import Environment, environment_tags
 from deployer.errors import CapReached, EnvironmentGone
 from deployer.lifecycle import CannotExtend
@@ -67,8 +68,10 @@ class Account:
         )
         self.store = store
         self.clock = lambda: NOW
-        self.reaper = Reaper(self.provider, store, lambda: self.clock())
-        self.manager = EnvironmentManager(self.provider, store, lambda: self.clock(), Limits(DAY, 7 * DAY, 3))
+        self.claims = Claims(store, "bot-1", lambda: self.clock(), timedelta(seconds=30))
+        self.reaper = Reaper(self.provider, store, lambda: self.clock(), self.claims)
+        self.manager = EnvironmentManager(self.provider, store, lambda: self.clock(), Limits(DAY, 7 * DAY, 3),
+                                          self.claims)
 
     def create(self, name: str, tags: dict[str, str], app: str = "shop") -> str:
         env = self.eb.create_environment(
@@ -175,7 +178,9 @@ def test_an_expired_environment_that_is_updating_is_terminated_on_a_later_pass(a
 
 def test_a_fresh_store_still_reaps_from_the_tags(account, tmp_path):
     expired = account.create("old-feature", expired_tags("old-feature"))
-    account.reaper = Reaper(account.provider, Store(engine_for(f"sqlite:///{tmp_path}/empty.db")), lambda: NOW)
+    empty = Store(engine_for(f"sqlite:///{tmp_path}/empty.db"))
+    claims = Claims(empty, "bot-2", lambda: NOW, timedelta(minutes=1))
+    account.reaper = Reaper(account.provider, empty, lambda: NOW, claims)
     assert [d.env.id for d in account.reaper.run().terminated] == [expired]
 
 
@@ -257,8 +262,8 @@ def test_a_tear_down_asked_for_while_beanstalk_is_busy_happens_on_the_next_pass_
     arn = account.eb.describe_environments(EnvironmentIds=[env_id])["Environments"][0]["EnvironmentArn"]
     account.eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": "team", "Value": "web"}])
 
-    _, deferred = account.manager.tear_down(env_id, "U1", "on request of U1")
-    assert deferred and account.status(env_id) == "Updating"
+    _, waits_for = account.manager.tear_down(env_id, "U1", "on request of U1")
+    assert waits_for == "updating" and account.status(env_id) == "Updating"
     busy = account.reaper.run()
     assert [(d.action, d.actor) for d in busy.decisions] == [("later", "U1")]
 

@@ -26,6 +26,10 @@ class Release:
 
 
 class Provider(Protocol):
+    # Whether an expiry deploybot decides is written to the environment (Beanstalk tags), or
+    # lives in deploybot's store only (a container's labels can't change while it runs).
+    expiry_in_tags: bool
+
     def prepare(self, release: Release) -> Any:
         """Everything that can fail on bad input, done before anything is created."""
 
@@ -51,7 +55,7 @@ class Provider(Protocol):
     def terminate(self, env: Environment) -> None: ...
 
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
-        """Record a new expiry on the environment; False when it is busy (try again later)."""
+        """Write a new expiry to the environment's tags; False when it is busy (try again later)."""
 
     def sweep_versions(self) -> tuple[list[str], list[str]]:
         """Delete what old deploys left behind (versions, bundles, images): (deleted, failed)."""

@@ -16,6 +16,7 @@ from deployer.request import DeployRequest
 
 INSTANCE_TYPE_OPTION = ("aws:ec2:instances", "InstanceTypes")
 SETTLED_HEALTH = {"Green", "Red"}
+BUSY_RETRIES = 3
 # Events a little older than our own call still belong to it (clock skew with AWS).
 EVENT_SLACK = timedelta(seconds=30)
 
@@ -27,6 +28,8 @@ class Prepared:
 
 
 class BeanstalkProvider:
+    expiry_in_tags = True
+
     def __init__(
         self,
         gateway: BeanstalkGateway,
@@ -122,7 +125,7 @@ class BeanstalkProvider:
         commit = prepared.release.commit
         self._eb.create_version(label, self._bucket, key, f"{commit.branch} @ {commit.sha[:12]}: {commit.subject}")
         since = datetime.now().astimezone() - EVENT_SLACK
-        report(Deploying(self._eb.deploy_version(env.id, label), label))
+        report(Deploying(self._deploy_when_ready(env, label), label))
         env = self._poller.wait(
             env.id, _settled, self._deploy_timeout,
             on_change=lambda e: report(EnvironmentChanged(e)), what=f"{env.name} to take {label}",
@@ -134,6 +137,19 @@ class BeanstalkProvider:
                 details=self._event_lines(env, since),
             )
         return replace(env, tags=tags, arn=arn)
+
+    def _deploy_when_ready(self, env: Environment, label: str) -> Environment:
+        """deploybot's own writers wait for the environment's claim, but a tag update from
+        the console (or an update that has just begun) can still make it busy for a moment."""
+        for attempt in range(BUSY_RETRIES):
+            try:
+                return self._eb.deploy_version(env.id, label)
+            except CloudError as error:
+                if not _busy(error) or attempt == BUSY_RETRIES - 1:
+                    raise
+            self._poller.wait(env.id, lambda e: e.status in (READY, TERMINATED), self._deploy_timeout,
+                              what=f"{env.name} to be ready for {label}")
+        raise AssertionError("unreachable")
 
     # life cycle ---------------------------------------------------------------
     def environments(self) -> list[Environment]:

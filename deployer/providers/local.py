@@ -2,8 +2,9 @@
 
 Each feature is one container named `deploybot-<environment name>`, labelled the way
 Beanstalk environments are tagged, published on a port kept for the feature across
-redeploys. Labels can't change on a running container, so a new expiry recreates it
-from the same image: the local counterpart of a Beanstalk tag update.
+redeploys. Labels can't change on a running container, and replacing it would lose what
+testers put in it, so the labels hold the facts fixed when the environment was created;
+a later expiry (an Extend, a redeploy's renewal) lives in deploybot's store.
 """
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from typing import Any
 import docker
 
 from deployer.environment import (
-    EXPIRES, LAUNCHING, MANAGED_BY, MANAGER, READY, Environment, environment_tags, iso,
+    LAUNCHING, MANAGED_BY, MANAGER, READY, Environment, environment_tags,
 )
 from deployer.errors import CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
-from deployer.lifecycle import MalformedLifetime, lifetime_of, renewed
 from deployer.naming import environment_name, short_hash
 from deployer.progress import Deploying, EnvironmentChanged
 from deployer.providers import Release, Report
@@ -57,6 +57,8 @@ class PortRange:
 
 
 class LocalProvider:
+    expiry_in_tags = False
+
     def __init__(
         self,
         client: Any,
@@ -112,17 +114,8 @@ class LocalProvider:
 
     def deploy(self, env: Environment, prepared: Release, now: datetime, report: Report) -> Environment:
         report(Deploying(env, prepared.image_uri))
-        labels = {**env.tags, IMAGE_LABEL: prepared.image_uri, EXPIRES: iso(self._renewed(env, now, prepared.ttl))}
-        container = self._replace(env, prepared.image_uri, labels)
+        container = self._replace(env, prepared.image_uri, {**env.tags, IMAGE_LABEL: prepared.image_uri})
         return self._wait_healthy(env, container, report)
-
-    @staticmethod
-    def _renewed(env: Environment, now: datetime, ttl: timedelta) -> datetime:
-        """Labels can't change later without a restart, so a redeploy's renewal goes in now."""
-        try:
-            return renewed(lifetime_of(env.tags), now, ttl)
-        except MalformedLifetime:
-            return now + ttl
 
     def _replace(self, env: Environment, image: str, labels: dict[str, str]) -> Any:
         self._remove(env.id)
@@ -178,11 +171,7 @@ class LocalProvider:
         self._remove(env.id)
 
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
-        container = self._container(env.id)
-        if container is None:
-            return False
-        labels = {**container.labels, EXPIRES: iso(expires)}
-        self._replace(env, container.labels.get(IMAGE_LABEL) or container.image.id, labels)
+        """Nothing to write: the container keeps running as it is; the store has the expiry."""
         return True
 
     def sweep_versions(self) -> tuple[list[str], list[str]]:

@@ -1,0 +1,109 @@
+"""Deploys as durable jobs, shared by every process on one store.
+
+A deploy is a row from the moment it is accepted (queued). Any process may run it once
+it holds the feature's claim, so deploys of one branch run one after the other, in the
+order they were accepted, whichever process took them; different branches run in
+parallel, up to `max_parallel` in each process. A running deploy whose process died
+(its claim ran out) is taken over by another process: the runner is told it resumes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from deployer.claims import DEPLOY, Claim, Claims
+from deployer.errors import DeployError
+from deployer.state import RUNNING, DeployRecord, Store
+
+log = logging.getLogger(__name__)
+
+# Called with the job as it was before this process took it, its claim, and whether it
+# resumes a deploy another process started. The claim is released when it returns.
+Runner = Callable[[DeployRecord, Claim, bool], None]
+
+
+class DeployQueue:
+    def __init__(self, store: Store, claims: Claims, runner: Runner, *, max_parallel: int, poll: float = 1.0) -> None:
+        self._store = store
+        self._claims = claims
+        self._runner = runner
+        self._slots = max_parallel
+        self._poll = poll
+        self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="deploybot-deploy")
+        self._lock = threading.Lock()
+        self._mine: dict[int, str] = {}  # jobs running in this process → feature
+        self._started: deque[int] = deque(maxlen=256)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="deploybot-dispatch", daemon=True)
+
+    def submit(self, job_id: int) -> bool:
+        """Try to start a job just accepted; False when it waits its turn (its branch or the slots are busy)."""
+        self.dispatch()
+        with self._lock:
+            return job_id in self._started
+
+    def dispatch(self) -> None:
+        """Start every job whose turn it is: the oldest of its feature, a slot free, the claim taken."""
+        with self._lock:
+            live = self._claims.live()
+            ahead: set[str] = set()
+            for job in self._store.unfinished_deploys():
+                first, _ = job.feature not in ahead, ahead.add(job.feature)
+                if not first or job.id in self._mine or len(self._mine) >= self._slots:
+                    continue
+                holder = live.get(job.feature)
+                if job.state == RUNNING and holder is not None and holder.job_id == job.id:
+                    continue  # running, in a process that is alive
+                self._start(job, resumed=job.state == RUNNING)
+
+    def _start(self, job: DeployRecord, *, resumed: bool) -> None:
+        claim = self._claims.take(job.feature, DEPLOY, job.id)
+        if claim is None:
+            return
+        previous = job.holder if resumed else None
+        if not self._store.take_deploy(job.id, self._claims.holder, state=job.state, previous_holder=previous):
+            self._claims.release(claim)  # another process took it between our read and now
+            return
+        self._mine[job.id] = job.feature
+        self._started.append(job.id)
+        self._pool.submit(self._run, job, claim, resumed)
+
+    def _run(self, job: DeployRecord, claim: Claim, resumed: bool) -> None:
+        try:
+            self._runner(job, claim, resumed)
+        except Exception:  # runners report their own failures; this only keeps the queue moving
+            log.exception("deploy job %d (%s) crashed", job.id, job.feature)
+            self._store.deploy_finished(job.id, "crashed", datetime.now(timezone.utc))
+        finally:
+            self._claims.release(claim)
+            with self._lock:
+                self._mine.pop(job.id, None)
+            self._wake.set()
+
+    # the dispatcher's own thread: jobs of other processes, and those whose process died
+    def start(self) -> "DeployQueue":
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.dispatch()
+            except DeployError as error:  # the store is down for a moment: try again next tick
+                log.warning("could not look for deploys to run: %s", error.message)
+            self._wake.wait(self._poll)
+            self._wake.clear()
+
+    def running_here(self) -> int:
+        with self._lock:
+            return len(self._mine)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,140 @@
+"""Durable deploy jobs (deployer/queue.py) shared by two processes on one store, SQLite and PostgreSQL.
+
+Each "process" is a DeployQueue with its own claims holder and its own connection pool; the
+runners are real threads that wait for the test to let them finish, so jobs really overlap.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from deployer.claims import DEPLOY, Claims
+from deployer.queue import DeployQueue
+from deployer.state import DONE, RUNNING, DeployRecord, Store, engine_for
+
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+TIMEOUT = timedelta(seconds=30)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Process:
+    """One bot process: its own store connection, claims holder and queue; runs record what they did."""
+
+    def __init__(self, url: str, name: str, clock: Clock, log: list, max_parallel: int = 4) -> None:
+        self.store = Store(engine_for(url))
+        self.claims = Claims(self.store, name, clock, TIMEOUT)
+        self.name, self.log = name, log
+        self.release: dict[int, threading.Event] = {}
+        self.queue = DeployQueue(self.store, self.claims, self._run, max_parallel=max_parallel)
+
+    def _run(self, job: DeployRecord, claim, resumed: bool) -> None:
+        self.log.append(("start", job.id, self.name, resumed))
+        self.release.setdefault(job.id, threading.Event()).wait(10)
+        self.store.deploy_finished(job.id, "deployed", T0)
+        self.log.append(("end", job.id, self.name))
+
+    def accept(self, feature: str) -> tuple[int, bool]:
+        job = self.store.enqueue_deploy(feature, "U0ANA", "C0DEPLOY", f"{time.time():.6f}", T0, TIMEOUT, "t3.small")
+        return job, self.queue.submit(job)
+
+    def finish(self, job: int) -> None:
+        self.release.setdefault(job, threading.Event()).set()
+
+
+def until(condition, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_one_branch_runs_one_deploy_at_a_time_across_processes_in_the_order_accepted(store_url):
+    clock, log = Clock(), []
+    bot1, bot2 = Process(store_url, "bot-1", clock, log), Process(store_url, "bot-2", clock, log)
+
+    first, started = bot1.accept("feature-x")
+    second, second_started = bot2.accept("feature-x")
+    other, other_started = bot2.accept("feature-y")
+    assert started and not second_started and other_started  # feature-y does not wait for feature-x
+    until(lambda: ("start", other, "bot-2", False) in log, "feature-y to start")
+
+    bot1.finish(first)
+    until(lambda: ("end", first, "bot-1") in log, "the first deploy to end")
+    assert ("start", second, "bot-1", False) not in log  # still waiting: nobody dispatched yet
+    bot2.queue.dispatch()  # bot-2's dispatcher tick
+    until(lambda: ("start", second, "bot-2", False) in log, "the queued deploy to start")
+    bot2.finish(second), bot2.finish(other)
+    until(lambda: bot1.store.unfinished_deploys() == [], "every deploy to finish")
+    starts = [entry[1] for entry in log if entry[0] == "start"]
+    assert starts.index(first) < starts.index(second)
+
+
+def test_a_deploy_whose_process_died_is_resumed_once_its_claim_runs_out(store_url):
+    clock, log = Clock(), []
+    dead = Store(engine_for(store_url))  # a process that took a job, then vanished
+    job = dead.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", "1.000100", T0, TIMEOUT, "t3.small")
+    claim = Claims(dead, "bot-dead", clock, TIMEOUT).take("feature-x", DEPLOY, job_id=job)
+    assert claim and dead.take_deploy(job, "bot-dead", state="queued", previous_holder=None)
+    survivor = Process(store_url, "bot-2", clock, log)
+    behind, started = survivor.accept("feature-x")
+    assert not started
+
+    survivor.queue.dispatch()
+    assert log == []  # its holder may only be slow: its claim is still alive
+    clock.now += TIMEOUT
+    survivor.queue.dispatch()
+    until(lambda: ("start", job, "bot-2", True) in log, "the orphan to be resumed")
+    assert survivor.store.deploy(job).holder == "bot-2" and survivor.store.deploy(job).attempts == 2
+    survivor.finish(job)
+    until(lambda: ("end", job, "bot-2") in log, "the resumed deploy to end")
+    survivor.queue.dispatch()
+    until(lambda: ("start", behind, "bot-2", False) in log, "the deploy queued behind it to start")
+    survivor.finish(behind)
+    until(lambda: survivor.store.deploy(behind).state == DONE, "the queued deploy to finish")
+
+
+def test_a_live_deploy_of_another_process_is_left_alone(store_url):
+    clock, log = Clock(), []
+    bot1, bot2 = Process(store_url, "bot-1", clock, log), Process(store_url, "bot-2", clock, log)
+    job, _ = bot1.accept("feature-x")
+    until(lambda: ("start", job, "bot-1", False) in log, "the deploy to start")
+    for _ in range(3):
+        clock.now += TIMEOUT / 2
+        bot1.claims.heartbeat()  # bot-1 is alive and beating
+        bot2.queue.dispatch()
+    assert [entry for entry in log if entry[2] == "bot-2"] == []
+    bot1.finish(job)
+    until(lambda: bot2.store.deploy(job).state == DONE, "the deploy to finish")
+
+
+def test_a_deploy_the_first_release_left_unfinished_is_handed_to_the_runner_as_resumed(store_url):
+    clock, log = Clock(), []
+    process = Process(store_url, "bot-1", clock, log)
+    job = process.store.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", "1.0001", T0, TIMEOUT, "t3.small")
+    with process.store._engine.begin() as conn:  # as migration 0002 leaves one: running, no holder
+        from deployer.state import deploys
+        conn.execute(deploys.update().where(deploys.c.id == job).values(state=RUNNING, holder=None))
+    process.queue.dispatch()
+    until(lambda: ("start", job, "bot-1", True) in log, "the runner to be asked about it")
+    process.finish(job)
+
+
+def test_slots_limit_a_process_and_the_rest_wait(store_url):
+    clock, log = Clock(), []
+    process = Process(store_url, "bot-1", clock, log, max_parallel=2)
+    jobs = [process.accept(f"feature-{i}") for i in range(3)]
+    assert [started for _, started in jobs] == [True, True, False]
+    process.finish(jobs[0][0])
+    until(lambda: ("end", jobs[0][0], "bot-1") in log, "a slot to free up")
+    process.queue.dispatch()
+    until(lambda: ("start", jobs[2][0], "bot-1", False) in log, "the third deploy to start")
+    for job, _ in jobs:
+        process.finish(job)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from deployer.claims import DEPLOY, Claim, Claims
 from deployer.errors import DeployError
-from deployer.state import RUNNING, DeployRecord, Store
+from deployer.state import QUEUED, RUNNING, DeployRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +35,17 @@ class DeployQueue:
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="deploybot-deploy")
         self._lock = threading.Lock()
         self._mine: dict[int, str] = {}  # jobs running in this process → feature
-        self._started: deque[int] = deque(maxlen=256)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="deploybot-dispatch", daemon=True)
 
     def submit(self, job_id: int) -> bool:
-        """Try to start a job just accepted; False when it waits its turn (its branch or the slots are busy)."""
+        """Try to start a job just accepted; False when it waits its turn (its branch or the slots are busy).
+
+        Another process's dispatcher may be the one that starts it: the store says."""
         self.dispatch()
-        with self._lock:
-            return job_id in self._started
+        job = self._store.deploy(job_id)
+        return job is not None and job.state != QUEUED
 
     def dispatch(self) -> None:
         """Start every job whose turn it is: the oldest of its feature, a slot free, the claim taken."""
@@ -70,7 +70,6 @@ class DeployQueue:
             self._claims.release(claim)  # another process took it between our read and now
             return
         self._mine[job.id] = job.feature
-        self._started.append(job.id)
         self._pool.submit(self._run, job, claim, resumed)
 
     def _run(self, job: DeployRecord, claim: Claim, resumed: bool) -> None:

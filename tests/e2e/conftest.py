@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.world import processes
-from tests.world.apprepo import make_app_repo
+from tests.world.apprepo import BASE_IMAGE, make_app_repo
 from tests.world.aws import Moto, deploybot_variables, prepare_account
 from tests.world.dockerenv import docker_client, registry_url, require_base_image
 from tests.world.slack_api import SlackApiStandIn
@@ -26,7 +26,11 @@ LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 # Branches beyond the app repo's own, one per scenario so tests don't share environments.
 EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted",
-                  "life-a", "nowhere-to-post", "no-scope"]
+                  "life-a", "nowhere-to-post", "no-scope", "ow-renew",
+                  *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql"))]
+# Builds slowly: the environment sits Ready (and expired) while the image builds.
+SLOW_BUILD = {"ow-renew": {"Dockerfile": f"FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nRUN sleep 5\n"
+                                         f'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'}}
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +67,7 @@ def docker_world() -> str:
 @pytest.fixture(scope="session")
 def app_repo(tmp_path_factory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("app-repo")
-    url = make_app_repo(root, {b: {"BRANCH.txt": b} for b in EXTRA_BRANCHES})
+    url = make_app_repo(root, {b: {"BRANCH.txt": b, **SLOW_BUILD.get(b, {})} for b in EXTRA_BRANCHES})
     return root, url
 
 

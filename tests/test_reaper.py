@@ -274,3 +274,25 @@ def test_a_tear_down_asked_for_while_beanstalk_is_busy_happens_on_the_next_pass_
     assert [(e["action"], e["actor"]) for e in account.store.audit_trail(env_id)] == [
         ("teardown-requested", "U1"), ("terminate", "U1")]
     assert account.store.recall(env_id).teardown_by is None
+
+
+def test_a_decided_expiry_earlier_than_the_tag_is_never_written_back(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW - HOUR, NOW + 3 * DAY))
+    account.store.remember(env_id, "feature-x", "feature-x", "U1")
+    account.store.set_pending_expiry(env_id, NOW + DAY)  # e.g. an extension the operator has since outdone
+
+    report = account.reaper.run()
+    assert [d.action for d in report.decisions] == ["keep"]
+    assert account.status(env_id) == "Ready"  # no tag update was started
+    assert account.tags(env_id)["deploybot:expires"] == "2026-11-26T12:00:00Z"
+    assert account.store.recall(env_id).pending_expiry is None
+
+
+def test_the_reaper_does_not_touch_an_environment_someone_holds(account):
+    env_id = account.create("old-feature", expired_tags("old-feature"))
+    deploying = Claims(account.store, "bot-2", lambda: NOW, timedelta(seconds=30)).take("old-feature", "deploy")
+    busy = account.reaper.run()
+    assert [(d.action, d.reason.endswith("a deploy is running on it")) for d in busy.decisions] == [("later", True)]
+    assert account.status(env_id) == "Ready"
+    account.claims.release(deploying)
+    assert [d.env.id for d in account.reaper.run().terminated] == [env_id]

@@ -3,6 +3,7 @@ and a redeploy, two bot processes on one store, a bot killed in the middle of de
 another one works. The two-process stories run on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ import pytest
 
 from deployer.state import Store, engine_for
 from tests.e2e.conftest import Bot, start_bot
-from tests.e2e.helpers import CHANNEL, finished, replies, root_of
+from tests.e2e.helpers import CHANNEL, click, finished, replies, root_of
 from tests.world.apprepo import add_commit
 
 pytestmark = pytest.mark.e2e
@@ -73,6 +74,32 @@ def test_the_reaper_leaves_an_environment_alone_while_its_redeploy_runs(bot_env,
         assert expires > datetime.now(timezone.utc) + timedelta(hours=23)  # renewed by the redeploy
     finally:
         bot.stop()
+
+
+def test_an_extend_while_a_redeploy_builds_waits_for_it_instead_of_breaking_it(bot, slack, moto, app_repo):
+    bot.driver.slash(text="ow-extend")
+    card = root_of(slack, "ow-extend")
+    assert finished(slack, card, timeout=90)[-1].startswith(":rocket:")
+    _until(lambda: _live(moto, "ow-extend")[0]["Status"] == "Ready", 10, "Ready")
+    add_commit(app_repo[0], "ow-extend", "index.html", f"<h1>ow-extend {uuid.uuid4()}</h1>\n")
+
+    moto.configure(update_seconds=8)  # a tag update started by the click would outlast the build
+    try:
+        bot.driver.slash(text="ow-extend")
+        redeploy = root_of(slack, "ow-extend", after=1)
+        slack.wait_for(lambda s: any(t.startswith("Building image") for t in replies(s, redeploy)), timeout=20,
+                       what="the redeploy to build")
+        click(bot.driver, slack, card, "deploybot.extend", "U0BEA")
+        slack.wait_for(lambda s: "extended by <@U0BEA>" in json.dumps(s.messages(CHANNEL)[card]), timeout=10,
+                       what="the card to show the extension")
+        thread = finished(slack, redeploy, timeout=90)
+    finally:
+        moto.configure(update_seconds=1)
+    assert thread[-1].startswith(":rocket:"), thread  # not "Must be Ready"
+    # The deploy writes the later expiry when it is done: renewed (1 day) and extended (1 more).
+    after = _until(lambda: [e for e in _live(moto, "ow-extend") if e["Status"] == "Ready"], 20, "Ready")[0]
+    expires = datetime.strptime(moto.tags(after)[EXPIRES], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert expires > datetime.now(timezone.utc) + timedelta(hours=47)
 
 
 def test_two_bots_on_one_store_deploy_one_branch_one_after_the_other(store_url, request, bot_env, slack, moto,

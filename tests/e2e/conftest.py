@@ -26,12 +26,12 @@ LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 # Branches beyond the app repo's own, one per scenario so tests don't share environments.
 EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted",
-                  "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend",
+                  "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building", "kill-deploying",
                   *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql"))]
 # Builds slowly: the environment sits Ready (and expired) while the image builds.
 SLOW_DOCKERFILE = (f"FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nRUN sleep 5\n"
                    'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
-SLOW_BUILD = {"ow-renew": {"Dockerfile": SLOW_DOCKERFILE}, "ow-extend": {"Dockerfile": SLOW_DOCKERFILE}}
+SLOW_BUILD = {b: {"Dockerfile": SLOW_DOCKERFILE} for b in ("ow-renew", "ow-extend", "kill-building")}
 
 
 @pytest.fixture(scope="session")

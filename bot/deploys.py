@@ -83,8 +83,13 @@ class DeployService:
         thread = self._open_thread(request, origin)
         if thread is None:
             return
-        job = self._store.enqueue_deploy(request.feature, request.owner, thread.channel, thread.ts, utcnow(),
-                                         request.ttl, request.instance_type)
+        try:
+            job = self._store.enqueue_deploy(request.feature, request.owner, thread.channel, thread.ts, utcnow(),
+                                             request.ttl, request.instance_type)
+        except DeployError as error:  # the store is down: the thread that was opened gets the last word
+            thread.update(views.deploy_failed(request.feature, origin.user_id, error))
+            thread.reply(answer_for(error))
+            return
         self._commits[job] = commit
         if not self.queue.submit(job):
             # It waits its turn, and then takes the branch's commit as it is when its turn comes.

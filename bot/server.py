@@ -17,15 +17,16 @@ from slack_sdk.errors import SlackApiError
 from bot.app import build_app, slack_client
 from bot.preflight import app_token_problem, port_check, port_problem, slack_checks
 from bot.settings import SlackSettings
-from deployer.errors import ConfigError
+from deployer.errors import ConfigError, StoreUnavailable
 from deployer.factory import build_services
 from deployer.preflight import run_checks
 from deployer.settings import Settings
+from deployer.state import Store
 
 log = logging.getLogger(__name__)
 
 
-def http_app(app: App) -> Flask:
+def http_app(app: App, store: Store) -> Flask:
     handler = SlackRequestHandler(app)
     web = Flask("deploybot")
 
@@ -35,23 +36,35 @@ def http_app(app: App) -> Flask:
 
     @web.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
-        return jsonify(ok=True)
+        problem = _store_problem(store)
+        return (jsonify(ok=False, store=problem), 503) if problem else jsonify(ok=True)
 
     return web
 
 
-def socket_mode_health_app(is_connected: Callable[[], bool]) -> Flask:
+def socket_mode_health_app(is_connected: Callable[[], bool], store: Store) -> Flask:
     # Slack's events arrive over the WebSocket, so the bot is healthy only while it is connected;
     # the client reconnects on its own, and /healthz says 503 until it has.
     web = Flask("deploybot")
 
     @web.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
-        if is_connected():
-            return jsonify(ok=True, socket_mode="connected")
-        return jsonify(ok=False, socket_mode="disconnected"), 503
+        connected, problem = is_connected(), _store_problem(store)
+        mode = "connected" if connected else "disconnected"
+        if connected and not problem:
+            return jsonify(ok=True, socket_mode=mode)
+        return jsonify(ok=False, socket_mode=mode, **({"store": problem} if problem else {})), 503
 
     return web
+
+
+def _store_problem(store: Store) -> str | None:
+    """Without its store the bot can't take a claim, so it can change nothing: it is not healthy."""
+    try:
+        store.ping()
+    except StoreUnavailable as error:
+        return error.message
+    return None
 
 
 # Deploy threads (git, tar streams, Docker build logs) hold the GIL in 5 ms slices by
@@ -70,7 +83,7 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     signal.signal(signal.SIGTERM, _stop)
     bot.start()
     try:
-        _listen(bot.app, slack)
+        _listen(bot.app, slack, services.store)
     finally:
         bot.stop()
         log.info("deploybot stopped")
@@ -80,10 +93,10 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _listen(app: App, slack: SlackSettings) -> None:
+def _listen(app: App, slack: SlackSettings, store: Store) -> None:
     if not slack.socket_mode:
         log.info("deploybot listening on port %d (POST /slack/events, GET /healthz)", slack.port)
-        _serve_http(http_app(app), slack.port, threads=16)
+        _serve_http(http_app(app, store), slack.port, threads=16)
         return
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -95,7 +108,7 @@ def _listen(app: App, slack: SlackSettings) -> None:
         except SlackApiError as error:
             raise ConfigError(app_token_problem(error)) from None
         log.info("deploybot connected; GET /healthz on port %d", slack.port)
-        _serve_http(socket_mode_health_app(handler.client.is_connected), slack.port, threads=2)
+        _serve_http(socket_mode_health_app(handler.client.is_connected, store), slack.port, threads=2)
     finally:
         # Also on SIGTERM's SystemExit: Slack sees the socket close, and the client's reconnect threads end.
         handler.close()

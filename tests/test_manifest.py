@@ -15,6 +15,7 @@ from slack_bolt import App
 
 from bot.parsing import DeployCommand, parse_deploy
 from bot.server import http_app
+from deployer.state import Store, engine_for
 from tests.world.slack_api import MANIFEST, METHOD_SCOPES, manifest_bot_scopes
 
 # The Web API methods deploybot's own code calls (bot/deploys.py, bot/notices.py,
@@ -43,7 +44,8 @@ def _urls(node: Any) -> Iterator[str]:
 def _served_paths() -> set[str]:
     # No network: token verification off, and the Flask app is only inspected, never run.
     app = App(token="xoxb-unused", signing_secret="unused", token_verification_enabled=False)
-    return {rule.rule for rule in http_app(app).url_map.iter_rules() if "POST" in (rule.methods or ())}
+    store = Store(engine_for("sqlite:///:memory:"))
+    return {rule.rule for rule in http_app(app, store).url_map.iter_rules() if "POST" in (rule.methods or ())}
 
 
 def _command(manifest: dict[str, Any], name: str) -> dict[str, Any]:

@@ -54,11 +54,7 @@ class Postgres:
             self.port = free_port()
             self._run("initdb", "-D", self.data, "-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C",
                       "--no-sync")
-            # -F: no fsync, the data is thrown away anyway. Unix sockets go in our directory, not
-            # /var/run/postgresql, which may not exist or belong to another server.
-            options = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F"
-            self._run("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "30", "-o", options)
-            self._wait_ready()
+            self.start()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -73,6 +69,18 @@ class Postgres:
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+    def start(self) -> None:
+        """Start the server (again, after `stop`), on the same port with the same data."""
+        # -F: no fsync, the data is thrown away anyway. Unix sockets go in our directory, not
+        # /var/run/postgresql, which may not exist or belong to another server.
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F"
+        self._run("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "30", "-o", options)
+        self._wait_ready()
+
+    def stop(self) -> None:
+        """Stop the server, keeping its data: the store becomes unreachable."""
+        self._run("pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w")
 
     @property
     def data(self) -> str:

@@ -7,9 +7,11 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 from contextlib import contextmanager
 from datetime import datetime
 
+from bot.jobs import announce_terminated
 from deployer.claims import DEPLOY, Claims, Heartbeat, busy_message
 from deployer.durations import format_duration, parse_duration
 from deployer.environment import Environment, iso
@@ -24,6 +26,9 @@ from deployer.reaper import REAPER_LEASE
 from deployer.request import limits_of, make_request
 from deployer.settings import Settings, load_settings
 from deployer.state import Store
+
+if TYPE_CHECKING:
+    from bot.notices import Notices
 
 EXIT_INTERRUPTED = 130
 CLAIM_RETRY = 2.0  # seconds between tries for a busy feature's claim
@@ -99,6 +104,9 @@ def _reap(settings: Settings, *, dry_run: bool) -> int:
     else:
         with _reaper_lease(services.store, services.claims):
             report = services.reaper.run()
+        notices = _slack_notices(settings, services.store)
+        if notices:  # as the bot's reaper does: threads hear why, cards lose their buttons
+            announce_terminated(notices, report, utcnow())
     verb = "would terminate" if dry_run else "terminated"
     acted = report.of("terminate") if dry_run else report.terminated
     for decision in acted:
@@ -112,6 +120,21 @@ def _reap(settings: Settings, *, dry_run: bool) -> int:
     if not acted and not report.failed:
         print("Nothing to terminate." if not dry_run else "Nothing would be terminated.")
     return 1 if report.failed else 0
+
+
+def _slack_notices(settings: Settings, store: Store) -> Notices | None:
+    """Where the bot would speak, when its token is configured here too; else the CLI reaps silently."""
+    from pydantic import ValidationError
+
+    from bot.app import slack_client
+    from bot.notices import Notices
+    from bot.settings import SlackSettings
+
+    try:
+        slack = SlackSettings()
+    except ValidationError:
+        return None
+    return Notices(slack_client(slack), store, settings.channel)
 
 
 @contextmanager

@@ -86,9 +86,7 @@ class LifecycleJobs:
             return None
         report = self._reaper.run()
         now = self._clock()
-        for decision in report.terminated:
-            env = decision.env
-            self._notices.gone(env.id, Gone(env.feature or env.name, env.name, now, decision.actor, decision.reason))
+        announce_terminated(self._notices, report, now)
         for decision in report.of("malformed"):
             self._report_malformed(decision, now)
         for decision, error in report.failed:
@@ -111,6 +109,13 @@ class LifecycleJobs:
         if self._notices.channel:
             self._notices.post(self._notices.channel, text)
         self._store.log(now, action, REAPER, reason, env_id=env.id, name=env.name)
+
+
+def announce_terminated(notices: Notices, report: ReapReport, now: datetime) -> None:
+    """Each terminated environment's thread hears why, and its cards lose their buttons."""
+    for decision in report.terminated:
+        env = decision.env
+        notices.gone(env.id, Gone(env.feature or env.name, env.name, now, decision.actor, decision.reason))
 
 
 def _lifetime(env: Environment) -> Lifetime | None:

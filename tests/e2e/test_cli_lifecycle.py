@@ -10,7 +10,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from slack_sdk import WebClient
+
 from deployer.environment import environment_tags
+from deployer.state import Store, engine_for
+from tests.e2e.helpers import CHANNEL
 from tests.e2e.test_cli import _deploybot
 
 pytestmark = pytest.mark.e2e
@@ -80,3 +84,36 @@ def test_reap_dry_run_changes_nothing_then_reap_terminates_only_what_expired(cli
     for survivor in ("cli-fresh", "cli-untagged", "cli-garbage"):
         assert _status(moto, survivor) == "Ready"
     assert _status(moto, "cli-elsewhere", app="cli-other") in ("Launching", "Ready")
+
+
+def test_reap_refuses_while_a_bot_holds_the_reapers_lease(cli_account, moto):
+    store = Store(engine_for(cli_account["DEPLOYBOT_STATE"]))
+    now = datetime.now(timezone.utc)
+    assert store.acquire_lease("reaper", "bot-host:4242:abc123", now, timedelta(minutes=5))
+    try:
+        refused = _deploybot(cli_account, "reap")
+        assert refused.returncode == 10, refused.stderr
+        assert "bot-host:4242:abc123 is reaping right now" in refused.stderr and "Traceback" not in refused.stderr
+        assert _deploybot(cli_account, "reap", "--dry-run").returncode == 0  # looking needs no lease
+    finally:
+        store.release_lease("reaper", "bot-host:4242:abc123")
+
+
+def test_reap_tells_slack_like_the_bot_when_its_token_is_configured(cli_account, moto, slack):
+    eb = moto.client("elasticbeanstalk")
+    now = datetime.now(timezone.utc)
+    tags = environment_tags("cli/told", "U1", now - timedelta(days=2), now - timedelta(minutes=5))
+    created = eb.create_environment(ApplicationName=APP, EnvironmentName="cli-told", SolutionStackName=STACK,
+                                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    _wait_ready(moto, ["cli-told"])
+    card = WebClient(token=cli_account["SLACK_BOT_TOKEN"], base_url=cli_account["SLACK_API_URL"]).chat_postMessage(
+        channel=CHANNEL, text="cli-told is live")
+    store = Store(engine_for(cli_account["DEPLOYBOT_STATE"]))
+    store.remember(created["EnvironmentId"], "cli-told", "cli/told", "U1", CHANNEL, card["ts"])
+    store.add_card(created["EnvironmentId"], CHANNEL, card["ts"])
+
+    result = _deploybot(cli_account, "reap")
+    assert result.returncode == 0, result.stderr
+    assert "terminated cli-told" in result.stdout
+    assert "is gone" in slack.messages(CHANNEL)[card["ts"]]["text"]
+    assert any("torn down by" in m["text"] for m in slack.thread(card["ts"]))

@@ -54,9 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _configure_logging(verbose=args.command == "serve" or getattr(args, "verbose", False))
     try:
-        settings = load_settings()
         if args.command == "serve":
-            return _serve(settings)
+            return _serve()
+        settings = load_settings()
         if args.command == "envs":
             return _envs(settings)
         if args.command == "reap":
@@ -78,11 +78,11 @@ def _configure_logging(*, verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-def _serve(settings: Settings) -> int:
+def _serve() -> int:
     from bot.server import serve
-    from bot.settings import load_slack_settings
+    from bot.settings import load_serve_settings
 
-    serve(settings, load_slack_settings())
+    serve(*load_serve_settings())
     return 0
 
 

@@ -70,7 +70,10 @@ class LifecycleJobs:
 
     def _warn(self, env: Environment, life: Lifetime, now: datetime) -> int:
         message = env_views.expiry_warning(env, now)
-        places = [p for p in (self._notices.thread_of(env.id), (self._notices.channel, None)) if p and p[0]]
+        thread = self._notices.thread_of(env.id)
+        # The channel too; without one, the owner's DM only when there is no thread to warn in.
+        elsewhere = self._notices.channel or (None if thread else self._notices.report_to(env.owner))
+        places = [p for p in (thread, (elsewhere, None)) if p and p[0]]
         posted = [self._notices.post_card(env.id, channel, message, thread) for channel, thread in places]
         if places and not any(posted):
             return 0  # Slack refused every post: try again next tick
@@ -106,8 +109,9 @@ class LifecycleJobs:
         trail = self._store.audit_trail(env.id)
         if any(entry["action"] == action and entry["reason"] == reason for entry in trail):
             return
-        if self._notices.channel:
-            self._notices.post(self._notices.channel, text)
+        target = self._notices.report_to(env.owner)
+        if target:
+            self._notices.post(target, text)
         self._store.log(now, action, REAPER, reason, env_id=env.id, name=env.name)
 
 
@@ -115,7 +119,7 @@ def announce_terminated(notices: Notices, report: ReapReport, now: datetime) -> 
     """Each terminated environment's thread hears why, and its cards lose their buttons."""
     for decision in report.terminated:
         env = decision.env
-        notices.gone(env.id, Gone(env.feature or env.name, env.name, now, decision.actor, decision.reason))
+        notices.gone(env.id, Gone(env.feature or env.name, env.name, now, decision.actor, decision.reason), env.owner)
 
 
 def _lifetime(env: Environment) -> Lifetime | None:

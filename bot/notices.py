@@ -7,6 +7,7 @@ is gone, even by a later process.
 from __future__ import annotations
 
 import logging
+import re
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -17,6 +18,7 @@ from bot.views import Message
 from deployer.state import Store
 
 log = logging.getLogger(__name__)
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")  # an owner from the command line (`jenkins`) has no DM
 
 
 class Notices:
@@ -56,18 +58,26 @@ class Notices:
             return remembered.channel, remembered.thread_ts
         return None
 
-    def in_thread_or_channel(self, env_id: str, text: str) -> bool:
+    def report_to(self, owner: str | None) -> str | None:
+        """Where a report that belongs to no thread goes: DEPLOYBOT_CHANNEL, or when that is unset,
+        the owner's direct messages with the app (posting to a user ID), so it is never lost."""
+        if self.channel:
+            return self.channel
+        return owner if owner and SLACK_USER.match(owner) else None
+
+    def in_thread_or_channel(self, env_id: str, text: str, owner: str | None = None) -> bool:
         where = self.thread_of(env_id)
         if where:
             return self.post(where[0], text, where[1]) is not None
-        if self.channel:
-            return self.post(self.channel, text) is not None
-        log.info("no thread or channel to tell about %s: %s", env_id, text)
+        target = self.report_to(owner)
+        if target:
+            return self.post(target, text) is not None
+        log.info("no thread, channel or owner to tell about %s: %s", env_id, text)
         return False
 
-    def gone(self, env_id: str, gone: Gone) -> None:
+    def gone(self, env_id: str, gone: Gone, owner: str | None = None) -> None:
         """Say so in its thread and take the buttons off every card of it."""
-        self.in_thread_or_channel(env_id, env_views.gone_notice(gone))
+        self.in_thread_or_channel(env_id, env_views.gone_notice(gone), owner)
         card = env_views.gone_card(gone)
         for channel, ts in self._store.cards_of(env_id):
             self.update(channel, ts, card)

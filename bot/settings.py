@@ -5,7 +5,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deployer.errors import ConfigError
-from deployer.settings import WHERE_SETTINGS_GO
+from deployer.settings import WHERE_SETTINGS_GO, Settings, load_settings
 
 
 class SlackSettings(BaseSettings):
@@ -46,3 +46,16 @@ def load_slack_settings() -> SlackSettings:
     if not settings.socket_mode and settings.signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is required to serve HTTP (or set SLACK_APP_TOKEN for Socket Mode).")
     return settings
+
+
+def load_serve_settings() -> tuple[Settings, SlackSettings]:
+    """Both kinds of settings, with every problem of either named at once (not one per try)."""
+    loaded, problems = [], []
+    for load in (load_settings, load_slack_settings):
+        try:
+            loaded.append(load())
+        except ConfigError as error:
+            problems += error.details or [error.message]
+    if problems:
+        raise ConfigError(f"Settings are missing or wrong {WHERE_SETTINGS_GO}", details=problems)
+    return loaded[0], loaded[1]

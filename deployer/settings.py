@@ -5,16 +5,22 @@ start-up with a message that names it (see `load_settings`).
 """
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from deployer.durations import parse_duration
 from deployer.errors import ConfigError
 
+log = logging.getLogger(__name__)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 PREFIX = "DEPLOYBOT_"
 
@@ -119,13 +125,47 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, or a ConfigError that names each bad setting."""
+    """Settings from the environment, or a ConfigError that names each bad setting (misspelt ones too)."""
+    typos, ignored = unknown_settings(given_names())
+    for name in ignored:
+        log.warning("%s is not a deploybot setting; it is ignored (.env.example lists them all)", name)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(f"Settings are missing or wrong {WHERE_SETTINGS_GO}", details=describe_errors(exc)) from None
+        raise ConfigError(f"Settings are missing or wrong {WHERE_SETTINGS_GO}",
+                          details=typos + describe_errors(exc)) from None
     except SettingsError as exc:
         raise ConfigError("Settings could not be read", details=[str(exc)]) from None
+    if typos:
+        raise ConfigError(f"Settings are missing or wrong {WHERE_SETTINGS_GO}", details=typos)
+    return settings
+
+
+# Variables with the prefix that belong to deploybot's own tooling, not to the bot.
+TOOLING = frozenset({"DEPLOYBOT_REQUIRE_DOCKER"})
+
+
+def given_names(env_file: str | Path = ".env") -> set[str]:
+    """The DEPLOYBOT_ variables set in the environment or in the .env file."""
+    names = set(os.environ) | (set(dotenv_values(env_file)) if Path(env_file).is_file() else set())
+    return {n.upper() for n in names if n.upper().startswith(PREFIX)}  # read case-insensitively
+
+
+def unknown_settings(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Names that are no setting: (likely misspellings, each with the setting meant; the rest).
+
+    A misspelt setting silently falls back to its default (DEPLOYBOT_PROVIDR=beanstalk would
+    run the local provider), so a near miss stops start-up; anything else is only ignored.
+    """
+    known = sorted(PREFIX + name.upper() for name in Settings.model_fields)
+    typos, ignored = [], []
+    for name in sorted(set(names) - set(known) - TOOLING):
+        meant = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if meant:
+            typos.append(f"{name}: not a setting; did you mean {meant[0]}?")
+        else:
+            ignored.append(name)
+    return typos, ignored
 
 
 # Said with every settings error: the person reading it is usually setting deploybot up.

@@ -87,11 +87,11 @@ class World:
     def claims(self, holder: str) -> Claims:
         return Claims(self.store, holder, lambda: self.now, timedelta(seconds=30))
 
-    def jobs(self, holder: str = "bot-1") -> LifecycleJobs:
+    def jobs(self, holder: str = "bot-1", channel: str | None = CHANNEL) -> LifecycleJobs:
         """A bot process: a new one after a restart shares only the store."""
         reaper = Reaper(self.provider, self.store, lambda: self.now, self.claims(holder))
         return LifecycleJobs(self.manager, reaper, self.store,
-                             Notices(self.client, self.store, CHANNEL), warn_before=2 * HOUR,
+                             Notices(self.client, self.store, channel), warn_before=2 * HOUR,
                              lease_for=timedelta(minutes=15), holder=holder, clock=lambda: self.now)
 
     def texts(self) -> list[str]:
@@ -177,6 +177,17 @@ def test_a_malformed_expiry_is_reported_once_and_never_reaped(world):
     (report,) = world.posts
     assert "`garbage`" in report["text"] and "can't be read" in report["text"]
     assert world.provider.envs["e-garbage"].status == READY
+
+
+def test_without_a_channel_reports_go_to_the_owner_not_nowhere(world):
+    world.provider.add("garbage", T0 - DAY, owner="U0BEA", **{EXPIRES: "next tuesday"})
+    world.provider.add("soon", T0 + HOUR, owner="U0CAT")
+    world.provider.add("from-jenkins", T0 + HOUR, owner="jenkins")  # a CLI owner: no Slack user to tell
+    jobs = world.jobs(channel=None)
+    assert jobs.warn() == 2
+    jobs.reap()
+    assert sorted((p["channel"], p["text"].split()[1]) for p in world.posts) == [
+        ("U0BEA", "`garbage`"), ("U0CAT", "<@U0CAT>,")]
 
 
 def test_tear_down_is_for_the_owner_and_the_admins():

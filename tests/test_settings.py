@@ -101,3 +101,49 @@ def test_every_setting_is_documented(document):
     names = {PREFIX + name.upper() for name in Settings.model_fields}
     names |= {f.validation_alias.choices[0] for f in SlackSettings.model_fields.values()}
     assert names <= _documented(ROOT / document)
+
+
+@pytest.mark.parametrize("typo,meant", [
+    ("DEPLOYBOT_PROVIDR", "DEPLOYBOT_PROVIDER"),
+    ("DEPLOYBOT_REAP_INTERVALL", "DEPLOYBOT_REAP_INTERVAL"),
+    ("DEPLOYBOT_CHANEL", "DEPLOYBOT_CHANNEL"),
+])
+def test_a_misspelt_setting_stops_start_up_naming_the_one_meant(env, typo, meant):
+    env.setenv(typo, "beanstalk")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert f"{typo}: not a setting; did you mean {meant}?" in caught.value.details
+
+
+def test_a_misspelt_setting_in_dotenv_is_caught_too(env, tmp_path):
+    (tmp_path / ".env").write_text("DEPLOYBOT_PROVIDR=beanstalk\n")
+    with pytest.raises(ConfigError, match="Settings are missing or wrong") as caught:
+        load_settings()
+    assert caught.value.details == ["DEPLOYBOT_PROVIDR: not a setting; did you mean DEPLOYBOT_PROVIDER?"]
+
+
+def test_other_unknown_variables_are_only_named_in_the_log(env, caplog):
+    env.setenv("DEPLOYBOT_SOMETHING_ELSE", "x")
+    env.setenv("DEPLOYBOT_REQUIRE_DOCKER", "1")  # the test world's own switch
+    assert load_settings().provider == "beanstalk"
+    assert "DEPLOYBOT_SOMETHING_ELSE is not a deploybot setting" in caplog.text
+    assert "REQUIRE_DOCKER" not in caplog.text
+
+
+def test_every_problem_is_named_at_once(env):
+    env.delenv("DEPLOYBOT_GIT_URL")
+    env.setenv("DEPLOYBOT_TTL", "forever")
+    env.setenv("DEPLOYBOT_PROVIDR", "local")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert [line.split(":")[0] for line in caught.value.details] == \
+        ["DEPLOYBOT_PROVIDR", "DEPLOYBOT_GIT_URL", "DEPLOYBOT_TTL"]
+
+
+def test_serve_names_the_missing_deploybot_and_slack_settings_together(env):
+    from bot.settings import load_serve_settings
+
+    env.delenv("DEPLOYBOT_GIT_URL")
+    with pytest.raises(ConfigError) as caught:
+        load_serve_settings()
+    assert [line.split(":")[0] for line in caught.value.details] == ["DEPLOYBOT_GIT_URL", "SLACK_BOT_TOKEN"]

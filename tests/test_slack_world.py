@@ -65,6 +65,12 @@ def test_auth_test_answers_like_slack(client):
     assert {"bot_id", "team_id", "url"} <= set(answer.data)
 
 
+def test_posting_to_a_user_id_lands_in_their_dm_with_the_app(client, slack):
+    posted = client.chat_postMessage(channel="U0ANA", text="for ana's eyes")
+    assert posted["channel"] == "D0ANA" and slack.messages("D0ANA")[posted["ts"]]["text"] == "for ana's eyes"
+    assert api_error(lambda: client.chat_postMessage(channel="U0NOBODY", text="x")) == "channel_not_found"
+
+
 def test_rate_limit_is_recovered_by_slack_sdk_retry_handler(slack):
     # retry_after=0 keeps the test fast; the handler still sleeps < 1 s of jitter.
     slack.fail_next("chat.postMessage", status=429, retry_after=0)

@@ -66,10 +66,18 @@ def test_the_image_runs_deploybot_as_a_non_root_user_with_git(image):
     assert any("serve" in line for line in usage), out
 
 
+def env_file(path: Path) -> dict[str, str]:
+    """What `docker run --env-file` reads: KEY=VALUE lines, comments and blank lines skipped, nothing unquoted."""
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
 def test_the_bot_in_its_container_deploys_and_tears_down_on_the_local_provider(image, slack, app_repo_for_anyone):
     client, _ = image
     port = processes.free_port()
     env = {
+        # As the README says: `--env-file .env`, made from .env.example, with what the operator fills in.
+        **env_file(processes.ROOT / ".env.example"),
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
         "PORT": str(port), "DEPLOYBOT_GIT_URL": app_repo_for_anyone, "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
         "DEPLOYBOT_LOCAL_PORTS": "23000-23999", "DEPLOYBOT_ENV_PREFIX": PREFIX, "DEPLOYBOT_REAP_INTERVAL": "1h",
@@ -90,6 +98,9 @@ def test_the_bot_in_its_container_deploys_and_tears_down_on_the_local_provider(i
         thread = finished(slack, root)
         assert thread[-1].startswith(":rocket: Ready: http://127.0.0.1:23"), thread
         assert page(thread[-1].split()[2]) == page_for(BRANCH)
+        # The store is in the state volume, so it outlives the container.
+        kept = bot.exec_run(["ls", "/home/deploybot/state"]).output.decode().split()
+        assert "deploybot.db" in kept, kept
 
         click(driver, slack, root, "deploybot.tear_down", "U0ANA")
         deadline = time.monotonic() + 20

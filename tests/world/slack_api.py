@@ -601,6 +601,8 @@ class SlackApiStandIn:
         value = str(value or "").strip()
         if _CHANNEL_ID.match(value):
             return value
+        if _USER_ID.match(value) and value in self.users:
+            return "D" + value[1:]  # a user ID posts to that user's DM with the app, as Slack does
         by_name = {name: cid for cid, name in self.channels.items()}
         if value.lstrip("#") in by_name:
             return by_name[value.lstrip("#")]

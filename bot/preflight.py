@@ -24,7 +24,19 @@ def slack_checks(client: WebClient, slack: SlackSettings) -> list[Check]:
             return unreachable(slack.api_url, error)
         return None
 
-    return [bot_token]
+    def app_token() -> str | None:
+        # Socket Mode connects after the checks; a refused app token must be named before
+        # anything is posted or scheduled, so ask for a connection URL now.
+        token = slack.app_token.get_secret_value()  # type: ignore[union-attr]
+        try:
+            WebClient(base_url=slack.api_url).apps_connections_open(app_token=token)
+        except SlackApiError as error:
+            return app_token_problem(error)
+        except (URLError, OSError) as error:
+            return unreachable(slack.api_url, error)
+        return None
+
+    return [bot_token, app_token] if slack.socket_mode else [bot_token]
 
 
 def unreachable(api_url: str, error: Exception) -> str:

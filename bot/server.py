@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+import boto3
 from flask import Flask, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
@@ -18,8 +19,8 @@ from bot.app import build_app, slack_client
 from bot.preflight import app_token_problem, port_check, port_problem, slack_checks
 from bot.settings import SlackSettings
 from deployer.errors import ConfigError, StoreUnavailable
-from deployer.factory import build_services
-from deployer.preflight import run_checks
+from deployer.factory import build_services, open_store, startup_checks
+from deployer.preflight import run_checks, store_check
 from deployer.settings import Settings
 from deployer.state import Store
 
@@ -74,10 +75,14 @@ GIL_SWITCH_INTERVAL = 0.001
 
 def serve(settings: Settings, slack: SlackSettings) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    services = build_services(settings)
+    session = boto3.session.Session()
     client = slack_client(slack)
-    # Say what is missing now, all of it at once, not inside someone's deploy.
-    run_checks([port_check(slack.port), *slack_checks(client, slack), *services.checks])
+    stores: list[Store] = []
+    # Say what is missing now, all of it at once, not inside someone's deploy; before anything
+    # is posted or scheduled.
+    run_checks([port_check(slack.port), *slack_checks(client, slack), store_check(lambda: open_store(settings),
+                stores.append), *startup_checks(settings, session)])
+    services = build_services(settings, session, store=stores[0])
     bot = build_app(slack, settings, services, client)
     # A SIGTERM (docker stop, systemd) ends the jobs cleanly and hands the reaper's lease back.
     signal.signal(signal.SIGTERM, _stop)

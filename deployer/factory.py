@@ -14,7 +14,7 @@ from deployer.images import ImageBuilder
 from deployer.manager import EnvironmentManager, Limits
 from deployer.pipeline import Deployer, utcnow
 from deployer.poller import Poller
-from deployer.preflight import Check, beanstalk_checks, local_checks
+from deployer.preflight import Check, beanstalk_checks, git_check, local_checks, registry_check
 from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange
 from deployer.providers.beanstalk import BeanstalkProvider
@@ -60,22 +60,34 @@ class Services:
     reaper: Reaper
     store: Store
     claims: Claims
-    checks: list[Check]
 
 
-def build_services(settings: Settings, session: boto3.session.Session | None = None) -> Services:
-    session = session or boto3.session.Session()
+def startup_checks(settings: Settings, session: boto3.session.Session) -> list[Check]:
+    """What must work before the bot takes requests: the repository, the registry, the provider."""
     docker = LazyDocker()
-    # The checks get lambdas: reading `docker.ping` itself would connect right here, before
-    # the checks could report a missing engine along with everything else.
+    # Lambdas: reading `docker.ping` itself would connect right here, before the checks
+    # could report a missing engine along with everything else.
     if settings.provider == "local":
-        provider: Provider = build_local_provider(settings, docker)
         checks = local_checks(lambda: docker.ping())
     else:
-        gateway = build_gateway(settings, session)
-        provider = build_provider(settings, gateway)
-        checks = beanstalk_checks(settings, gateway, lambda: docker.ping())
-    store = Store(engine_for(settings.state))
+        checks = beanstalk_checks(settings, build_gateway(settings, session), lambda: docker.ping())
+        checks.append(registry_check(registry_for(settings, session)))
+    return [git_check(GitRepo(settings.git_url, settings.work_dir / "git")), *checks]
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(engine_for(settings.state))
+
+
+def build_services(settings: Settings, session: boto3.session.Session | None = None,
+                   store: Store | None = None) -> Services:
+    session = session or boto3.session.Session()
+    docker = LazyDocker()
+    if settings.provider == "local":
+        provider: Provider = build_local_provider(settings, docker)
+    else:
+        provider = build_provider(settings, build_gateway(settings, session))
+    store = store or open_store(settings)
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
     manager = EnvironmentManager(
         provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs), claims
@@ -89,7 +101,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         dockerrun_template=settings.dockerrun_template,
         manager=manager,
     )
-    return Services(deployer, manager, Reaper(provider, store, utcnow, claims), store, claims, checks)
+    return Services(deployer, manager, Reaper(provider, store, utcnow, claims), store, claims)
 
 
 def build_local_provider(settings: Settings, docker: object) -> LocalProvider:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from deployer.errors import BranchNotFound, ConfigError, DeployError, InvalidRequest
 
 FETCH_TIMEOUT_S = 300
+LS_REMOTE_TIMEOUT_S = 30
 LOCAL_TIMEOUT_S = 60
 
 # git's message when the remote has no such ref (stable under LC_ALL=C).
@@ -70,6 +71,23 @@ class GitRepo:
         if result.returncode != 0:
             return None
         return result.stdout.decode("utf-8", errors="replace")
+
+    def reachability_problem(self) -> str | None:
+        """Why the repository can't be read (`git ls-remote`), or None: a start-up check."""
+        try:
+            result = subprocess.run(["git", "ls-remote", "--heads", "--", self.url], capture_output=True,
+                                    env=_git_env(), timeout=LS_REMOTE_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            return f"{self.display_url} did not answer within {LS_REMOTE_TIMEOUT_S}s (DEPLOYBOT_GIT_URL)."
+        if result.returncode == 0:
+            return None
+        said = result.stderr.decode(errors="replace").strip().splitlines()
+        reason = next((line for line in said if line.startswith("fatal:")), said[0] if said else
+                      f"git exited with {result.returncode}")
+        secret = urlsplit(self.url).password
+        reason = reason.replace(self.url, self.display_url)
+        return f"git can't read DEPLOYBOT_GIT_URL ({self.display_url}): " + (
+            reason.replace(secret, "***") if secret else reason)
 
     # -- cache and fetching -------------------------------------------------
 

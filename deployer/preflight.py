@@ -1,11 +1,16 @@
 """Start-up checks: say exactly what is missing before anyone types /deploy."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 from deployer.beanstalk import BeanstalkGateway
 from deployer.errors import ConfigError, DeployError
+from deployer.git import GitRepo
+from deployer.registry import Registry
 from deployer.settings import Settings
+from deployer.state import Store
 
 Check = Callable[[], str | None]
 
@@ -19,6 +24,35 @@ def docker_check(ping: Callable[[], object]) -> Check:
         return None
 
     return docker
+
+
+def git_check(repo: GitRepo) -> Check:
+    return repo.reachability_problem
+
+
+def registry_check(registry: Registry) -> Check:
+    def credentials() -> str | None:
+        try:
+            registry.auth_config()  # ECR: GetAuthorizationToken proves the credentials and the region
+        except DeployError as error:
+            return f"The image registry refused deploybot's credentials: {error.message}"
+        return None
+
+    return credentials
+
+
+def store_check(open_store: Callable[[], Store], keep: Callable[[Store], None]) -> Check:
+    """The store opens (and is migrated), and takes a write: without it no claim can be taken."""
+    def store() -> str | None:
+        opened = open_store()
+        probe = f"start-up check {os.getpid()}"
+        if not opened.acquire_lease(probe, probe, datetime.now(timezone.utc), timedelta(0)):
+            return "The state store (DEPLOYBOT_STATE) did not take a write."
+        opened.release_lease(probe, probe)
+        keep(opened)
+        return None
+
+    return store
 
 
 def local_checks(docker_ping: Callable[[], object]) -> list[Check]:

@@ -60,3 +60,24 @@ def test_an_app_token_slack_refuses_in_socket_mode(env, slack):
     finally:
         socket_mode.stop()
     assert "Slack refused SLACK_APP_TOKEN (`invalid_auth`)" in stderr and "connections:write" in stderr
+
+
+def test_an_unreadable_repository_and_store_are_named_with_the_rest(env, tmp_path):
+    (tmp_path / "not-a-db").write_bytes(b"garbage, not SQLite" * 100)
+    stderr = refused(serve({**env, "DEPLOYBOT_GIT_URL": "file:///nonexistent/app.git",
+                            "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/not-a-db",
+                            "DOCKER_HOST": "unix:///nonexistent/docker.sock"}))
+    assert "git can't read DEPLOYBOT_GIT_URL (file:///nonexistent/app.git)" in stderr
+    assert "The store in DEPLOYBOT_STATE can't be opened: file is not a database" in stderr
+    assert "Docker is not reachable" in stderr
+
+
+def test_an_app_token_slack_refuses_is_named_before_anything_is_posted(env, slack):
+    before = len(slack.calls("chat.postMessage"))
+    socket_mode = SocketModeStandIn(slack)
+    try:
+        stderr = refused(serve({**env, "SLACK_APP_TOKEN": "xapp-1-revoked", "DEPLOYBOT_CHANNEL": "C0DEPLOY"}))
+    finally:
+        socket_mode.stop()
+    assert "Slack refused SLACK_APP_TOKEN" in stderr
+    assert len(slack.calls("chat.postMessage")) == before

@@ -6,6 +6,7 @@ prefix expires them a day after push, so branch images do not pile up.
 
 from __future__ import annotations
 
+import logging
 import base64
 import json
 import re
@@ -25,6 +26,8 @@ TAG_PREFIX = "deploybot-"
 TOKEN_REFRESH_MARGIN = timedelta(minutes=15)
 
 # The rule deploybot owns in an ECR repository's lifecycle policy.
+log = logging.getLogger(__name__)
+MAX_RULE_PRIORITY = 999  # ECR's highest rulePriority
 LIFECYCLE_RULE = {
     "description": "deploybot: expire branch images one day after push",
     "selection": {
@@ -161,7 +164,10 @@ class EcrRegistry:
     def _ensure_lifecycle_policy(self) -> None:
         current = self._current_policy()
         wanted = merged_lifecycle_policy(current)
-        if wanted != current:
+        if wanted is None:
+            log.warning("ECR repository %s: no rule priority is free below its `tagStatus: any` rule, so deploybot "
+                        "did not add its rule to expire deploybot- images; add it by hand (see the README)", self.name)
+        elif wanted != current:
             self._call_or_raise(
                 "PutLifecyclePolicy",
                 repositoryName=self.name,
@@ -233,17 +239,26 @@ class EcrRegistry:
         )
 
 
-def merged_lifecycle_policy(current: dict | None) -> dict:
-    """`current` with deploybot's rule first, keeping everyone else's rules.
+def merged_lifecycle_policy(current: dict | None) -> dict | None:
+    """`current` with deploybot's rule in it, everyone else's rules untouched; None when it can't be added.
 
-    Rules are renumbered in their existing order (priorities only rank rules), and
-    a rule on deploybot's prefix that differs from ours is replaced by ours.
+    A stale rule of ours is replaced where it stands. A new one takes the lowest priority
+    number nobody uses — below any `tagStatus: any` rule, which ECR requires to rank last;
+    when no such number is free, the policy is left as it is (and the operator told).
     """
-    others = [rule for rule in (current or {}).get("rules", []) if not _is_deploybot_rule(rule)]
-    others.sort(key=lambda rule: rule.get("rulePriority", 0))
-    rules = [{"rulePriority": 1, **LIFECYCLE_RULE}]
-    rules += [{**rule, "rulePriority": i} for i, rule in enumerate(others, start=2)]
-    return {"rules": rules}
+    rules = (current or {}).get("rules", [])
+    others = [rule for rule in rules if not _is_deploybot_rule(rule)]
+    ours = [rule for rule in rules if _is_deploybot_rule(rule)]
+    used = {rule.get("rulePriority") for rule in others}
+    ceiling = min((r.get("rulePriority", 0) for r in others if r.get("selection", {}).get("tagStatus") == "any"),
+                  default=MAX_RULE_PRIORITY + 1)
+    keep = ours[0].get("rulePriority") if ours else None
+    free = [p for p in range(1, ceiling) if p not in used]
+    priority = keep if keep is not None and keep < ceiling else (free[0] if free else None)
+    if priority is None:
+        return None
+    return {"rules": sorted([*others, {"rulePriority": priority, **LIFECYCLE_RULE}],
+                            key=lambda rule: rule.get("rulePriority", 0))}
 
 
 def _is_deploybot_rule(rule: dict) -> bool:

@@ -121,9 +121,28 @@ def test_prepare_keeps_other_lifecycle_rules(ecr: Any) -> None:
 
     EcrRegistry(ecr, "myapp").prepare()
 
-    assert lifecycle_policy(ecr, "myapp") == {
-        "rules": [EXPECTED_RULE, {**theirs, "rulePriority": 2}]
-    }
+    assert lifecycle_policy(ecr, "myapp") == {"rules": [{**EXPECTED_RULE, "rulePriority": 2}, theirs]}
+
+
+def test_a_new_rule_takes_a_free_priority_and_renumbers_nobody(ecr: Any) -> None:
+    theirs = [{"rulePriority": p, "description": f"release rule {p}", "action": {"type": "expire"},
+               "selection": {"tagStatus": "tagged", "tagPrefixList": [f"v{p}"], "countType": "imageCountMoreThan",
+                             "countNumber": 5}} for p in (1, 2, 4)]
+    anything = {"rulePriority": 9, "description": "at most 100 images", "action": {"type": "expire"},
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 100}}
+    ecr.create_repository(repositoryName="myapp")
+    ecr.put_lifecycle_policy(repositoryName="myapp", lifecyclePolicyText=json.dumps({"rules": [*theirs, anything]}))
+
+    EcrRegistry(ecr, "myapp").prepare()
+    EcrRegistry(ecr, "myapp").prepare()  # once is enough: the second finds it there
+
+    assert lifecycle_policy(ecr, "myapp") == {"rules": [*theirs[:2], {**EXPECTED_RULE, "rulePriority": 3},
+                                                        theirs[2], anything]}
+
+
+def test_no_room_below_an_any_rule_leaves_the_policy_alone():
+    crowded = {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any"}, "action": {"type": "expire"}}]}
+    assert merged_lifecycle_policy(crowded) is None
 
 
 def test_merged_policy_is_stable() -> None:

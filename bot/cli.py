@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--owner", default=getpass.getuser(), help="who the environment belongs to")
     deploy.add_argument("--verbose", "-v", action="store_true", help="also print the build log")
     commands.add_parser("envs", help="list deploybot's live environments")
+    history = commands.add_parser("history", help="the audit trail: who extended, tore down, reaped what, and why")
+    history.add_argument("feature", nargs="?", help="only this branch's environments")
+    history.add_argument("--limit", type=int, default=50, help="how many entries, newest last (default 50)")
     reap = commands.add_parser("reap", help="one reaper pass: terminate what has expired")
     reap.add_argument("--dry-run", action="store_true", help="show what would be terminated and why; change nothing")
     return top
@@ -61,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _envs(settings)
         if args.command == "reap":
             return _reap(settings, dry_run=args.dry_run)
+        if args.command == "history":
+            return _history(settings, args.feature, args.limit)
         return _deploy(settings, args)
     except DeployError as error:
         print(f"deploybot: {error.title.lower()}: {error.message}", file=sys.stderr)
@@ -172,6 +177,17 @@ def _claimed(claims: Claims, feature: str) -> Iterator[None]:
         claims.release(claim)
 
 
+def _history(settings: Settings, feature: str | None, limit: int) -> int:
+    from deployer.factory import open_store
+
+    rows = [(iso(e["at"]), e["feature"] or "?", e["name"] or "", e["action"], e["actor"], e["reason"])
+            for e in open_store(settings).history(feature, limit)]
+    print(render_table(HISTORY_COLUMNS, rows) if rows else "Nothing has happened yet" + (
+        f" to `{feature}`." if feature else "."))
+    return 0
+
+
+HISTORY_COLUMNS = ("WHEN", "FEATURE", "ENVIRONMENT", "ACTION", "BY", "WHY")
 ENV_COLUMNS = ("FEATURE", "ENVIRONMENT", "OWNER", "STATUS", "AGE", "EXPIRES", "URL")
 
 

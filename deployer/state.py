@@ -323,6 +323,16 @@ class Store:
             conn.execute(insert(audit).values(at=at, action=action, actor=actor, reason=reason,
                                               env_id=env_id, name=name))
 
+    def history(self, feature: str | None = None, limit: int = 50) -> list[dict]:
+        """The newest `limit` entries of the audit trail (of one feature's environments), oldest first."""
+        query = (select(audit, environments.c.feature)
+                 .join(environments, environments.c.env_id == audit.c.env_id, isouter=True)
+                 .order_by(audit.c.id.desc()).limit(limit))
+        if feature is not None:
+            query = query.where(environments.c.feature == feature)
+        with self._tx() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()][::-1]
+
     def audit_trail(self, env_id: str | None = None) -> list[dict]:
         query = select(audit).order_by(audit.c.id)
         if env_id:

@@ -117,3 +117,15 @@ def test_reap_tells_slack_like_the_bot_when_its_token_is_configured(cli_account,
     assert "terminated cli-told" in result.stdout
     assert "is gone" in slack.messages(CHANNEL)[card["ts"]]["text"]
     assert any("torn down by" in m["text"] for m in slack.thread(card["ts"]))
+
+
+def test_history_shows_who_did_what_and_why(cli_account):
+    result = _deploybot(cli_account, "history")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["WHEN", "FEATURE", "ENVIRONMENT", "ACTION", "BY", "WHY"]
+    assert any("cli/told" in line and "terminate" in line and "reaper" in line and "expired at" in line
+               for line in lines[1:]), result.stdout
+    only = _deploybot(cli_account, "history", "cli/told").stdout.splitlines()[1:]
+    assert only and all("cli/told" in line for line in only)
+    assert "Nothing has happened yet to `nobody`." in _deploybot(cli_account, "history", "nobody").stdout

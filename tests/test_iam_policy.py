@@ -38,3 +38,58 @@ def test_the_policy_allows_every_call_the_code_makes():
     calls = _calls()
     assert {"elasticbeanstalk:CreateEnvironment", "s3:PutObject", "ecr:GetAuthorizationToken"} <= calls
     assert calls - _allowed() == set()
+
+
+def _statements() -> dict[str, dict]:
+    return {s["Sid"]: s for s in json.loads((ROOT / "docs" / "iam-policy.json").read_text())["Statement"]}
+
+
+def _actions(statement: dict) -> set[str]:
+    listed = statement["Action"]
+    return {listed} if isinstance(listed, str) else set(listed)
+
+
+# Allowed though the code never names them, each for a reason AWS documents.
+NOT_CALLED_BUT_NEEDED = {
+    "elasticbeanstalk:AddTags",  # authorizes tags given to CreateEnvironment and UpdateTagsForResource
+    "s3:GetObject", "s3:DeleteObject",  # Beanstalk reads bundles, and deletes them with their version, as the caller
+    *(f"ecr:{a}" for a in ("BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer",
+                           "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload", "PutImage")),  # docker push
+}
+ON_BEHALF = {"WhatBeanstalkDoesOnTheCallersBehalf", "BeanstalkCreatesItsStackWithTheCallersCredentials",
+             "PassTheRolesOfTheSavedConfiguration"}
+
+
+def test_the_policy_allows_nothing_the_code_does_not_need():
+    ours = set().union(*(_actions(s) for sid, s in _statements().items() if sid not in ON_BEHALF))
+    assert ours - _calls() - NOT_CALLED_BUT_NEEDED == set()
+
+
+def test_every_resource_is_scoped_with_the_documented_placeholders():
+    placeholders = set()
+    for statement in _statements().values():
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            placeholders |= set(re.findall(r"\b[A-Z][A-Z0-9_]{2,}\b", resource))
+    readme = (ROOT / "README.md").read_text()
+    assert placeholders == {"REGION", "ACCOUNT", "APPLICATION", "BUCKET", "REPOSITORY", "EC2_ROLE", "SERVICE_ROLE"}
+    assert all(f"{name}" in readme for name in placeholders)
+
+
+def test_wildcard_resources_only_where_aws_has_none_or_under_a_condition():
+    for sid, statement in _statements().items():
+        if statement["Resource"] != "*":
+            continue
+        if sid == "WhatBeanstalkDoesOnTheCallersBehalf":
+            called_via = statement["Condition"]["ForAnyValue:StringEquals"]["aws:CalledVia"]
+            assert set(called_via) == {"cloudformation.amazonaws.com", "elasticbeanstalk.amazonaws.com"}
+        else:  # actions AWS authorizes on no resource
+            assert _actions(statement) <= {"ecr:GetAuthorizationToken", "elasticbeanstalk:CheckDNSAvailability",
+                                           "elasticbeanstalk:DescribeEvents"}, sid
+
+
+def test_roles_are_passed_only_to_beanstalk_and_ec2():
+    passing = _statements()["PassTheRolesOfTheSavedConfiguration"]
+    assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == [
+        "elasticbeanstalk.amazonaws.com", "ec2.amazonaws.com"]
+    assert all(r.startswith("arn:aws:iam::ACCOUNT:role/") for r in passing["Resource"])

@@ -1,6 +1,7 @@
 """Builds the deployment library's objects from settings, at the entry point only."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import boto3
@@ -16,7 +17,7 @@ from deployer.pipeline import Deployer, utcnow
 from deployer.poller import Poller
 from deployer.preflight import Check, beanstalk_checks, git_check, local_checks, registry_check
 from deployer.providers import Provider
-from deployer.providers.local import LocalProvider, PortRange
+from deployer.providers.local import LocalProvider, PortRange, engine_host
 from deployer.providers.beanstalk import BeanstalkProvider
 from deployer.reaper import Reaper
 from deployer.registry import EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository
@@ -68,7 +69,7 @@ def startup_checks(settings: Settings, session: boto3.session.Session) -> list[C
     # Lambdas: reading `docker.ping` itself would connect right here, before the checks
     # could report a missing engine along with everything else.
     if settings.provider == "local":
-        checks = local_checks(lambda: docker.ping())
+        checks = local_checks(lambda: docker.ping(), settings.published_on, engine_host(os.environ.get("DOCKER_HOST")))
     else:
         checks = beanstalk_checks(settings, build_gateway(settings, session), lambda: docker.ping())
         checks.append(registry_check(registry_for(settings, session)))
@@ -110,6 +111,8 @@ def build_local_provider(settings: Settings, docker: object) -> LocalProvider:
         repository=local_repository(settings.ecr_repository),
         public_url=settings.public_url,
         ports=PortRange.parse(settings.local_ports),
+        bind=settings.published_on,
+        engine_host=engine_host(os.environ.get("DOCKER_HOST")),
         app_port=settings.app_port,
         env_prefix=settings.env_prefix,
         deploy_timeout=settings.deploy_timeout,

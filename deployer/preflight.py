@@ -55,8 +55,15 @@ def store_check(open_store: Callable[[], Store], keep: Callable[[Store], None]) 
     return store
 
 
-def local_checks(docker_ping: Callable[[], object]) -> list[Check]:
-    return [docker_check(docker_ping)]
+def local_checks(docker_ping: Callable[[], object], bind: str, engine: str) -> list[Check]:
+    def reachable() -> str | None:
+        if engine != "127.0.0.1" and bind.startswith("127."):
+            return (f"DOCKER_HOST is on another machine ({engine}), where environments published on {bind} can't be "
+                    "reached by deploybot or anyone else: set DEPLOYBOT_BIND_ADDRESS (and DEPLOYBOT_PUBLIC_URL) to "
+                    "an address of that machine.")
+        return None
+
+    return [docker_check(docker_ping), reachable]
 
 
 def beanstalk_checks(settings: Settings, gateway: BeanstalkGateway, docker_ping: Callable[[], object]) -> list[Check]:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
@@ -23,6 +24,7 @@ from deployer.errors import ConfigError
 log = logging.getLogger(__name__)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 PREFIX = "DEPLOYBOT_"
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 def _split_list(value: object) -> object:
@@ -61,6 +63,18 @@ class Settings(BaseSettings):
         "http://localhost", description="Local provider: the host part of environment URLs (scheme and host)."
     )
     local_ports: str = Field("20000-20999", description="Local provider: ports environments are published on.")
+    bind_address: str | None = Field(
+        None,
+        description="Local provider: the host address environments are published on, with no access control of "
+        "their own; default 127.0.0.1 when DEPLOYBOT_PUBLIC_URL is localhost, else 0.0.0.0 (every interface).",
+    )
+
+    @property
+    def published_on(self) -> str:
+        """Where the local provider publishes environments (see `bind_address`)."""
+        if self.bind_address:
+            return self.bind_address
+        return "127.0.0.1" if urlsplit(self.public_url).hostname in LOOPBACK else "0.0.0.0"
     s3_bucket: str | None = Field(None, description="S3 bucket for source bundles.")
     ecr_repository: str = Field(
         "deploybot",

@@ -147,3 +147,26 @@ def test_serve_names_the_missing_deploybot_and_slack_settings_together(env):
     with pytest.raises(ConfigError) as caught:
         load_serve_settings()
     assert [line.split(":")[0] for line in caught.value.details] == ["DEPLOYBOT_GIT_URL", "SLACK_BOT_TOKEN"]
+
+
+@pytest.mark.parametrize("public,bind,published", [
+    ("http://localhost", None, "127.0.0.1"),
+    ("http://127.0.0.1", None, "127.0.0.1"),
+    ("http://features.example.com", None, "0.0.0.0"),
+    ("http://localhost", "10.0.0.5", "10.0.0.5"),
+])
+def test_the_local_provider_publishes_on_loopback_unless_told_otherwise(env, public, bind, published):
+    env.setenv("DEPLOYBOT_PUBLIC_URL", public)
+    if bind:
+        env.setenv("DEPLOYBOT_BIND_ADDRESS", bind)
+    assert load_settings().published_on == published
+
+
+@pytest.mark.parametrize("docker_host,host", [
+    (None, "127.0.0.1"), ("unix:///var/run/docker.sock", "127.0.0.1"),
+    ("tcp://10.0.0.5:2376", "10.0.0.5"), ("ssh://deploy@builder.internal", "builder.internal"),
+])
+def test_containers_are_checked_where_the_engine_runs(docker_host, host):
+    from deployer.providers.local import engine_host
+
+    assert engine_host(docker_host) == host

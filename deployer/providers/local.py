@@ -12,6 +12,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -67,6 +68,8 @@ class LocalProvider:
         public_url: str,
         ports: PortRange,
         app_port: int,
+        bind: str = "127.0.0.1",
+        engine_host: str = "127.0.0.1",
         env_prefix: str = "",
         deploy_timeout: timedelta,
         probe: Callable[[int], bool] | None = None,
@@ -81,8 +84,10 @@ class LocalProvider:
         self._app_port = app_port
         self._prefix = env_prefix
         self._timeout = deploy_timeout.total_seconds()
-        self._probe = probe or _answers_http
-        self._port_free = port_free or _port_free
+        self._bind = bind
+        # Readiness is asked where the containers run: this machine, or DOCKER_HOST's.
+        self._probe = probe or (lambda port: _answers_http(engine_host, port))
+        self._port_free = port_free or (_port_free if engine_host == "127.0.0.1" else lambda port: True)
 
     # deploy -------------------------------------------------------------------
     def prepare(self, release: Release) -> Release:
@@ -123,7 +128,7 @@ class LocalProvider:
         try:
             return self._docker.containers.run(
                 image, name=env.id, detach=True, labels=labels,
-                ports={f"{self._app_port}/tcp": ("0.0.0.0", port)},
+                ports={f"{self._app_port}/tcp": (self._bind, port)},
                 environment={"DEPLOYBOT_FEATURE": env.feature or "", "DEPLOYBOT_ENVIRONMENT": env.name},
                 restart_policy={"Name": "unless-stopped"},
             )
@@ -265,9 +270,15 @@ def tagged_at(image: Any) -> datetime:
         return datetime.min.replace(tzinfo=UTC)  # unreadable: as old as can be
 
 
-def _answers_http(port: int) -> bool:
+def engine_host(docker_host: str | None) -> str:
+    """The machine the Docker engine (and so every container) runs on, as the bot reaches it."""
+    parts = urlsplit(docker_host or "")
+    return parts.hostname if parts.scheme in ("tcp", "ssh", "http", "https") and parts.hostname else "127.0.0.1"
+
+
+def _answers_http(host: str, port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=1):
             return True
     except urllib.error.HTTPError:
         return True  # any HTTP answer means the app is up

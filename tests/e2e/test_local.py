@@ -49,8 +49,12 @@ def test_deploy_serves_the_branch_and_a_redeploy_keeps_the_url(local):
     url = first.stdout.strip()
     assert url.startswith("http://127.0.0.1:21")
     assert page(url) == page_for("feature-x")
-    labels = client.containers.get("deploybot-t-feature-x").labels
+    container = client.containers.get("deploybot-t-feature-x")
+    labels = container.labels
     assert labels["deploybot:managed-by"] == "deploybot" and labels["deploybot:feature"] == "feature-x"
+    # DEPLOYBOT_PUBLIC_URL is this machine's loopback, so the environment is published there only.
+    (binding,) = container.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
+    assert binding["HostIp"] == "127.0.0.1"
 
     add_commit(root, "feature-x", "index.html", "<h1>feature-x, second take</h1>\n")
     second = _deploybot(env, "deploy", "feature-x")

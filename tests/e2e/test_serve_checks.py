@@ -81,3 +81,9 @@ def test_an_app_token_slack_refuses_is_named_before_anything_is_posted(env, slac
         socket_mode.stop()
     assert "Slack refused SLACK_APP_TOKEN" in stderr
     assert len(slack.calls("chat.postMessage")) == before
+
+
+def test_a_remote_engine_with_environments_on_its_loopback_is_refused(env):
+    stderr = refused(serve({**env, "DEPLOYBOT_PROVIDER": "local", "DEPLOYBOT_PUBLIC_URL": "http://localhost",
+                            "DOCKER_HOST": "tcp://127.0.0.2:9"}))
+    assert "DOCKER_HOST is on another machine (127.0.0.2)" in stderr and "DEPLOYBOT_BIND_ADDRESS" in stderr

@@ -17,6 +17,7 @@ from bot.jobs import LifecycleJobs, Schedule
 from bot.notices import Notices
 from bot.permissions import Admins
 from bot.settings import SlackSettings
+from deployer import metrics
 from deployer.claims import Heartbeat
 from deployer.factory import Services
 from deployer.queue import DeployQueue
@@ -46,11 +47,20 @@ class DeployBot:
         self.heartbeat.stop()
 
 
+class CountedRateLimitRetries(RateLimitErrorRetryHandler):
+    """slack_sdk's own 429 handling (waits Retry-After), counting each 429 for /metrics."""
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # type: ignore[no-untyped-def]
+        if response is not None and response.status_code == 429:
+            metrics.SLACK_RATE_LIMITED.inc()
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
 def slack_client(slack: SlackSettings) -> WebClient:
     return WebClient(
         token=slack.bot_token.get_secret_value(),
         base_url=slack.api_url,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), CountedRateLimitRetries(max_retry_count=3)],
     )
 
 

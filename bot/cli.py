@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -12,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from bot.jobs import announce_terminated
+from deployer import logs
 from deployer.claims import DEPLOY, Claims, Heartbeat, busy_message
 from deployer.durations import format_duration, parse_duration
 from deployer.environment import Environment, iso
@@ -55,11 +55,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    _configure_logging(verbose=args.command == "serve" or getattr(args, "verbose", False))
+    verbose = args.command == "serve" or getattr(args, "verbose", False)
+    logs.configure(json=False, verbose=verbose)
     try:
         if args.command == "serve":
-            return _serve()
+            return _serve(verbose)
         settings = load_settings()
+        logs.configure(json=settings.log_format == "json", verbose=verbose)
         if args.command == "envs":
             return _envs(settings)
         if args.command == "reap":
@@ -76,18 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _configure_logging(*, verbose: bool) -> None:
-    """deploybot's own news at INFO when serving; libraries (botocore, urllib3) only warn."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("bot", "deployer", "slack_bolt"):
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
-
-
-def _serve() -> int:
+def _serve(verbose: bool) -> int:
     from bot.server import serve
     from bot.settings import load_serve_settings
 
-    serve(*load_serve_settings())
+    settings, slack = load_serve_settings()
+    logs.configure(json=settings.log_format == "json", verbose=verbose)
+    serve(settings, slack)
     return 0
 
 

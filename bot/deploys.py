@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,9 +13,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot import env_views, views
 from bot.errors import answer_for
+from deployer import metrics
 from deployer.claims import DOING, Claim
 from deployer.errors import DeployError
 from deployer.git import Commit
+from deployer.logs import log_context
 from deployer.manager import EnvironmentManager
 from deployer.pipeline import Deployer, DeployResult, utcnow
 from deployer.progress import EnvironmentCreating, EnvironmentReused, Progress
@@ -123,19 +126,27 @@ class DeployService:
         if resumed:
             thread.reply(views.resumed_reply(job.feature))
         request = DeployRequest(job.feature, job.owner, job.ttl, job.instance_type)  # type: ignore[arg-type]
-        outcome = "crashed"
-        try:
-            outcome = self._run(request, job.owner, thread, commit)
-        except Exception as error:  # the one place a deploy's failure becomes words
-            thread.reply(answer_for(error))
-        finally:
-            self._store.deploy_finished(job.id, outcome, utcnow())
+        outcome, started = "crashed", time.monotonic()
+        with log_context(feature=job.feature, environment=self._deployer.provider.name_for(job.feature),
+                         deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):
+            log.info("deploy %d of %s %s", job.id, job.feature, "resumed" if resumed else "started")
+            try:
+                outcome = self._run(request, job.owner, thread, commit)
+            except Exception as error:  # the one place a deploy's failure becomes words
+                thread.reply(answer_for(error))
+            finally:
+                self._store.deploy_finished(job.id, outcome, utcnow())
+                metrics.DEPLOYS.labels(outcome).inc()
+                metrics.DEPLOY_SECONDS.labels(outcome).observe(time.monotonic() - started)
+                log.info("deploy %d of %s ended: %s", job.id, job.feature, outcome)
 
     def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None) -> str:
         def report(event: Progress) -> None:
             if isinstance(event, (EnvironmentCreating, EnvironmentReused)):
                 # From now on the reaper and the warnings know where to speak about it.
                 self._manager.remember(event.environment, thread.channel, thread.ts)
+                log.info("%s %s", "creating" if isinstance(event, EnvironmentCreating) else "reusing",
+                         event.environment.name)
             line = views.progress_text(event)
             if line:
                 thread.reply(line)

@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot import env_views
 from bot.env_views import Gone
 from bot.notices import Notices
+from deployer import metrics
 from deployer.environment import TERMINATED, TERMINATING, Environment, iso
 from deployer.errors import DeployError
 from deployer.lifecycle import Lifetime, MalformedLifetime, lifetime_of, warning_due
@@ -61,7 +62,9 @@ class LifecycleJobs:
         now = self._clock()
         warned = {r.env_id: r.warned_for for r in self._store.recall_all()}
         sent = 0
-        for env in self._manager.managed():
+        managed = self._manager.managed()
+        metrics.LIVE_ENVIRONMENTS.set(len(managed))
+        for env in managed:
             life = _lifetime(env)
             if life and env.status not in (TERMINATING, TERMINATED) and \
                     warning_due(life, now, self._warn_before, warned.get(env.id)):
@@ -90,6 +93,9 @@ class LifecycleJobs:
         report = self._reaper.run()
         now = self._clock()
         announce_terminated(self._notices, report, now)
+        for action, decisions in (("terminated", report.terminated), ("later", report.of("later") + report.busy),
+                                  ("failed", report.failed), ("malformed", report.of("malformed"))):
+            metrics.REAPER_ACTIONS.labels(action).inc(len(decisions))
         for decision in report.of("malformed"):
             self._report_malformed(decision, now)
         for decision, error in report.failed:

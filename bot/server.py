@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 import boto3
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk.errors import SlackApiError
@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import build_app, slack_client
 from bot.preflight import app_token_problem, port_check, port_problem, slack_checks
 from bot.settings import SlackSettings
+from deployer import metrics
 from deployer.errors import ConfigError, StoreUnavailable
 from deployer.factory import build_services, open_store, startup_checks
 from deployer.preflight import run_checks, store_check
@@ -40,6 +41,7 @@ def http_app(app: App, store: Store) -> Flask:
         problem = _store_problem(store)
         return (jsonify(ok=False, store=problem), 503) if problem else jsonify(ok=True)
 
+    web.get("/metrics")(_metrics)
     return web
 
 
@@ -56,7 +58,13 @@ def socket_mode_health_app(is_connected: Callable[[], bool], store: Store) -> Fl
             return jsonify(ok=True, socket_mode=mode)
         return jsonify(ok=False, socket_mode=mode, **({"store": problem} if problem else {})), 503
 
+    web.get("/metrics")(_metrics)
     return web
+
+
+def _metrics() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
 
 
 def _store_problem(store: Store) -> str | None:

@@ -13,6 +13,7 @@ from deployer.errors import ConfigError
 from deployer.git import GitRepo
 from deployer.images import ImageBuilder
 from deployer.manager import EnvironmentManager, Limits
+from deployer.metrics import count_aws_calls
 from deployer.pipeline import Deployer, utcnow
 from deployer.poller import Poller
 from deployer.preflight import Check, beanstalk_checks, git_check, local_checks, registry_check
@@ -49,7 +50,7 @@ def registry_for(settings: Settings, session: boto3.session.Session) -> Registry
         return LocalImages(settings.ecr_repository)
     if settings.registry:
         return PlainRegistry(settings.registry, settings.ecr_repository)
-    return EcrRegistry(session.client("ecr", config=RETRY_CONFIG), settings.ecr_repository)
+    return EcrRegistry(count_aws_calls(session.client("ecr", config=RETRY_CONFIG)), settings.ecr_repository)
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,8 @@ def build_local_provider(settings: Settings, docker: object) -> LocalProvider:
 
 def build_gateway(settings: Settings, session: boto3.session.Session) -> BeanstalkGateway:
     return BeanstalkGateway(
-        session.client("elasticbeanstalk", config=RETRY_CONFIG),
-        session.client("s3", config=RETRY_CONFIG),
+        count_aws_calls(session.client("elasticbeanstalk", config=RETRY_CONFIG)),
+        count_aws_calls(session.client("s3", config=RETRY_CONFIG)),
         settings.eb_application or "",
     )
 

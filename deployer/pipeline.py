@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from deployer.environment import Environment
 from deployer.git import Commit, GitRepo
 from deployer.images import ImageBuilder, ImageRef
+from deployer.logs import bound
 from deployer.manager import EnvironmentManager
 from deployer.progress import (
     BuildLine, Progress, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
@@ -95,8 +96,8 @@ class Deployer:
                 report(event)
 
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="deploybot-deploy")
-        building = pool.submit(self._ensure_image, commit, image, quiet)
-        launching = pool.submit(self._ready_environment, request, quiet)
+        building = pool.submit(bound(self._ensure_image), commit, image, quiet)
+        launching = pool.submit(bound(self._ready_environment), request, quiet)
         pool.shutdown(wait=False)
         wait([building, launching], return_when=FIRST_EXCEPTION)
         for future in (building, launching):

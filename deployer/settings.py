@@ -108,6 +108,10 @@ class Settings(BaseSettings):
         "sqlite:///~/.cache/deploybot/state.db",
         description="Where deploybot remembers threads, warnings and history: a SQLAlchemy URL.",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as `text`, or `json` (one object a line, with the deploy's feature, "
+        "environment, deploy id and Slack thread on every line of a deploy).",
+    )
     claim_timeout: Duration = Field(
         timedelta(seconds=30),
         description="How long a bot process that stopped answering (crashed, lost its machine) keeps its claims on "

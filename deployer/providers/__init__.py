@@ -30,6 +30,9 @@ class Provider(Protocol):
     # lives in deploybot's store only (a container's labels can't change while it runs).
     expiry_in_tags: bool
 
+    def name_for(self, feature: str) -> str:
+        """The name of `feature`'s environment (whether or not it exists)."""
+
     def prepare(self, release: Release) -> Any:
         """Everything that can fail on bad input, done before anything is created."""
 

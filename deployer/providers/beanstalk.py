@@ -51,6 +51,9 @@ class BeanstalkProvider:
         self._launch_timeout = launch_timeout.total_seconds()
         self._deploy_timeout = deploy_timeout.total_seconds()
 
+    def name_for(self, feature: str) -> str:
+        return environment_name(feature, self._prefix)
+
     def prepare(self, release: Release) -> Prepared:
         values = {
             "IMAGE": release.image_uri,

@@ -90,6 +90,9 @@ class LocalProvider:
         self._port_free = port_free or (_port_free if engine_host == "127.0.0.1" else lambda port: True)
 
     # deploy -------------------------------------------------------------------
+    def name_for(self, feature: str) -> str:
+        return environment_name(feature, self._prefix)
+
     def prepare(self, release: Release) -> Release:
         return release  # no bundle: the image is all a container needs
 

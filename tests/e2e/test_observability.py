@@ -1,0 +1,49 @@
+"""What an operator watches: /metrics scraped after a deploy, and JSON log lines that carry the deploy."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import start_bot
+from tests.e2e.helpers import finished, root_of
+
+pytestmark = pytest.mark.e2e
+
+
+def scrape(bot) -> dict[tuple[str, tuple], float]:
+    response = bot.driver.get("/metrics")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(response.text) for s in family.samples}
+
+
+def test_metrics_and_json_logs_follow_a_deploy(bot_env, slack, logs, tmp_path):
+    log = logs / "observed.log"
+    bot = start_bot({**bot_env, "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/observed.db", "DEPLOYBOT_LOG_FORMAT": "json",
+                     "DEPLOYBOT_REAP_INTERVAL": "1h", "DEPLOYBOT_MAX_ENVS": "100"}, slack, log)
+    try:
+        slack.fail_next("chat.postMessage", status=429, retry_after=0)  # Slack's rate limiter, once
+        bot.driver.slash(text="observed")
+        root = root_of(slack, "observed")
+        assert finished(slack, root, timeout=90)[-1].startswith(":rocket:")
+        figures = scrape(bot)
+    finally:
+        bot.stop()
+
+    assert figures[("deploybot_deploys_total", (("outcome", "deployed"),))] == 1
+    assert figures[("deploybot_deploy_duration_seconds_count", (("outcome", "deployed"),))] == 1
+    assert figures[("deploybot_aws_calls_total",
+                    (("operation", "DescribeEnvironments"), ("service", "elasticbeanstalk")))] > 0
+    assert figures[("deploybot_slack_rate_limited_total", ())] == 1
+    assert ("process_resident_memory_bytes", ()) in figures
+
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert lines and all({"asctime", "level", "logger", "message"} <= set(line) for line in lines)
+    deploy = [line for line in lines if line.get("feature") == "observed"]
+    assert [line["message"].split(": ")[-1] for line in deploy if "ended" in line["message"]] == ["deployed"]
+    assert any(line["message"] == "creating observed" for line in deploy), deploy
+    for line in deploy:
+        assert line["environment"] == "observed" and line["slack_thread"] == f"C0DEPLOY/{root}"
+        assert isinstance(line["deploy_id"], int)

@@ -14,7 +14,7 @@ WHERE_BOT_TOKEN = "the Bot User OAuth Token (xoxb-…) under OAuth & Permissions
 WHERE_APP_TOKEN = "an app-level token (xapp-…) with connections:write, under Basic Information → App-Level Tokens"
 
 
-def slack_checks(client: WebClient, slack: SlackSettings) -> list[Check]:
+def slack_checks(client: WebClient, slack: SlackSettings, channel: str | None = None) -> list[Check]:
     def bot_token() -> str | None:
         try:
             client.auth_test()
@@ -36,7 +36,27 @@ def slack_checks(client: WebClient, slack: SlackSettings) -> list[Check]:
             return unreachable(slack.api_url, error)
         return None
 
-    return [bot_token, app_token] if slack.socket_mode else [bot_token]
+    def in_channel() -> str | None:
+        # Warnings and reports go to DEPLOYBOT_CHANNEL: find out now whether they would land.
+        try:
+            found = client.conversations_info(channel=channel)["channel"]
+        except SlackApiError as error:
+            code = error.response.get("error")
+            if code == "missing_scope":
+                return ("The Slack app lacks the channels:read and groups:read scopes to check DEPLOYBOT_CHANNEL: "
+                        "add the scopes manifest.yml lists and reinstall the app.")
+            if code == "invalid_auth":
+                return None  # said by the token check already
+            return (f"DEPLOYBOT_CHANNEL {channel} was not found (`{code}`): use the channel's ID, and for a "
+                    "private channel invite @deploybot first.")
+        except (URLError, OSError):
+            return None  # said by the token check already
+        if not found.get("is_member"):
+            return f"deploybot is not in DEPLOYBOT_CHANNEL (#{found.get('name')}): invite it with /invite @deploybot."
+        return None
+
+    checks = [bot_token, app_token] if slack.socket_mode else [bot_token]
+    return [*checks, in_channel] if channel else checks
 
 
 def unreachable(api_url: str, error: Exception) -> str:

@@ -19,9 +19,12 @@ from deployer.state import Store, engine_for
 from tests.world.slack_api import MANIFEST, METHOD_SCOPES, manifest_bot_scopes
 
 # The Web API methods deploybot's own code calls (bot/deploys.py, bot/notices.py,
-# bot/permissions.py). Answers to slash commands and buttons go through ack() and
+# bot/permissions.py, bot/preflight.py). Answers to slash commands and buttons go through ack() and
 # response_url, which need no scope; Bolt's start-up auth.test needs none either.
-METHODS_DEPLOYBOT_CALLS = ("chat.postMessage", "chat.update", "usergroups.users.list")
+METHODS_DEPLOYBOT_CALLS = ("chat.postMessage", "chat.update", "usergroups.users.list", "conversations.info")
+# Of the scopes a method accepts, the ones deploybot's use of it needs: conversations.info
+# looks at DEPLOYBOT_CHANNEL, a public or private channel, never a DM.
+SCOPES_USED = {"conversations.info": ("channels:read", "groups:read")}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,7 @@ def test_deploy_usage_hint_is_accepted_by_the_parser(manifest):
 
 def test_bot_scopes_are_exactly_what_deploybot_needs(manifest):
     assert set(METHODS_DEPLOYBOT_CALLS) <= set(METHOD_SCOPES)
-    needed = {scope for method in METHODS_DEPLOYBOT_CALLS for scope in METHOD_SCOPES[method]}
+    needed = {scope for method in METHODS_DEPLOYBOT_CALLS for scope in SCOPES_USED.get(method, METHOD_SCOPES[method])}
     # Slash commands need `commands`; it is a manifest-only scope, no Web API method asks for it.
     assert manifest_bot_scopes() - {"commands"} == needed
     assert "commands" in manifest_bot_scopes()

@@ -87,3 +87,11 @@ def test_a_remote_engine_with_environments_on_its_loopback_is_refused(env):
     stderr = refused(serve({**env, "DEPLOYBOT_PROVIDER": "local", "DEPLOYBOT_PUBLIC_URL": "http://localhost",
                             "DOCKER_HOST": "tcp://127.0.0.2:9"}))
     assert "DOCKER_HOST is on another machine (127.0.0.2)" in stderr and "DEPLOYBOT_BIND_ADDRESS" in stderr
+
+
+@pytest.mark.parametrize("channel,problem", [
+    ("C0RANDOM", "deploybot is not in DEPLOYBOT_CHANNEL (#random): invite it with /invite @deploybot."),
+    ("C0NOWHERE", "DEPLOYBOT_CHANNEL C0NOWHERE was not found (`channel_not_found`)"),
+])
+def test_a_channel_the_bot_cannot_post_in_is_named(env, channel, problem):
+    assert problem in refused(serve({**env, "DEPLOYBOT_CHANNEL": channel}))

@@ -498,12 +498,14 @@ class SlackApiStandIn:
 
     def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params.get("channel"))
+        if channel not in self.channels and not channel.startswith("D"):
+            raise SlackError("channel_not_found")
         name = self.channels.get(channel, f"channel-{channel.lower()}")
         return {"channel": {
             "id": channel, "name": name, "name_normalized": name,
             "is_channel": channel.startswith("C"), "is_group": channel.startswith("G"),
             "is_im": channel.startswith("D"), "is_private": not channel.startswith("C"),
-            "is_archived": False, "is_general": False, "is_member": True,
+            "is_archived": False, "is_general": False, "is_member": channel in self.memberships,
             "created": 1700000000, "creator": "U0ANA", "context_team_id": TEAM_ID,
             "topic": {"value": "", "creator": "", "last_set": 0},
             "purpose": {"value": "", "creator": "", "last_set": 0},

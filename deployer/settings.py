@@ -28,6 +28,8 @@ LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 def _split_list(value: object) -> object:
+    if value is None:  # `DEPLOYBOT_ADMINS=` (as .env.example has it) reads as unset: an empty list
+        return []
     return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
 
@@ -118,6 +120,11 @@ class Settings(BaseSettings):
         "environments; then another process resumes its deploys and takes over its work.",
     )
     work_dir: Path = Field(Path("~/.cache/deploybot"), description="Where the git cache lives.")
+
+    @field_validator("env_prefix", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return "" if value is None else value  # `DEPLOYBOT_ENV_PREFIX=` reads as unset: no prefix
 
     @field_validator("work_dir")
     @classmethod

@@ -170,3 +170,18 @@ def test_containers_are_checked_where_the_engine_runs(docker_host, host):
     from deployer.providers.local import engine_host
 
     assert engine_host(docker_host) == host
+
+
+def test_the_example_env_file_as_shipped_is_accepted_once_the_required_values_are_filled_in(env, tmp_path):
+    for key in BASE:
+        env.delenv(key)
+    example = (ROOT / ".env.example").read_text()
+    filled = example.replace("SLACK_BOT_TOKEN=\n", "SLACK_BOT_TOKEN=xoxb-1\n").replace(
+        "SLACK_SIGNING_SECRET=\n", "SLACK_SIGNING_SECRET=shh\n").replace(
+        "DEPLOYBOT_GIT_URL=\n", "DEPLOYBOT_GIT_URL=file:///srv/app\n")
+    (tmp_path / ".env").write_text(filled)
+    from bot.settings import load_serve_settings
+
+    settings, slack = load_serve_settings()
+    assert settings.provider == "local" and settings.admins == [] and settings.bind_address is None
+    assert not slack.socket_mode

@@ -62,6 +62,12 @@ class Thread:
 MAX_ATTEMPTS = 3
 
 
+def resumable(job: DeployRecord) -> bool:
+    """Whether a deploy another process left running can be run again: the first release recorded
+    no lifetime or instance type, and one that keeps dying is told so instead."""
+    return job.ttl is not None and job.instance_type is not None and job.attempts < MAX_ATTEMPTS
+
+
 class DeployService:
     """Accepts /deploy requests as durable jobs (deployer/queue.py) and runs them with a Slack thread."""
 
@@ -114,33 +120,30 @@ class DeployService:
         """The queue's runner: every job ends with a final word in its thread and a finished record."""
         thread = Thread(self._client, job.channel, job.thread_ts) if job.channel and job.thread_ts else None
         commit = self._commits.pop(job.id, None)
-        if resumed and (thread is None or job.ttl is None or job.instance_type is None
-                        or job.attempts >= MAX_ATTEMPTS):
+        if thread is None or (resumed and not resumable(job)):
             self._store.deploy_finished(job.id, "interrupted", utcnow())
             if thread:
                 thread.reply(views.interrupted_reply(job.feature))
             return
-        if thread is None:  # not a deploy from Slack: nobody to tell, nothing to resume it for
-            self._store.deploy_finished(job.id, "interrupted", utcnow())
-            return
         if resumed:
             thread.reply(views.resumed_reply(job.feature))
         request = DeployRequest(job.feature, job.owner, job.ttl, job.instance_type)  # type: ignore[arg-type]
-        outcome, started = "crashed", time.monotonic()
+        (outcome, detail), started = ("crashed", ""), time.monotonic()
         with log_context(feature=job.feature, environment=self._deployer.provider.name_for(job.feature),
                          deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):
             log.info("deploy %d of %s %s", job.id, job.feature, "resumed" if resumed else "started")
             try:
-                outcome = self._run(request, job.owner, thread, commit)
+                outcome, detail = self._run(request, job.owner, thread, commit)
             except Exception as error:  # the one place a deploy's failure becomes words
                 thread.reply(answer_for(error))
             finally:
-                self._store.deploy_finished(job.id, outcome, utcnow())
+                self._store.deploy_finished(job.id, outcome, utcnow(), detail)
                 metrics.DEPLOYS.labels(outcome).inc()
                 metrics.DEPLOY_SECONDS.labels(outcome).observe(time.monotonic() - started)
                 log.info("deploy %d of %s ended: %s", job.id, job.feature, outcome)
 
-    def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None) -> str:
+    def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None) -> tuple[str, str]:
+        """Deploy, telling the thread; returns the outcome and what to record with it (the URL or the error)."""
         def report(event: Progress) -> None:
             if isinstance(event, (EnvironmentCreating, EnvironmentReused)):
                 # From now on the reaper and the warnings know where to speak about it.
@@ -157,10 +160,10 @@ class DeployService:
             # The channel message first: whoever reads the last word in the thread finds it up to date.
             thread.update(views.deploy_failed(request.feature, user_id, error))
             thread.reply(answer_for(error))
-            return "failed"
+            return "failed", error.message
         thread.update(self._success_card(result, user_id, thread))
         thread.reply(views.success_reply(result))
-        return "deployed"
+        return "deployed", result.url or ""
 
     def _success_card(self, result: DeployResult, user_id: str, thread: Thread) -> views.Message:
         """The deploy's channel message gets the environment's buttons, and is remembered as its card."""

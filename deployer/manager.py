@@ -102,23 +102,24 @@ class EnvironmentManager:
         env = self.get(env_id)
         now = self._clock()
         claim = self.claims.take(claim_key(env), TEAR_DOWN)
-        waits_for = self._busy_with(env) if claim is None else (
-            env.status.lower() if env.status in (LAUNCHING, UPDATING) else None)
-        if waits_for:
-            if claim is not None:
-                self.claims.release(claim)
-            self.remember(env)
-            self.store.request_teardown(env.id, actor, reason)
-            self.store.log(now, "teardown-requested", actor, f"{reason} (after {waits_for})",
-                           env_id=env.id, name=env.name)
-            return env, waits_for
+        if claim is None:
+            return self._tear_down_later(env, actor, reason, self._busy_with(env), now)
         try:
+            if env.status in (LAUNCHING, UPDATING):
+                return self._tear_down_later(env, actor, reason, env.status.lower(), now)
             self.provider.terminate(env)
         finally:
-            self.claims.release(claim)  # type: ignore[arg-type]
+            self.claims.release(claim)
         self.store.mark_terminated(env.id, now)
         self.store.log(now, "terminate", actor, reason, env_id=env.id, name=env.name)
         return env, None
+
+    def _tear_down_later(self, env: Environment, actor: str, reason: str, waits_for: str,
+                         now: datetime) -> tuple[Environment, str]:
+        self.remember(env)
+        self.store.request_teardown(env.id, actor, reason)
+        self.store.log(now, "teardown-requested", actor, f"{reason} (after {waits_for})", env_id=env.id, name=env.name)
+        return env, waits_for
 
     def _busy_with(self, env: Environment) -> str:
         row = self.claims.current(claim_key(env))

@@ -53,7 +53,8 @@ class DeployQueue:
             live = self._claims.live()
             ahead: set[str] = set()
             for job in self._store.unfinished_deploys():
-                first, _ = job.feature not in ahead, ahead.add(job.feature)
+                first = job.feature not in ahead
+                ahead.add(job.feature)
                 if not first or job.id in self._mine or len(self._mine) >= self._slots:
                     continue
                 holder = live.get(job.feature)

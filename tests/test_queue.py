@@ -7,23 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 
 from deployer.claims import DEPLOY, Claims
+from tests.test_claims import T0, TIMEOUT, Clock
 from deployer.queue import DeployQueue
 from deployer.state import DONE, RUNNING, DeployRecord, Store, engine_for
-
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
-TIMEOUT = timedelta(seconds=30)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 class Process:
     """One bot process: its own store connection, claims holder and queue; runs record what they did."""

@@ -1,6 +1,7 @@
 """Reading a deploy's story out of the Slack stand-in."""
 from __future__ import annotations
 
+import time
 import urllib.request
 
 from tests.world.slack_api import SlackApiStandIn
@@ -53,3 +54,15 @@ def click(driver: SlackDriver, slack: SlackApiStandIn, ts: str, action: str, use
     response = driver.block_action(action, button["value"], user_id=user, message=message, message_ts=ts,
                                    response_url=slack.new_response_url())
     assert response.status_code == 200
+
+
+def until(predicate, timeout: float, what: str):
+    """Poll `predicate` until it is truthy and return its value; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)

@@ -16,7 +16,7 @@ import pytest
 
 from deployer.state import Store, engine_for
 from tests.e2e.conftest import Bot, start_bot
-from tests.e2e.helpers import finished, root_of
+from tests.e2e.helpers import finished, root_of, until
 from tests.world import processes
 from tests.world.aws import APPLICATION, TEMPLATE, Moto
 from tests.world.slack_api import SlackApiStandIn
@@ -105,7 +105,7 @@ def account(moto, slack, bot_env, tmp_path_factory) -> Account:
            "DEPLOYBOT_REAP_INTERVAL": "1s", "DEPLOYBOT_WARN_BEFORE": "15m", "DEPLOYBOT_ADMINS": "U0BOSS,S0ADMINS",
            "DEPLOYBOT_MAX_ENVS": "100"}
     found = Account(moto, ids, env, state_url, now)
-    _until(lambda: all(found.status(n) == "Ready" for n in ids), 15, "the environments to launch")
+    until(lambda: all(found.status(n) == "Ready" for n in ids), 15, "the environments to launch")
     return found
 
 
@@ -136,15 +136,6 @@ def lcbot(account, slack, logs) -> LifecycleBot:
 
 
 # -- helpers -------------------------------------------------------------------------
-def _until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def _answers(slack: SlackApiStandIn, url: str) -> list[dict]:
@@ -241,7 +232,7 @@ def test_reap_dry_run_lists_what_would_go_and_changes_nothing(account, slack):
 def test_envs_lists_exactly_the_managed_environments_page_by_page(account, lcbot, slack):
     # Pages are offsets into the list as it is at each click: let the reaper finish with
     # lc-expired first, or every environment after it shifts up a page while we turn them.
-    _until(lambda: account.status("lc-expired") == "Terminated", 20, "the reaper to finish lc-expired")
+    until(lambda: account.status("lc-expired") == "Terminated", 20, "the reaper to finish lc-expired")
     expected = _managed_live(account)
     answer = _envs(lcbot, slack)
     assert answer["response_type"] == "ephemeral"
@@ -302,7 +293,7 @@ def test_extend_moves_the_expiry_and_the_tags_and_updates_the_card(account, lcbo
     assert updated
     line = _line(slack.messages(CHANNEL)[ts]["blocks"], account.ids["lc-warn"])
     assert "extended by <@U0CAT>" in line and "Expires in 1d" in line
-    _until(lambda: _parse(account.tags("lc-warn")[EXPIRES]) == before + timedelta(days=1), 10, "the expiry tag")
+    until(lambda: _parse(account.tags("lc-warn")[EXPIRES]) == before + timedelta(days=1), 10, "the expiry tag")
     time.sleep(2)
     assert len(_posts(slack, WARN, "`lc-warn`")) == 1  # extended past the window: no new warning
     assert [e["actor"] for e in account.store().audit_trail(account.ids["lc-warn"]) if e["action"] == "extend"] == [
@@ -344,7 +335,7 @@ def test_tear_down_asks_first_and_only_for_the_owner_or_an_admin(account, lcbot,
 
 
 def test_the_reaper_terminates_what_expired_and_nothing_else(account, lcbot, slack):
-    _until(lambda: account.status("lc-expired") in ("Terminating", "Terminated"), 15, "the reaper")
+    until(lambda: account.status("lc-expired") in ("Terminating", "Terminated"), 15, "the reaper")
     (notice,) = slack.wait_for(lambda s: _posts(s, "`lc-expired`", "torn down by deploybot: expired at"),
                                timeout=10, what="the reaper's notice")
     assert notice.params["channel"] == CHANNEL  # it had no thread
@@ -379,7 +370,7 @@ def test_a_deploy_card_has_the_buttons_redeploy_starts_a_new_thread_and_tear_dow
     (env,) = [e for e in moto.environments(EnvironmentNames=["life-a"]) if e["Status"] != "Terminated"]
     # The redeploy renewed the lifetime: Beanstalk is Updating with the new tag for a moment,
     # and a tear down is refused (with a reason) until it is Ready again.
-    _until(lambda: moto.environments(EnvironmentIds=[env["EnvironmentId"]])[0]["Status"] == "Ready", 10, "Ready")
+    until(lambda: moto.environments(EnvironmentIds=[env["EnvironmentId"]])[0]["Status"] == "Ready", 10, "Ready")
 
     _card_click(lcbot, slack, second, "deploybot.tear_down", "U0ANA")
     slack.wait_for(lambda s: _posts(s, "`life-a`", "torn down by <@U0ANA>"), timeout=10, what="the notice")
@@ -391,7 +382,7 @@ def test_a_deploy_card_has_the_buttons_redeploy_starts_a_new_thread_and_tear_dow
         assert "Torn down <!date^" in json.dumps(message["blocks"])
     (notice,) = _posts(slack, "`life-a`", "torn down by <@U0ANA>")
     assert notice.params.get("thread_ts") == second  # the latest deploy's thread
-    _until(lambda: moto.environments(EnvironmentIds=[env["EnvironmentId"]])[0]["Status"] in ("Terminating",
+    until(lambda: moto.environments(EnvironmentIds=[env["EnvironmentId"]])[0]["Status"] in ("Terminating",
                                                                                             "Terminated"), 5, "it")
 
 
@@ -414,7 +405,7 @@ def test_a_restart_in_the_middle_loses_nothing_and_posts_nothing_twice(account, 
         assert pending is not None and account.tags("lc-keep")[EXPIRES] != _iso(pending)
         # ... and the bot restarts right then.
         lcbot.restart()
-        _until(lambda: account.tags("lc-keep")[EXPIRES] == _iso(pending), 15, "the pending expiry to reach the tags")
+        until(lambda: account.tags("lc-keep")[EXPIRES] == _iso(pending), 15, "the pending expiry to reach the tags")
     finally:
         account.moto.configure(update_seconds=1)
     time.sleep(2)

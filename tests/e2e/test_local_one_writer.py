@@ -10,7 +10,6 @@ its own on the local provider, driven with signed Slack requests.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -20,7 +19,7 @@ from bot.buttons import EXTEND
 from deployer.environment import EXPIRES
 from deployer.providers.local import IMAGE_LABEL
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
-from tests.e2e.helpers import CHANNEL, finished, page, replies, root_of
+from tests.e2e.helpers import CHANNEL, finished, page, replies, root_of, until
 from tests.world.apprepo import APP_PORT, BASE_IMAGE, add_commit, make_app_repo, page_for
 from tests.world.dockerenv import docker_client
 from tests.world.slack_api import SlackApiStandIn
@@ -85,15 +84,6 @@ def world(slack, docker_world, logs, tmp_path_factory):
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def _parse(stamp: str) -> datetime:
@@ -222,7 +212,7 @@ def test_an_extend_while_a_redeploy_builds_and_starts_does_not_disturb_it(world,
     (deploying,) = slack.wait_for(lambda s: [t for t in replies(s, second) if t.startswith("Deploying version")],
                                   timeout=60, what="the redeploy to start the new container")
     image = deploying.split("`")[1]
-    new = _until(lambda: next((c for c in client.containers.list(filters={"name": env_id})
+    new = until(lambda: next((c for c in client.containers.list(filters={"name": env_id})
                                if c.name == env_id and c.labels.get(IMAGE_LABEL) == image), None),
                  20, "the new container")
     starting = _press_extend(bot, slack, first, "U0DAN")

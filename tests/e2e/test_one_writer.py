@@ -13,7 +13,7 @@ import pytest
 
 from deployer.state import Store, engine_for
 from tests.e2e.conftest import Bot, start_bot
-from tests.e2e.helpers import CHANNEL, click, finished, replies, root_of
+from tests.e2e.helpers import CHANNEL, click, finished, replies, root_of, until
 from tests.world.apprepo import add_commit
 
 pytestmark = pytest.mark.e2e
@@ -23,14 +23,6 @@ EXPIRES = "deploybot:expires"
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
 
 
 def _roots(slack, feature: str) -> int:
@@ -60,7 +52,7 @@ def test_the_reaper_leaves_an_environment_alone_while_its_redeploy_runs(bot_env,
         eb = moto.client("elasticbeanstalk")
         eb.update_tags_for_resource(ResourceArn=described["EnvironmentArn"], TagsToAdd=[
             {"Key": EXPIRES, "Value": _iso(datetime.now(timezone.utc) + timedelta(seconds=4))}])
-        _until(lambda: _live(moto, "ow-renew")[0]["Status"] == "Ready", 10, "the tag update to end")
+        until(lambda: _live(moto, "ow-renew")[0]["Status"] == "Ready", 10, "the tag update to end")
         # New content, so Docker's layer cache can't skip the slow step.
         add_commit(app_repo[0], "ow-renew", "index.html", f"<h1>ow-renew, again {uuid.uuid4()}</h1>\n")
 
@@ -68,7 +60,7 @@ def test_the_reaper_leaves_an_environment_alone_while_its_redeploy_runs(bot_env,
         thread = finished(slack, root_of(slack, "ow-renew", after=1), timeout=90)
         assert thread[-1].startswith(":rocket:"), thread
         # Ready again once the renewal's tag update ends; never terminating.
-        after = _until(lambda: [e for e in _live(moto, "ow-renew") if e["Status"] != "Updating"], 10, "Ready")[0]
+        after = until(lambda: [e for e in _live(moto, "ow-renew") if e["Status"] != "Updating"], 10, "Ready")[0]
         assert after["Status"] == "Ready"
         expires = datetime.strptime(moto.tags(after)[EXPIRES], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
         assert expires > datetime.now(timezone.utc) + timedelta(hours=23)  # renewed by the redeploy
@@ -80,7 +72,7 @@ def test_an_extend_while_a_redeploy_builds_waits_for_it_instead_of_breaking_it(b
     bot.driver.slash(text="ow-extend")
     card = root_of(slack, "ow-extend")
     assert finished(slack, card, timeout=90)[-1].startswith(":rocket:")
-    _until(lambda: _live(moto, "ow-extend")[0]["Status"] == "Ready", 10, "Ready")
+    until(lambda: _live(moto, "ow-extend")[0]["Status"] == "Ready", 10, "Ready")
     add_commit(app_repo[0], "ow-extend", "index.html", f"<h1>ow-extend {uuid.uuid4()}</h1>\n")
 
     moto.configure(update_seconds=8)  # a tag update started by the click would outlast the build
@@ -97,7 +89,7 @@ def test_an_extend_while_a_redeploy_builds_waits_for_it_instead_of_breaking_it(b
         moto.configure(update_seconds=1)
     assert thread[-1].startswith(":rocket:"), thread  # not "Must be Ready"
     # The deploy writes the later expiry when it is done: renewed (1 day) and extended (1 more).
-    after = _until(lambda: [e for e in _live(moto, "ow-extend") if e["Status"] == "Ready"], 20, "Ready")[0]
+    after = until(lambda: [e for e in _live(moto, "ow-extend") if e["Status"] == "Ready"], 20, "Ready")[0]
     expires = datetime.strptime(moto.tags(after)[EXPIRES], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     assert expires > datetime.now(timezone.utc) + timedelta(hours=47)
 
@@ -135,9 +127,9 @@ def test_a_bot_killed_mid_deploy_leaves_the_others_work_alone_and_its_own_is_fin
     moto.configure(launch_seconds=10)  # deploys are still launching when the bot dies
     bots = [start_bot(env, slack, logs / f"{crash}-{i}.log") for i in range(2)]
     try:
-        leader = _until(lambda: _lease_holder(store, bots), 10, "one bot to lead the reaper")
+        leader = until(lambda: _lease_holder(store, bots), 10, "one bot to lead the reaper")
         other = next(b for b in bots if b is not leader)
-        _until(lambda: _warnings(slack, warned) == 1, 15, "the warning about the expiring environment")
+        until(lambda: _warnings(slack, warned) == 1, 15, "the warning about the expiring environment")
 
         leader.driver.slash(text=crash)
         first = root_of(slack, crash)
@@ -154,7 +146,7 @@ def test_a_bot_killed_mid_deploy_leaves_the_others_work_alone_and_its_own_is_fin
         killed = time.monotonic()
         moto.configure(launch_seconds=2)
 
-        _until(lambda: _lease_holder(store, [other]), 10, "the other bot to take over the reaper")
+        until(lambda: _lease_holder(store, [other]), 10, "the other bot to take over the reaper")
         reaper_after = time.monotonic() - killed
         restarted = start_bot(env, slack, logs / f"{crash}-restarted.log")
         bots.append(restarted)

@@ -24,6 +24,10 @@ from deployer.request import Limits, make_request
 
 
 
+# How long the pages of one /envs read its listing rather than list the environments again.
+LISTING_REUSED_FOR = 300.0
+
+
 @dataclass(frozen=True)
 class Click:
     """A button click: who, where, the channel message it was on (None when ephemeral), and how to answer."""
@@ -56,9 +60,10 @@ class EnvActions:
         self._clock = clock
 
     def listing(self, user_id: str, page: ListPage, notes: Mapping[str, Note] | None = None,
-                fresh: Environment | None = None) -> Message:
-        """A page of /envs; `fresh` stands in for its listed self (AWS may not show a change yet)."""
-        environments = self._manager.managed()
+                fresh: Environment | None = None, *, new: bool = False) -> Message:
+        """A page of /envs: a `new` one lists the environments again, the next pages (and a listing
+        redrawn after a click) read that listing; `fresh` stands in for its listed self."""
+        environments = self._manager.managed(max_age=0 if new else LISTING_REUSED_FOR)
         if fresh is not None:
             environments = [fresh if e.id == fresh.id else e for e in environments]
         if page.mine:

@@ -38,7 +38,7 @@ def register(app: App, actions: EnvActions) -> None:
             return  # answered by the ack
         if isinstance(parsed, HelpCommand):
             return
-        page = actions.listing(command["user_id"], ListPage(mine=parsed.mine))
+        page = actions.listing(command["user_id"], ListPage(mine=parsed.mine), new=True)
         respond(text=page.text, blocks=page.blocks, response_type="ephemeral")
 
     def turn_page(body: dict, action: dict, respond: Respond) -> None:

@@ -54,15 +54,23 @@ class LifecycleJobs:
     def release(self) -> None:
         self._store.release_lease(LEASE, self.holder)
 
+    def tick(self) -> None:
+        """Every DEPLOYBOT_REAP_INTERVAL: warn, then reap, from one listing of the environments."""
+        if not self._leader():
+            return
+        live = self._manager.live()
+        self.warn(live)
+        self.reap(live)
+
     # warnings -------------------------------------------------------------------
-    def warn(self) -> int:
+    def warn(self, live: list[Environment] | None = None) -> int:
         """Warn about every environment whose warning is due; returns how many were warned about."""
         if not self._leader():
             return 0
         now = self._clock()
         warned = {r.env_id: r.warned_for for r in self._store.recall_all()}
         sent = 0
-        managed = self._manager.managed()
+        managed = self._manager.managed(live)
         metrics.LIVE_ENVIRONMENTS.set(len(managed))
         for env in managed:
             life = _lifetime(env)
@@ -87,10 +95,10 @@ class LifecycleJobs:
         return 1
 
     # the reaper -----------------------------------------------------------------------
-    def reap(self) -> ReapReport | None:
+    def reap(self, live: list[Environment] | None = None) -> ReapReport | None:
         if not self._leader():
             return None
-        report = self._reaper.run()
+        report = self._reaper.run(live=live)
         now = self._clock()
         announce_terminated(self._notices, report, now)
         for action, decisions in (("terminated", report.terminated), ("later", report.of("later") + report.busy),
@@ -144,8 +152,8 @@ class Schedule:
         self._scheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(seconds))})
         start = datetime.now(timezone.utc)
-        for name, job in (("warn", jobs.warn), ("reap", jobs.reap)):
-            self._scheduler.add_job(_logged(name, job), "interval", seconds=seconds, id=name, next_run_time=start)
+        self._scheduler.add_job(_logged("tick", jobs.tick), "interval", seconds=seconds, id="tick",
+                                next_run_time=start)
 
     def start(self) -> None:
         self._scheduler.start()

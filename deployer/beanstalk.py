@@ -6,6 +6,8 @@ transient errors, and what remains is translated into deploybot's errors here.
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +16,7 @@ from typing import Any, Callable, TypeVar
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from deployer.environment import Environment
+from deployer.environment import MANAGED_BY, MANAGER, Environment
 from deployer.errors import CloudError, ConfigError
 
 # Standard mode retries throttling (including Beanstalk's `Throttling`) and 5xx
@@ -22,6 +24,9 @@ from deployer.errors import CloudError, ConfigError
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
 
 T = TypeVar("T")
+# How long tags this process wrote override what the tagging API lists: it may lag behind
+# a write for a while (it is eventually consistent); by then it shows them itself.
+WRITTEN_TAGS_KEPT = 600.0
 _PERMISSION_CODES = {
     "AccessDenied", "AccessDeniedException", "InsufficientPrivilegesException", "UnauthorizedOperation",
 }
@@ -64,10 +69,14 @@ def translated(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
 
 
 class BeanstalkGateway:
-    def __init__(self, eb: Any, s3: Any, application: str) -> None:
+    def __init__(self, eb: Any, s3: Any, application: str, tagging: Any = None) -> None:
         self._eb = eb
         self._s3 = s3
+        self._tagging = tagging  # the Resource Groups Tagging API: every environment's tags in a few calls
         self.application = application
+        # Tags this process wrote, until the tagging API (eventually consistent) surely shows them.
+        self._written: dict[str, tuple[float, dict[str, str]]] = {}
+        self._written_lock = threading.Lock()
 
     @translated("look up the environment")
     def find(self, name: str) -> Environment | None:
@@ -112,14 +121,45 @@ class BeanstalkGateway:
 
     @translated("list the application's environments")
     def environments(self) -> list[Environment]:
-        """Every live environment of the application, with its tags.
+        """Every live environment of the application; deploybot's with their tags, others with none.
 
-        One ListTagsForResource per environment: fine once per reaper pass, never per
-        poll (it shares DescribeEnvironments' throttling bucket).
+        A cost that does not grow with their number: one DescribeEnvironments per 1,000
+        environments and one tagging GetResources per 100 of deploybot's (not
+        ListTagsForResource per environment, which shares Beanstalk's throttling bucket).
         """
         raw = [e for e in self._pages(ApplicationName=self.application, IncludeDeleted=False)
                if e["Status"] != "Terminated"]
-        return [_environment(e, self._tags(e["EnvironmentArn"])) for e in raw]
+        if self._tagging is None:
+            return [_environment(e, self._tags(e["EnvironmentArn"])) for e in raw]
+        tagged = self._managed_tags()
+        return [_environment(e, self._with_written(e["EnvironmentArn"], tagged.get(e["EnvironmentArn"], {})))
+                for e in raw]
+
+    def _managed_tags(self) -> dict[str, dict[str, str]]:
+        """ARN → tags of every Beanstalk environment deploybot manages, in this account and region."""
+        found, token = {}, ""
+        while True:
+            page = self._tagging.get_resources(
+                ResourceTypeFilters=["elasticbeanstalk:environment"], ResourcesPerPage=100,
+                TagFilters=[{"Key": MANAGED_BY, "Values": [MANAGER]}], PaginationToken=token)
+            for resource in page["ResourceTagMappingList"]:
+                found[resource["ResourceARN"]] = {t["Key"]: t["Value"] for t in resource["Tags"]}
+            token = page.get("PaginationToken", "")
+            if not token:
+                return found
+
+    def _remember_written(self, arn: str, tags: Mapping[str, str]) -> None:
+        with self._written_lock:
+            _, before = self._written.get(arn, (0.0, {}))
+            self._written[arn] = (time.monotonic(), {**before, **tags})
+
+    def _with_written(self, arn: str, listed: dict[str, str]) -> dict[str, str]:
+        with self._written_lock:
+            at, written = self._written.get(arn, (0.0, {}))
+            if time.monotonic() - at > WRITTEN_TAGS_KEPT:
+                self._written.pop(arn, None)
+                return listed
+        return {**listed, **written}
 
     @translated("list the application's environments")
     def live_names(self) -> set[str]:
@@ -133,6 +173,7 @@ class BeanstalkGateway:
     @translated("update the environment's tags")
     def update_tags(self, arn: str, tags: Mapping[str, str]) -> None:
         self._eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": k, "Value": v} for k, v in tags.items()])
+        self._remember_written(arn, tags)
 
     @translated("list application versions")
     def version_labels(self) -> list[str]:
@@ -191,6 +232,8 @@ class BeanstalkGateway:
             OptionSettings=[{"Namespace": ns, "OptionName": opt, "Value": v} for (ns, opt), v in options.items()],
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
+        if raw.get("EnvironmentArn"):
+            self._remember_written(raw["EnvironmentArn"], tags)
         return _environment(raw, dict(tags))
 
     @translated("upload the source bundle to S3")

@@ -125,6 +125,7 @@ def build_gateway(settings: Settings, session: boto3.session.Session) -> Beansta
         count_aws_calls(session.client("elasticbeanstalk", config=RETRY_CONFIG)),
         count_aws_calls(session.client("s3", config=RETRY_CONFIG)),
         settings.eb_application or "",
+        count_aws_calls(session.client("resourcegroupstaggingapi", config=RETRY_CONFIG)),
     )
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,11 +47,25 @@ class EnvironmentManager:
         self._clock = clock
         self._limits = limits
         self.claims = claims
+        self._listing: tuple[float, list[Environment]] = (float("-inf"), [])
+        self._listing_lock = threading.Lock()
 
-    def managed(self) -> list[Environment]:
-        """deploybot's live environments, with extensions not yet tagged taken into account."""
-        return with_pending_expiries([e for e in self.provider.environments() if e.managed],
-                                     self.store.pending_expiries())
+    def live(self, max_age: float = 0.0) -> list[Environment]:
+        """Every live environment as the provider lists them; the last listing when it is younger
+        than `max_age` seconds (a page of /envs after the first, a tick's warn and reap share one)."""
+        with self._listing_lock:
+            at, listed = self._listing
+            if max_age and time.monotonic() - at <= max_age:
+                return listed
+        listed = self.provider.environments()
+        with self._listing_lock:
+            self._listing = (time.monotonic(), listed)
+        return listed
+
+    def managed(self, live: list[Environment] | None = None, max_age: float = 0.0) -> list[Environment]:
+        """deploybot's live environments (of `live`, or listed now), with what it decided of their expiries."""
+        live = self.live(max_age) if live is None else live
+        return with_pending_expiries([e for e in live if e.managed], self.store.pending_expiries())
 
     def get(self, env_id: str) -> Environment:
         env = self.provider.get(env_id)

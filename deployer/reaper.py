@@ -121,9 +121,10 @@ class Reaper:
         self._clock = clock
         self._claims = claims
 
-    def run(self, *, dry_run: bool = False) -> ReapReport:
+    def run(self, *, dry_run: bool = False, live: list[Environment] | None = None) -> ReapReport:
+        """One pass over `live` (the provider's listing, taken now when not given)."""
         now = self._clock()
-        live = self._provider.environments()
+        live = self._provider.environments() if live is None else live
         pending = self._store.pending_expiries()
         busy = {key: DOING.get(row.operation, row.operation) for key, row in self._claims.live().items()}
         decisions = plan(with_pending_expiries(live, pending), now, self._store.teardown_requests(), busy)

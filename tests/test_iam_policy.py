@@ -6,7 +6,9 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIENTS = {"_eb": "elasticbeanstalk", "_s3": "s3", "_ecr": "ecr"}
+CLIENTS = {"_eb": "elasticbeanstalk", "_s3": "s3", "_ecr": "ecr", "_tagging": "resourcegroupstaggingapi"}
+# IAM's name for a service where it differs from boto3's.
+IAM_PREFIX = {"resourcegroupstaggingapi": "tag"}
 # S3 authorizes some API operations under other action names.
 S3_ACTIONS = {"HeadBucket": "ListBucket"}
 
@@ -19,7 +21,7 @@ def _calls() -> set[str]:
             client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
             for method in set(re.findall(rf"self\.{attr}\.([a-z_]+)\(", text)):
                 if method in client.meta.method_to_api_mapping:
-                    found.add(f"{service}:{client.meta.method_to_api_mapping[method]}")
+                    found.add(f"{IAM_PREFIX.get(service, service)}:{client.meta.method_to_api_mapping[method]}")
         for operation in re.findall(r'_call(?:_or_raise)?\(\s*"([A-Za-z]+)"', text):
             found.add(f"ecr:{operation}")
     return {f"s3:{S3_ACTIONS.get(a[3:], a[3:])}" if a.startswith("s3:") else a for a in found}
@@ -36,7 +38,8 @@ def _allowed() -> set[str]:
 
 def test_the_policy_allows_every_call_the_code_makes():
     calls = _calls()
-    assert {"elasticbeanstalk:CreateEnvironment", "s3:PutObject", "ecr:GetAuthorizationToken"} <= calls
+    assert {"elasticbeanstalk:CreateEnvironment", "s3:PutObject", "ecr:GetAuthorizationToken",
+            "tag:GetResources"} <= calls
     assert calls - _allowed() == set()
 
 
@@ -85,7 +88,7 @@ def test_wildcard_resources_only_where_aws_has_none_or_under_a_condition():
             assert set(called_via) == {"cloudformation.amazonaws.com", "elasticbeanstalk.amazonaws.com"}
         else:  # actions AWS authorizes on no resource
             assert _actions(statement) <= {"ecr:GetAuthorizationToken", "elasticbeanstalk:CheckDNSAvailability",
-                                           "elasticbeanstalk:DescribeEvents"}, sid
+                                           "elasticbeanstalk:DescribeEvents", "tag:GetResources"}, sid
 
 
 def test_roles_are_passed_only_to_beanstalk_and_ec2():

@@ -61,7 +61,8 @@ class Account:
         self.s3.create_bucket(Bucket="bundles")
         for app in ("shop", "other-app"):
             self.eb.create_application(ApplicationName=app)
-        gateway = BeanstalkGateway(self.eb, self.s3, "shop")
+        tagging = boto3.client("resourcegroupstaggingapi", **args)
+        gateway = BeanstalkGateway(self.eb, self.s3, "shop", tagging)
         self.provider = BeanstalkProvider(
             gateway, Poller(gateway.describe, 0.01), template="t", bucket="bundles", app_port=8080,
             launch_timeout=timedelta(seconds=5), deploy_timeout=timedelta(seconds=5),

@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -112,6 +113,7 @@ def world():
         fail_launch={},
         fail_deploy={},
         throttle=0,
+        call_latency=0,
     )
     eb_sim.reset_call_counts()
     with mock_aws():
@@ -592,6 +594,36 @@ def test_in_process_throttle_and_call_counts(world):
     assert eb_sim.call_counts()["DescribeApplications"] == 2
 
 
+LATENCY = 0.05  # a round trip, long enough to measure, short enough for the suite
+
+
+def test_call_latency_delays_beanstalk_and_tagging_requests_which_are_counted(world):
+    tagging = boto3.client("resourcegroupstaggingapi", region_name=REGION)
+    world.launch("tagged", Tags=[{"Key": "team", "Value": "shop"}])
+    eb_sim.configure(call_latency=LATENCY)
+    eb_sim.reset_call_counts()
+    try:
+        for request in (world.eb.describe_environments, tagging.get_resources):
+            started = time.monotonic()
+            request()
+            assert time.monotonic() - started >= LATENCY
+        found = tagging.get_resources(ResourceTypeFilters=["elasticbeanstalk:environment"])["ResourceTagMappingList"]
+        assert [{t["Key"]: t["Value"] for t in m["Tags"]}["team"] for m in found] == ["shop"]
+        assert eb_sim.call_counts() == {"DescribeEnvironments": 1, "tagging:GetResources": 2}
+
+        # The wait is the network's, not the service's: requests in flight overlap.
+        threads = [threading.Thread(target=world.eb.describe_applications) for _ in range(4)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert time.monotonic() - started < 3 * LATENCY
+        assert eb_sim.call_counts()["DescribeApplications"] == 4
+    finally:
+        eb_sim.configure(call_latency=0)
+
+
 def test_configure_rejects_unknown_or_bad_settings():
     with pytest.raises(ValueError):
         eb_sim.configure(launch_secs=1)
@@ -599,6 +631,8 @@ def test_configure_rejects_unknown_or_bad_settings():
         eb_sim.configure(update_seconds=-1)
     with pytest.raises(ValueError):
         eb_sim.configure(fail_deploy=["env"])
+    with pytest.raises(ValueError):
+        eb_sim.configure(call_latency=-0.1)
 
 
 # --------------------------------------------------------------------------
@@ -642,7 +676,7 @@ def control(url: str, path: str, body: dict | None = None) -> dict:
 @pytest.fixture
 def remote(server_url):
     control(server_url, "/moto-api/reset", {})  # every test starts with empty backends
-    control(server_url, "/_eb_sim/config", {"fail_launch": {}, "fail_deploy": {}, "throttle": 0})
+    control(server_url, "/_eb_sim/config", {"fail_launch": {}, "fail_deploy": {}, "throttle": 0, "call_latency": 0})
     control(server_url, "/_eb_sim/calls/reset", {})
     return server_url
 
@@ -676,6 +710,21 @@ def test_server_failure_injection_and_throttling(remote):
     assert world.wait("remote-bad", "Ready")["Health"] == "Red"
     assert "boom" in world.messages(EnvironmentName="remote-bad", Severity="ERROR")
     assert control(remote, "/_eb_sim/calls")["DescribeApplications"] == 3
+
+
+def test_server_call_latency_and_tagging_counts(remote):
+    assert motoserver._durations(motoserver._parser().parse_args(["--port", "0", "--call-latency", "0.05"])) == {
+        "call_latency": 0.05
+    }
+    assert control(remote, "/_eb_sim/config", {"call_latency": LATENCY})["call_latency"] == LATENCY
+    world = World(endpoint_url=remote, **FAKE_CREDENTIALS)
+    tagging = boto3.client("resourcegroupstaggingapi", region_name=REGION, endpoint_url=remote, **FAKE_CREDENTIALS)
+    control(remote, "/_eb_sim/calls/reset", {})
+    for request in (world.eb.describe_environments, tagging.get_resources):
+        started = time.monotonic()
+        request()
+        assert time.monotonic() - started >= LATENCY
+    assert control(remote, "/_eb_sim/calls") == {"DescribeEnvironments": 1, "tagging:GetResources": 1}
 
 
 def test_server_rejects_bad_control_requests(remote):

@@ -16,6 +16,10 @@ Call :func:`install` once (it is idempotent) before the first Elastic
 Beanstalk request; it affects both ``moto.mock_aws()`` and the moto server
 running in this process.  :func:`configure`, :func:`settings`,
 :func:`call_counts` and :func:`reset_call_counts` control the simulator.
+
+Installing also routes the Resource Groups Tagging API (moto's own, which
+lists the simulator's environments) through the simulator's lock, network
+latency and call counts, since deploybot may read environment tags there.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import re
 import string
 import threading
+import time
 import uuid
 import zipfile
 from collections import Counter
@@ -40,6 +45,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.elasticbeanstalk.models import EBBackend, eb_backends
 from moto.elasticbeanstalk.responses import EBResponse
 from moto.moto_api._internal import mock_random as random
+from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
@@ -62,22 +68,28 @@ class _Settings:
     fail_deploy: dict[str, str] = field(default_factory=dict)
     # How many of the next Elastic Beanstalk requests to throttle.
     throttle: int = 0
+    # Seconds every Elastic Beanstalk and tagging request waits before it is
+    # served, as a network round trip to a real endpoint would.
+    call_latency: float = 0.0
 
 
 _settings = _Settings()
 _calls: Counter[str] = Counter()
 _installed = False
 
-_DURATIONS = ("launch_seconds", "update_seconds", "terminate_seconds")
+_DURATIONS = ("launch_seconds", "update_seconds", "terminate_seconds", "call_latency")
 _RULES = ("fail_launch", "fail_deploy")
+# Tagging API requests are counted as "tagging:<Action>", next to Beanstalk's own actions.
+TAGGING_PREFIX = "tagging:"
 
 
 def configure(**changes: Any) -> dict[str, Any]:
     """Change simulator settings; returns all settings afterwards.
 
-    Accepts launch_seconds, update_seconds, terminate_seconds (seconds, may
-    be fractional), fail_launch and fail_deploy ({environment name:
-    message}, replacing the current rules) and throttle (count).
+    Accepts launch_seconds, update_seconds, terminate_seconds and
+    call_latency (seconds, may be fractional), fail_launch and fail_deploy
+    ({environment name: message}, replacing the current rules) and throttle
+    (count).
     Raises ValueError for unknown names or bad values.
     """
     unknown = set(changes) - set(_DURATIONS) - set(_RULES) - {"throttle"}
@@ -106,7 +118,9 @@ def settings() -> dict[str, Any]:
 def call_counts() -> dict[str, int]:
     """Elastic Beanstalk API requests per action since the last reset.
 
-    Throttled requests count too: they reached the service.
+    Resource Groups Tagging API requests count as "tagging:<Action>" (e.g.
+    "tagging:GetResources").  Throttled requests count too: they reached
+    the service.
     """
     with _lock:
         return dict(_calls)
@@ -127,6 +141,13 @@ def _is_message_map(value: Any) -> bool:
 
 def _take_rule(rules: dict[str, str], env_name: str) -> str | None:
     return rules.pop(env_name, None)
+
+
+def _network_delay() -> None:
+    """Wait one round trip, outside the lock: requests in flight overlap, as on a network."""
+    latency = _settings.call_latency
+    if latency > 0:
+        time.sleep(latency)
 
 
 def _take_throttle() -> bool:
@@ -1328,6 +1349,7 @@ class SimResponse(EBResponse):
     def call_action(self) -> Any:
         # Each request gets its ID up front so events can record it.
         self.request_id = str(uuid.uuid4())
+        _network_delay()
         with _lock:
             _calls[self._get_action()] += 1
             try:
@@ -1502,6 +1524,19 @@ class SimResponse(EBResponse):
         return ActionResult({"ResourceArn": arn, "ResourceTags": [{"Key": k, "Value": v} for k, v in tags.items()]})
 
 
+_moto_tagging_call_action = ResourceGroupsTaggingAPIResponse.call_action
+
+
+def _tagging_call_action(self: ResourceGroupsTaggingAPIResponse) -> Any:
+    """The Resource Groups Tagging API as the simulator serves it: after the
+    network delay, counted, and under the lock (it reads the simulator's
+    environments, which Elastic Beanstalk requests change)."""
+    _network_delay()
+    with _lock:
+        _calls[TAGGING_PREFIX + self._get_action()] += 1
+        return _moto_tagging_call_action(self)
+
+
 # --------------------------------------------------------------------------
 # Installation
 # --------------------------------------------------------------------------
@@ -1514,6 +1549,8 @@ def install() -> None:
     moto.elasticbeanstalk.urls and build backends from eb_backends on every
     request, so rewiring those two serves both.  Region backends created
     before installation are dropped so they are rebuilt as simulators.
+    The tagging API keeps moto's handler, wrapped (on its class, which both
+    paths instantiate per request) with the simulator's latency and counts.
     """
     global _installed
     with _lock:
@@ -1525,4 +1562,5 @@ def install() -> None:
             account_backends.backend = SimBackend
             for region in [r for r, b in account_backends.items() if not isinstance(b, SimBackend)]:
                 del account_backends[region]
+        ResourceGroupsTaggingAPIResponse.call_action = _tagging_call_action  # type: ignore[method-assign]
         _installed = True

@@ -3,7 +3,8 @@
 Run it as a process::
 
     python -m tests.world.motoserver --port 5000 \\
-        [--launch-seconds S] [--update-seconds S] [--terminate-seconds S]
+        [--launch-seconds S] [--update-seconds S] [--terminate-seconds S] \\
+        [--call-latency S]
 
 It prints ``Serving on http://127.0.0.1:PORT`` once it accepts requests
 (``--port 0`` picks a free port).  Or start it inside a test process with
@@ -13,9 +14,10 @@ Besides the AWS APIs it answers a JSON control API:
 
 * ``GET  /_eb_sim/config``       current simulator settings
 * ``POST /_eb_sim/config``       change any of launch_seconds, update_seconds,
-  terminate_seconds, fail_launch, fail_deploy, throttle (see
+  terminate_seconds, call_latency, fail_launch, fail_deploy, throttle (see
   ``eb_sim.configure``); answers the new settings, or 400 with ``{"error": ...}``
-* ``GET  /_eb_sim/calls``        Elastic Beanstalk requests per action
+* ``GET  /_eb_sim/calls``        Elastic Beanstalk requests per action, and
+  Resource Groups Tagging API requests as ``tagging:<Action>``
 * ``POST /_eb_sim/calls/reset``  zero those counts
 """
 
@@ -77,12 +79,22 @@ def make_app() -> ControlMiddleware:
     return ControlMiddleware(DomainDispatcherApplication(create_backend_app))
 
 
+_SECONDS = ("launch_seconds", "update_seconds", "terminate_seconds", "call_latency")
+
+
 def _durations(args: argparse.Namespace) -> dict[str, float]:
-    return {
-        name: getattr(args, name)
-        for name in ("launch_seconds", "update_seconds", "terminate_seconds")
-        if getattr(args, name) is not None
-    }
+    return {name: getattr(args, name) for name in _SECONDS if getattr(args, name) is not None}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, required=True, help="0 picks a free port")
+    parser.add_argument("--launch-seconds", type=float)
+    parser.add_argument("--update-seconds", type=float)
+    parser.add_argument("--terminate-seconds", type=float)
+    parser.add_argument("--call-latency", type=float,
+                        help="seconds each Elastic Beanstalk and tagging request waits, as a network round trip")
+    return parser
 
 
 def _make_server(port: int, durations: dict[str, float]) -> BaseWSGIServer:
@@ -94,9 +106,9 @@ def _make_server(port: int, durations: dict[str, float]) -> BaseWSGIServer:
 def start_in_thread(port: int = 0, **durations: float) -> tuple[str, Callable[[], None]]:
     """Serve on 127.0.0.1 from a daemon thread; returns (url, stop).
 
-    ``durations`` are eb_sim settings such as launch_seconds=0.2.  The server
-    shares this process's moto state, so in-process code sees the same
-    buckets and environments.
+    ``durations`` are eb_sim settings such as launch_seconds=0.2 or
+    call_latency=0.04.  The server shares this process's moto state, so
+    in-process code sees the same buckets and environments.
     """
     server = _make_server(port, durations)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -111,12 +123,7 @@ def start_in_thread(port: int = 0, **durations: float) -> tuple[str, Callable[[]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, required=True, help="0 picks a free port")
-    parser.add_argument("--launch-seconds", type=float)
-    parser.add_argument("--update-seconds", type=float)
-    parser.add_argument("--terminate-seconds", type=float)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
 
     server = _make_server(args.port, _durations(args))
     # moto's Lambda tells functions where the server is through MOTO_PORT.

@@ -1537,6 +1537,18 @@ def _tagging_call_action(self: ResourceGroupsTaggingAPIResponse) -> Any:
         return _moto_tagging_call_action(self)
 
 
+_moto_get_resources = ResourceGroupsTaggingAPIResponse.get_resources
+
+
+def _get_resources(self: ResourceGroupsTaggingAPIResponse) -> Any:
+    """GetResources as the API reference describes its pages: ResourcesPerPage resources each,
+    and a limit on tags only when TagsPerPage is given (moto caps every page at 100 tags)."""
+    if self._get_param("TagsPerPage") is None:
+        given = self._get_int_param
+        self._get_int_param = lambda name, default=None: 10**9 if name == "TagsPerPage" else given(name, default)
+    return _moto_get_resources(self)
+
+
 # --------------------------------------------------------------------------
 # Installation
 # --------------------------------------------------------------------------
@@ -1563,4 +1575,5 @@ def install() -> None:
             for region in [r for r, b in account_backends.items() if not isinstance(b, SimBackend)]:
                 del account_backends[region]
         ResourceGroupsTaggingAPIResponse.call_action = _tagging_call_action  # type: ignore[method-assign]
+        ResourceGroupsTaggingAPIResponse.get_resources = _get_resources  # type: ignore[method-assign]
         _installed = True

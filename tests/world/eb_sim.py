@@ -29,6 +29,7 @@ import io
 import json
 import re
 import string
+import sys
 import threading
 import time
 import uuid
@@ -45,6 +46,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.elasticbeanstalk.models import EBBackend, eb_backends
 from moto.elasticbeanstalk.responses import EBResponse
 from moto.moto_api._internal import mock_random as random
+from moto.resourcegroupstaggingapi.exceptions import ResourceGroupsTaggingAPIError
 from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
@@ -1543,10 +1545,26 @@ _moto_get_resources = ResourceGroupsTaggingAPIResponse.get_resources
 def _get_resources(self: ResourceGroupsTaggingAPIResponse) -> Any:
     """GetResources as the API reference describes its pages: ResourcesPerPage resources each,
     and a limit on tags only when TagsPerPage is given (moto caps every page at 100 tags)."""
-    if self._get_param("TagsPerPage") is None:
-        given = self._get_int_param
-        self._get_int_param = lambda name, default=None: 10**9 if name == "TagsPerPage" else given(name, default)
-    return _moto_get_resources(self)
+    if self._get_param("TagsPerPage") is not None:
+        return _moto_get_resources(self)  # moto's own: TagsPerPage checked (100 to 500) and applied
+    # moto's answer without its TagsPerPage: its check would refuse any page size that means "no limit".
+    resources_per_page = self._get_int_param("ResourcesPerPage", 50)
+    if resources_per_page not in range(1, 101):
+        raise ResourceGroupsTaggingAPIError("InvalidParameterException", "ResourcesPerPage must be between 1 and 100")
+    token, resources = self.backend.get_resources(
+        pagination_token=self._get_param("PaginationToken"),
+        tag_filters=self._get_param("TagFilters", []),
+        resources_per_page=resources_per_page,
+        tags_per_page=sys.maxsize,
+        resource_type_filters=self._get_param("ResourceTypeFilters", []),
+        resource_arn_list=self._get_param("ResourceARNList", []),
+    )
+    return ActionResult({
+        "ResourceTagMappingList": [
+            {"ResourceARN": r.arn, "Tags": [{"Key": k, "Value": v} for k, v in r.tags.items()]} for r in resources
+        ],
+        "PaginationToken": token,
+    })
 
 
 # --------------------------------------------------------------------------

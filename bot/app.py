@@ -26,6 +26,9 @@ from deployer.request import limits_of
 from deployer.settings import Settings
 
 log = logging.getLogger(__name__)
+# Deploys of different branches that run at once in one process. Waiting for Beanstalk costs a
+# thread and nothing else; the scarce part, building images, is limited by DEPLOYBOT_MAX_PARALLEL.
+MAX_RUNNING_DEPLOYS = 100
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
         process_before_response=True,
     )
     notices = Notices(client, services.store, settings.channel)
-    deploys = DeployService(services.deployer, services.manager, client, max_parallel=settings.max_parallel)
+    deploys = DeployService(services.deployer, services.manager, client, max_running=MAX_RUNNING_DEPLOYS)
     commands.register(app, deploys, limits_of(settings))
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,

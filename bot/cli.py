@@ -20,7 +20,7 @@ from deployer.pipeline import utcnow
 from deployer.errors import Busy, DeployError
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
-    ImageBuilding, ImageBuilt, ImageReused, Progress,
+    ImageBuilding, ImageBuilt, ImageReused, Progress, WaitingForBuildSlot,
 )
 from deployer.reaper import REAPER_LEASE
 from deployer.request import limits_of, make_request
@@ -233,6 +233,8 @@ def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
             return f"commit {commit.sha[:12]} on {commit.branch}: {commit.subject}"
         case ImageReused(uri):
             return f"image {uri} already pushed, not rebuilding"
+        case WaitingForBuildSlot(ahead, _):
+            return f"waiting for a build slot ({ahead} ahead)"
         case ImageBuilding(uri):
             return f"building {uri}"
         case ImageBuilt(uri, took):

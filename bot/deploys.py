@@ -72,14 +72,14 @@ class DeployService:
     """Accepts /deploy requests as durable jobs (deployer/queue.py) and runs them with a Slack thread."""
 
     def __init__(
-        self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, *, max_parallel: int,
+        self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, *, max_running: int,
         intake_workers: int = 4, poll: float = 1.0,
     ) -> None:
         self._deployer = deployer
         self._manager = manager
         self._store: Store = manager.store
         self._client = client
-        self.queue = DeployQueue(self._store, manager.claims, self._run_job, max_parallel=max_parallel, poll=poll)
+        self.queue = DeployQueue(self._store, manager.claims, self._run_job, max_running=max_running, poll=poll)
         self._commits: dict[int, Commit] = {}  # resolved at intake, for a job that starts at once
         self._intake = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="deploybot-intake")
 

@@ -14,7 +14,7 @@ from deployer.errors import DeployError
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
-    ImageBuilt, ImageReused, Progress,
+    ImageBuilt, ImageReused, Progress, WaitingForBuildSlot,
 )
 
 SECTION_LIMIT = 3000
@@ -120,8 +120,8 @@ def resumed_reply(feature: str) -> str:
 def queued_reply(doing: str | None = None) -> str:
     """Why a deploy waits: another operation on its branch (`doing`), or every deploy slot busy."""
     if doing is None:
-        return (":hourglass_flowing_sand: Every deploy slot is busy (DEPLOYBOT_MAX_PARALLEL); "
-                "this one is queued and starts when one is free.")
+        return (":hourglass_flowing_sand: This bot is running as many deploys as it takes at once; "
+                "this one is queued and starts when one ends.")
     if doing == "a deploy":
         return (":hourglass_flowing_sand: Another deploy of this branch is running; "
                 "this one is queued and starts when it ends.")
@@ -139,6 +139,10 @@ def progress_text(event: Progress) -> str | None:
             return f"Commit {code(commit.sha[:8])} on {code(commit.branch)}: {commit.subject}"
         case ImageReused(uri):
             return f"Image {code(uri)} is already in the registry: no build needed."
+        case WaitingForBuildSlot(ahead, slots):
+            line = "next in line" if ahead == 0 else f"{ahead} deploy{'s' if ahead > 1 else ''} ahead"
+            return (f":hourglass_flowing_sand: Waiting for a build slot ({slots} build{'s' if slots > 1 else ''} "
+                    f"at once; {line}) …")
         case ImageBuilding(uri):
             return f"Building image {code(uri)} …"
         case ImageBuilt(uri, took):

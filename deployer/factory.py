@@ -23,6 +23,7 @@ from deployer.providers.beanstalk import BeanstalkProvider
 from deployer.reaper import Reaper
 from deployer.registry import EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository
 from deployer.settings import Settings
+from deployer.slots import BuildSlots
 from deployer.state import Store, engine_for
 
 
@@ -102,6 +103,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         dockerfile=settings.dockerfile,
         dockerrun_template=settings.dockerrun_template,
         manager=manager,
+        slots=BuildSlots(settings.max_parallel),
     )
     return Services(deployer, manager, Reaper(provider, store, utcnow, claims), store, claims)
 

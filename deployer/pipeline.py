@@ -15,9 +15,11 @@ from deployer.logs import bound
 from deployer.manager import EnvironmentManager
 from deployer.progress import (
     BuildLine, Progress, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
+    WaitingForBuildSlot,
 )
 from deployer.providers import Provider, Release, Report
 from deployer.registry import Registry, image_tag
+from deployer.slots import BuildSlots
 from deployer.request import DeployRequest
 
 
@@ -52,6 +54,7 @@ class Deployer:
         dockerrun_template: str,
         clock: Callable[[], datetime] = utcnow,
         manager: EnvironmentManager | None = None,
+        slots: BuildSlots | None = None,
     ) -> None:
         self._git = git
         self._builder = builder
@@ -61,6 +64,7 @@ class Deployer:
         self._dockerrun_template = dockerrun_template
         self._clock = clock
         self.manager = manager
+        self._slots = slots or BuildSlots(1)
 
     def resolve(self, feature: str) -> Commit:
         """The branch's current commit; BranchNotFound before anything is built."""
@@ -127,13 +131,14 @@ class Deployer:
         if exists:
             report(ImageReused(image.uri))
             return False
-        report(ImageBuilding(image.uri))
-        started = time.monotonic()
-        labels = {"deploybot.commit": commit.sha, "deploybot.feature": commit.branch}
-        on_line = lambda line: report(BuildLine(line))  # noqa: E731
-        context = self._git.archive(commit.sha)
-        self._builder.build(context, image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
-        if pushes:
-            self._builder.push(image, auth, on_line=on_line)
+        with self._slots.slot(lambda ahead: report(WaitingForBuildSlot(ahead, self._slots.size))):
+            report(ImageBuilding(image.uri))
+            started = time.monotonic()
+            labels = {"deploybot.commit": commit.sha, "deploybot.feature": commit.branch}
+            on_line = lambda line: report(BuildLine(line))  # noqa: E731
+            context = self._git.archive(commit.sha)
+            self._builder.build(context, image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
+            if pushes:
+                self._builder.push(image, auth, on_line=on_line)
         report(ImageBuilt(image.uri, timedelta(seconds=time.monotonic() - started)))
         return True

@@ -19,6 +19,12 @@ class ImageBuilding:
 
 
 @dataclass(frozen=True)
+class WaitingForBuildSlot:
+    ahead: int  # deploys waiting before this one
+    slots: int  # builds that run at once
+
+
+@dataclass(frozen=True)
 class ImageBuilt:
     uri: str
     took: timedelta
@@ -56,6 +62,6 @@ class Deploying:
 
 
 Progress = (
-    CommitResolved | ImageBuilding | ImageBuilt | ImageReused | BuildLine
+    CommitResolved | WaitingForBuildSlot | ImageBuilding | ImageBuilt | ImageReused | BuildLine
     | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | Deploying
 )

@@ -3,7 +3,8 @@
 A deploy is a row from the moment it is accepted (queued). Any process may run it once
 it holds the feature's claim, so deploys of one branch run one after the other, in the
 order they were accepted, whichever process took them; different branches run in
-parallel, up to `max_parallel` in each process. A running deploy whose process died
+parallel, up to `max_running` in each process (waiting for AWS costs only a thread; builds,
+the scarce part, are limited separately: deployer/slots.py). A running deploy whose process died
 (its claim ran out) is taken over by another process: the runner is told it resumes.
 """
 from __future__ import annotations
@@ -26,13 +27,13 @@ Runner = Callable[[DeployRecord, Claim, bool], None]
 
 
 class DeployQueue:
-    def __init__(self, store: Store, claims: Claims, runner: Runner, *, max_parallel: int, poll: float = 1.0) -> None:
+    def __init__(self, store: Store, claims: Claims, runner: Runner, *, max_running: int, poll: float = 1.0) -> None:
         self._store = store
         self._claims = claims
         self._runner = runner
-        self._slots = max_parallel
+        self._slots = max_running
         self._poll = poll
-        self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="deploybot-deploy")
+        self._pool = ThreadPoolExecutor(max_workers=max_running, thread_name_prefix="deploybot-deploy")
         self._lock = threading.Lock()
         self._mine: dict[int, str] = {}  # jobs running in this process → feature
         self._wake = threading.Event()

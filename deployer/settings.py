@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     poll_interval: Duration = Field(timedelta(seconds=10), description="How often Beanstalk is polled while waiting.")
     launch_timeout: Duration = Field(timedelta(minutes=30), description="How long to wait for a new environment.")
     deploy_timeout: Duration = Field(timedelta(minutes=20), description="How long to wait for a deployment.")
-    max_parallel: int = Field(8, ge=1, description="Deploys of different features that run at once.")
+    max_parallel: int = Field(
+        8, ge=1, description="Image builds that run at once; deploys waiting for AWS hold none, so many more "
+        "deploys of different branches run at once, each told how many builds are ahead of it.")
     max_envs: int = Field(20, ge=1, description="Most live feature environments at once; a deploy past it is refused.")
     warn_before: Duration = Field(timedelta(hours=2), description="How long before expiry the owner is warned.")
     extend_step: Duration = Field(timedelta(days=1), description="How much one Extend adds.")

@@ -16,12 +16,12 @@ from deployer.state import DONE, RUNNING, DeployRecord, Store, engine_for
 class Process:
     """One bot process: its own store connection, claims holder and queue; runs record what they did."""
 
-    def __init__(self, url: str, name: str, clock: Clock, log: list, max_parallel: int = 4) -> None:
+    def __init__(self, url: str, name: str, clock: Clock, log: list, max_running: int = 4) -> None:
         self.store = Store(engine_for(url))
         self.claims = Claims(self.store, name, clock, TIMEOUT)
         self.name, self.log = name, log
         self.release: dict[int, threading.Event] = {}
-        self.queue = DeployQueue(self.store, self.claims, self._run, max_parallel=max_parallel)
+        self.queue = DeployQueue(self.store, self.claims, self._run, max_running=max_running)
 
     def _run(self, job: DeployRecord, claim, resumed: bool) -> None:
         self.log.append(("start", job.id, self.name, resumed))
@@ -117,7 +117,7 @@ def test_a_deploy_the_first_release_left_unfinished_is_handed_to_the_runner_as_r
 
 def test_slots_limit_a_process_and_the_rest_wait(store_url):
     clock, log = Clock(), []
-    process = Process(store_url, "bot-1", clock, log, max_parallel=2)
+    process = Process(store_url, "bot-1", clock, log, max_running=2)
     jobs = [process.accept(f"feature-{i}") for i in range(3)]
     assert [started for _, started in jobs] == [True, True, False]
     process.finish(jobs[0][0])

@@ -1,0 +1,51 @@
+"""Build slots (deployer/slots.py) with real threads: at most `size` builds, in the order asked,
+and whoever waits is told how many are ahead."""
+from __future__ import annotations
+
+import threading
+import time
+
+from deployer.slots import BuildSlots
+
+
+def test_builds_beyond_the_slots_wait_in_order_and_are_told_how_many_are_ahead():
+    slots = BuildSlots(2)
+    running, most, order, told = [], [0], [], {}
+    lock, release = threading.Lock(), threading.Event()
+
+    def build(name: str) -> None:
+        with slots.slot(lambda ahead: told.__setitem__(name, ahead)):
+            with lock:
+                running.append(name)
+                order.append(name)
+                most[0] = max(most[0], len(running))
+            release.wait(5)
+            with lock:
+                running.remove(name)
+
+    threads = []
+    for name in "abcde":
+        threads.append(threading.Thread(target=build, args=(name,)))
+        threads[-1].start()
+        deadline = time.monotonic() + 5
+        while len(order) + slots.waiting() < len(threads):  # each has started or queued before the next
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    deadline = time.monotonic() + 5
+    while len(told) < 3:  # they are told just after they queue
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert order == ["a", "b"] and told == {"c": 0, "d": 1, "e": 2}
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == list("abcde") and most[0] == 2 and slots.waiting() == 0
+
+
+def test_a_free_slot_is_taken_without_a_word():
+    slots, told = BuildSlots(1), []
+    with slots.slot(told.append):
+        pass
+    with slots.slot(told.append):
+        pass
+    assert told == []

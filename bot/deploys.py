@@ -15,7 +15,7 @@ from bot import env_views, views
 from bot.errors import answer_for
 from deployer import metrics
 from deployer.claims import DOING, Claim
-from deployer.errors import DeployError
+from deployer.errors import BranchNotFound, DeployError
 from deployer.git import Commit
 from deployer.logs import log_context
 from deployer.manager import EnvironmentManager
@@ -50,6 +50,12 @@ class Thread:
                 self._client.chat_postMessage(channel=self.channel, thread_ts=self.ts, text=text)
             except SlackApiError as exc:  # progress is best effort; the final word is retried by the SDK
                 log.warning("could not post to thread %s: %s", self.ts, exc.response.get("error"))
+
+    def delete(self) -> None:
+        try:
+            self._client.chat_delete(channel=self.channel, ts=self.ts)
+        except SlackApiError as exc:
+            log.warning("could not take back %s: %s", self.ts, exc.response.get("error"))
 
     def update(self, message: views.Message) -> None:
         try:
@@ -88,15 +94,23 @@ class DeployService:
         self._intake.submit(self._guarded, origin, None, self._admit, request, origin)
 
     def _admit(self, request: DeployRequest, origin: Origin) -> None:
-        commit = self._deployer.resolve(request.feature)
+        # The thread first, before anything slow (the git fetch): the person sees their deploy at once.
         thread = self._open_thread(request, origin)
         if thread is None:
             return
         try:
+            commit = self._deployer.resolve(request.feature)
             job = self._store.enqueue_deploy(request.feature, request.owner, thread.channel, thread.ts, utcnow(),
                                              request.ttl, request.instance_type)
-        except DeployError as error:  # the store is down: the thread that was opened gets the last word
+        except BranchNotFound as error:  # a typo, not a deploy: take the thread back, answer privately
+            thread.delete()
+            origin.respond(answer_for(error))
+            return
+        except DeployError as error:  # git or the store failed: the thread that was opened gets the last word
             thread.update(views.deploy_failed(request.feature, origin.user_id, error))
+            thread.reply(answer_for(error))
+            return
+        except Exception as error:  # a bug: still a last word, with an incident id
             thread.reply(answer_for(error))
             return
         self._commits[job] = commit

@@ -138,7 +138,7 @@ class Deployer:
             on_line = lambda line: report(BuildLine(line))  # noqa: E731
             context = self._git.archive(commit.sha)
             self._builder.build(context, image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
-            if pushes:
-                self._builder.push(image, auth, on_line=on_line)
+            if pushes:  # credentials asked for again: a long build may outlast the token (ECR's live 12 hours)
+                self._builder.push(image, self._registry.auth_config(), on_line=on_line)
         report(ImageBuilt(image.uri, timedelta(seconds=time.monotonic() - started)))
         return True

@@ -21,7 +21,8 @@ from tests.world.slack_api import MANIFEST, METHOD_SCOPES, manifest_bot_scopes
 # The Web API methods deploybot's own code calls (bot/deploys.py, bot/notices.py,
 # bot/permissions.py, bot/preflight.py). Answers to slash commands and buttons go through ack() and
 # response_url, which need no scope; Bolt's start-up auth.test needs none either.
-METHODS_DEPLOYBOT_CALLS = ("chat.postMessage", "chat.update", "usergroups.users.list", "conversations.info")
+METHODS_DEPLOYBOT_CALLS = ("chat.postMessage", "chat.update", "chat.delete", "usergroups.users.list",
+                           "conversations.info")
 # Of the scopes a method accepts, the ones deploybot's use of it needs: conversations.info
 # looks at DEPLOYBOT_CHANNEL, a public or private channel, never a DM.
 SCOPES_USED = {"conversations.info": ("channels:read", "groups:read")}

@@ -213,7 +213,7 @@ class LocalProvider:
     def _remove(self, name: str) -> None:
         container = self._container(name)
         if container is not None:
-            container.remove(force=True)
+            container.remove(force=True, v=True)  # with its anonymous volumes, which would pile up
 
     def _environment(self, container: Any) -> Environment:
         labels = dict(container.labels)

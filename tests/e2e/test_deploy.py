@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import start_bot
 from tests.world.aws import APPLICATION, BUCKET
-from tests.e2e.helpers import finished, root_of, root_text
+from tests.e2e.helpers import CHANNEL, finished, root_of, root_text
 from tests.world.apprepo import BROKEN_BUILD_LINE
 
 pytestmark = pytest.mark.e2e
@@ -121,7 +121,6 @@ def test_same_feature_deploys_are_serialized_and_the_second_says_it_is_queued(bo
 
 
 def test_unknown_branch_is_answered_privately_and_creates_nothing(bot, slack, moto):
-    before = len(slack.calls("chat.postMessage"))
     bot.driver.slash(text="no-such-branch")
     answer = slack.wait_for(
         lambda w: [c for c in w.calls("response_url") if "no-such-branch" in c.params.get("text", "")],
@@ -129,7 +128,10 @@ def test_unknown_branch_is_answered_privately_and_creates_nothing(bot, slack, mo
     )[0]
     assert "does not exist" in answer.params["text"]
     assert answer.params.get("response_type", "ephemeral") == "ephemeral"
-    assert len(slack.calls("chat.postMessage")) == before
+    # Its thread was opened at once, before the git fetch, and taken back: nothing is left in the channel.
+    assert any("`no-such-branch`" in c.params.get("text", "") for c in slack.calls("chat.postMessage"))
+    slack.wait_for(lambda w: not [m for m in w.messages(CHANNEL).values() if "`no-such-branch`" in m["text"]],
+                   timeout=10, what="the thread to be taken back")
     assert moto.environments(EnvironmentNames=["no-such-branch"]) == []
 
 

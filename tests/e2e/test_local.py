@@ -18,12 +18,15 @@ pytestmark = pytest.mark.e2e
 OURS = "deploybot-local/local-tests"
 THEIRS = "deploybot-local/another-team"  # a second deploybot on the same Docker host
 CRASH_DOCKERFILE = f'FROM {BASE_IMAGE}\nCMD ["sh", "-c", "echo crashing on purpose; exit 3"]\n'
+VOLUME_DOCKERFILE = (f'FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nVOLUME /data\n'
+                     'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
 
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory, docker_world):
     root = tmp_path_factory.mktemp("local-repo")
-    url = make_app_repo(root, {"crash": {"Dockerfile": CRASH_DOCKERFILE}})
+    url = make_app_repo(root, {"crash": {"Dockerfile": CRASH_DOCKERFILE},
+                               "keeps-data": {"Dockerfile": VOLUME_DOCKERFILE}})
     work = tmp_path_factory.mktemp("local-work")
     env = {
         "DEPLOYBOT_GIT_URL": url,
@@ -62,6 +65,15 @@ def test_deploy_serves_the_branch_and_a_redeploy_keeps_the_url(local):
     assert second.stdout.strip() == url
     assert page(url) == "<h1>feature-x, second take</h1>\n"
     assert "reusing environment t-feature-x" in second.stderr
+
+
+def test_a_replaced_container_takes_its_anonymous_volumes_with_it(local):
+    root, env, client = local
+    assert _deploybot(env, "deploy", "keeps-data").returncode == 0
+    (first,) = [m["Name"] for m in client.containers.get("deploybot-t-keeps-data").attrs["Mounts"]]
+    add_commit(root, "keeps-data", "index.html", "<h1>keeps-data, again</h1>\n")
+    assert _deploybot(env, "deploy", "keeps-data").returncode == 0
+    assert first not in {volume.name for volume in client.volumes.list()}  # nothing piles up
 
 
 def test_a_container_that_exits_is_reported_with_its_log(local):

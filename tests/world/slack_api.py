@@ -71,6 +71,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "auth.test": (),
     "chat.postMessage": ("chat:write",),
     "chat.update": ("chat:write",),
+    "chat.delete": ("chat:write",),
     "chat.postEphemeral": ("chat:write",),
     "chat.getPermalink": (),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
@@ -206,6 +207,7 @@ class SlackApiStandIn:
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.info": self._conversations_info,
@@ -478,6 +480,14 @@ class SlackApiStandIn:
             message["blocks"] = blocks
         message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
         return {"channel": channel, "ts": message["ts"], "text": text, "message": _public(message)}
+
+    def _chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params.get("channel"))
+        message = self._message(channel, params.get("ts"))
+        if message.get("user") != BOT_USER_ID:
+            raise SlackError("cant_delete_message")  # a bot token deletes only the bot's own messages
+        del self._messages[message["ts"]]
+        return {"channel": channel, "ts": message["ts"]}
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         self._channel(params.get("channel"))

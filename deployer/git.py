@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,6 +66,27 @@ class GitRepo:
         """The commit's tree as an uncompressed tar: the Docker build context."""
         self._require_commit(sha)
         return self._git_bytes("archive", "--format=tar", sha)
+
+    @contextmanager
+    def archive_stream(self, sha: str) -> Iterator[IO[bytes]]:
+        """The commit's tree as an uncompressed tar, read as `git archive` writes it: a large
+        repository is never held in memory (the Docker build context streams from this)."""
+        self._require_commit(sha)
+        process = subprocess.Popen(["git", "--git-dir", str(self.cache_dir), "archive", "--format=tar", sha],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_git_env())
+        reader_failed = False
+        try:
+            yield process.stdout  # type: ignore[misc]
+        except BaseException:
+            reader_failed = True  # its own error tells the story; git only lost its reader
+            raise
+        finally:
+            process.stdout.close()  # type: ignore[union-attr]
+            stderr = process.stderr.read()  # type: ignore[union-attr]
+            code = process.wait(timeout=LOCAL_TIMEOUT_S)
+        if not reader_failed and code not in (0, -signal.SIGPIPE):
+            raise DeployError(f"git archive failed in the cache {self.cache_dir}; if this repeats, delete "
+                              "that directory so it is rebuilt.", details=_last_lines(self._clean_stderr(stderr), 5))
 
     def read_file(self, sha: str, path: str) -> str | None:
         """The text of `path` at commit `sha`, or None when the commit has no such file."""

@@ -13,7 +13,7 @@ import tarfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import docker.errors
 import requests.exceptions
@@ -83,19 +83,22 @@ class ImageBuilder:
 
     def build(
         self,
-        context_tar: bytes,
+        context_tar: bytes | IO[bytes],
         image: ImageRef,
         *,
         dockerfile: str = "Dockerfile",
         labels: dict | None = None,
         on_line: LineSink | None = None,
     ) -> None:
-        """Build `image` from a tar build context; BuildFailed carries the log's tail."""
-        _require_dockerfile(context_tar, dockerfile)
+        """Build `image` from a tar build context (bytes, or a stream sent to the engine as it is
+        read, never held whole); BuildFailed carries the log's tail."""
+        if isinstance(context_tar, bytes):
+            _require_dockerfile(context_tar, dockerfile)
+            context_tar = io.BytesIO(context_tar)
         tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         try:
             stream = self._api.build(
-                fileobj=io.BytesIO(context_tar),
+                fileobj=context_tar,
                 custom_context=True,
                 tag=image.uri,
                 dockerfile=dockerfile,
@@ -231,6 +234,13 @@ def _first_line(text: str) -> str:
 # -- build context checks -------------------------------------------------------
 
 
+def missing_dockerfile(dockerfile: str) -> BuildFailed:
+    return BuildFailed(
+        f"There is no `{dockerfile}` in the branch. Add one, or point "
+        "DEPLOYBOT_DOCKERFILE at the Dockerfile's path in the repository."
+    )
+
+
 def _require_dockerfile(context_tar: bytes, dockerfile: str) -> None:
     """Fail early, and clearly, when the Dockerfile is not in the context.
 
@@ -245,10 +255,7 @@ def _require_dockerfile(context_tar: bytes, dockerfile: str) -> None:
             "The build context is not a readable tar archive.", details=[str(err)]
         ) from err
     if wanted not in names:
-        raise BuildFailed(
-            f"There is no `{dockerfile}` in the branch. Add one, or point "
-            "DEPLOYBOT_DOCKERFILE at the Dockerfile's path in the repository."
-        )
+        raise missing_dockerfile(dockerfile)
 
 
 def _normalise(path: str) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from deployer.environment import Environment
 from deployer.git import Commit, GitRepo
-from deployer.images import ImageBuilder, ImageRef
+from deployer.images import ImageBuilder, ImageRef, missing_dockerfile
 from deployer.logs import bound
 from deployer.manager import EnvironmentManager
 from deployer.progress import (
@@ -136,8 +136,10 @@ class Deployer:
             started = time.monotonic()
             labels = {"deploybot.commit": commit.sha, "deploybot.feature": commit.branch}
             on_line = lambda line: report(BuildLine(line))  # noqa: E731
-            context = self._git.archive(commit.sha)
-            self._builder.build(context, image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
+            if self._git.read_file(commit.sha, self._dockerfile) is None:
+                raise missing_dockerfile(self._dockerfile)
+            with self._git.archive_stream(commit.sha) as context:
+                self._builder.build(context, image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
             if pushes:  # credentials asked for again: a long build may outlast the token (ECR's live 12 hours)
                 self._builder.push(image, self._registry.auth_config(), on_line=on_line)
         report(ImageBuilt(image.uri, timedelta(seconds=time.monotonic() - started)))

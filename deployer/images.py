@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from datetime import timedelta
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from typing import IO, Any
 
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
-from deployer.errors import BuildFailed, CloudError, RegistryError
+from deployer.durations import format_duration
+from deployer.errors import BuildFailed, CloudError, DeployTimeout, RegistryError
 
 LineSink = Callable[[str], None]
 
@@ -113,6 +116,11 @@ class ImageBuilder:
         except docker.errors.APIError as err:
             # Rejected before the build starts (bad context, unknown Dockerfile...).
             error = _explain(err)
+        except _READ_TIMEOUT as err:
+            raise DeployTimeout(
+                f"Building {image.uri} printed nothing for {format_duration(timedelta(seconds=BUILD_READ_TIMEOUT_S))}:"
+                " a step of the Dockerfile seems to hang. Its last lines are below.",
+                details=list(tail) or [str(err)]) from err
         except _ENGINE_UNREACHABLE as err:
             raise _engine_down(err) from err
         if error is not None:
@@ -132,6 +140,9 @@ class ImageBuilder:
             error = _consume(stream, _push_lines, tail, on_line)
         except docker.errors.APIError as err:
             error = _explain(err)
+        except _READ_TIMEOUT as err:
+            raise DeployTimeout(f"Pushing {image.uri} stalled: the registry or the engine stopped answering.",
+                                details=list(tail) or [str(err)]) from err
         except _ENGINE_UNREACHABLE as err:
             raise _engine_down(err) from err
         if error is not None:
@@ -267,6 +278,8 @@ def _normalise(path: str) -> str:
 # -- engine errors --------------------------------------------------------------
 
 _ENGINE_UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+# A stream that goes quiet: requests raises its own timeout, urllib3's surfaces while reading the body.
+_READ_TIMEOUT = (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)
 
 
 def _engine_down(err: Exception) -> CloudError:

@@ -14,7 +14,7 @@ from typing import Any
 import docker
 import pytest
 
-from deployer.errors import BuildFailed, CloudError, RegistryError
+from deployer.errors import BuildFailed, CloudError, DeployTimeout, RegistryError
 from deployer.git import GitRepo
 from deployer.images import LOG_TAIL_LINES, ImageBuilder, ImageRef
 from deployer.providers.local import tagged_at
@@ -184,3 +184,22 @@ def test_unreachable_engine_is_cloud_error(tmp_path: Path) -> None:
     offline = docker.DockerClient(base_url=f"unix://{tmp_path}/no-docker.sock", version="1.41")
     with pytest.raises(CloudError, match="Docker engine did not answer"):
         ImageBuilder(offline).exists_in_registry(ImageRef("127.0.0.1:5000/x", "y"), None)
+
+
+def test_a_build_step_that_prints_nothing_for_too_long_is_a_timeout_in_its_own_words(
+    builder: ImageBuilder, repository: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+    import tarfile
+
+    from deployer import images
+
+    monkeypatch.setattr(images, "BUILD_READ_TIMEOUT_S", 2)
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        dockerfile = f"FROM deploybot-test/busybox:1\nRUN echo {uuid.uuid4()} && sleep 6\n".encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    with pytest.raises(DeployTimeout, match="printed nothing for 2s: a step of the Dockerfile seems to hang"):
+        builder.build(context.getvalue(), ImageRef(repository, "hangs"))

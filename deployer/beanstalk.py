@@ -6,6 +6,7 @@ transient errors, and what remains is translated into deploybot's errors here.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,7 @@ from deployer.errors import CloudError, ConfigError
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # How long tags this process wrote override what the tagging API lists: it may lag behind
 # a write for a while (it is eventually consistent); by then it shows them itself.
 WRITTEN_TAGS_KEPT = 600.0
@@ -162,6 +164,13 @@ class BeanstalkGateway:
         return {**listed, **written}
 
     @translated("list the application's environments")
+    def running_versions(self) -> dict[str, str | None]:
+        """Each live environment's name and the version it runs: one call, no tags."""
+        return {e["EnvironmentName"]: e.get("VersionLabel")
+                for e in self._pages(ApplicationName=self.application, IncludeDeleted=False)
+                if e["Status"] != "Terminated"}
+
+    @translated("list the application's environments")
     def live_names(self) -> set[str]:
         return {e["EnvironmentName"] for e in self._pages(ApplicationName=self.application, IncludeDeleted=False)
                 if e["Status"] != "Terminated"}
@@ -239,6 +248,13 @@ class BeanstalkGateway:
     @translated("upload the source bundle to S3")
     def upload_bundle(self, bucket: str, key: str, data: bytes) -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=data)
+
+    def delete_bundle(self, bucket: str, key: str) -> None:
+        """Best effort: a bundle left behind costs a little storage, not a failed deploy."""
+        try:
+            self._s3.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            log.warning("could not delete the unused bundle s3://%s/%s: %s", bucket, key, error)
 
     @translated("create the application version")
     def create_version(self, label: str, bucket: str, key: str, description: str) -> None:

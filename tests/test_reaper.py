@@ -13,13 +13,18 @@ import pytest
 from moto import mock_aws
 
 from deployer.beanstalk import BeanstalkGateway
+from deployer.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.claims import Claims
 from deployer.environment import Environment, environment_tags
-from deployer.errors import CapReached, EnvironmentGone
+from deployer.errors import CapReached, CloudError, EnvironmentGone
+from deployer.git import Commit
+from deployer.naming import version_label
+from deployer.providers import Release
 from deployer.lifecycle import CannotExtend
 from deployer.manager import EnvironmentManager, Limits
 from deployer.poller import Poller
 from deployer.providers.beanstalk import BeanstalkProvider
+from deployer.providers.beanstalk import sweepable
 from deployer.reaper import Reaper, decide, plan
 from deployer.state import Store, engine_for
 from tests.world import eb_sim
@@ -94,8 +99,8 @@ class Account:
         arn = self.eb.describe_environments(EnvironmentIds=[env_id])["Environments"][0]["EnvironmentArn"]
         return {t["Key"]: t["Value"] for t in self.eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]}
 
-    def version(self, label: str) -> None:
-        self.s3.put_object(Bucket="bundles", Key=f"{label}.zip", Body=b"zip")
+    def version(self, label: str, bundle: bytes = b"zip") -> None:
+        self.s3.put_object(Bucket="bundles", Key=f"{label}.zip", Body=bundle)
         self.eb.create_application_version(
             ApplicationName="shop", VersionLabel=label, SourceBundle={"S3Bucket": "bundles", "S3Key": f"{label}.zip"})
 
@@ -297,3 +302,42 @@ def test_the_reaper_does_not_touch_an_environment_someone_holds(account):
     assert account.status(env_id) == "Ready"
     account.claims.release(deploying)
     assert [d.env.id for d in account.reaper.run().terminated] == [env_id]
+
+
+def _label(env: str, day: int) -> str:
+    return f"{env}-0123456789ab-202611{day:02d}T000000000000Z"
+
+
+def test_sweepable_keeps_what_live_environments_run_and_their_newest_versions():
+    labels = [_label("live", d) for d in range(1, 8)] + [_label("gone", 1), _label("gone", 2), "release-2026-11"]
+    doomed = sweepable(labels, {"live": _label("live", 2)}, keep=3)
+    assert sorted(doomed) == sorted([_label("live", 1), _label("live", 3), _label("live", 4),
+                                     _label("gone", 1), _label("gone", 2)])
+
+
+def test_versions_of_a_live_environment_are_swept_down_to_the_running_one_and_the_newest(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW, NOW + DAY))
+    labels = [_label("feature-x", d) for d in range(1, 7)]
+    values = {"IMAGE": "registry/app:deploybot-x", "APP_PORT": 8080, "FEATURE": "feature-x", "COMMIT": "0" * 40,
+              "ENVIRONMENT": "feature-x"}
+    bundle = make_bundle({DOCKERRUN: render_dockerrun(None, values, source="the built-in Dockerrun template")})
+    for label in labels:
+        account.version(label, bundle)
+    account.eb.update_environment(EnvironmentId=env_id, VersionLabel=labels[0])  # it runs the oldest
+    account.wait(env_id, "Ready")
+
+    report = account.reaper.run()
+    assert sorted(report.versions_deleted) == sorted(labels[1:3])
+    assert sorted(account.versions()) == sorted([labels[0], *labels[3:]])
+
+
+def test_a_bundle_whose_version_could_not_be_made_is_removed(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW, NOW + DAY))
+    release = Release("feature-x", Commit(sha="0" * 40, branch="feature-x", subject="a change"), "registry/app:x",
+                      None, DAY)
+    label = version_label("feature-x", "0" * 40, NOW)
+    account.version(label)  # the label is taken, so CreateApplicationVersion fails
+    with pytest.raises(CloudError, match="already exists"):
+        account.provider.deploy(account.provider.get(env_id), account.provider.prepare(release), NOW, lambda e: None)
+    keys = [o["Key"] for o in account.s3.list_objects_v2(Bucket="bundles").get("Contents", [])]
+    assert keys == [f"{label}.zip"]  # the test's own version's bundle; deploybot's upload is gone

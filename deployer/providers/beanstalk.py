@@ -17,6 +17,8 @@ from deployer.request import DeployRequest
 INSTANCE_TYPE_OPTION = ("aws:ec2:instances", "InstanceTypes")
 SETTLED_HEALTH = {"Green", "Red"}
 BUSY_RETRIES = 3
+# Versions kept for a live environment besides the one it runs: the newest, for a quick way back.
+KEEP_VERSIONS = 3
 # Events a little older than our own call still belong to it (clock skew with AWS).
 EVENT_SLACK = timedelta(seconds=30)
 
@@ -126,7 +128,11 @@ class BeanstalkProvider:
         key = f"deploybot/{self._eb.application}/{label}.zip"
         self._eb.upload_bundle(self._bucket, key, prepared.bundle)
         commit = prepared.release.commit
-        self._eb.create_version(label, self._bucket, key, f"{commit.branch} @ {commit.sha[:12]}: {commit.subject}")
+        try:
+            self._eb.create_version(label, self._bucket, key, f"{commit.branch} @ {commit.sha[:12]}: {commit.subject}")
+        except CloudError:
+            self._eb.delete_bundle(self._bucket, key)  # no version will ever delete it
+            raise
         since = datetime.now().astimezone() - EVENT_SLACK
         report(Deploying(self._deploy_when_ready(env, label), label))
         env = self._poller.wait(
@@ -182,19 +188,18 @@ class BeanstalkProvider:
         return True
 
     def sweep_versions(self) -> tuple[list[str], list[str]]:
-        """Delete deploybot's versions (and bundles) of environments that are gone.
+        """Delete deploybot's versions (and bundles) nobody needs: all of a gone environment's,
+        and of a live one all but the one it runs and the KEEP_VERSIONS newest (Beanstalk's quota
+        of 1,000 versions per application is shared with the team's own).
 
         Returns (deleted, failed) labels; a failure is retried on the next sweep.
         Versions are listed before environments: a version is only made once its
         environment exists, so a deploy racing this sweep never loses its version.
         """
         labels = self._eb.version_labels()
-        live_names = self._eb.live_names()
+        running = self._eb.running_versions()
         deleted, failed = [], []
-        for label in labels:
-            owner = version_environment(label)
-            if owner is None or owner in live_names:
-                continue
+        for label in sweepable(labels, running, KEEP_VERSIONS):
             try:
                 self._eb.delete_version(label)
                 deleted.append(label)
@@ -216,3 +221,21 @@ def _busy(error: CloudError) -> bool:
 
 def _settled(env: Environment) -> bool:
     return env.status == TERMINATED or (env.status == READY and env.health in SETTLED_HEALTH)
+
+
+def sweepable(labels: list[str], running: dict[str, str | None], keep: int) -> list[str]:
+    """deploybot's version labels that can go: every one of an environment that is gone, and of a live
+    one all but the version it runs and the `keep` newest (labels end in their creation time). Pure."""
+    ours: dict[str, list[str]] = {}
+    for label in labels:
+        env = version_environment(label)
+        if env is not None:
+            ours.setdefault(env, []).append(label)
+    doomed = []
+    for env, env_labels in ours.items():
+        if env not in running:
+            doomed += env_labels
+            continue
+        newest = sorted(env_labels, key=lambda label: label.rsplit("-", 1)[-1], reverse=True)[:keep]
+        doomed += [label for label in env_labels if label not in newest and label != running[env]]
+    return doomed

@@ -119,6 +119,8 @@ def _reap(settings: Settings, *, dry_run: bool) -> int:
         print(f"FAILED to terminate {decision.env.name}: {error}", file=sys.stderr)
     if not dry_run and report.versions_deleted:
         print(f"deleted {len(report.versions_deleted)} old application version(s)")
+    if not dry_run and report.images_removed:
+        print(f"removed {report.images_removed} local image(s) no live environment runs")
     if not acted and not report.failed:
         print("Nothing to terminate." if not dry_run else "Nothing would be terminated.")
     return 1 if report.failed else 0

@@ -11,6 +11,7 @@ from deployer.beanstalk import RETRY_CONFIG, BeanstalkGateway
 from deployer.claims import Claims, process_holder
 from deployer.errors import ConfigError
 from deployer.git import GitRepo
+from deployer.image_sweep import ImageSweep
 from deployer.images import ImageBuilder
 from deployer.manager import EnvironmentManager, Limits
 from deployer.metrics import count_aws_calls
@@ -86,10 +87,15 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
                    store: Store | None = None) -> Services:
     session = session or boto3.session.Session()
     docker = LazyDocker()
+    builder, registry = ImageBuilder(docker), registry_for(settings, session)
+    images = None
     if settings.provider == "local":
-        provider: Provider = build_local_provider(settings, docker)
+        provider: Provider = build_local_provider(settings, docker)  # it sweeps its own images
     else:
-        provider = build_provider(settings, build_gateway(settings, session))
+        gateway = build_gateway(settings, session)
+        provider = build_provider(settings, gateway)
+        images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
+                            settings.deploy_timeout, utcnow)
     store = store or open_store(settings)
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
     manager = EnvironmentManager(
@@ -97,15 +103,15 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     )
     deployer = Deployer(
         GitRepo(settings.git_url, settings.work_dir / "git"),
-        ImageBuilder(docker),
-        registry_for(settings, session),
+        builder,
+        registry,
         provider,
         dockerfile=settings.dockerfile,
         dockerrun_template=settings.dockerrun_template,
         manager=manager,
         slots=BuildSlots(settings.max_parallel),
     )
-    return Services(deployer, manager, Reaper(provider, store, utcnow, claims), store, claims)
+    return Services(deployer, manager, Reaper(provider, store, utcnow, claims, images), store, claims)
 
 
 def build_local_provider(settings: Settings, docker: object) -> LocalProvider:

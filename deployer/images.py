@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -152,15 +152,16 @@ class ImageBuilder:
                 details=_with_error(list(tail), error),
             )
 
-    def prune(self, repository: str, keep: set[str]) -> int:
-        """Untag local images of `repository` whose tag is not in `keep`; return how many.
+    def prune(self, repository: str, keep: set[str], tagged_before: datetime | None = None) -> int:
+        """Untag local images of `repository` whose tag is not in `keep` (nor tagged since
+        `tagged_before`: a deploy may be about to push or run it); return how many.
 
         Images a container still uses are skipped: deleting them would fail anyway,
         and the next prune gets them once the container is gone.
         """
         removed = 0
         for tag in self._local_tags(repository):
-            if tag in keep:
+            if tag in keep or (tagged_before and self._tagged_at(f"{repository}:{tag}") >= tagged_before):
                 continue
             try:
                 self._api.remove_image(f"{repository}:{tag}")
@@ -174,6 +175,17 @@ class ImageBuilder:
             except _ENGINE_UNREACHABLE as err:
                 raise _engine_down(err) from err
         return removed
+
+    def _tagged_at(self, ref: str) -> datetime:
+        try:
+            return tagged_at(self._api.inspect_image(ref))
+        except docker.errors.NotFound:
+            return datetime.min.replace(tzinfo=timezone.utc)
+        except _ENGINE_UNREACHABLE as err:
+            raise _engine_down(err) from err
+
+    def local_tags(self, repository: str) -> list[str]:
+        return self._local_tags(repository)
 
     def _local_tags(self, repository: str) -> list[str]:
         try:
@@ -243,6 +255,18 @@ def _first_line(text: str) -> str:
 
 
 # -- build context checks -------------------------------------------------------
+
+
+def tagged_at(attrs: Any) -> datetime:
+    """When an image was last tagged (built or re-tagged), from its inspect data (or a docker
+    SDK Image, whose `attrs` they are): Docker's nanoseconds cut to micro."""
+    attrs = getattr(attrs, "attrs", attrs)
+    stamp = attrs.get("Metadata", {}).get("LastTagTime") or attrs.get("Created", "")
+    try:
+        whole, _, fraction = stamp.rstrip("Z").partition(".")
+        return datetime.fromisoformat(whole + ("." + fraction[:6] if fraction else "")).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)  # unreadable: as old as can be
 
 
 def missing_dockerfile(dockerfile: str) -> BuildFailed:

@@ -93,13 +93,19 @@ def decode_tag_value(value: str) -> str:
     return value
 
 
-_VERSION_LABEL = re.compile(r"^(?P<env>[A-Za-z0-9-]+)-[0-9a-f]{12}-\d{8}T\d{12}Z$")
+_VERSION_LABEL = re.compile(r"^(?P<env>[A-Za-z0-9-]+)-(?P<commit>[0-9a-f]{12})-\d{8}T\d{12}Z$")
 
 
 def version_environment(label: str) -> str | None:
     """The environment a deploybot version label was made for; None for labels not ours."""
     match = _VERSION_LABEL.match(label)
     return match.group("env") if match else None
+
+
+def version_commit(label: str) -> str | None:
+    """The (12-character) commit a deploybot version label deploys; None for labels not ours."""
+    match = _VERSION_LABEL.match(label)
+    return match.group("commit") if match else None
 
 
 def version_label(env_name: str, sha: str, now: datetime) -> str:

@@ -15,6 +15,7 @@ from deployer.claims import DOING, EXTEND, REAP, Claims
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, LAUNCHING, READY, TERMINATING, UPDATING, Environment, iso
 from deployer.errors import DeployError
+from deployer.image_sweep import ImageSweep
 from deployer.lifecycle import MalformedLifetime, effective_expiry, is_expired, lifetime_of, parse_time, tags_behind
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ class ReapReport:
     dry_run: bool
     terminated: list[Decision] = field(default_factory=list)
     failed: list[tuple[Decision, str]] = field(default_factory=list)
-    busy: list[Decision] = field(default_factory=list)  # claimed by someone between the plan and the act
+    busy: list[Decision] = field(default_factory=list)
+    images_removed: int = 0  # claimed by someone between the plan and the act
     versions_deleted: list[str] = field(default_factory=list)
     versions_failed: list[str] = field(default_factory=list)
 
@@ -115,11 +117,13 @@ class ReapReport:
 
 
 class Reaper:
-    def __init__(self, provider, store, clock: Callable[[], datetime], claims: Claims) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, provider, store, clock: Callable[[], datetime], claims: Claims,  # type: ignore[no-untyped-def]
+                 images: ImageSweep | None = None) -> None:
         self._provider = provider
         self._store = store
         self._clock = clock
         self._claims = claims
+        self._images = images
 
     def run(self, *, dry_run: bool = False, live: list[Environment] | None = None) -> ReapReport:
         """One pass over `live` (the provider's listing, taken now when not given)."""
@@ -182,3 +186,9 @@ class Reaper:
             report.versions_deleted, report.versions_failed = self._provider.sweep_versions()
         except DeployError as error:
             log.warning("deleting old application versions failed: %s", error)
+        if self._images is None:
+            return
+        try:
+            report.images_removed = self._images.sweep()
+        except DeployError as error:  # the engine may be down: the next pass tries again
+            log.warning("removing unused local images failed: %s", error)

@@ -16,8 +16,7 @@ import pytest
 
 from deployer.errors import BuildFailed, CloudError, DeployTimeout, RegistryError
 from deployer.git import GitRepo
-from deployer.images import LOG_TAIL_LINES, ImageBuilder, ImageRef
-from deployer.providers.local import tagged_at
+from deployer.images import LOG_TAIL_LINES, ImageBuilder, ImageRef, tagged_at
 from deployer.registry import image_tag
 from tests.world.apprepo import BROKEN_BUILD_LINE, DOCKERFILE, make_app_repo, page_for
 from tests.world.dockerenv import docker_client, registry_url, require_base_image, unused_port

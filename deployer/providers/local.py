@@ -23,6 +23,7 @@ import docker
 from deployer.environment import (
     LAUNCHING, MANAGED_BY, MANAGER, READY, Environment, environment_tags,
 )
+from deployer.images import tagged_at
 from deployer.errors import CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
 from deployer.naming import environment_name, short_hash
 from deployer.progress import Deploying, EnvironmentChanged
@@ -261,16 +262,6 @@ def prunable(images: list[LocalImage], in_use: set[str | None], now: datetime, g
             else image.tagged_at < now - grace
         )
     ]
-
-
-def tagged_at(image: Any) -> datetime:
-    """When the image was last tagged (built or re-tagged): Docker's nanoseconds cut to micro."""
-    stamp = image.attrs.get("Metadata", {}).get("LastTagTime") or image.attrs.get("Created", "")
-    try:
-        whole, _, fraction = stamp.rstrip("Z").partition(".")
-        return datetime.fromisoformat(whole + ("." + fraction[:6] if fraction else "")).replace(tzinfo=UTC)
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)  # unreadable: as old as can be
 
 
 def engine_host(docker_host: str | None) -> str:

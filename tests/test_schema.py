@@ -65,8 +65,12 @@ def test_the_migrations_make_exactly_the_tables_the_code_uses(store_url):
 
 
 def test_opening_twice_changes_nothing(store_url):
-    Store(engine_for(store_url))
-    Store(engine_for(store_url))
+    first = Store(engine_for(store_url))
+    first.log(T0, "extend", "U0ANA", "kept across opens")
+    second = Store(engine_for(store_url))
+    assert [e["reason"] for e in second.audit_trail()] == ["kept across opens"]
+    with engine_for(store_url).connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == schema.head()
 
 
 def test_a_store_of_a_newer_deploybot_is_refused_with_its_name(store_url):

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from deployer.claims import DEPLOY, Claim, Claims
 from deployer.errors import DeployError
@@ -21,14 +21,17 @@ from deployer.state import QUEUED, RUNNING, DeployRecord, Store
 
 log = logging.getLogger(__name__)
 
+ADOPT_AFTER = timedelta(seconds=3)
 # Called with the job as it was before this process took it, its claim, and whether it
 # resumes a deploy another process started. The claim is released when it returns.
 Runner = Callable[[DeployRecord, Claim, bool], None]
 
 
 class DeployQueue:
-    def __init__(self, store: Store, claims: Claims, runner: Runner, *, max_running: int, poll: float = 1.0) -> None:
+    def __init__(self, store: Store, claims: Claims, runner: Runner, *, max_running: int, poll: float = 1.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self._store = store
+        self._clock = clock
         self._claims = claims
         self._runner = runner
         self._slots = max_running
@@ -36,6 +39,7 @@ class DeployQueue:
         self._pool = ThreadPoolExecutor(max_workers=max_running, thread_name_prefix="deploybot-deploy")
         self._lock = threading.Lock()
         self._mine: dict[int, str] = {}  # jobs running in this process → feature
+        self._accepted: set[int] = set()  # jobs this process accepted that have not started yet
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="deploybot-dispatch", daemon=True)
@@ -44,20 +48,31 @@ class DeployQueue:
         """Try to start a job just accepted; False when it waits its turn (its branch or the slots are busy).
 
         Another process's dispatcher may be the one that starts it: the store says."""
+        with self._lock:
+            self._accepted.add(job_id)
         self.dispatch()
         job = self._store.deploy(job_id)
         return job is not None and job.state != QUEUED
 
     def dispatch(self) -> None:
-        """Start every job whose turn it is: the oldest of its feature, a slot free, the claim taken."""
+        """Start every job whose turn it is: the oldest of its feature, a slot free, the claim taken.
+
+        A job another process has just accepted is left to it for a moment (ADOPT_AFTER): the
+        process that took the request runs it when it can, with the commit it has resolved.
+        """
         with self._lock:
             live = self._claims.live()
+            fresh = self._clock() - ADOPT_AFTER
+            jobs = self._store.unfinished_deploys()
+            self._accepted &= {job.id for job in jobs}  # those another process took, or that ended
             ahead: set[str] = set()
-            for job in self._store.unfinished_deploys():
+            for job in jobs:
                 first = job.feature not in ahead
                 ahead.add(job.feature)
                 if not first or job.id in self._mine or len(self._mine) >= self._slots:
                     continue
+                if job.state == QUEUED and job.id not in self._accepted and job.started_at > fresh:
+                    continue  # its own process is starting it right now
                 holder = live.get(job.feature)
                 if job.state == RUNNING and holder is not None and holder.job_id == job.id:
                     continue  # running, in a process that is alive
@@ -72,6 +87,7 @@ class DeployQueue:
             self._claims.release(claim)  # another process took it between our read and now
             return
         self._mine[job.id] = job.feature
+        self._accepted.discard(job.id)
         self._pool.submit(self._run, job, claim, resumed)
 
     def _run(self, job: DeployRecord, claim: Claim, resumed: bool) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 from deployer.claims import DEPLOY, Claims
 from tests.test_claims import T0, TIMEOUT, Clock
@@ -21,7 +22,7 @@ class Process:
         self.claims = Claims(self.store, name, clock, TIMEOUT)
         self.name, self.log = name, log
         self.release: dict[int, threading.Event] = {}
-        self.queue = DeployQueue(self.store, self.claims, self._run, max_running=max_running)
+        self.queue = DeployQueue(self.store, self.claims, self._run, max_running=max_running, clock=clock)
 
     def _run(self, job: DeployRecord, claim, resumed: bool) -> None:
         self.log.append(("start", job.id, self.name, resumed))
@@ -126,3 +127,20 @@ def test_slots_limit_a_process_and_the_rest_wait(store_url):
     until(lambda: ("start", jobs[2][0], "bot-1", False) in log, "the third deploy to start")
     for job, _ in jobs:
         process.finish(job)
+
+
+def test_a_job_just_accepted_by_another_process_is_left_to_it_for_a_moment(store_url):
+    clock, log = Clock(), []
+    bot1, bot2 = Process(store_url, "bot-1", clock, log), Process(store_url, "bot-2", clock, log)
+    extending = Claims(bot1.store, "bot-3", clock, TIMEOUT).take("feature-x", "extend")  # busy for a moment
+    job, started = bot1.accept("feature-x")
+    assert not started
+    bot1.claims.release(extending)
+
+    bot2.queue.dispatch()
+    assert log == []  # bot-1 took the request: it runs it, with the commit it resolved
+    clock.now += timedelta(seconds=4)  # bot-1 did not (it died, or is stuck): anyone may
+    bot2.queue.dispatch()
+    until(lambda: ("start", job, "bot-2", False) in log, "bot-2 to adopt the job")
+    bot2.finish(job)
+    until(lambda: bot2.store.deploy(job).state == DONE, "the job to finish")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from deployer.claims import DOING, EXTEND, TEAR_DOWN, Claims
 from deployer.environment import LAUNCHING, UPDATING, Environment, iso
-from deployer.errors import CapReached, EnvironmentGone
+from deployer.errors import Busy, CapReached, EnvironmentGone
 from deployer.lifecycle import Lifetime, MalformedLifetime, extended, lifetime_of, renewed, tags_behind
 from deployer.reaper import claim_key, tagged_expiry, with_pending_expiries
 from deployer.state import Store
@@ -121,9 +121,13 @@ class EnvironmentManager:
         if claim is None:
             return self._tear_down_later(env, actor, reason, self._busy_with(env), now)
         try:
+            env = self.get(env_id)  # as it is now that nobody else works on it (a deploy may just have ended)
             if env.status in (LAUNCHING, UPDATING):
                 return self._tear_down_later(env, actor, reason, env.status.lower(), now)
-            self.provider.terminate(env)
+            try:
+                self.provider.terminate(env)
+            except Busy:
+                return self._tear_down_later(env, actor, reason, "an update on AWS", now)
         finally:
             self.claims.release(claim)
         self.store.mark_terminated(env.id, now)

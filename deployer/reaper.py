@@ -14,7 +14,7 @@ from typing import Literal
 from deployer.claims import DOING, EXTEND, REAP, Claims
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, LAUNCHING, READY, TERMINATING, UPDATING, Environment, iso
-from deployer.errors import DeployError
+from deployer.errors import Busy, DeployError
 from deployer.image_sweep import ImageSweep
 from deployer.lifecycle import MalformedLifetime, effective_expiry, is_expired, lifetime_of, parse_time, tags_behind
 
@@ -170,6 +170,9 @@ class Reaper:
             return
         try:
             self._provider.terminate(env)
+        except Busy:  # Beanstalk began something with it since the listing: a later pass
+            report.busy.append(decision)
+            return
         except DeployError as error:  # one failure must not stop the pass; retried next time
             log.warning("terminating %s failed: %s", env.name, error)
             report.failed.append((decision, error.message))

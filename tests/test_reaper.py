@@ -341,3 +341,17 @@ def test_a_bundle_whose_version_could_not_be_made_is_removed(account):
         account.provider.deploy(account.provider.get(env_id), account.provider.prepare(release), NOW, lambda e: None)
     keys = [o["Key"] for o in account.s3.list_objects_v2(Bucket="bundles").get("Contents", [])]
     assert keys == [f"{label}.zip"]  # the test's own version's bundle; deploybot's upload is gone
+
+
+def test_a_reap_that_meets_an_update_begun_since_the_listing_waits_instead_of_failing(account):
+    env_id = account.create("old-feature", expired_tags("old-feature"))
+    listed = account.provider.environments()  # Ready when listed
+    arn = account.eb.describe_environments(EnvironmentIds=[env_id])["Environments"][0]["EnvironmentArn"]
+    eb_sim.configure(update_seconds=3)
+    account.eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": "team", "Value": "web"}])
+
+    report = account.reaper.run(live=listed)
+    assert report.failed == [] and [d.env.id for d in report.busy] == [env_id]  # no "AWS refused" notice
+    assert account.status(env_id) == "Updating"
+    account.wait(env_id, "Ready")
+    assert [d.env.id for d in account.reaper.run().terminated] == [env_id]

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from deployer.beanstalk import BeanstalkGateway
 from deployer.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
-from deployer.errors import CloudError, ConfigError, EnvironmentFailed, InvalidRequest
+from deployer.errors import Busy, CloudError, ConfigError, EnvironmentFailed, InvalidRequest
 from deployer.naming import cname_prefixes, environment_name, version_environment, version_label
 from deployer.poller import Poller
 from deployer.progress import Deploying, EnvironmentChanged
@@ -173,7 +173,13 @@ class BeanstalkProvider:
         return len(self._eb.live_names())
 
     def terminate(self, env: Environment) -> None:
-        self._eb.terminate(env.id)
+        """Busy when Beanstalk is in the middle of something with it (e.g. a tag update just begun)."""
+        try:
+            self._eb.terminate(env.id)
+        except CloudError as error:
+            if _busy(error):
+                raise Busy(f"{env.name} is busy with another operation on AWS; it goes once that ends.") from error
+            raise
 
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
         """Write the expiry tag; False when Beanstalk is busy with the environment (try later)."""
@@ -214,8 +220,9 @@ class BeanstalkProvider:
 
 def _busy(error: CloudError) -> bool:
     """Beanstalk refuses changes while another operation runs (FACTS.md)."""
+    said = error.message
     return error.code == "OperationInProgressFailure" or (
-        error.code == "InvalidParameterValue" and "invalid state" in error.message
+        error.code == "InvalidParameterValue" and ("invalid state" in said or "currently pending" in said)
     )
 
 

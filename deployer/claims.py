@@ -13,13 +13,11 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from deployer.durations import format_duration
-from deployer.errors import Busy
 from deployer.state import ClaimRow, Store
 
 log = logging.getLogger(__name__)
@@ -75,18 +73,6 @@ class Claims:
 
     def heartbeat(self) -> int:
         return self._store.renew_claims(self.holder, self._clock() + self.timeout)
-
-    @contextmanager
-    def holding(self, key: str, operation: str) -> Iterator[Claim]:
-        """Hold `key` for a short operation; Busy (saying who has it) when it's taken."""
-        claim = self.take(key, operation)
-        if claim is None:
-            row = self.current(key)
-            raise Busy(busy_message(key, row, self._clock()) if row else f"`{key}` is busy; try again in a moment")
-        try:
-            yield claim
-        finally:
-            self.release(claim)
 
 
 class Heartbeat:

@@ -160,7 +160,7 @@ class ImageBuilder:
         and the next prune gets them once the container is gone.
         """
         removed = 0
-        for tag in self._local_tags(repository):
+        for tag in self.local_tags(repository):
             if tag in keep or (tagged_before and self._tagged_at(f"{repository}:{tag}") >= tagged_before):
                 continue
             try:
@@ -185,9 +185,6 @@ class ImageBuilder:
             raise _engine_down(err) from err
 
     def local_tags(self, repository: str) -> list[str]:
-        return self._local_tags(repository)
-
-    def _local_tags(self, repository: str) -> list[str]:
         try:
             images = self._api.images(name=repository)
         except _ENGINE_UNREACHABLE as err:

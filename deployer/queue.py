@@ -116,10 +116,6 @@ class DeployQueue:
             self._wake.wait(self._poll)
             self._wake.clear()
 
-    def running_here(self) -> int:
-        with self._lock:
-            return len(self._mine)
-
     def shutdown(self) -> None:
         self._stop.set()
         self._wake.set()

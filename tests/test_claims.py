@@ -5,14 +5,12 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from deployer.claims import DEPLOY, EXTEND, Claims
-from deployer.errors import Busy
+from deployer.claims import DEPLOY, EXTEND, Claims, busy_message
 from deployer.state import Store, engine_for
 from deployer.state import claims as claims_table
 
@@ -60,16 +58,16 @@ def test_a_holder_that_stops_beating_loses_its_claims(store_url):
     assert taken is not None and alive.current("feature-x").holder == "bot-2"
 
 
-def test_holding_says_who_is_busy(store_url):
+def test_whoever_waits_is_told_who_is_busy(store_url):
     store, clock = Store(engine_for(store_url)), Clock()
     bot1, bot2 = Claims(store, "bot-1", clock, TIMEOUT), Claims(store, "bot-2", clock, TIMEOUT)
-    with bot1.holding("feature-x", DEPLOY):
-        clock.now += timedelta(seconds=20)
-        with pytest.raises(Busy, match="a deploy started 20s ago is still running"):
-            with bot2.holding("feature-x", EXTEND):
-                pass
-    with bot2.holding("feature-x", EXTEND):
-        pass
+    deploying = bot1.take("feature-x", DEPLOY)
+    clock.now += timedelta(seconds=20)
+    assert bot2.take("feature-x", EXTEND) is None
+    assert "a deploy started 20s ago is still running" in busy_message("feature-x", bot2.current("feature-x"),
+                                                                      clock())
+    bot1.release(deploying)
+    assert bot2.take("feature-x", EXTEND) is not None
 
 
 def test_racing_processes_get_exactly_one_claim(store_url):

@@ -117,8 +117,8 @@ class DeployService:
         if not self.queue.submit(job):
             # It waits its turn, and then takes the branch's commit as it is when its turn comes.
             self._commits.pop(job, None)
-            holder = self._manager.claims.current(request.feature)
-            thread.reply(views.queued_reply(DOING.get(holder.operation) if holder else None))
+            waiting_for = self.queue.waiting_for(job)
+            thread.reply(views.queued_reply(DOING.get(waiting_for) if waiting_for else None))
 
     def _open_thread(self, request: DeployRequest, origin: Origin) -> Thread | None:
         message = views.deploy_started(request.feature, origin.user_id)

@@ -54,6 +54,21 @@ class DeployQueue:
         job = self._store.deploy(job_id)
         return job is not None and job.state != QUEUED
 
+    def waiting_for(self, job_id: int) -> str | None:
+        """What a queued job waits for: the operation on its feature (claims' DEPLOY, EXTEND, …), or
+        None when it is only the slots. An earlier deploy of its branch counts before it holds the claim
+        (another process may have accepted it a moment ago and not started it yet)."""
+        jobs = self._store.unfinished_deploys()
+        job = next((j for j in jobs if j.id == job_id), None)
+        if job is None:
+            return None
+        holder = self._claims.current(job.feature)
+        if holder is not None:
+            return holder.operation
+        if any(j.feature == job.feature and j.id < job_id for j in jobs):
+            return DEPLOY
+        return None
+
     def dispatch(self) -> None:
         """Start every job whose turn it is: the oldest of its feature, a slot free, the claim taken.
 

@@ -144,3 +144,34 @@ def test_a_job_just_accepted_by_another_process_is_left_to_it_for_a_moment(store
     until(lambda: ("start", job, "bot-2", False) in log, "bot-2 to adopt the job")
     bot2.finish(job)
     until(lambda: bot2.store.deploy(job).state == DONE, "the job to finish")
+
+
+def test_a_deploy_behind_one_another_process_accepted_but_has_not_started_says_it_waits_for_that_deploy(store_url):
+    # The race CI met: bot-1 recorded its job and had not dispatched it yet (no claim taken) when
+    # bot-2's job of the same branch asked why it waits; "the slots are busy" would be wrong.
+    clock, log = Clock(), []
+    bot1, bot2 = Process(store_url, "bot-1", clock, log), Process(store_url, "bot-2", clock, log)
+    first = bot1.store.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", "1.000100", T0, TIMEOUT, "t3.small")
+    second, started = bot2.accept("feature-x")
+    assert not started and bot2.claims.current("feature-x") is None
+    assert bot2.queue.waiting_for(second) == DEPLOY
+
+    _, started = bot1.accept("feature-y")
+    assert started
+    assert bot2.queue.waiting_for(second) == DEPLOY  # still the branch, not another branch's claim
+    full = Process(store_url, "bot-3", clock, log, max_running=1)
+    busy, started = full.accept("feature-w")
+    assert started
+    alone, started = full.accept("feature-z")
+    assert not started and full.queue.waiting_for(alone) is None  # only the slots
+    assert bot1.queue.submit(first)
+    assert bot2.queue.waiting_for(second) == DEPLOY
+    for job in (first, second, alone, busy):
+        for process in (bot1, bot2, full):
+            process.finish(job)
+
+    def drained() -> bool:
+        for process in (bot1, bot2, full):  # their dispatchers' ticks
+            process.queue.dispatch()
+        return bot1.store.unfinished_deploys() == []
+    until(drained, "every deploy to finish")

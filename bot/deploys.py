@@ -20,7 +20,7 @@ from deployer.git import Commit
 from deployer.logs import log_context
 from deployer.manager import EnvironmentManager
 from deployer.pipeline import Deployer, DeployResult, utcnow
-from deployer.progress import EnvironmentCreating, EnvironmentReused, Progress
+from deployer.progress import CommitResolved, EnvironmentCreating, EnvironmentReused, Progress
 from deployer.request import DeployRequest
 from deployer.queue import DeployQueue
 from deployer.state import DeployRecord, Store
@@ -147,7 +147,7 @@ class DeployService:
                          deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):
             log.info("deploy %d of %s %s", job.id, job.feature, "resumed" if resumed else "started")
             try:
-                outcome, detail = self._run(request, job.owner, thread, commit)
+                outcome, detail = self._run(request, job.owner, thread, commit, job.id)
             except Exception as error:  # the one place a deploy's failure becomes words
                 thread.reply(answer_for(error))
             finally:
@@ -156,9 +156,12 @@ class DeployService:
                 metrics.DEPLOY_SECONDS.labels(outcome).observe(time.monotonic() - started)
                 log.info("deploy %d of %s ended: %s", job.id, job.feature, outcome)
 
-    def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None) -> tuple[str, str]:
+    def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None,
+             job_id: int) -> tuple[str, str]:
         """Deploy, telling the thread; returns the outcome and what to record with it (the URL or the error)."""
         def report(event: Progress) -> None:
+            if isinstance(event, CommitResolved):
+                self._store.deploy_commit(job_id, event.commit.sha)  # its image is in use from now on
             if isinstance(event, (EnvironmentCreating, EnvironmentReused)):
                 # From now on the reaper and the warnings know where to speak about it.
                 self._manager.remember(event.environment, thread.channel, thread.ts)

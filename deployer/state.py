@@ -84,6 +84,7 @@ deploys = Table(
     Column("ttl_seconds", Integer),
     Column("instance_type", String(64)),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("commit_sha", String(40)),  # once resolved: the image sweep keeps what deploys are using
 )
 
 audit = Table(
@@ -303,6 +304,17 @@ class Store:
         with self._tx() as conn:
             conn.execute(update(deploys).where(deploys.c.id == deploy_id)
                          .values(state=DONE, outcome=outcome, finished_at=at, detail=detail))
+
+    def deploy_commit(self, deploy_id: int, sha: str) -> None:
+        with self._tx() as conn:
+            conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(commit_sha=sha))
+
+    def commits_in_flight(self) -> set[str]:
+        """The commits unfinished deploys have resolved: their images are in use, or about to be."""
+        with self._tx() as conn:
+            rows = conn.execute(select(deploys.c.commit_sha).where(deploys.c.state.in_((QUEUED, RUNNING)))
+                                .where(deploys.c.commit_sha.is_not(None)))
+            return {sha for (sha,) in rows}
 
     def deploy(self, deploy_id: int) -> DeployRecord | None:
         with self._tx() as conn:

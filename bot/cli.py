@@ -121,6 +121,8 @@ def _reap(settings: Settings, *, dry_run: bool) -> int:
         print(f"deleted {len(report.versions_deleted)} old application version(s)")
     if not dry_run and report.images_removed:
         print(f"removed {report.images_removed} local image(s) no live environment runs")
+    if not dry_run and report.registry_images_deleted:
+        print(f"deleted {report.registry_images_deleted} image(s) from the registry that no live environment runs")
     if not acted and not report.failed:
         print("Nothing to terminate." if not dry_run else "Nothing would be terminated.")
     return 1 if report.failed else 0

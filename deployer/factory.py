@@ -22,7 +22,7 @@ from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange, engine_host
 from deployer.providers.beanstalk import BeanstalkProvider
 from deployer.reaper import Reaper
-from deployer.registry import EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository
+from deployer.registry import SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository
 from deployer.settings import Settings
 from deployer.slots import BuildSlots
 from deployer.state import Store, engine_for
@@ -52,7 +52,9 @@ def registry_for(settings: Settings, session: boto3.session.Session) -> Registry
         return LocalImages(settings.ecr_repository)
     if settings.registry:
         return PlainRegistry(settings.registry, settings.ecr_repository)
-    return EcrRegistry(count_aws_calls(session.client("ecr", config=RETRY_CONFIG)), settings.ecr_repository)
+    # The safety net keeps far more images than deploybot may run at once (see deployer/registry.py).
+    return EcrRegistry(count_aws_calls(session.client("ecr", config=RETRY_CONFIG)), settings.ecr_repository,
+                       keep_newest=max(SAFETY_NET_IMAGES, 2 * settings.max_envs))
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     session = session or boto3.session.Session()
     docker = LazyDocker()
     builder, registry = ImageBuilder(docker), registry_for(settings, session)
+    store = store or open_store(settings)
     images = None
     if settings.provider == "local":
         provider: Provider = build_local_provider(settings, docker)  # it sweeps its own images
@@ -95,8 +98,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         gateway = build_gateway(settings, session)
         provider = build_provider(settings, gateway)
         images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
-                            settings.deploy_timeout, utcnow)
-    store = store or open_store(settings)
+                            settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight)
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
     manager = EnvironmentManager(
         provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs), claims

@@ -1,9 +1,13 @@
-"""On the Beanstalk path the bot's own Docker engine keeps only what live environments run.
+"""On the Beanstalk path deploybot keeps only the images live environments run, on its own engine
+and in the registry.
 
 Every build leaves its image on the engine after the push; the registry keeps the pushed copy,
 so the local one is only a cache. Each reaper pass removes this repository's local images except
 those of the commits live environments run, and those tagged within the deploy timeout (a deploy
 may be about to push or reuse them). Layers no image uses any more go with them.
+
+In the registry (ECR: see deployer/registry.py) the same rule deletes deploybot's tags, also keeping
+the commits unfinished deploys have resolved: a deploy may reuse an image pushed days ago.
 """
 from __future__ import annotations
 
@@ -17,17 +21,29 @@ from deployer.registry import TAG_PREFIX, Registry
 
 class ImageSweep:
     def __init__(self, builder: ImageBuilder, registry: Registry, running: Callable[[], Iterable[str | None]],
-                 grace: timedelta, clock: Callable[[], datetime]) -> None:
+                 grace: timedelta, clock: Callable[[], datetime],
+                 in_flight: Callable[[], Iterable[str]] = lambda: ()) -> None:
         self._builder = builder
         self._registry = registry
         self._running = running  # the version labels live environments run
+        self._in_flight = in_flight  # the commits unfinished deploys have resolved
         self._grace = grace
         self._clock = clock
 
+    def _live(self) -> set[str]:
+        return {version_commit(label) for label in self._running() if label}
+
     def sweep(self) -> int:
-        """Remove what nobody needs; returns how many images were untagged."""
-        live = {version_commit(label) for label in self._running() if label}
+        """Remove what nobody needs from the engine; returns how many images were untagged."""
+        live = self._live()
         repository = self._registry.repository
         keep = {tag for tag in self._builder.local_tags(repository)  # tags not deploybot's stay too
                 if not tag.startswith(TAG_PREFIX) or tag.removeprefix(TAG_PREFIX)[:12] in live}
         return self._builder.prune(repository, keep, tagged_before=self._clock() - self._grace)
+
+    def sweep_registry(self) -> int:
+        """Delete from the registry the images no live environment runs and no deploy is using."""
+        # In flight first: a deploy that resolves its commit after this read and reuses an image
+        # pushed long ago is the one window left; its image is then pushed again by the next deploy.
+        keep = {sha[:12] for sha in self._in_flight()} | self._live()
+        return self._registry.sweep(keep, pushed_before=self._clock() - self._grace)

@@ -108,7 +108,8 @@ class ReapReport:
     terminated: list[Decision] = field(default_factory=list)
     failed: list[tuple[Decision, str]] = field(default_factory=list)
     busy: list[Decision] = field(default_factory=list)
-    images_removed: int = 0  # claimed by someone between the plan and the act
+    images_removed: int = 0  # from the bot's own engine
+    registry_images_deleted: int = 0
     versions_deleted: list[str] = field(default_factory=list)
     versions_failed: list[str] = field(default_factory=list)
 
@@ -195,3 +196,7 @@ class Reaper:
             report.images_removed = self._images.sweep()
         except DeployError as error:  # the engine may be down: the next pass tries again
             log.warning("removing unused local images failed: %s", error)
+        try:
+            report.registry_images_deleted = self._images.sweep_registry()
+        except DeployError as error:
+            log.warning("deleting unused images from the registry failed: %s", error)

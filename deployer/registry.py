@@ -1,7 +1,9 @@
 """Where built images are pushed: any registry v2, or Amazon ECR.
 
-Images are tagged `deploybot-<commit sha>`; on ECR a lifecycle rule matching that
-prefix expires them a day after push, so branch images do not pile up.
+Images are tagged `deploybot-<commit sha>`. On ECR deploybot deletes the images no live
+environment runs and no deploy is using (each reaper pass: `EcrRegistry.sweep`); its lifecycle
+rule is only a safety net that keeps the newest images of that prefix — far more than deploybot can
+run at once — so it never expires an image under a live environment, however long it lives.
 """
 
 from __future__ import annotations
@@ -25,20 +27,29 @@ TAG_PREFIX = "deploybot-"
 # handed to a push never lapses halfway through it.
 TOKEN_REFRESH_MARGIN = timedelta(minutes=15)
 
-# The rule deploybot owns in an ECR repository's lifecycle policy.
 log = logging.getLogger(__name__)
 MAX_RULE_PRIORITY = 999  # ECR's highest rulePriority
-LIFECYCLE_RULE = {
-    "description": "deploybot: expire branch images one day after push",
-    "selection": {
-        "tagStatus": "tagged",
-        "tagPrefixList": [TAG_PREFIX],
-        "countType": "sinceImagePushed",
-        "countUnit": "days",
-        "countNumber": 1,
-    },
-    "action": {"type": "expire"},
-}
+# The safety net keeps at least this many deploybot- images (more when DEPLOYBOT_MAX_ENVS is large).
+SAFETY_NET_IMAGES = 1000
+BATCH_DELETE_MAX = 100  # image ids per BatchDeleteImage
+
+
+def lifecycle_rule(keep_newest: int = SAFETY_NET_IMAGES) -> dict:
+    """The rule deploybot owns in an ECR repository's lifecycle policy (without its priority).
+
+    By count, not by age: an environment may live for weeks on an image pushed on its first day.
+    """
+    return {
+        "description": f"deploybot: safety net, keep the newest {keep_newest} deploybot- images "
+                       "(deploybot deletes those no environment runs)",
+        "selection": {
+            "tagStatus": "tagged",
+            "tagPrefixList": [TAG_PREFIX],
+            "countType": "imageCountMoreThan",
+            "countNumber": keep_newest,
+        },
+        "action": {"type": "expire"},
+    }
 
 # Docker's rule for repository paths: lowercase components separated by '/'.
 _REPOSITORY_NAME = re.compile(
@@ -64,6 +75,10 @@ class Registry(Protocol):
     def auth_config(self) -> dict | None:
         """Credentials for the docker SDK, or None to use the engine's own config."""
 
+    def sweep(self, keep: set[str], pushed_before: datetime) -> int:
+        """Delete deploybot's images of commits not in `keep` (12-character prefixes) pushed before
+        `pushed_before`; returns how many tags were deleted. Registries deploybot can't sweep return 0."""
+
 
 class PlainRegistry:
     """Any registry v2 (DEPLOYBOT_REGISTRY); nothing to set up, no credentials of ours.
@@ -88,6 +103,11 @@ class PlainRegistry:
     def auth_config(self) -> dict | None:
         return None
 
+    def sweep(self, keep: set[str], pushed_before: datetime) -> int:
+        # Registry v2 deletes by digest only, and only when the operator enabled deletion: their
+        # registry's own garbage collection is the tool there (the README says so).
+        return 0
+
 
 def local_repository(name: str) -> str:
     """Where the local provider keeps a deploybot's images; it also tells its containers apart."""
@@ -108,6 +128,9 @@ class LocalImages:
     def auth_config(self) -> dict | None:
         return None
 
+    def sweep(self, keep: set[str], pushed_before: datetime) -> int:
+        return 0  # the local provider removes its images with its containers
+
 
 class EcrRegistry:
     """An ECR repository in the account and region of `ecr_client`, created on demand."""
@@ -119,10 +142,12 @@ class EcrRegistry:
         ecr_client: Any,
         name: str,
         *,
+        keep_newest: int = SAFETY_NET_IMAGES,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._ecr = ecr_client
         self.name = _checked_name(name)
+        self._rule = lifecycle_rule(keep_newest)
         self._now = now
         self._lock = threading.Lock()
         self._auth: dict | None = None
@@ -163,10 +188,11 @@ class EcrRegistry:
 
     def _ensure_lifecycle_policy(self) -> None:
         current = self._current_policy()
-        wanted = merged_lifecycle_policy(current)
+        wanted = merged_lifecycle_policy(current, self._rule)
         if wanted is None:
             log.warning("ECR repository %s: no rule priority is free below its `tagStatus: any` rule, so deploybot "
-                        "did not add its rule to expire deploybot- images; add it by hand (see the README)", self.name)
+                        "did not add its safety-net rule for deploybot- images; add it by hand (see the README)",
+                        self.name)
         elif wanted != current:
             self._call_or_raise(
                 "PutLifecyclePolicy",
@@ -182,6 +208,40 @@ class EcrRegistry:
                 return None
             raise self._translate(err) from err
         return json.loads(response["lifecyclePolicyText"])
+
+    # -- sweeping -------------------------------------------------------------
+
+    def sweep(self, keep: set[str], pushed_before: datetime) -> int:
+        """Delete the deploybot- tags of images no live environment runs and no deploy is using.
+
+        Only deploybot's own tags go: an image someone else also tagged stays under their tag.
+        Images pushed after `pushed_before` stay (a deploy may be about to use what it just pushed).
+        """
+        doomed = [{"imageTag": tag} for image in self._images()
+                  if _as_utc(image["imagePushedAt"]) < pushed_before
+                  for tag in image.get("imageTags", [])
+                  if tag.startswith(TAG_PREFIX) and tag.removeprefix(TAG_PREFIX)[:12] not in keep]
+        deleted = 0
+        for start in range(0, len(doomed), BATCH_DELETE_MAX):
+            response = self._call_or_raise("BatchDeleteImage", repositoryName=self.name,
+                                           imageIds=doomed[start:start + BATCH_DELETE_MAX])
+            deleted += len(response.get("imageIds", []))
+            for failure in response.get("failures", []):  # e.g. deleted by someone else meanwhile
+                log.info("ECR kept %s: %s", failure.get("imageId"), failure.get("failureReason"))
+        return deleted
+
+    def _images(self) -> list[dict]:
+        try:
+            pages = self._ecr.get_paginator("describe_images").paginate(
+                repositoryName=self.name, filter={"tagStatus": "TAGGED"})
+            return [image for page in pages for image in page["imageDetails"]]
+        except ClientError as err:
+            if _code(err) == "RepositoryNotFoundException":
+                return []  # nothing pushed yet
+            raise self._translate(err) from err
+        except BotoCoreError as err:
+            raise CloudError("The ECR call DescribeImages failed before AWS answered; the next pass retries.",
+                             details=[str(err)]) from err
 
     # -- credentials ----------------------------------------------------------
 
@@ -239,7 +299,7 @@ class EcrRegistry:
         )
 
 
-def merged_lifecycle_policy(current: dict | None) -> dict | None:
+def merged_lifecycle_policy(current: dict | None, rule: dict | None = None) -> dict | None:
     """`current` with deploybot's rule in it, everyone else's rules untouched; None when it can't be added.
 
     A stale rule of ours is replaced where it stands. A new one takes the lowest priority
@@ -257,7 +317,7 @@ def merged_lifecycle_policy(current: dict | None) -> dict | None:
     priority = keep if keep is not None and keep < ceiling else (free[0] if free else None)
     if priority is None:
         return None
-    return {"rules": sorted([*others, {"rulePriority": priority, **LIFECYCLE_RULE}],
+    return {"rules": sorted([*others, {"rulePriority": priority, **(rule or lifecycle_rule())}],
                             key=lambda rule: rule.get("rulePriority", 0))}
 
 

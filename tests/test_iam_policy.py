@@ -19,7 +19,9 @@ def _calls() -> set[str]:
         text = path.read_text()
         for attr, service in CLIENTS.items():
             client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-            for method in set(re.findall(rf"self\.{attr}\.([a-z_]+)\(", text)):
+            used = re.findall(rf"self\.{attr}\.([a-z_]+)\(", text)
+            used += re.findall(rf"self\.{attr}\.get_paginator\(\s*\"([a-z_]+)\"", text)
+            for method in set(used):
                 if method in client.meta.method_to_api_mapping:
                     found.add(f"{IAM_PREFIX.get(service, service)}:{client.meta.method_to_api_mapping[method]}")
         for operation in re.findall(r'_call(?:_or_raise)?\(\s*"([A-Za-z]+)"', text):

@@ -21,14 +21,22 @@ ACCOUNT_HOST = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"  # moto's default 
 
 EXPECTED_RULE = {
     "rulePriority": 1,
-    "description": "deploybot: expire branch images one day after push",
+    "description": "deploybot: safety net, keep the newest 1000 deploybot- images "
+                   "(deploybot deletes those no environment runs)",
     "selection": {
         "tagStatus": "tagged",
         "tagPrefixList": ["deploybot-"],
-        "countType": "sinceImagePushed",
-        "countUnit": "days",
-        "countNumber": 1,
+        "countType": "imageCountMoreThan",
+        "countNumber": 1000,
     },
+    "action": {"type": "expire"},
+}
+# The rule of the releases before: it expired a live environment's image a day after its push.
+OLD_RULE = {
+    "rulePriority": 1,
+    "description": "deploybot: expire branch images one day after push",
+    "selection": {"tagStatus": "tagged", "tagPrefixList": ["deploybot-"], "countType": "sinceImagePushed",
+                  "countUnit": "days", "countNumber": 1},
     "action": {"type": "expire"},
 }
 
@@ -124,6 +132,18 @@ def test_prepare_keeps_other_lifecycle_rules(ecr: Any) -> None:
     assert lifecycle_policy(ecr, "myapp") == {"rules": [{**EXPECTED_RULE, "rulePriority": 2}, theirs]}
 
 
+def test_the_age_rule_of_earlier_releases_is_replaced_by_the_count_safety_net(ecr: Any) -> None:
+    # An environment lives up to a week and can be extended; its image was pushed on its first day.
+    ecr.create_repository(repositoryName="myapp")
+    ecr.put_lifecycle_policy(repositoryName="myapp", lifecyclePolicyText=json.dumps({"rules": [OLD_RULE]}))
+
+    EcrRegistry(ecr, "myapp", keep_newest=1000).prepare()
+
+    (rule,) = lifecycle_policy(ecr, "myapp")["rules"]
+    assert rule == EXPECTED_RULE
+    assert "sinceImagePushed" not in json.dumps(rule)  # no age at which a live environment's image expires
+
+
 def test_a_new_rule_takes_a_free_priority_and_renumbers_nobody(ecr: Any) -> None:
     theirs = [{"rulePriority": p, "description": f"release rule {p}", "action": {"type": "expire"},
                "selection": {"tagStatus": "tagged", "tagPrefixList": [f"v{p}"], "countType": "imageCountMoreThan",
@@ -201,3 +221,82 @@ def test_other_aws_errors_are_cloud_errors(ecr: Any) -> None:
         )
         with pytest.raises(CloudError, match="GetAuthorizationToken"):
             EcrRegistry(ecr, "myapp").auth_config()
+
+
+LIVE, IN_FLIGHT, GONE, GONE_SHARED = "a" * 40, "b" * 40, "c" * 40, "d" * 40
+
+
+def push(ecr: Any, name: str, *tags: str) -> None:
+    """An image in moto's ECR under `tags` (one manifest, so one image however many tags)."""
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"digest": f"sha256:{tags[0]}"}, "layers": []})
+    for tag in tags:
+        ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag=tag)
+
+
+def tags_in(ecr: Any, name: str) -> set[str]:
+    return {tag for image in ecr.describe_images(repositoryName=name)["imageDetails"]
+            for tag in image.get("imageTags", [])}
+
+
+def test_sweep_deletes_deploybot_images_nobody_uses_and_leaves_the_rest(ecr: Any) -> None:
+    registry = EcrRegistry(ecr, "myapp")
+    registry.prepare()
+    push(ecr, "myapp", image_tag(LIVE))
+    push(ecr, "myapp", image_tag(IN_FLIGHT))
+    push(ecr, "myapp", image_tag(GONE))
+    push(ecr, "myapp", image_tag(GONE_SHARED), "release-1")  # someone else tagged it too
+    calls = count_calls(ecr)
+    keep = {LIVE[:12], IN_FLIGHT[:12]}
+    now = datetime.now(UTC)
+
+    assert registry.sweep(keep, pushed_before=now - timedelta(minutes=20)) == 0  # all just pushed
+    assert registry.sweep(keep, pushed_before=now + timedelta(minutes=1)) == 2
+
+    assert tags_in(ecr, "myapp") == {image_tag(LIVE), image_tag(IN_FLIGHT), "release-1"}
+    assert calls["BatchDeleteImage"] == 1
+    assert registry.sweep(keep, pushed_before=now + timedelta(minutes=1)) == 0  # nothing left to do: no call
+    assert calls["BatchDeleteImage"] == 1
+
+
+def test_sweep_deletes_in_batches_of_a_hundred(ecr: Any) -> None:
+    registry = EcrRegistry(ecr, "myapp")
+    registry.prepare()
+    for n in range(150):
+        push(ecr, "myapp", image_tag(f"{n:040x}"))
+    calls = count_calls(ecr)
+
+    assert registry.sweep(set(), pushed_before=datetime.now(UTC) + timedelta(minutes=1)) == 150
+    assert calls["BatchDeleteImage"] == 2
+    assert tags_in(ecr, "myapp") == set()
+
+
+def test_sweep_of_a_repository_not_made_yet_deletes_nothing(ecr: Any) -> None:
+    assert EcrRegistry(ecr, "myapp").sweep(set(), pushed_before=datetime.now(UTC)) == 0
+
+
+def test_the_image_sweep_keeps_what_live_environments_run_and_deploys_resolved(ecr: Any, tmp_path) -> None:
+    # The reaper's sweep end to end below the bot: versions from Beanstalk, commits from the store.
+    from deployer.image_sweep import ImageSweep
+    from deployer.state import Store, engine_for
+
+    store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
+    running = store.enqueue_deploy("feature-y", "U0ANA", "C0DEPLOY", "1.000100", datetime.now(UTC),
+                                   timedelta(days=1), "t3.small")
+    store.deploy_commit(running, IN_FLIGHT)  # it reuses an image pushed long ago, not yet running anywhere
+    ended = store.enqueue_deploy("feature-z", "U0ANA", "C0DEPLOY", "1.000200", datetime.now(UTC),
+                                 timedelta(days=1), "t3.small")
+    store.deploy_commit(ended, GONE)
+    store.deploy_finished(ended, "deployed", datetime.now(UTC))
+    registry = EcrRegistry(ecr, "myapp")
+    registry.prepare()
+    for sha in (LIVE, IN_FLIGHT, GONE):
+        push(ecr, "myapp", image_tag(sha))
+    labels = [f"feature-x-{LIVE[:12]}-20261120T090000000000Z", None]
+    a_week_later = lambda: datetime.now(UTC) + timedelta(days=7)  # noqa: E731
+
+    sweep = ImageSweep(None, registry, lambda: labels, timedelta(minutes=20), a_week_later,  # type: ignore[arg-type]
+                       in_flight=store.commits_in_flight)
+    assert sweep.sweep_registry() == 1
+
+    assert tags_in(ecr, "myapp") == {image_tag(LIVE), image_tag(IN_FLIGHT)}

@@ -137,6 +137,7 @@ class DeployService:
         if thread is None or (resumed and not resumable(job)):
             self._store.deploy_finished(job.id, "interrupted", utcnow())
             if thread:
+                thread.update(views.deploy_unfinished(job.feature, job.owner, "deploybot restarted while it ran"))
                 thread.reply(views.interrupted_reply(job.feature))
             return
         if resumed:
@@ -149,6 +150,7 @@ class DeployService:
             try:
                 outcome, detail = self._run(request, job.owner, thread, commit, job.id)
             except Exception as error:  # the one place a deploy's failure becomes words
+                thread.update(views.deploy_unfinished(job.feature, job.owner, "an unexpected error stopped it"))
                 thread.reply(answer_for(error))
             finally:
                 self._store.deploy_finished(job.id, outcome, utcnow(), detail)

@@ -66,6 +66,12 @@ def deploy_failed(feature: str, user_id: str, error: DeployError) -> Message:
     return Message(text, [section(text), context(f"Requested by <@{user_id}> · details in the thread")])
 
 
+def deploy_unfinished(feature: str, user_id: str, why: str) -> Message:
+    """The channel message of a deploy that ended without a result of its own (a restart, a bug)."""
+    text = f":warning: Deploying {code(feature)} did not finish: {why}"
+    return Message(text, [section(text), context(f"Requested by <@{user_id}> · details in the thread")])
+
+
 def success_reply(result: DeployResult) -> str:
     return f":rocket: Ready: {result.url} ({result.environment.name}, took {format_duration(result.took)})"
 

@@ -27,7 +27,7 @@ LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted",
                   "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building",
-                  "kill-deploying", "ow-storedown", "observed", "slot-a", "slot-b",
+                  "kill-deploying", "kill-dying", "ow-storedown", "observed", "slot-a", "slot-b",
                   *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql"))]
 # Builds slowly: the environment sits Ready (and expired) while the image builds.
 SLOW_DOCKERFILE = (f"FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nRUN sleep 5\n"

@@ -53,3 +53,42 @@ def test_a_deploy_cut_off_by_a_crash_is_resumed_in_its_thread(phase, bot_env, sl
         assert not any("did not finish" in t for t in thread)
     finally:
         second.stop()
+
+
+def test_a_deploy_that_keeps_dying_is_told_so_in_its_thread_and_on_its_channel_message(bot_env, slack, moto, logs,
+                                                                                       tmp_path):
+    # Its process died for the third time: it is reported, not resumed (it may be what kills them),
+    # and the channel message stops saying it is deploying.
+    from sqlalchemy import update
+
+    from deployer.state import Store, deploys, engine_for
+    from tests.e2e.helpers import CHANNEL
+
+    store_url = f"sqlite:///{tmp_path}/dying.db"
+    env = {**bot_env, "DEPLOYBOT_STATE": store_url, "DEPLOYBOT_REAP_INTERVAL": "1h", "DEPLOYBOT_MAX_ENVS": "100",
+           "DEPLOYBOT_CLAIM_TIMEOUT": "3s"}
+    moto.configure(launch_seconds=12)
+    first = start_bot(env, slack, logs / "restart-dying-1.log")
+    try:
+        first.driver.slash(text="kill-dying")
+        root = root_of(slack, "kill-dying")
+        slack.wait_for(lambda s: any(t.startswith("Creating environment") for t in replies(s, root)), timeout=30,
+                       what="the environment to be launching")
+    finally:
+        first.process.kill()
+        first.process.wait()
+        moto.configure(launch_seconds=2)
+    with engine_for(store_url).begin() as conn:
+        conn.execute(update(deploys).values(attempts=3))
+    Store(engine_for(store_url))  # the store still opens: nothing else was touched
+
+    second = start_bot(env, slack, logs / "restart-dying-2.log")
+    try:
+        slack.wait_for(lambda s: [t for t in replies(s, root) if "did not finish" in t], timeout=30,
+                       what="the deploy to be reported")
+        card = slack.wait_for(lambda s: s.messages(CHANNEL)[root]["text"] if "is deploying" not in
+                              s.messages(CHANNEL)[root]["text"] else None, timeout=10,
+                              what="the channel message to say the deploy did not finish")
+        assert "kill-dying" in card and "did not finish" in card
+    finally:
+        second.stop()

@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator, m
 from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from deployer.durations import parse_duration
+from deployer.durations import format_duration, parse_duration
 from deployer.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,10 @@ class Settings(BaseSettings):
     )
 
     channel: str | None = Field(None, description="Slack channel for notices that belong to no command.")
-    ttl: Duration = Field(timedelta(days=1), description="Default lifetime of an environment.")
-    max_ttl: Duration = Field(timedelta(days=7), description="Longest lifetime a user may ask for.")
+    ttl: Duration = Field(
+        timedelta(days=1), description="Default lifetime of an environment: 10m to DEPLOYBOT_MAX_TTL."
+    )
+    max_ttl: Duration = Field(timedelta(days=7), description="Longest lifetime a user may ask for (at least 10m).")
     poll_interval: Duration = Field(timedelta(seconds=10), description="How often Beanstalk is polled while waiting.")
     launch_timeout: Duration = Field(timedelta(minutes=30), description="How long to wait for a new environment.")
     deploy_timeout: Duration = Field(timedelta(minutes=20), description="How long to wait for a deployment.")
@@ -97,7 +99,11 @@ class Settings(BaseSettings):
         8, ge=1, description="Image builds that run at once; deploys waiting for AWS hold none, so many more "
         "deploys of different branches run at once, each told how many builds are ahead of it.")
     max_envs: int = Field(20, ge=1, description="Most live feature environments at once; a deploy past it is refused.")
-    warn_before: Duration = Field(timedelta(hours=2), description="How long before expiry the owner is warned.")
+    warn_before: Duration = Field(
+        timedelta(hours=2),
+        description="How long before expiry the owner is warned: shorter than DEPLOYBOT_TTL, longer than "
+        "DEPLOYBOT_REAP_INTERVAL.",
+    )
     extend_step: Duration = Field(timedelta(days=1), description="How much one Extend adds.")
     reap_interval: Duration = Field(
         timedelta(minutes=5), description="How often expiries are checked and warned about."
@@ -133,22 +139,50 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("poll_interval", "launch_timeout", "deploy_timeout", "extend_step", "reap_interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        # A zero timeout fails every deploy, a zero interval spins, a zero step extends nothing.
+        if value <= timedelta(0):
+            raise ValueError(f"must be longer than 0s (got {format_duration(value)})")
+        return value
+
     @model_validator(mode="after")
-    def _provider_needs(self) -> "Settings":
+    def _consistent(self) -> "Settings":
+        problems = []
         if self.provider == "beanstalk":
             missing = [n for n in ("eb_application", "eb_template", "s3_bucket") if not getattr(self, n)]
             if missing:
-                names = ", ".join(PREFIX + n.upper() for n in missing)
-                raise ValueError(f"the beanstalk provider needs {names}")
+                problems.append(f"the beanstalk provider needs {', '.join(PREFIX + n.upper() for n in missing)}")
         if self.eb_instance_type not in self.instance_types:
-            raise ValueError(
-                f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES"
-            )
+            problems.append(f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES")
         if self.claim_timeout < timedelta(seconds=3):
-            raise ValueError(f"{PREFIX}CLAIM_TIMEOUT must be at least 3s (the heartbeat renews claims every third)")
-        if self.ttl > self.max_ttl:
-            raise ValueError(f"{PREFIX}TTL is longer than {PREFIX}MAX_TTL")
+            problems.append(f"{PREFIX}CLAIM_TIMEOUT must be at least 3s (the heartbeat renews claims every third)")
+        problems += self._lifetime_problems()
+        if problems:
+            raise ValueError("\n".join(problems))  # one line each (see describe_errors)
         return self
+
+    def _lifetime_problems(self) -> list[str]:
+        """A default lifetime every deploy would be refused for (it is the `--ttl` nobody gave), and
+        warnings that would come at once or never: refused here, with the setting's name."""
+        from deployer.request import MIN_TTL  # the bound each deploy is held to (request imports this module)
+
+        low, high, ttl = format_duration(MIN_TTL), format_duration(self.max_ttl), format_duration(self.ttl)
+        if self.max_ttl < MIN_TTL:
+            return [f"{PREFIX}MAX_TTL ({high}) must be at least {low}, the shortest lifetime a deploy may have"]
+        problems = []
+        if not MIN_TTL <= self.ttl <= self.max_ttl:
+            problems.append(f"{PREFIX}TTL ({ttl}) must be between {low} and {high} ({PREFIX}MAX_TTL): it is the "
+                            "lifetime of every deploy that gives no --ttl")
+        warn, interval = format_duration(self.warn_before), format_duration(self.reap_interval)
+        if self.warn_before >= self.ttl:
+            problems.append(f"{PREFIX}WARN_BEFORE ({warn}) must be shorter than {PREFIX}TTL ({ttl}), or every "
+                            "environment is warned about as soon as it is created")
+        elif self.warn_before <= self.reap_interval:
+            problems.append(f"{PREFIX}WARN_BEFORE ({warn}) must be longer than {PREFIX}REAP_INTERVAL ({interval}), "
+                            "how often expiries are checked: a shorter warning can fall between two checks")
+        return problems
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -205,5 +239,5 @@ def describe_errors(exc: ValidationError) -> list[str]:
         field = ".".join(str(p) for p in error["loc"])
         name = f"{PREFIX}{field.upper()}" if field else "settings"
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{name}: {message}" if field else message)
+        lines += [f"{name}: {message}"] if field else message.splitlines()
     return lines

@@ -1,12 +1,17 @@
 """Settings: validated at start, every one documented."""
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings as hypothesis_settings, strategies as st
+from pydantic import ValidationError
 
 from bot.settings import SlackSettings, load_slack_settings
 from deployer.errors import ConfigError
+from deployer.request import limits_of, make_request
 from deployer.settings import PREFIX, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,3 +190,73 @@ def test_the_example_env_file_as_shipped_is_accepted_once_the_required_values_ar
     settings, slack = load_serve_settings()
     assert settings.provider == "local" and settings.admins == [] and settings.bind_address is None
     assert not slack.socket_mode
+
+
+# -- lifetimes and intervals that would leave a bot refusing (or skipping) everything ------------
+
+@pytest.mark.parametrize("values,named,says", [
+    ({"DEPLOYBOT_TTL": "5m"}, "DEPLOYBOT_TTL", "between 10m and 7d (DEPLOYBOT_MAX_TTL)"),
+    ({"DEPLOYBOT_TTL": "8d"}, "DEPLOYBOT_TTL", "between 10m and 7d (DEPLOYBOT_MAX_TTL)"),
+    ({"DEPLOYBOT_TTL": "5m", "DEPLOYBOT_MAX_TTL": "5m"}, "DEPLOYBOT_MAX_TTL", "at least 10m"),
+    ({"DEPLOYBOT_EXTEND_STEP": "0s"}, "DEPLOYBOT_EXTEND_STEP", "longer than 0s"),
+    ({"DEPLOYBOT_LAUNCH_TIMEOUT": "0s"}, "DEPLOYBOT_LAUNCH_TIMEOUT", "longer than 0s"),
+    ({"DEPLOYBOT_DEPLOY_TIMEOUT": "0m"}, "DEPLOYBOT_DEPLOY_TIMEOUT", "longer than 0s"),
+    ({"DEPLOYBOT_POLL_INTERVAL": "0s"}, "DEPLOYBOT_POLL_INTERVAL", "longer than 0s"),
+    ({"DEPLOYBOT_REAP_INTERVAL": "0s"}, "DEPLOYBOT_REAP_INTERVAL", "longer than 0s"),
+    ({"DEPLOYBOT_TTL": "1h"}, "DEPLOYBOT_WARN_BEFORE", "shorter than DEPLOYBOT_TTL (1h)"),
+    ({"DEPLOYBOT_WARN_BEFORE": "2m"}, "DEPLOYBOT_WARN_BEFORE", "longer than DEPLOYBOT_REAP_INTERVAL (5m)"),
+])
+def test_lifetimes_and_intervals_out_of_range_stop_start_up_naming_the_setting(env, values, named, says):
+    for key, value in values.items():
+        env.setenv(key, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert any(line.startswith(named) and says in line for line in caught.value.details), caught.value.details
+
+
+def test_the_edges_of_each_range_are_accepted(env):
+    for key, value in {"DEPLOYBOT_TTL": "10m", "DEPLOYBOT_MAX_TTL": "10m", "DEPLOYBOT_WARN_BEFORE": "6m",
+                       "DEPLOYBOT_EXTEND_STEP": "1s"}.items():
+        env.setenv(key, value)
+    settings = load_settings()
+    assert settings.ttl == settings.max_ttl == timedelta(minutes=10)
+
+
+def test_every_problem_with_lifetimes_is_named_at_once(env):
+    env.setenv("DEPLOYBOT_TTL", "5m")
+    env.setenv("DEPLOYBOT_WARN_BEFORE", "1m")
+    env.setenv("DEPLOYBOT_LAUNCH_TIMEOUT", "0s")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    named = [line.split(" ")[0].rstrip(":") for line in caught.value.details]
+    assert named == ["DEPLOYBOT_LAUNCH_TIMEOUT"], caught.value.details  # single-field checks come first
+    env.setenv("DEPLOYBOT_LAUNCH_TIMEOUT", "30m")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    named = [line.split(" ")[0] for line in caught.value.details]
+    assert named == ["DEPLOYBOT_TTL", "DEPLOYBOT_WARN_BEFORE"], caught.value.details
+
+
+minutes = st.integers(min_value=0, max_value=14 * 24 * 60).map(lambda m: timedelta(minutes=m))
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(ttl=minutes, max_ttl=minutes)
+def test_a_default_lifetime_the_settings_accept_is_one_every_deploy_accepts(ttl, max_ttl):
+    try:
+        accepted = Settings(_env_file=None, git_url="file:///repo", ttl=ttl, max_ttl=max_ttl,
+                            warn_before=timedelta(minutes=6))
+    except ValidationError:
+        return
+    request = make_request("feature-x", "U1", limits_of(accepted))  # no --ttl: the operator's default
+    assert request.ttl == ttl
+
+
+def test_the_deploybot_command_refuses_to_start_on_a_ttl_under_the_minimum(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DEPLOYBOT_GIT_URL": "file:///nonexistent",
+           "DEPLOYBOT_TTL": "5m", "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/state.db"}
+    result = subprocess.run([str(Path(sys.executable).with_name("deploybot")), "deploy", "feature-x"], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "--ttl must be" not in result.stderr  # the user gave none: the operator's setting is at fault
+    assert "DEPLOYBOT_TTL (5m) must be between 10m and 7d (DEPLOYBOT_MAX_TTL)" in result.stderr, result.stderr

@@ -2,12 +2,18 @@
 
 The repository is fetched into a local bare cache, one branch at a time, so that
 deploying a branch never downloads the whole remote again and concurrent deploys
-share one copy. Credentials embedded in the URL (https://user:token@host/...) are
-passed to git but never stored in the cache's config nor shown in messages.
+share one copy. Each branch is kept under a ref of deploybot's own, named by a hash
+of the branch name: git can't hold `refs/heads/hotfix` and `refs/heads/hotfix/login`
+at once, and a branch deleted upstream stays in the cache until it is asked for
+again, so mirroring names as they are would let a dead branch block new ones.
+
+Credentials embedded in the URL (https://user:token@host/...) are passed to git
+but never stored in the cache's config nor shown in messages.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -54,11 +60,11 @@ class GitRepo:
 
     def resolve(self, branch: str) -> Commit:
         """Fetch `branch` from the remote and return the commit it points at now."""
-        ref = _branch_ref(branch)
+        ref, cached = _branch_ref(branch), _cache_ref(branch)
         with self._lock:
             self._ensure_cache()
-            self._fetch(branch, ref)
-            sha = self._git("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+            self._fetch(branch, ref, cached)
+            sha = self._git("rev-parse", "--verify", f"{cached}^{{commit}}").strip()
         subject = self._git("log", "-1", "--format=%s", sha).strip()
         return Commit(sha=sha, branch=branch, subject=subject)
 
@@ -134,7 +140,7 @@ class GitRepo:
                 "may write there."
             ) from None
 
-    def _fetch(self, branch: str, ref: str) -> None:
+    def _fetch(self, branch: str, ref: str, cached: str) -> None:
         # Fetching from the URL itself rather than a configured remote keeps any
         # token in the URL out of the cache's config file. The explicit refspec
         # fetches only this branch; `+` accepts force-pushes.
@@ -146,7 +152,7 @@ class GitRepo:
                 "--prune",
                 "--",
                 self.url,
-                f"+{ref}:{ref}",
+                f"+{ref}:{cached}",
                 timeout=FETCH_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:
@@ -158,7 +164,7 @@ class GitRepo:
             return
         stderr = self._clean_stderr(result.stderr)
         if _MISSING_REF in stderr:
-            self._forget(ref)
+            self._forget(cached)
             raise BranchNotFound(f"Branch `{branch}` does not exist in {self.display_url}")
         raise ConfigError(
             f"Could not fetch from the git repository {self.display_url}. Check that "
@@ -239,6 +245,11 @@ def _branch_ref(branch: str) -> str:
     if not valid:
         raise InvalidRequest(f"`{branch}` is not a valid git branch name.")
     return ref
+
+
+def _cache_ref(branch: str) -> str:
+    """Where the cache keeps `branch`: one flat name per branch, so no two ever clash."""
+    return f"refs/deploybot/branches/{hashlib.sha256(branch.encode()).hexdigest()}"
 
 
 def _git_env() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -109,6 +110,48 @@ def test_new_commits_and_deleted_branches_are_seen(tmp_path: Path) -> None:
     assert repo.read_file(after.sha, "notes.txt") == "second commit\n"
     with pytest.raises(BranchNotFound):
         repo.resolve("feature-x")
+
+
+def _bare_copy(tmp_path: Path) -> tuple[Path, str]:
+    """A bare repository (as on a git host) holding the app's branches; its path and URL."""
+    bare = tmp_path / "bare.git"
+    make_app_repo(tmp_path / "app")
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(tmp_path / "app"), str(bare)], check=True)
+    return bare, bare.as_uri()
+
+
+def _git_in(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.mark.parametrize("first,then", [("hotfix", "hotfix/login"), ("hotfix/login", "hotfix")])
+def test_a_deleted_branch_never_blocks_one_named_around_it(tmp_path: Path, first: str, then: str) -> None:
+    # git can't hold refs/heads/hotfix and refs/heads/hotfix/login at once ('cannot lock ref').
+    bare, url = _bare_copy(tmp_path)
+    repo = GitRepo(url, tmp_path / "cache")
+    _git_in(bare, "branch", first, "feature-x")
+    assert repo.resolve(first).sha == _git_in(bare, "rev-parse", "feature-x")
+    _git_in(bare, "branch", "-D", first)  # merged and deleted; nobody deploys it again
+    _git_in(bare, "branch", then, "feature-y")
+
+    assert repo.resolve(then).sha == _git_in(bare, "rev-parse", "feature-y")
+
+
+def test_a_branch_deleted_upstream_is_forgotten_by_the_cache(tmp_path: Path) -> None:
+    bare, url = _bare_copy(tmp_path)
+    repo = GitRepo(url, tmp_path / "cache")
+    _git_in(bare, "branch", "hotfix", "feature-x")
+    repo.resolve("hotfix")
+    repo.resolve("main")
+    refs_before = _git_in(tmp_path / "cache", "for-each-ref", "--format=%(refname)").split()
+    _git_in(bare, "branch", "-D", "hotfix")
+
+    with pytest.raises(BranchNotFound):
+        repo.resolve("hotfix")
+    refs_after = _git_in(tmp_path / "cache", "for-each-ref", "--format=%(refname)").split()
+    assert len(refs_before) == 2 and len(refs_after) == 1  # main's stays, hotfix's went
+    assert repo.resolve("main").sha == _git_in(bare, "rev-parse", "main")
 
 
 def test_cache_is_reused_by_a_new_repo_object(app_url: str, tmp_path: Path) -> None:

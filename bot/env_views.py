@@ -15,7 +15,8 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ConfirmObject
 
 from bot import buttons
 from bot.buttons import EnvButton, ListPage
-from bot.views import Message, clip, code, context, escape, section
+from bot.mrkdwn import Mrkdwn, escape
+from bot.views import Message, clip, code, context, section
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, TERMINATED, TERMINATING, Environment, iso
 from deployer.lifecycle import Lifetime, MalformedLifetime, lifetime_of
@@ -37,7 +38,8 @@ class Extension:
 
 @dataclass(frozen=True)
 class Gone:
-    """An environment that was torn down: when, by whom (a user id or `None` for the reaper) and why."""
+    """An environment that was torn down: when, by whom (a user id or `None` for the reaper) and why
+    (deploybot's own words, such as `tear_down_reason`'s, so sent as they are)."""
 
     feature: str
     name: str
@@ -108,11 +110,11 @@ def expiry_text(env: Environment, now: datetime, note: Note | None = None) -> st
 def info_text(env: Environment, now: datetime) -> str:
     life = _lifetime(env)
     age = f"up {format_duration(now - life.created)}" if life else "age unknown"
-    url = f"<{env.url}|{env.url}>" if env.url else "no URL yet"
+    url = f"<{escape(env.url)}|{escape(env.url)}>" if env.url else "no URL yet"
     health = HEALTH.get(env.health, ":white_circle:")
     return (
         f"*{code(_feature(env))}* · environment {code(env.name)} · owner {person(env.owner)}\n"
-        f"{health} {env.status}, health {env.health} · {age} · {url}"
+        f"{health} {escape(env.status)}, health {escape(env.health)} · {age} · {url}"
     )
 
 
@@ -246,7 +248,7 @@ def terminate_failed_notice(env: Environment) -> str:
 
 
 def malformed_notice(env: Environment, reason: str) -> str:
-    return (f":warning: {code(env.name)} carries deploybot's tags but {clip(reason, 500)}. "
+    return (f":warning: {code(env.name)} carries deploybot's tags but {escape(clip(reason, 500))}. "
             "Fix its `deploybot:expires` tag (UTC, like `2026-11-23T10:00:00Z`) or tear it down by hand.")
 
 
@@ -258,14 +260,14 @@ def redeploy_started(env: Environment) -> str:
     return f"Redeploying {code(_feature(env))} to {code(env.name)}: follow it in the new thread."
 
 
-def not_allowed(env: Environment) -> str:
-    return (f"Only its owner ({person(env.owner)}) or a deploybot admin may tear down {code(env.name)}; "
-            "you can extend it, or ask them.")
+def not_allowed(env: Environment) -> Mrkdwn:
+    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may tear down {code(env.name)}; "
+                  "you can extend it, or ask them.")
 
 
-def not_allowed_to_extend(env: Environment) -> str:
-    return (f"Only its owner ({person(env.owner)}) or a deploybot admin may extend {code(env.name)} here; "
-            "ask them.")
+def not_allowed_to_extend(env: Environment) -> Mrkdwn:
+    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may extend {code(env.name)} here; "
+                  "ask them.")
 
 
 def tear_down_queued(env: Environment, user_id: str, waits_for: str) -> str:
@@ -273,14 +275,14 @@ def tear_down_queued(env: Environment, user_id: str, waits_for: str) -> str:
     if waits_for in ("launching", "updating"):
         now = f"Beanstalk is {waits_for} it right now"
     else:
-        now = f"{waits_for} is running on it right now"
+        now = f"{escape(waits_for)} is running on it right now"
     return (f":hourglass_flowing_sand: {person(user_id)} asked to tear down {code(env.name)}; {now}, "
             "so it goes as soon as that ends (on the reaper's next pass).")
 
 
-def busy(env: Environment) -> str:
-    return f"{code(env.name)} is {env.status.lower()} right now; try again in a minute."
+def busy(env: Environment) -> Mrkdwn:
+    return Mrkdwn(f"{code(env.name)} is {escape(env.status.lower())} right now; try again in a minute.")
 
 
-def no_branch(env: Environment) -> str:
-    return f"{code(env.name)} does not say which branch it runs; deploy with `/deploy BRANCH`."
+def no_branch(env: Environment) -> Mrkdwn:
+    return Mrkdwn(f"{code(env.name)} does not say which branch it runs; deploy with `/deploy BRANCH`.")

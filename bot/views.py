@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
+from bot.mrkdwn import escape
 from deployer.durations import format_duration
 from deployer.errors import DeployError
 from deployer.pipeline import DeployResult
@@ -39,11 +40,6 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def escape(text: str) -> str:
-    """Slack's three control characters, so user text can't become a mention or a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def code(text: str) -> str:
     """Inline code that survives backticks in branch names."""
     return "`" + escape(text).replace("`", "ʼ") + "`"
@@ -55,7 +51,7 @@ def deploy_started(feature: str, user_id: str) -> Message:
 
 
 def deploy_succeeded(result: DeployResult, user_id: str) -> Message:
-    text = f":white_check_mark: {code(result.feature)} is live at {result.url}"
+    text = f":white_check_mark: {code(result.feature)} is live at {escape(str(result.url))}"
     how = "new environment" if result.created else "reused environment"
     about = f"Deployed by <@{user_id}> · {result.commit.sha[:8]} · {how} · took {format_duration(result.took)}"
     return Message(text, [section(text), context(about)])
@@ -73,13 +69,14 @@ def deploy_unfinished(feature: str, user_id: str, why: str) -> Message:
 
 
 def success_reply(result: DeployResult) -> str:
-    return f":rocket: Ready: {result.url} ({result.environment.name}, took {format_duration(result.took)})"
+    return (f":rocket: Ready: {escape(str(result.url))} ({escape(result.environment.name)}, "
+            f"took {format_duration(result.took)})")
 
 
 def failure_reply(error: DeployError) -> str:
-    text = f":x: *{error.title}*: {error.message}"
+    text = f":x: *{error.title}*: {escape(error.message)}"
     if error.details:
-        lines = "\n".join(error.details[-DETAIL_LINES:]).replace("```", "'''")
+        lines = escape("\n".join(error.details[-DETAIL_LINES:])).replace("```", "'''")
         text += f"\n```{clip(lines, SECTION_LIMIT - len(text) - 10)}```"
     return text
 
@@ -135,14 +132,15 @@ def queued_reply(doing: str | None = None) -> str:
 
 
 def usage_reply(problem: str, usage: str) -> str:
-    return f"{problem}\n{usage}" if problem else usage
+    """`problem` may quote what was typed; `usage` is deploybot's own."""
+    return f"{escape(problem)}\n{usage}" if problem else usage
 
 
 def progress_text(event: Progress) -> str | None:
     """One thread line per step worth a notification; None for the noise."""
     match event:
         case CommitResolved(commit):
-            return f"Commit {code(commit.sha[:8])} on {code(commit.branch)}: {commit.subject}"
+            return f"Commit {code(commit.sha[:8])} on {code(commit.branch)}: {escape(commit.subject)}"
         case ImageReused(uri):
             return f"Image {code(uri)} is already in the registry: no build needed."
         case WaitingForBuildSlot(ahead, slots):
@@ -156,9 +154,9 @@ def progress_text(event: Progress) -> str | None:
         case EnvironmentCreating(env):
             return f"Creating environment {code(env.name)} (this takes a while on AWS) …"
         case EnvironmentReused(env):
-            return f"Reusing environment {code(env.name)} ({env.status})."
+            return f"Reusing environment {code(env.name)} ({escape(env.status)})."
         case EnvironmentChanged(env):
-            return f"{code(env.name)}: {env.status}, health {env.health}"
+            return f"{code(env.name)}: {escape(env.status)}, health {escape(env.health)}"
         case Deploying(env, label):
             return f"Deploying version {code(label)} to {code(env.name)} …"
     return None

@@ -7,9 +7,10 @@ from slack_sdk.models.blocks import Block
 from bot import buttons, env_views
 from bot.buttons import EnvButton, ListPage
 from bot.env_views import Extension, Gone
+from bot.errors import answer_for
 from bot.parsing import ENVS_USAGE, EnvsCommand, HelpCommand, UsageError, parse_envs
 from deployer.environment import Environment, environment_tags
-from deployer.errors import InvalidRequest
+from deployer.errors import InvalidRequest, NotAllowed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -154,3 +155,23 @@ def test_envs_parses(text, parsed):
 def test_envs_usage_errors_suggest():
     with pytest.raises(UsageError, match="Did you mean `mine`"):
         parse_envs("mien")
+
+
+def test_what_aws_says_about_an_environment_cannot_break_its_card():
+    odd = env(status="<!here>", health="<@U0BAD>", url="http://x.example/?a=1&b=<2>")
+    info = env_views.info_text(odd, NOW)
+    assert "&lt;!here&gt;, health &lt;@U0BAD&gt;" in info
+    assert "<http://x.example/?a=1&amp;b=&lt;2&gt;|http://x.example/?a=1&amp;b=&lt;2&gt;>" in info
+    assert "is &lt;!here&gt; right now" in answer_for(InvalidRequest(env_views.busy(odd)))
+
+
+def test_a_malformed_expiry_tag_is_quoted_escaped():
+    notice = env_views.malformed_notice(env(), "its expiry can't be read (`<!channel>` is not a time)")
+    assert "(`&lt;!channel&gt;` is not a time)" in notice and "<!channel>" not in notice
+
+
+def test_refusals_keep_their_mention_when_answered_as_errors():
+    for refusal in (env_views.not_allowed(env()), env_views.not_allowed_to_extend(env())):
+        answer = answer_for(NotAllowed(refusal))
+        assert "Only its owner (<@U0ANA>)" in answer, answer
+

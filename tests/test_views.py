@@ -62,3 +62,30 @@ def test_a_refused_post_says_what_to_do_for_each_cause():
     assert "archived" in views.cannot_post_reply("is_archived")
     other = views.cannot_post_reply("fatal_error")
     assert "`fatal_error`" in other and "nothing was deployed" in other
+
+
+EVIL = "<!channel> fix <https://evil|docs>"
+ESCAPED = "&lt;!channel&gt; fix &lt;https://evil|docs&gt;"
+
+
+def test_a_commit_subject_cannot_ping_or_disguise_a_link():
+    commit = Commit(COMMIT.sha, "feature-x", EVIL)
+    line = views.progress_text(CommitResolved(commit))
+    assert line.endswith(f": {ESCAPED}") and "<" not in line
+
+
+def test_build_output_and_error_text_are_escaped_even_in_the_code_block():
+    error = BuildFailed(f"The build of {EVIL} failed.", details=["Step 1/3", f"RUN echo {EVIL} && exit 1"])
+    reply = views.failure_reply(error)
+    assert f"The build of {ESCAPED} failed." in reply
+    assert f"RUN echo {ESCAPED} &amp;&amp; exit 1" in reply and "<" not in reply
+
+
+def test_what_aws_says_about_an_environment_is_escaped():
+    odd = Environment("e-1", "feature-x", "<!here>", "<@U0BAD>", ENV.url)
+    assert views.progress_text(EnvironmentChanged(odd)) == "`feature-x`: &lt;!here&gt;, health &lt;@U0BAD&gt;"
+    result = DeployResult("feature-x", Environment("e-1", "<!here>", "Ready", "Green", "http://a?b&c"), COMMIT,
+                          "reg/app:1", True, True, timedelta(seconds=5))
+    assert "<" not in views.success_reply(result) and "(&lt;!here&gt;, took" in views.success_reply(result)
+    assert "http://a?b&amp;c" in views.deploy_succeeded(result, "U0ANA").text
+

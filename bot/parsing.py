@@ -1,10 +1,14 @@
-"""Slash-command text → a typed command, or a UsageError carrying the usage. Pure."""
+"""Slash-command text → a typed command, or a UsageError carrying the usage. Pure.
+
+The text is as Slack sends it, with `&`, `<` and `>` escaped; each parser decodes it first.
+"""
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.mrkdwn import unescape
 from deployer.durations import parse_duration
 
 DEPLOY_USAGE = (
@@ -37,7 +41,7 @@ class HelpCommand:
 
 
 def parse_deploy(text: str) -> DeployCommand | HelpCommand:
-    words = text.split()
+    words = unescape(text).split()
     if not words:
         raise UsageError("Tell me which branch to deploy.")
     if words[0] in ("help", "--help", "-h"):
@@ -97,6 +101,7 @@ class EnvsCommand:
 
 
 def parse_envs(text: str) -> EnvsCommand | HelpCommand:
+    text = unescape(text)
     words = text.lower().split()
     if not words:
         return EnvsCommand()

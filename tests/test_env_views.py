@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot import buttons, env_views
+from bot import buttons, env_views, views
 from bot.buttons import EnvButton, ListPage
 from bot.env_views import Extension, Gone
 from bot.errors import answer_for
@@ -175,3 +175,9 @@ def test_refusals_keep_their_mention_when_answered_as_errors():
         answer = answer_for(NotAllowed(refusal))
         assert "Only its owner (<@U0ANA>)" in answer, answer
 
+
+def test_envs_text_is_decoded_and_quoted_escaped():
+    with pytest.raises(UsageError) as caught:
+        parse_envs("&lt;!channel&gt;")
+    assert "(got `<!channel>`)" in caught.value.problem
+    assert "(got `&lt;!channel&gt;`)" in views.usage_reply(caught.value.problem, caught.value.usage)

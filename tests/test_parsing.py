@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot import views
 from bot.parsing import DeployCommand, HelpCommand, UsageError, parse_deploy
 from deployer.durations import format_duration, parse_duration
 from deployer.errors import InvalidRequest
@@ -76,3 +77,18 @@ def test_requests_outside_limits_are_refused(kwargs, problem):
 def test_branch_names_git_refuses_are_refused():
     with pytest.raises(InvalidRequest, match="can't contain"):
         make_request("a..b~", "U1", LIMITS)
+
+
+def test_slash_command_text_is_decoded_before_parsing():
+    """Slack sends `&`, `<` and `>` as entities; `&amp;` is decoded last, so `&amp;lt;` stays `&lt;`."""
+    assert parse_deploy("feature&amp;x --ttl 2h") == DeployCommand("feature&x", timedelta(hours=2), None)
+    assert parse_deploy("a&amp;lt;b") == DeployCommand("a&lt;b")
+
+
+def test_a_usage_problem_quotes_what_was_typed_escaped_again():
+    with pytest.raises(UsageError) as caught:
+        parse_deploy("&lt;!channel&gt; x")
+    assert "(got 2: <!channel> x)" in caught.value.problem
+    reply = views.usage_reply(caught.value.problem, caught.value.usage)
+    assert "(got 2: &lt;!channel&gt; x)" in reply and "<!channel>" not in reply
+    assert "`/deploy BRANCH [--ttl 3d]" in reply

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from deployer.naming import decode_tag_value, encode_tag_value
+from deployer.naming import gather_tag, spread_tag
 
 MANAGED_BY = "deploybot:managed-by"
 FEATURE = "deploybot:feature"
@@ -30,13 +30,11 @@ class Environment:
 
     @property
     def feature(self) -> str | None:
-        value = self.tags.get(FEATURE)
-        return decode_tag_value(value) if value is not None else None
+        return gather_tag(self.tags, FEATURE)
 
     @property
     def owner(self) -> str | None:
-        value = self.tags.get(OWNER)
-        return decode_tag_value(value) if value is not None else None
+        return gather_tag(self.tags, OWNER)
 
     @property
     def managed(self) -> bool:
@@ -51,8 +49,8 @@ def iso(moment: datetime) -> str:
 def environment_tags(feature: str, owner: str, created: datetime, expires: datetime) -> dict[str, str]:
     return {
         MANAGED_BY: MANAGER,
-        FEATURE: encode_tag_value(feature),
-        OWNER: encode_tag_value(owner),
+        **spread_tag(FEATURE, feature),
+        **spread_tag(OWNER, owner),
         CREATED: iso(created),
         EXPIRES: iso(expires),
     }

@@ -1,19 +1,22 @@
 """Names derived from a feature (branch) name: environments, tags, versions.
 
 All pure. Beanstalk's rules (FACTS.md): environment names 4–40 characters of
-letters, digits and hyphens, no hyphen at either end; tag values hold letters,
-digits, whitespace and `_ . : / = + - @` only.
+letters, digits and hyphens, no hyphen at either end; tag values hold up to 256
+letters, digits, whitespace and `_ . : / = + - @` only.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime
 
 ENV_NAME_MIN, ENV_NAME_MAX = 4, 40
 HASH_LEN = 6
-BRANCH_MAX = 200
+# Git hosts and file systems refuse longer branch names (a loose ref is a file name: 255 bytes at most).
+BRANCH_MAX_BYTES = 255
+TAG_VALUE_MAX = 256
 
 _ENV_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 _TAG_SAFE = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
@@ -25,8 +28,8 @@ def branch_problem(name: str) -> str | None:
     """Why git would refuse `name` as a branch (git check-ref-format rules), or None."""
     if not name:
         return "the branch name is empty"
-    if len(name) > BRANCH_MAX:
-        return f"the branch name is longer than {BRANCH_MAX} characters"
+    if len(name.encode()) > BRANCH_MAX_BYTES:
+        return f"the branch name is longer than {BRANCH_MAX_BYTES} bytes"
     if name.startswith("-"):
         return "a branch name can't start with `-`"
     if name == "@":
@@ -91,6 +94,27 @@ def decode_tag_value(value: str) -> str:
     if value.startswith(_ENCODED_PREFIX):
         return base64.urlsafe_b64decode(value[len(_ENCODED_PREFIX):].encode()).decode()
     return value
+
+
+def spread_tag(key: str, text: str) -> dict[str, str]:
+    """`text`, encoded, as tags of at most TAG_VALUE_MAX characters: `key`, then `key:2`, `key:3`...
+
+    A branch name can be 255 bytes, and encoded up to 344 characters: more than one tag holds.
+    It is split rather than hashed so that it reads back exactly (claims and history are keyed by it).
+    """
+    encoded = encode_tag_value(text)
+    pieces = [encoded[i:i + TAG_VALUE_MAX] for i in range(0, len(encoded), TAG_VALUE_MAX)] or [encoded]
+    return {key if n == 1 else f"{key}:{n}": piece for n, piece in enumerate(pieces, start=1)}
+
+
+def gather_tag(tags: Mapping[str, str], key: str) -> str | None:
+    """The text `spread_tag` wrote under `key`; None when there is no such tag."""
+    if key not in tags:
+        return None
+    pieces = [tags[key]]
+    while (more := tags.get(f"{key}:{len(pieces) + 1}")) is not None:
+        pieces.append(more)
+    return decode_tag_value("".join(pieces))
 
 
 _VERSION_LABEL = re.compile(r"^(?P<env>[A-Za-z0-9-]+)-(?P<commit>[0-9a-f]{12})-\d{8}T\d{12}Z$")

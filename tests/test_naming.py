@@ -3,9 +3,10 @@ import string
 from hypothesis import given, strategies as st
 
 from deployer.naming import (
-    branch_problem, decode_tag_value, encode_tag_value, environment_name, is_valid_environment_name, version_label,
+    TAG_VALUE_MAX, branch_problem, decode_tag_value, encode_tag_value, environment_name, gather_tag,
+    is_valid_environment_name, spread_tag, version_label,
 )
-from deployer.environment import environment_tags
+from deployer.environment import Environment, environment_tags
 from datetime import datetime, timezone
 
 # Characters git accepts in branch names (check-ref-format), including the awkward ones.
@@ -88,3 +89,37 @@ def test_branch_problems_follow_git():
     assert branch_problem("JIRA-123_fix") is None
     for bad in ["", "a b", "a..b", "-x", "x/", "x.lock", "a~b", "a:b", ".hidden", "a//b", "@"]:
         assert branch_problem(bad), bad
+
+
+# Git branch names run up to 255 bytes (a loose ref is one file name); hosts refuse longer ones.
+long_branches = st.text(git_chars, min_size=1, max_size=255).filter(
+    lambda b: branch_problem(b) is None and len(b.encode()) > 150)
+
+
+def test_branch_names_are_limited_as_git_hosts_limit_them():
+    assert branch_problem("a" * 255) is None
+    assert "255 bytes" in branch_problem("a" * 256)
+    assert "255 bytes" in branch_problem("é" * 128)  # 256 bytes in UTF-8
+
+
+@given(st.one_of(long_branches, branches), st.sampled_from(["deploybot:feature", "deploybot:owner"]))
+def test_any_branch_fits_beanstalk_tags_and_reads_back_exactly(branch, key):
+    tags = spread_tag(key, branch)
+    allowed = set(string.ascii_letters + string.digits + " _.:/=+-@")
+    for tag_key, value in tags.items():
+        assert 1 <= len(tag_key) <= 128 and 1 <= len(value) <= TAG_VALUE_MAX
+        assert all(c in allowed or c.isalnum() or c.isspace() for c in value)
+    assert gather_tag(tags, key) == branch
+
+
+def test_a_short_value_keeps_its_one_tag_and_an_absent_one_reads_as_none():
+    assert spread_tag("deploybot:feature", "feature/x") == {"deploybot:feature": "feature/x"}
+    assert gather_tag({}, "deploybot:feature") is None
+
+
+def test_a_long_branch_that_needs_encoding_fits_in_its_tags_and_is_read_back():
+    branch = "feature/JIRA-1234-don't-#break-" + "x" * 219  # 250 characters; `'` and `#` can't be in a tag
+    created = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    tags = environment_tags(branch, "U1", created, created)
+    assert all(len(value) <= TAG_VALUE_MAX for value in tags.values()), {k: len(v) for k, v in tags.items()}
+    assert Environment("e-1", environment_name(branch), "Ready", "Green", tags=tags).feature == branch

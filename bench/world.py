@@ -13,6 +13,7 @@ compete for the benchmark client's GIL and show up as client-side latency.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -26,12 +27,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from tests.world import processes
 from tests.world.apprepo import BASE_IMAGE
 from tests.world.aws import Moto, prepare_account
+from tests.world.slack_driver import EVENTS_PATH, SlackDriver
 
 REGISTRY = f"127.0.0.1:{os.environ.get('REGISTRY_PORT', '5000')}"
 
@@ -101,6 +106,82 @@ def remove_local_images(repository: str, *, settle: float = 0.0, deadline: float
     return removed
 
 
+def remove_registry_images(registry: str, repository: str) -> int:
+    """Best effort: delete the manifests of every tag of `repository` in the registry v2 at `registry`.
+
+    scripts/start-registry.sh enables deletion; a registry without it answers 405 and keeps them.
+    """
+    base, removed = f"http://{registry}/v2/{repository}", 0
+    accept = ", ".join(["application/vnd.docker.distribution.manifest.v2+json",
+                        "application/vnd.oci.image.manifest.v1+json",
+                        "application/vnd.docker.distribution.manifest.list.v2+json",
+                        "application/vnd.oci.image.index.v1+json"])
+    try:
+        with urllib.request.urlopen(f"{base}/tags/list?n=10000", timeout=10) as response:
+            tags = json.loads(response.read()).get("tags") or []
+        for tag in tags:
+            head = urllib.request.Request(f"{base}/manifests/{tag}", method="HEAD", headers={"Accept": accept})
+            with urllib.request.urlopen(head, timeout=10) as response:
+                digest = response.headers.get("Docker-Content-Digest")
+            if not digest:
+                continue
+            try:
+                urllib.request.urlopen(urllib.request.Request(f"{base}/manifests/{digest}", method="DELETE"),
+                                       timeout=10).read()
+                removed += 1
+            except urllib.error.HTTPError as err:
+                if err.code != 404:  # 404: another tag of the same digest took it already
+                    raise
+    except (urllib.error.URLError, OSError, ValueError):
+        pass  # cleanup must not hide the figures
+    return removed
+
+
+# --------------------------------------------------------------------------- requests
+
+
+Request = tuple[str, str, bytes | None, dict]  # method, path, body, headers
+
+
+class Fired(NamedTuple):
+    status: int  # 0 when the connection failed
+    ms: float  # from just before connecting to the end of the response
+    at: float  # time.time() when the response had been read
+
+
+class PreparedSlack(SlackDriver):
+    """The driver's exact Slack request (form fields, signature), prepared but not sent."""
+
+    def post(self, body: str, **kwargs) -> Request:  # type: ignore[override]
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **self.signature_headers(body)}
+        return "POST", EVENTS_PATH, body.encode(), headers
+
+
+def fire(app_url: str, requests: list[Request]) -> list[Fired]:
+    """Send all requests at once, one thread and one fresh connection each, released by a barrier."""
+    host, port = urlsplit(app_url).hostname, urlsplit(app_url).port
+    barrier = threading.Barrier(len(requests))
+
+    def one(request: Request) -> Fired:
+        method, path, body, headers = request
+        barrier.wait()
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except OSError:
+            status = 0
+        finally:
+            conn.close()
+        return Fired(status, (time.perf_counter() - started) * 1000, time.time())
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        return list(pool.map(one, requests))
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -158,7 +239,7 @@ def start_bot(stack: ExitStack, env: dict[str, str], logs: Path) -> tuple[str, s
 class SlackProcess:
     """The Slack Web API stand-in in a child process, driven over its stdin/stdout.
 
-    Commands (one JSON answer line each): ``response_urls N``, ``stats``, ``quit``.
+    Commands (one JSON answer line each): ``response_urls N``, ``stats``, ``posts SINCE``, ``quit``.
     """
 
     def __init__(self, logs: Path) -> None:
@@ -176,6 +257,12 @@ class SlackProcess:
 
     def stats(self) -> dict:
         return self._ask("stats")
+
+    def posts(self, since: float = 0.0) -> list[dict]:
+        """The messages the app posted, changed or deleted and its response_url answers since `since`
+        (time.time()), oldest first: method, ok, channel, ts, thread_ts, text and `time`, the stand-in's
+        clock (time.time()) as it answered the call."""
+        return self._ask(f"posts {since!r}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -218,9 +305,21 @@ def _serve_slack_standin() -> None:
                 print(json.dumps([slack.new_response_url() for _ in range(int(args[0]))]), flush=True)
             elif command == "stats":
                 print(json.dumps(_slack_stats(slack)), flush=True)
+            elif command == "posts":
+                print(json.dumps(_slack_posts(slack, float(args[0]))), flush=True)
             elif command == "quit":
                 print("{}", flush=True)
                 return
+
+
+POSTS = ("chat.postMessage", "chat.update", "chat.delete", "response_url")
+
+
+def _slack_posts(slack, since: float) -> list[dict]:  # noqa: ANN001
+    return [{"method": c.method, "ok": c.ok, "channel": c.params.get("channel") or c.response.get("channel"),
+             "ts": c.response.get("ts") or c.params.get("ts"), "thread_ts": c.thread_ts,
+             "text": str(c.params.get("text", "")), "time": c.time}
+            for c in slack.calls() if c.method in POSTS and c.time >= since]
 
 
 def _slack_stats(slack) -> dict:  # noqa: ANN001

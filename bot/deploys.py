@@ -15,6 +15,7 @@ from bot import env_views, views
 from bot.errors import answer_for
 from deployer import metrics
 from deployer.claims import DOING, Claim
+from deployer.environment import Environment
 from deployer.errors import BranchNotFound, DeployError
 from deployer.git import Commit
 from deployer.logs import log_context
@@ -161,12 +162,15 @@ class DeployService:
     def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None,
              job_id: int) -> tuple[str, str]:
         """Deploy, telling the thread; returns the outcome and what to record with it (the URL or the error)."""
+        environment: list[Environment] = []  # the one this deploy created or took, once it has
+
         def report(event: Progress) -> None:
             if isinstance(event, CommitResolved):
                 self._store.deploy_commit(job_id, event.commit.sha)  # its image is in use from now on
             if isinstance(event, (EnvironmentCreating, EnvironmentReused)):
                 # From now on the reaper and the warnings know where to speak about it.
                 self._manager.remember(event.environment, thread.channel, thread.ts)
+                environment.append(event.environment)
                 log.info("%s %s", "creating" if isinstance(event, EnvironmentCreating) else "reusing",
                          event.environment.name)
             line = views.progress_text(event)
@@ -177,20 +181,21 @@ class DeployService:
             result = self._deployer.deploy(request, report, commit=commit)
         except DeployError as error:
             # The channel message first: whoever reads the last word in the thread finds it up to date.
-            thread.update(views.deploy_failed(request.feature, user_id, error))
+            # An environment the deploy made stays until it expires: its buttons say so and offer the way out.
+            failed = views.deploy_failed(request.feature, user_id, error)
+            thread.update(self._card(failed, environment[-1], thread) if environment else failed)
             thread.reply(answer_for(error))
             return "failed", error.message
-        thread.update(self._success_card(result, user_id, thread))
+        thread.update(self._card(views.deploy_succeeded(result, user_id), result.environment, thread))
         thread.reply(views.success_reply(result))
         return "deployed", result.url or ""
 
-    def _success_card(self, result: DeployResult, user_id: str, thread: Thread) -> views.Message:
+    def _card(self, message: views.Message, environment: Environment, thread: Thread) -> views.Message:
         """The deploy's channel message gets the environment's buttons, and is remembered as its card."""
-        message = views.deploy_succeeded(result, user_id)
         try:
-            env = self._manager.get(result.environment.id)  # with its tags, for the expiry
+            env = self._manager.get(environment.id)  # with its tags, for the expiry
         except DeployError as error:
-            log.warning("no buttons on the deploy of %s: %s", result.feature, error.message)
+            log.warning("no buttons on the deploy of %s: %s", environment.name, error.message)
             return message
         self._store.add_card(env.id, thread.channel, thread.ts)
         return env_views.with_controls(message, env, utcnow())

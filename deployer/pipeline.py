@@ -42,6 +42,10 @@ class DeployResult:
         return self.environment.url
 
 
+class DeployAbandoned(Exception):
+    """The launch half of a deploy whose build failed before the launch began (never surfaces)."""
+
+
 class Deployer:
     def __init__(
         self,
@@ -90,10 +94,12 @@ class Deployer:
     ) -> tuple[Environment, bool, bool]:
         """Build the image while the environment launches; the first failure ends the deploy at once.
 
-        The other half goes on in the background (a launch can't be cancelled, a build
-        is reused next time) but reports nothing more into a deploy that has failed.
+        A launch that has not begun when the build fails never begins; one that has goes on in
+        the background (it can't be cancelled) after telling the deploy which environment it made,
+        so the failure can say so. Nothing else is reported into a deploy that has failed.
         """
         failed = threading.Event()
+        gate = threading.Lock()  # held while the launch creates or takes its environment
 
         def quiet(event: Progress) -> None:
             if not failed.is_set():
@@ -101,25 +107,30 @@ class Deployer:
 
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="deploybot-deploy")
         building = pool.submit(bound(self._ensure_image), commit, image, quiet)
-        launching = pool.submit(bound(self._ready_environment), request, quiet)
+        launching = pool.submit(bound(self._ready_environment), request, quiet, gate, failed)
         pool.shutdown(wait=False)
         wait([building, launching], return_when=FIRST_EXCEPTION)
         for future in (building, launching):
             if future.done() and future.exception():
-                failed.set()
+                with gate:  # a create in flight ends first, and reports its environment
+                    failed.set()
                 raise future.exception()  # type: ignore[misc]
         env, created = launching.result()
         return env, created, building.result()
 
-    def _ready_environment(self, request: DeployRequest, report: Report) -> tuple[Environment, bool]:
+    def _ready_environment(self, request: DeployRequest, report: Report, gate: threading.Lock,
+                           failed: threading.Event) -> tuple[Environment, bool]:
         if self.manager:
             self.manager.check_capacity(request.feature)
-        env, created = self.provider.ensure(request, self._clock())
-        if self.manager:
-            self.manager.remember(env, created=created)
-            if not created:  # the lifetime restarts now, so the reaper leaves it alone from here on
-                self.manager.renew(env, request.ttl)
-        report(EnvironmentCreating(env) if created else EnvironmentReused(env))
+        with gate:
+            if failed.is_set():  # the build failed already: nothing to launch for
+                raise DeployAbandoned()
+            env, created = self.provider.ensure(request, self._clock())
+            if self.manager:
+                self.manager.remember(env, created=created)
+                if not created:  # the lifetime restarts now, so the reaper leaves it alone from here on
+                    self.manager.renew(env, request.ttl)
+            report(EnvironmentCreating(env) if created else EnvironmentReused(env))
         return self.provider.wait_ready(env, report, created=created), created
 
     def _ensure_image(self, commit: Commit, image: ImageRef, report: Report) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.world import processes
-from tests.world.apprepo import BASE_IMAGE, make_app_repo
+from tests.world.apprepo import BASE_IMAGE, BROKEN_DOCKERFILE, make_app_repo
 from tests.world.aws import Moto, deploybot_variables, prepare_account
 from tests.world.dockerenv import docker_client, registry_url, require_base_image
 from tests.world.slack_api import SlackApiStandIn
@@ -27,8 +27,9 @@ LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted",
                   "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building",
-                  "kill-deploying", "kill-dying", "ow-storedown", "observed", "slot-a", "slot-b",
+                  "kill-deploying", "kill-dying", "build-fails-fast", "ow-storedown", "observed", "slot-a", "slot-b",
                   *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql"))]
+BROKEN_BUILD = {"build-fails-fast": {"Dockerfile": BROKEN_DOCKERFILE}}
 # Builds slowly: the environment sits Ready (and expired) while the image builds.
 SLOW_DOCKERFILE = (f"FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nRUN sleep 5\n"
                    'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
@@ -70,7 +71,8 @@ def docker_world() -> str:
 @pytest.fixture(scope="session")
 def app_repo(tmp_path_factory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("app-repo")
-    url = make_app_repo(root, {b: {"BRANCH.txt": b, **SLOW_BUILD.get(b, {})} for b in EXTRA_BRANCHES})
+    url = make_app_repo(root, {b: {"BRANCH.txt": b, **SLOW_BUILD.get(b, {}), **BROKEN_BUILD.get(b, {})}
+                               for b in EXTRA_BRANCHES})
     return root, url
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import start_bot
 from tests.world.aws import APPLICATION, BUCKET
-from tests.e2e.helpers import CHANNEL, finished, root_of, root_text
+from tests.e2e.helpers import CHANNEL, finished, replies, root_of, root_text
 from tests.world.apprepo import BROKEN_BUILD_LINE
 
 pytestmark = pytest.mark.e2e
@@ -195,9 +195,13 @@ def test_a_failed_launch_is_reported_with_its_events(bot, slack, moto):
 def test_a_failed_deployment_is_reported_with_its_events(bot, slack, moto):
     moto.configure(fail_deploy={"deploy-fails": "Container app exited with code 1."})
     bot.driver.slash(text="deploy-fails")
-    thread = finished(slack, root_of(slack, "deploy-fails"))
+    root = root_of(slack, "deploy-fails")
+    thread = finished(slack, root)
     assert thread[-1].startswith(":x: *Environment failed*"), thread
     assert "Container app exited with code 1." in thread[-1]
+    # The environment it made stays until it expires: the channel message says so, with its buttons.
+    card = json.dumps(slack.messages(CHANNEL)[root]["blocks"])
+    assert "failed" in card and "deploybot.tear_down" in card and "deploybot.extend" in card and "xpires" in card
 
 
 def test_a_build_failure_shows_the_end_of_the_build_log(bot, slack):
@@ -248,3 +252,23 @@ def test_aws_throttling_is_retried(bot, slack, moto):
     thread = finished(slack, root_of(slack, "JIRA-123_fix"))
     assert thread[-1].startswith(":rocket:"), thread
     assert moto.configure()["throttle"] == 0  # every throttled answer was met and retried
+
+
+def test_a_build_that_fails_fast_creates_no_environment_or_says_which_it_made(bot, slack, moto):
+    # Each Beanstalk call takes seconds: the build fails long before the launch half creates the
+    # environment. Today's main created it anyway, silent and linked to no thread.
+    moto.configure(call_latency=3.0)
+    try:
+        bot.driver.slash(text="build-fails-fast")
+        root = root_of(slack, "build-fails-fast")
+        thread = finished(slack, root, timeout=60)
+        assert thread[-1].startswith(":x: *Image build failed*"), thread
+        time.sleep(10)  # what the launch half would have done by now
+    finally:
+        moto.configure(call_latency=0)
+    made = moto.environments(EnvironmentNames=["build-fails-fast"], IncludeDeleted=False)
+    if made:  # its create was in flight when the build failed (a loaded machine): the deploy says so
+        assert any("Creating environment `build-fails-fast`" in t for t in replies(slack, root)), thread
+        assert "deploybot.tear_down" in json.dumps(slack.messages(CHANNEL)[root]["blocks"])
+    else:
+        assert not any("Creating environment" in t for t in replies(slack, root))

@@ -55,6 +55,14 @@ def render_dockerrun(template: str | None, values: Mapping[str, str | int], *, s
     return rendered
 
 
+def template_shape(template: str, image: str, *, source: str = "template") -> dict:
+    """The template as the instance would read it, as far as its keys and its image go: `${IMAGE}`
+    filled in, every other placeholder by a stand-in (values only: a placeholder can't make a key
+    deploybot allows). BundleInvalid as render_dockerrun, minus unknown placeholders."""
+    values: dict[str, str | int] = {name: 0 for name in _placeholders(template)}
+    return json.loads(render_dockerrun(template, {**values, "IMAGE": image}, source=source))
+
+
 def _placeholders(text: str) -> list[str]:
     return [m.group(1) or m.group(2) for m in re.finditer(r"\$(?:\{(\w+)\}|(\w+))", text.replace("$$", ""))]
 

@@ -73,6 +73,13 @@ class BundleInvalid(DeployError):
     title = "Dockerrun template problem"
 
 
+class DockerrunRefused(BundleInvalid):
+    """The branch's Dockerrun template asks for more than the operator allows (deployer/dockerrun.py);
+    the message names every refused key and the setting that would allow it."""
+
+    title = "Dockerrun template refused"
+
+
 class RegistryError(DeployError):
     """Logging in to or pushing to the image registry failed."""
 

@@ -9,6 +9,7 @@ import docker
 
 from deployer.beanstalk import RETRY_CONFIG, BeanstalkGateway
 from deployer.claims import Claims, process_holder
+from deployer.dockerrun import DockerrunPolicy
 from deployer.errors import ConfigError
 from deployer.git import GitRepo
 from deployer.image_sweep import ImageSweep
@@ -112,6 +113,8 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         dockerrun_template=settings.dockerrun_template,
         manager=manager,
         slots=BuildSlots(settings.max_parallel),
+        # The local provider runs no Dockerrun file, so a branch's template is left alone there.
+        dockerrun=DockerrunPolicy(frozenset(settings.dockerrun_allow)) if settings.provider == "beanstalk" else None,
     )
     return Services(deployer, manager, Reaper(provider, store, utcnow, claims, images), store, claims)
 

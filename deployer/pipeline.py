@@ -8,6 +8,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from deployer.dockerrun import DockerrunPolicy
 from deployer.environment import Environment
 from deployer.git import Commit, GitRepo
 from deployer.images import ImageBuilder, ImageRef, missing_dockerfile
@@ -59,13 +60,16 @@ class Deployer:
         clock: Callable[[], datetime] = utcnow,
         manager: EnvironmentManager | None = None,
         slots: BuildSlots | None = None,
+        dockerrun: DockerrunPolicy | None = DockerrunPolicy(),
     ) -> None:
+        """`dockerrun` checks the branch's Dockerrun template; None when the provider runs none (local)."""
         self._git = git
         self._builder = builder
         self._registry = registry
         self.provider = provider
         self._dockerfile = dockerfile
         self._dockerrun_template = dockerrun_template
+        self._dockerrun = dockerrun
         self._clock = clock
         self.manager = manager
         self._slots = slots or BuildSlots(1)
@@ -81,6 +85,8 @@ class Deployer:
         report(CommitResolved(commit))
         image = ImageRef(self._registry.repository, image_tag(commit.sha))
         template = self._git.read_file(commit.sha, self._dockerrun_template)
+        if template is not None and self._dockerrun is not None:  # whoever pushed wrote it: check it before anything
+            self._dockerrun.check(template, image.uri, source=f"`{self._dockerrun_template}` on `{commit.branch}`")
         prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template, request.ttl))
         env, created, built = self._image_and_environment(request, commit, image, report)
         env = self.provider.deploy(env, prepared, self._clock(), report)

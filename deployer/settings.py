@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         "Dockerrun.template.json",
         description="Path of the Dockerrun template inside the repository; a built-in one is used when absent.",
     )
+    dockerrun_allow: CommaList = Field(
+        default_factory=list,
+        description="Beanstalk provider: keys a branch's Dockerrun template may use beyond the safe ones "
+        "(comma-separated, e.g. `Volumes,privileged`; `containers` allows more than one container); each can give "
+        "whoever pushes a branch the instance it runs on. The image is always deploybot's own.",
+    )
     app_port: int = Field(8080, ge=1, le=65535, description="Port the application listens on in its container.")
 
     eb_application: str | None = Field(None, description="Elastic Beanstalk application that holds the environments.")

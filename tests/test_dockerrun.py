@@ -154,3 +154,15 @@ def test_a_template_that_is_no_dockerrun_file_is_explained_before_anything_is_bu
     with pytest.raises(BundleInvalid, match="not valid JSON"):
         DockerrunPolicy().check('{"AWSEBDockerrunVersion": 2,', IMAGE, source=SOURCE)
 
+
+def test_the_setting_is_a_comma_separated_list(monkeypatch, tmp_path):
+    from deployer.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for key in [k for k in __import__("os").environ if k.startswith("DEPLOYBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DEPLOYBOT_GIT_URL", "file:///repo")
+    monkeypatch.setenv("DEPLOYBOT_DOCKERRUN_ALLOW", "Volumes, privileged")
+    assert load_settings().dockerrun_allow == ["Volumes", "privileged"]
+    monkeypatch.setenv("DEPLOYBOT_DOCKERRUN_ALLOW", "")
+    assert load_settings().dockerrun_allow == []

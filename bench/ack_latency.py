@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -> None:
-    print(f"ack latency: {args.rounds} round(s) of {args.burst} GET /healthz, then {args.burst} signed /deploy "
-          f"at once over {args.branches} branches; "
+    print(f"ack latency: {args.rounds} round(s) of {args.burst} GET /metrics, {args.burst} GET /healthz, then "
+          f"{args.burst} signed /deploy at once over {args.branches} branches; "
           f"simulated launch {args.launch}s, update {args.update}s", flush=True)
     moto, _ = start_moto(stack, logs, launch=args.launch, update=args.update)
     slack = start_slack(stack, logs)

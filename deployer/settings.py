@@ -8,18 +8,20 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from deployer.durations import format_duration, parse_duration
 from deployer.errors import ConfigError
+from deployer.hooks import github_repository
 
 log = logging.getLogger(__name__)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -34,6 +36,14 @@ def _split_list(value: object) -> object:
 
 
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+
+
+def _zero_or_duration(value: object) -> object:
+    """`0` needs no unit: it means at once."""
+    return "0s" if isinstance(value, str) and value.strip() == "0" else value
+
+
+ZeroOrDuration = Annotated[timedelta, BeforeValidator(parse_duration), BeforeValidator(_zero_or_duration)]
 
 
 class Settings(BaseSettings):
@@ -134,11 +144,39 @@ class Settings(BaseSettings):
         "environments; then another process resumes its deploys and takes over its work.",
     )
     work_dir: Path = Field(Path("~/.cache/deploybot"), description="Where the git cache lives.")
+    github_webhook_secret: SecretStr | None = Field(
+        None, description="The secret of the GitHub webhook (POST /hooks/github verifies each delivery with it); "
+        "unset, that endpoint answers 404.",
+    )
+    gitlab_webhook_token: SecretStr | None = Field(
+        None, description="The secret token of the GitLab webhook (POST /hooks/gitlab); unset, that endpoint "
+        "answers 404.",
+    )
+    github_repository: str | None = Field(
+        None, description="The GitHub repository (`owner/name`) whose webhooks are followed; derived from "
+        "DEPLOYBOT_GIT_URL when that is on github.com. Deliveries about other repositories are ignored.",
+    )
+    teardown_after: ZeroOrDuration = Field(
+        timedelta(0), description="How long after its branch is deleted or its pull request merged or closed an "
+        "environment is torn down: 0 = at once; longer, its thread offers a Keep button meanwhile.",
+    )
+
+    @property
+    def followed_github_repository(self) -> str | None:
+        """`owner/name` of the repository whose GitHub webhooks are followed."""
+        return self.github_repository or github_repository(self.git_url)
 
     @field_validator("env_prefix", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return "" if value is None else value  # `DEPLOYBOT_ENV_PREFIX=` reads as unset: no prefix
+
+    @field_validator("github_repository")
+    @classmethod
+    def _owner_and_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", value):
+            raise ValueError(f"`{value}` is not owner/name, like octo-org/shop")
+        return value
 
     @field_validator("work_dir")
     @classmethod
@@ -165,6 +203,9 @@ class Settings(BaseSettings):
         if self.claim_timeout < timedelta(seconds=3):
             problems.append(f"{PREFIX}CLAIM_TIMEOUT must be at least 3s (the heartbeat renews claims every third)")
         problems += self._lifetime_problems()
+        if self.github_webhook_secret and not self.followed_github_repository:
+            problems.append(f"{PREFIX}GITHUB_REPOSITORY must name the repository (owner/name) whose webhooks to "
+                            f"follow: {PREFIX}GIT_URL is not on github.com, so it can't be derived")
         if problems:
             raise ValueError("\n".join(problems))  # one line each (see describe_errors)
         return self

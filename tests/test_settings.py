@@ -260,3 +260,35 @@ def test_the_deploybot_command_refuses_to_start_on_a_ttl_under_the_minimum(tmp_p
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "--ttl must be" not in result.stderr  # the user gave none: the operator's setting is at fault
     assert "DEPLOYBOT_TTL (5m) must be between 10m and 7d (DEPLOYBOT_MAX_TTL)" in result.stderr, result.stderr
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+def test_the_github_repository_is_derived_from_a_github_git_url(env):
+    env.setenv("DEPLOYBOT_GIT_URL", "https://x-access-token:ghp_1@github.com/octo-org/shop.git")
+    env.setenv("DEPLOYBOT_GITHUB_WEBHOOK_SECRET", "hush")
+    settings = load_settings()
+    assert settings.followed_github_repository == "octo-org/shop"
+    assert "hush" not in repr(settings) and settings.github_webhook_secret.get_secret_value() == "hush"
+    env.setenv("DEPLOYBOT_GITHUB_REPOSITORY", "octo-org/shop-mirror")
+    assert load_settings().followed_github_repository == "octo-org/shop-mirror"
+
+
+def test_a_github_secret_without_a_repository_to_follow_stops_start_up_by_name(env):
+    env.setenv("DEPLOYBOT_GITHUB_WEBHOOK_SECRET", "hush")  # and DEPLOYBOT_GIT_URL is file:///repo
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert any(line.startswith("DEPLOYBOT_GITHUB_REPOSITORY must name") for line in caught.value.details)
+    assert not any("hush" in line for line in caught.value.details)
+
+
+@pytest.mark.parametrize("value,after", [("0", timedelta(0)), ("0s", timedelta(0)), ("2h", timedelta(hours=2))])
+def test_the_teardown_delay_is_a_duration_and_zero_needs_no_unit(env, value, after):
+    env.setenv("DEPLOYBOT_TEARDOWN_AFTER", value)
+    assert load_settings().teardown_after == after
+
+
+def test_webhook_settings_are_off_by_default(env):
+    settings = load_settings()
+    assert (settings.github_webhook_secret, settings.gitlab_webhook_token, settings.teardown_after) == (
+        None, None, timedelta(0))

@@ -114,6 +114,8 @@ def world():
         fail_deploy={},
         throttle=0,
         call_latency=0,
+        health_after={},
+        health_lag_seconds=0,
     )
     eb_sim.reset_call_counts()
     with mock_aws():
@@ -309,6 +311,57 @@ def test_fail_deploy_rule_fails_the_next_update_only(world):
 
     world.eb.update_environment(EnvironmentName="flaky-env", VersionLabel="v2")
     assert world.wait("flaky-env", "Ready")["VersionLabel"] == "v2"
+
+
+@pytest.mark.parametrize("status,health,cause", [
+    ("Warning", "Yellow", "20.0 % of the requests are failing with HTTP 5xx."),
+    ("NoData", "Grey", "None of the instances are sending data."),
+    ("Severe", "Red", "100.0 % of the requests are failing with HTTP 5xx."),
+])
+def test_health_after_rule_settles_a_good_deploy_at_that_health_once(world, status, health, cause):
+    world.version("v1")
+    world.version("v2")
+    world.ready("warn-env", VersionLabel="v1")
+    eb_sim.configure(health_after={"warn-env": status})
+
+    world.eb.update_environment(EnvironmentName="warn-env", VersionLabel="v2")
+    env = world.wait("warn-env", "Ready")
+    assert (env["VersionLabel"], env["Health"], env["HealthStatus"]) == ("v2", health, status)
+    messages = world.messages(EnvironmentName="warn-env")
+    assert "Environment update completed successfully." in messages
+    name = "No Data" if status == "NoData" else status
+    assert messages[0] == f"Environment health has transitioned from Ok to {name}. {cause}"
+    assert eb_sim.settings()["health_after"] == {}
+
+    world.eb.update_environment(EnvironmentName="warn-env", VersionLabel="v1")
+    assert world.wait("warn-env", "Ready")["Health"] == "Green"
+
+
+def test_health_after_rule_applies_to_a_launch(world):
+    eb_sim.configure(health_after={"yellow-launch": "Warning"})
+    env = world.ready("yellow-launch")
+    assert (env["Health"], env["HealthStatus"]) == ("Yellow", "Warning")
+    assert "Successfully launched environment: yellow-launch" in world.messages(EnvironmentName="yellow-launch")
+
+
+def test_health_lag_keeps_a_red_environment_red_until_health_is_reevaluated(world):
+    world.version("v1")
+    world.version("broken", zip_bytes({"readme.txt": ""}))
+    world.ready("stale-env", VersionLabel="broken")  # launched with a bad version: Red
+    assert world.env("stale-env")["Health"] == "Red"
+    eb_sim.configure(health_lag_seconds=UPDATE)
+
+    world.eb.update_environment(EnvironmentName="stale-env", VersionLabel="v1")
+    assert (world.env("stale-env")["Status"], world.env("stale-env")["Health"]) == ("Updating", "Red")
+    ready = world.wait("stale-env", "Ready")
+    assert (ready["VersionLabel"], ready["Health"], ready["HealthStatus"]) == ("v1", "Red", "Severe")
+    assert world.messages(EnvironmentName="stale-env")[0] == "Environment update completed successfully."
+
+    deadline = time.monotonic() + 5
+    while world.env("stale-env")["Health"] != "Green":
+        assert time.monotonic() < deadline, "health was never re-evaluated"
+        time.sleep(0.02)
+    assert world.messages(EnvironmentName="stale-env")[0] == "Environment health has transitioned from Severe to Ok."
 
 
 def test_terminated_environments_stay_visible_but_unusable(world):
@@ -633,6 +686,10 @@ def test_configure_rejects_unknown_or_bad_settings():
         eb_sim.configure(fail_deploy=["env"])
     with pytest.raises(ValueError):
         eb_sim.configure(call_latency=-0.1)
+    with pytest.raises(ValueError):
+        eb_sim.configure(health_after={"env": "Purple"})
+    with pytest.raises(ValueError):
+        eb_sim.configure(health_lag_seconds=-1)
 
 
 # --------------------------------------------------------------------------

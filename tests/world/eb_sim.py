@@ -70,6 +70,12 @@ class _Settings:
     fail_deploy: dict[str, str] = field(default_factory=dict)
     # How many of the next Elastic Beanstalk requests to throttle.
     throttle: int = 0
+    # Environment name -> the HealthStatus (Warning, Degraded, Severe, NoData) its next successful
+    # launch or version deploy ends in instead of Ok; each rule fires once.
+    health_after: dict[str, str] = field(default_factory=dict)
+    # Seconds after an operation ends before health is re-evaluated: until then the environment
+    # shows the health it had before the operation (also while it runs, instead of Grey).
+    health_lag_seconds: float = 0.0
     # Seconds every Elastic Beanstalk and tagging request waits before it is
     # served, as a network round trip to a real endpoint would.
     call_latency: float = 0.0
@@ -79,8 +85,8 @@ _settings = _Settings()
 _calls: Counter[str] = Counter()
 _installed = False
 
-_DURATIONS = ("launch_seconds", "update_seconds", "terminate_seconds", "call_latency")
-_RULES = ("fail_launch", "fail_deploy")
+_DURATIONS = ("launch_seconds", "update_seconds", "terminate_seconds", "call_latency", "health_lag_seconds")
+_RULES = ("fail_launch", "fail_deploy", "health_after")
 # Tagging API requests are counted as "tagging:<Action>", next to Beanstalk's own actions.
 TAGGING_PREFIX = "tagging:"
 
@@ -88,10 +94,11 @@ TAGGING_PREFIX = "tagging:"
 def configure(**changes: Any) -> dict[str, Any]:
     """Change simulator settings; returns all settings afterwards.
 
-    Accepts launch_seconds, update_seconds, terminate_seconds and
-    call_latency (seconds, may be fractional), fail_launch and fail_deploy
-    ({environment name: message}, replacing the current rules) and throttle
-    (count).
+    Accepts launch_seconds, update_seconds, terminate_seconds,
+    call_latency and health_lag_seconds (seconds, may be fractional),
+    fail_launch and fail_deploy ({environment name: message}, replacing the
+    current rules), health_after ({environment name: HealthStatus}, one of
+    Warning, Degraded, Severe, NoData) and throttle (count).
     Raises ValueError for unknown names or bad values.
     """
     unknown = set(changes) - set(_DURATIONS) - set(_RULES) - {"throttle"}
@@ -103,6 +110,8 @@ def configure(**changes: Any) -> dict[str, Any]:
     for name in _RULES:
         if name in changes and not _is_message_map(changes[name]):
             raise ValueError(f"{name} must map environment names to messages")
+    if "health_after" in changes and not set(changes["health_after"].values()) <= set(_HEALTH_CAUSES):
+        raise ValueError(f"health_after must map environment names to one of {', '.join(_HEALTH_CAUSES)}")
     if "throttle" in changes and not (isinstance(changes["throttle"], int) and changes["throttle"] >= 0):
         raise ValueError("throttle must be a non-negative integer")
     with _lock:
@@ -225,6 +234,15 @@ _MAX_VERSION_LABEL = 100
 _DELETED_VISIBILITY = timedelta(hours=1)
 _SEVERITIES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 _INFO, _WARN, _ERROR = "INFO", "WARN", "ERROR"
+# Enhanced health: each HealthStatus and the Health colour it shows as.
+_HEALTH = {"Ok": "Green", "Warning": "Yellow", "Degraded": "Red", "Severe": "Red", "NoData": "Grey", "Pending": "Grey"}
+# The causes Beanstalk gives for the states health_after can leave an environment in.
+_HEALTH_CAUSES = {
+    "Warning": "20.0 % of the requests are failing with HTTP 5xx.",
+    "Degraded": "50.0 % of the requests are failing with HTTP 5xx.",
+    "Severe": "100.0 % of the requests are failing with HTTP 5xx.",
+    "NoData": "None of the instances are sending data.",
+}
 
 
 def _check_dns_label(value: str, parameter: str, min_len: int, max_len: int) -> None:
@@ -503,13 +521,20 @@ class Operation:
     version_label: str | None = None  # the version being deployed, if any
     options: dict[OptionKey, str] | None = None  # settings applied on success
     tags: dict[str, str] | None = None  # tags applied on success
-    # Health once done: True is Ok, False is Severe, None leaves it unchanged.
-    healthy_after: bool | None = None
+    # HealthStatus once done (Ok, Severe, ...); None leaves it unchanged.
+    health_after: str | None = None
+    # Seconds after the end before health is re-evaluated; until then it shows health_before.
+    health_lag: float = 0.0
+    health_before: str = "Pending"
     settled: bool = False
 
     @property
     def ends(self) -> datetime:
         return self.started + timedelta(seconds=self.seconds)
+
+    @property
+    def health_checked(self) -> datetime:
+        return self.ends + timedelta(seconds=self.health_lag)
 
     def running(self, now: datetime) -> bool:
         return now < self.ends
@@ -597,7 +622,7 @@ class SimEnvironment:
             "Name": name,
         }
         self.version_label: str | None = launch.version_label
-        self.healthy = False
+        self.health_status = "Pending"  # enhanced health's HealthStatus
         self.date_created = launch.started
         self.date_updated = launch.started
         self.op = launch
@@ -615,10 +640,11 @@ class SimEnvironment:
             self.version_label = op.version_label or self.version_label
             self.options = self.options if op.options is None else op.options
             self.tags = self.tags if op.tags is None else op.tags
-        if op.healthy_after is not None:
-            self.healthy = op.healthy_after
+        if op.health_after is not None:
+            self.health_status = op.health_after
 
     def start(self, op: Operation) -> None:
+        op.health_before = self.health_status
         self.op = op
         self.date_updated = op.started
 
@@ -628,12 +654,14 @@ class SimEnvironment:
         return "Terminated" if self.op.kind == "terminate" else "Ready"
 
     def health(self, now: datetime) -> tuple[str, str]:
-        """(Health, HealthStatus): Grey while work is in progress or after termination."""
-        if self.op.kind == "terminate":
+        """(Health, HealthStatus): Grey while work is in progress or after termination; with a
+        health lag, the health from before the operation until it is re-evaluated."""
+        op = self.op
+        if op.kind == "terminate":
             return "Grey", "Suspended"
-        if self.op.running(now):
-            return "Grey", "Pending"
-        return ("Green", "Ok") if self.healthy else ("Red", "Severe")
+        if now < op.health_checked:
+            return (_HEALTH[op.health_before], op.health_before) if op.health_lag else ("Grey", "Pending")
+        return _HEALTH[self.health_status], self.health_status
 
     def terminated_at(self, now: datetime) -> datetime | None:
         return self.op.ends if self.status(now) == "Terminated" else None
@@ -694,14 +722,16 @@ class SimEnvironment:
 # --------------------------------------------------------------------------
 
 PlannedEvent = tuple[float, str, str]
+# The "fraction" of an event planned for when health is re-evaluated (the operation's end, plus any lag).
+_HEALTH_CHECK = -1.0
 
 
-def _health_change(healthy_before: bool | None, healthy_after: bool | None) -> list[PlannedEvent]:
-    before = {None: "Pending", True: "Ok", False: "Severe"}[healthy_before]
-    if healthy_after is None or before == ("Ok" if healthy_after else "Severe"):
+def _health_change(before: str, after: str | None, cause: str | None = None) -> list[PlannedEvent]:
+    if after is None or before == after:
         return []
-    after, severity = ("Ok", _INFO) if healthy_after else ("Severe", _WARN)
-    return [(1.0, severity, f"Environment health has transitioned from {before} to {after}.")]
+    names = {"NoData": "No Data"}
+    message = f"Environment health has transitioned from {names.get(before, before)} to {names.get(after, after)}."
+    return [(_HEALTH_CHECK, _INFO if after == "Ok" else _WARN, f"{message} {cause}" if cause else message)]
 
 
 def _launch_events(env: SimEnvironment, op: Operation, region: str, account_id: str) -> list[PlannedEvent]:
@@ -713,7 +743,7 @@ def _launch_events(env: SimEnvironment, op: Operation, region: str, account_id: 
     if op.failure:
         return events + [
             (0.9, _ERROR, op.failure),
-            *_health_change(None, False),
+            *_health_change("Pending", "Severe"),
             (
                 1.0,
                 _ERROR,
@@ -724,7 +754,7 @@ def _launch_events(env: SimEnvironment, op: Operation, region: str, account_id: 
     return events + [
         (1.0, _INFO, f"Application available at {env.cname}."),
         (1.0, _INFO, f"Successfully launched environment: {env.environment_name}"),
-        *_health_change(None, True),
+        *_health_change("Pending", op.health_after, _HEALTH_CAUSES.get(op.health_after or "")),
     ]
 
 
@@ -742,13 +772,13 @@ def _deploy_events(env: SimEnvironment, op: Operation) -> list[PlannedEvent]:
                 f"Unsuccessful command execution on instance id(s) '{env.instance_id}'. Aborting the operation.",
             ),
             (1.0, _ERROR, "Failed to deploy application."),
-            *_health_change(env.healthy, False),
+            *_health_change(env.health_status, "Severe"),
         ]
     return events + [
         (0.9, _INFO, "Instance deployment completed successfully."),
         (1.0, _INFO, "New application version was deployed to running EC2 instances."),
         (1.0, _INFO, "Environment update completed successfully."),
-        *_health_change(env.healthy, True),
+        *_health_change(env.health_status, op.health_after, _HEALTH_CAUSES.get(op.health_after or "")),
     ]
 
 
@@ -761,7 +791,7 @@ def _configuration_events(env: SimEnvironment, op: Operation) -> list[PlannedEve
         return events + [
             (0.9, _ERROR, op.failure),
             (1.0, _ERROR, "Failed to deploy configuration."),
-            *_health_change(env.healthy, False),
+            *_health_change(env.health_status, "Severe"),
         ]
     return events + [
         (1.0, _INFO, "Successfully deployed new configuration to environment."),
@@ -890,7 +920,11 @@ class SimBackend(EBBackend):
             self.events.append(
                 Event(
                     seq=len(self.events),
-                    date=op.started + timedelta(seconds=op.seconds * fraction),
+                    date=(
+                        op.health_checked
+                        if fraction == _HEALTH_CHECK
+                        else op.started + timedelta(seconds=op.seconds * fraction)
+                    ),
                     severity=severity,
                     message=message,
                     application_name=env.application_name,
@@ -1127,7 +1161,8 @@ class SimBackend(EBBackend):
             request_id,
             failure=failure,
             version_label=version_label,
-            healthy_after=failure is None,
+            health_after=self._health_after(environment_name, failure),
+            health_lag=_settings.health_lag_seconds,
         )
         env = SimEnvironment(
             self,
@@ -1171,6 +1206,13 @@ class SimBackend(EBBackend):
         if not (solution_stack or platform_arn):
             raise MissingRequiredParameter("Either TemplateName, SolutionStackName or PlatformArn must be specified.")
         return None
+
+    @staticmethod
+    def _health_after(env_name: str, failure: str | None) -> str:
+        """HealthStatus after a launch or version deploy: Severe if it failed, else Ok or what health_after says."""
+        if failure:
+            return "Severe"
+        return _take_rule(_settings.health_after, env_name) or "Ok"
 
     def _bundle_problem(self, version: ApplicationVersion) -> str | None:
         """Why deploying this version fails on the Docker platform, if it does."""
@@ -1238,9 +1280,9 @@ class SimBackend(EBBackend):
         failure = _take_rule(_settings.fail_deploy, env.environment_name)
         if version:
             failure = failure or self._bundle_problem(version)
-            healthy_after: bool | None = failure is None
+            health_after = self._health_after(env.environment_name, failure)
         else:
-            healthy_after = False if failure else None  # new settings don't fix a broken app
+            health_after = "Severe" if failure else None  # new settings don't fix a broken app
         op = Operation(
             "update",
             now,
@@ -1248,7 +1290,8 @@ class SimBackend(EBBackend):
             request_id,
             failure=failure,
             version_label=version_label,
-            healthy_after=healthy_after,
+            health_after=health_after,
+            health_lag=_settings.health_lag_seconds,
             options=None if version else _merge_options(env.options, option_settings, options_to_remove),
         )
         planned = _deploy_events(env, op) if version else _configuration_events(env, op)
@@ -1328,7 +1371,9 @@ class SimBackend(EBBackend):
             raise EBError(
                 f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready."
             )
-        op = Operation("update", now, _settings.update_seconds, request_id, tags=tags)
+        op = Operation(
+            "update", now, _settings.update_seconds, request_id, tags=tags, health_lag=_settings.health_lag_seconds
+        )
         env.start(op)
         self._schedule(env, op, _tag_update_events())
 

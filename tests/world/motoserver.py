@@ -14,8 +14,10 @@ Besides the AWS APIs it answers a JSON control API:
 
 * ``GET  /_eb_sim/config``       current simulator settings
 * ``POST /_eb_sim/config``       change any of launch_seconds, update_seconds,
-  terminate_seconds, call_latency, fail_launch, fail_deploy, throttle (see
-  ``eb_sim.configure``); answers the new settings, or 400 with ``{"error": ...}``
+  terminate_seconds, call_latency, fail_launch, fail_deploy, throttle,
+  health_after (e.g. ``{"env": "Warning"}``: its next good deploy ends Yellow)
+  and health_lag_seconds (see ``eb_sim.configure``); answers the new settings,
+  or 400 with ``{"error": ...}``
 * ``GET  /_eb_sim/calls``        Elastic Beanstalk requests per action, and
   Resource Groups Tagging API requests as ``tagging:<Action>``
 * ``POST /_eb_sim/calls/reset``  zero those counts

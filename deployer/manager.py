@@ -134,6 +134,24 @@ class EnvironmentManager:
         self.store.log(now, "terminate", actor, reason, env_id=env.id, name=env.name)
         return env, None
 
+    def tear_down_at(self, env_id: str, actor: str, reason: str, at: datetime) -> Environment:
+        """Two-phase: marked now, terminated by the reaper's first pass after `at` (under its claim),
+        unless `keep` is called before."""
+        env = self.get(env_id)
+        self.remember(env)
+        self.store.request_teardown(env.id, actor, reason, at)
+        self.store.log(self._clock(), "teardown-scheduled", actor, f"{reason} (at {iso(at)})", env_id=env.id,
+                       name=env.name)
+        return env
+
+    def keep(self, env_id: str, actor: str) -> tuple[Environment, bool]:
+        """Call off a tear down asked for; False when there was none (it went, or someone kept it first)."""
+        env = self.get(env_id)
+        kept = self.store.cancel_teardown(env.id)
+        if kept:
+            self.store.log(self._clock(), "keep", actor, "tear down called off", env_id=env.id, name=env.name)
+        return env, kept
+
     def _tear_down_later(self, env: Environment, actor: str, reason: str, waits_for: str,
                          now: datetime) -> tuple[Environment, str]:
         self.remember(env)

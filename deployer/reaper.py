@@ -132,7 +132,7 @@ class Reaper:
         live = self._provider.environments() if live is None else live
         pending = self._store.pending_expiries()
         busy = {key: DOING.get(row.operation, row.operation) for key, row in self._claims.live().items()}
-        decisions = plan(with_pending_expiries(live, pending), now, self._store.teardown_requests(), busy)
+        decisions = plan(with_pending_expiries(live, pending), now, self._store.teardown_requests(now), busy)
         report = ReapReport(decisions, dry_run)
         if dry_run:
             return report

@@ -58,6 +58,7 @@ environments = Table(
     Column("teardown_by", String(128)),
     Column("teardown_reason", Text),
     Column("cleaned_at", UTCDateTime),
+    Column("teardown_at", UTCDateTime),  # a tear down asked for later (a webhook's grace): not before then
 )
 
 cards = Table(
@@ -109,6 +110,16 @@ claims = Table(
     Column("until", UTCDateTime, nullable=False),
 )
 
+# Webhook deliveries, by id and by a digest of the body: a redelivery, or the same body
+# replayed under another id, is recognised and does nothing.
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("event", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
 leases = Table(
     "leases", metadata,
     Column("name", String(64), primary_key=True),
@@ -131,6 +142,7 @@ class Remembered:
     teardown_by: str | None
     teardown_reason: str | None
     cleaned_at: datetime | None
+    teardown_at: datetime | None = None
 
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
@@ -215,7 +227,7 @@ class Store:
         values: dict[str, object] = dict(name=name, feature=feature, owner=owner)
         if created:
             values.update(warned_for=None, pending_expiry=None, terminated_at=None, teardown_by=None,
-                          teardown_reason=None, cleaned_at=None)
+                          teardown_reason=None, cleaned_at=None, teardown_at=None)
         if channel and thread_ts:
             values.update(channel=channel, thread_ts=thread_ts)
         with self._tx() as conn:
@@ -239,12 +251,14 @@ class Store:
                                 .where(environments.c.pending_expiry.is_not(None)))
             return {env_id: expiry for env_id, expiry in rows}
 
-    def teardown_requests(self) -> dict[str, tuple[str, str]]:
-        """Tear downs asked for while busy: env id → (who, why)."""
+    def teardown_requests(self, now: datetime | None = None) -> dict[str, tuple[str, str]]:
+        """Tear downs asked for while busy, or for later: env id → (who, why); at `now`, those due by then."""
+        query = (select(environments.c.env_id, environments.c.teardown_by, environments.c.teardown_reason)
+                 .where(environments.c.teardown_by.is_not(None)))
+        if now is not None:
+            query = query.where(environments.c.teardown_at.is_(None) | (environments.c.teardown_at <= now))
         with self._tx() as conn:
-            rows = conn.execute(select(environments.c.env_id, environments.c.teardown_by,
-                                       environments.c.teardown_reason)
-                                .where(environments.c.teardown_by.is_not(None)))
+            rows = conn.execute(query)
             return {env_id: (who, why or "tear down requested") for env_id, who, why in rows}
 
     def _set(self, env_id: str, **values: object) -> None:
@@ -258,10 +272,19 @@ class Store:
         self._set(env_id, pending_expiry=expiry)
 
     def mark_terminated(self, env_id: str, at: datetime) -> None:
-        self._set(env_id, terminated_at=at, teardown_by=None, teardown_reason=None, pending_expiry=None)
+        self._set(env_id, terminated_at=at, teardown_by=None, teardown_reason=None, teardown_at=None,
+                  pending_expiry=None)
 
-    def request_teardown(self, env_id: str, actor: str, reason: str) -> None:
-        self._set(env_id, teardown_by=actor, teardown_reason=reason)
+    def request_teardown(self, env_id: str, actor: str, reason: str, at: datetime | None = None) -> None:
+        """Tear it down as soon as it can be, or (`at`) not before then."""
+        self._set(env_id, teardown_by=actor, teardown_reason=reason, teardown_at=at)
+
+    def cancel_teardown(self, env_id: str) -> bool:
+        """Forget a tear down asked for; False when none was."""
+        with self._tx() as conn:
+            return conn.execute(update(environments).where(environments.c.env_id == env_id)
+                                .where(environments.c.teardown_by.is_not(None))
+                                .values(teardown_by=None, teardown_reason=None, teardown_at=None)).rowcount == 1
 
     def mark_cleaned(self, env_id: str, at: datetime) -> None:
         self._set(env_id, cleaned_at=at)
@@ -351,6 +374,19 @@ class Store:
             query = query.where(audit.c.env_id == env_id)
         with self._tx() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
+
+    # webhook deliveries -----------------------------------------------------------
+    def record_delivery(self, delivery_id: str, digest: str, event: str, at: datetime) -> bool:
+        """Record a delivery; False when its id or its body was seen before (one atomic statement)."""
+        with self._tx() as conn:
+            statement = _insert_for(conn)(deliveries).values(id=delivery_id, digest=digest, event=event,
+                                                              received_at=at).on_conflict_do_nothing()
+            # No row comes back when either the id or the digest was already there.
+            return conn.execute(statement.returning(deliveries.c.id)).scalar() is not None
+
+    def forget_deliveries(self, before: datetime) -> int:
+        with self._tx() as conn:
+            return conn.execute(delete(deliveries).where(deliveries.c.received_at < before)).rowcount
 
     # leases: one reaper at a time, even across processes ------------------
     def acquire_lease(self, name: str, holder: str, now: datetime, duration: timedelta) -> bool:

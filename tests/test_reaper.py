@@ -355,3 +355,26 @@ def test_a_reap_that_meets_an_update_begun_since_the_listing_waits_instead_of_fa
     assert account.status(env_id) == "Updating"
     account.wait(env_id, "Ready")
     assert [d.env.id for d in account.reaper.run().terminated] == [env_id]
+
+
+def test_a_tear_down_for_later_waits_for_its_time_and_then_goes_like_any_other(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW - HOUR, NOW + DAY))
+    account.manager.tear_down_at(env_id, "github:octocat", "branch deleted by octocat", NOW + HOUR)
+
+    assert [d.action for d in account.reaper.run().decisions] == ["keep"]
+    account.clock = lambda: NOW + HOUR
+    done = account.reaper.run()
+    assert [(d.actor, d.reason) for d in done.terminated] == [("github:octocat", "branch deleted by octocat")]
+    assert [(e["action"], e["actor"]) for e in account.store.audit_trail(env_id)] == [
+        ("teardown-scheduled", "github:octocat"), ("terminate", "github:octocat")]
+
+
+def test_keep_calls_off_a_tear_down_for_later(account):
+    env_id = account.create("feature-x", environment_tags("feature-x", "U1", NOW - HOUR, NOW + DAY))
+    account.manager.tear_down_at(env_id, "github:octocat", "PR #4 merged by octocat", NOW + HOUR)
+    assert account.manager.keep(env_id, "U2")[1]
+    assert not account.manager.keep(env_id, "U3")[1]  # nothing left to call off
+    account.clock = lambda: NOW + 2 * HOUR
+    assert [d.action for d in account.reaper.run().decisions] == ["keep"]
+    assert account.status(env_id) == "Ready"
+    assert [e["action"] for e in account.store.audit_trail(env_id)] == ["teardown-scheduled", "keep"]

@@ -17,7 +17,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app, slack_client
 from bot.preflight import app_token_problem, port_check, port_problem, slack_checks
+from bot import webhooks
 from bot.settings import SlackSettings
+from bot.webhooks import Receiver
 from deployer import metrics
 from deployer.errors import ConfigError, StoreUnavailable
 from deployer.factory import build_services, open_store, startup_checks
@@ -28,9 +30,11 @@ from deployer.state import Store
 log = logging.getLogger(__name__)
 
 
-def http_app(app: App, store: Store) -> Flask:
+def http_app(app: App, store: Store, hooks: Receiver | None = None) -> Flask:
     handler = SlackRequestHandler(app)
     web = Flask("deploybot")
+    if hooks is not None:
+        webhooks.register(web, hooks)
 
     @web.post("/slack/events")
     def slack_events():  # type: ignore[no-untyped-def]
@@ -45,10 +49,12 @@ def http_app(app: App, store: Store) -> Flask:
     return web
 
 
-def socket_mode_health_app(is_connected: Callable[[], bool], store: Store) -> Flask:
+def socket_mode_health_app(is_connected: Callable[[], bool], store: Store, hooks: Receiver | None = None) -> Flask:
     # Slack's events arrive over the WebSocket, so the bot is healthy only while it is connected;
-    # the client reconnects on its own, and /healthz says 503 until it has.
+    # the client reconnects on its own, and /healthz says 503 until it has. Webhooks come here too.
     web = Flask("deploybot")
+    if hooks is not None:
+        webhooks.register(web, hooks)
 
     @web.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

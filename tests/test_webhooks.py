@@ -1,0 +1,169 @@
+"""The webhook endpoints (bot/webhooks.py) through Flask's test client, with a real store and a recording handler."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from bot import webhooks
+from bot.webhooks import Receiver, read_limited
+from deployer.hooks import MAX_BODY, BranchDeleted, Followed, Pushed
+from deployer.state import Store, engine_for
+
+HOOKS = Path(__file__).parent / "data" / "hooks"
+SECRET, TOKEN = "gh-secret", "gl-token"
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+
+
+class Handled:
+    """The handler: records each event and lets a test wait for it."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+        self.arrived = threading.Semaphore(0)
+
+    def __call__(self, event: object) -> None:
+        self.events.append(event)
+        self.arrived.release()
+        if isinstance(event, BranchDeleted) and event.branch == "boom":
+            raise RuntimeError("a bug in the handler")
+
+    def wait(self, count: int) -> list[object]:
+        for _ in range(count):
+            assert self.arrived.acquire(timeout=5)
+        return self.events
+
+
+@pytest.fixture
+def world(tmp_path):
+    handled = Handled()
+    receiver = Receiver(Store(engine_for(f"sqlite:///{tmp_path}/state.db")),
+                        Followed("codertocat/hello-world", "git@example.com:mike/diaspora.git"), handled,
+                        github_secret=SECRET, gitlab_token=TOKEN, clock=lambda: NOW)
+    web = Flask("test")
+    webhooks.register(web, receiver)
+    yield web.test_client(), handled
+    receiver.shutdown()
+
+
+def github(client, raw: bytes, event: str = "push", delivery: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+           secret: str = SECRET):
+    signature = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return client.post("/hooks/github", data=raw, content_type="application/json", headers={
+        "X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature})
+
+
+def gitlab(client, raw: bytes, event: str = "Push Hook", token: str = TOKEN, uuid: str = "a1b2"):
+    return client.post("/hooks/gitlab", data=raw, content_type="application/json", headers={
+        "X-Gitlab-Event": event, "X-Gitlab-Token": token, "X-Gitlab-Event-UUID": uuid})
+
+
+def fixture(name: str) -> bytes:
+    return (HOOKS / f"{name}.json").read_bytes()
+
+
+def test_a_signed_push_is_taken_at_once_and_handled_off_the_request(world):
+    client, handled = world
+    response = github(client, fixture("github-push"))
+    assert (response.status_code, response.json) == (202, {"accepted": "Pushed"})
+    (event,) = handled.wait(1)
+    assert isinstance(event, Pushed) and event.branch == "feature-x"
+
+
+def test_a_redelivery_or_a_replay_under_another_id_does_nothing_twice(world):
+    client, handled = world
+    assert github(client, fixture("github-push")).status_code == 202
+    again = github(client, fixture("github-push"))
+    replayed = github(client, fixture("github-push"), delivery="00000000-replayed")
+    assert again.json == replayed.json == {"ignored": "received before"}
+    assert len(handled.wait(1)) == 1
+
+
+@pytest.mark.parametrize("secret,headers", [
+    ("wrong", {}), (SECRET, {"X-Hub-Signature-256": ""}), (SECRET, {"X-Hub-Signature-256": "sha1=abc"})])
+def test_a_forged_or_unsigned_github_delivery_is_refused(world, secret, headers, caplog):
+    client, handled = world
+    raw = fixture("github-push")
+    signature = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    response = client.post("/hooks/github", data=raw, headers={
+        "X-GitHub-Event": "push", "X-GitHub-Delivery": "d1", "X-Hub-Signature-256": signature, **headers})
+    assert response.status_code == 401
+    assert handled.events == [] and SECRET not in caplog.text
+
+
+def test_a_wrong_gitlab_token_is_refused(world):
+    client, handled = world
+    assert gitlab(client, fixture("gitlab-push"), token="guess").status_code == 401
+    assert handled.events == []
+
+
+def test_another_repository_is_ignored_and_nothing_is_done(world):
+    client, handled = world
+    payload = json.loads(fixture("github-push"))
+    payload["repository"]["full_name"] = "mallory/Hello-World"
+    response = github(client, json.dumps(payload).encode())
+    assert (response.status_code, response.json) == (200, {"ignored": "another repository"})
+    assert gitlab(client, fixture("gitlab-merge-request-merged"), "Merge Request Hook").json == {
+        "ignored": "another repository"}
+    assert handled.events == []
+
+
+def test_a_gitlab_push_of_the_followed_project_is_taken(world):
+    client, handled = world
+    assert gitlab(client, fixture("gitlab-push")).status_code == 202
+    assert handled.wait(1)[0].host == "gitlab"
+
+
+@pytest.mark.parametrize("raw,event,status,says", [
+    (b"{not json", "push", 400, "not JSON"),
+    (b"{}", "push", 400, "repository.full_name is missing"),
+    (b"{\"zen\": \"Design for failure.\"}", "ping", 200, "ping"),
+    (b"{}", "star", 200, "not followed"),
+])
+def test_bad_and_unknown_deliveries_get_a_4xx_or_2xx_and_no_traceback(world, raw, event, status, says, caplog):
+    client, handled = world
+    with caplog.at_level(logging.INFO):
+        response = github(client, raw, event=event)
+    assert response.status_code == status and says in json.dumps(response.json)
+    assert handled.events == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_body_over_the_limit_is_413_before_anything_else(world):
+    client, handled = world
+    response = github(client, b"{" + b" " * MAX_BODY + b"}")
+    assert response.status_code == 413 and handled.events == []
+
+
+def test_an_endpoint_without_its_secret_is_not_there(tmp_path):
+    receiver = Receiver(Store(engine_for(f"sqlite:///{tmp_path}/state.db")), Followed(None, "file:///x"),
+                        lambda event: None, github_secret=None, gitlab_token=None, clock=lambda: NOW)
+    web = Flask("test")
+    webhooks.register(web, receiver)
+    client = web.test_client()
+    assert github(client, fixture("github-push")).status_code == 404
+    assert gitlab(client, fixture("gitlab-push")).status_code == 404
+
+
+def test_a_failing_handler_is_logged_and_the_worker_goes_on(world, caplog):
+    client, handled = world
+    payload = json.loads(fixture("github-delete"))
+    payload["ref"] = "boom"
+    assert github(client, json.dumps(payload).encode(), event="delete").status_code == 202
+    assert github(client, fixture("github-push"), delivery="second").status_code == 202
+    assert [type(e).__name__ for e in handled.wait(2)] == ["BranchDeleted", "Pushed"]
+
+
+@pytest.mark.parametrize("size,length,whole", [(10, 10, True), (MAX_BODY, None, True), (MAX_BODY + 1, None, False),
+                                               (10, MAX_BODY + 1, False)])
+def test_read_limited_reads_no_further_than_the_limit(size, length, whole):
+    body = read_limited(io.BytesIO(b"x" * size), length)
+    assert (body is not None) == whole and (body is None or len(body) == size)

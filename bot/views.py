@@ -15,11 +15,14 @@ from deployer.errors import DeployError
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
-    ImageBuilt, ImageReused, Progress, WaitingForBuildSlot,
+    ImageBuilt, ImageReused, LiveWithWarnings, Progress, WaitingForBuildSlot,
 )
 
 SECTION_LIMIT = 3000
 DETAIL_LINES = 15
+# A live environment whose health is not Green: its mark, and what to say when Beanstalk gave no cause.
+HEALTH_MARK = {"Yellow": ":large_yellow_circle:"}
+NO_CAUSE = {"Grey": "Beanstalk has no health data from it yet"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def deploy_started(feature: str, user_id: str) -> Message:
 
 
 def deploy_succeeded(result: DeployResult, user_id: str) -> Message:
-    text = f":white_check_mark: {code(result.feature)} is live at {escape(str(result.url))}"
+    text = f":white_check_mark: {code(result.feature)} is live at {escape(str(result.url))}{_health_note(result)}"
     how = "new environment" if result.created else "reused environment"
     about = f"Deployed by <@{user_id}> · {result.commit.sha[:8]} · {how} · took {format_duration(result.took)}"
     return Message(text, [section(text), context(about)])
@@ -70,7 +73,13 @@ def deploy_unfinished(feature: str, user_id: str, why: str) -> Message:
 
 def success_reply(result: DeployResult) -> str:
     return (f":rocket: Ready: {escape(str(result.url))} ({escape(result.environment.name)}, "
-            f"took {format_duration(result.took)})")
+            f"took {format_duration(result.took)}){_health_note(result)}")
+
+
+def _health_note(result: DeployResult) -> str:
+    """Said out loud when a live environment's health is not Green (the thread has the causes)."""
+    health = result.environment.health
+    return "" if health == "Green" else f", health {escape(health)}"
 
 
 def failure_reply(error: DeployError) -> str:
@@ -159,4 +168,8 @@ def progress_text(event: Progress) -> str | None:
             return f"{code(env.name)}: {escape(env.status)}, health {escape(env.health)}"
         case Deploying(env, label):
             return f"Deploying version {code(label)} to {code(env.name)} …"
+        case LiveWithWarnings(env, causes):
+            why = " · ".join(causes) or NO_CAUSE.get(env.health, "Beanstalk gave no cause")
+            mark = HEALTH_MARK.get(env.health, ":white_circle:")
+            return f"{mark} {code(env.name)} is live, health {escape(env.health)}: {escape(why)}"
     return None

@@ -41,6 +41,15 @@ class Event:
     message: str
 
 
+@dataclass(frozen=True)
+class Started:
+    """An operation Beanstalk accepted: the environment as it answered, and the request whose
+    events tell how the operation ends."""
+
+    environment: Environment
+    request_id: str | None
+
+
 def translated(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Turn botocore failures of `action` into ConfigError (permissions) or CloudError."""
 
@@ -266,16 +275,24 @@ class BeanstalkGateway:
         )
 
     @translated("deploy the version to the environment")
-    def deploy_version(self, env_id: str, label: str) -> Environment:
-        return _environment(self._eb.update_environment(EnvironmentId=env_id, VersionLabel=label))
+    def deploy_version(self, env_id: str, label: str) -> Started:
+        return _started(self._eb.update_environment(EnvironmentId=env_id, VersionLabel=label))
 
     @translated("read the environment's events")
-    def events(self, env_id: str, since: datetime, severity: str = "WARN") -> list[Event]:
+    def events(
+        self, env_id: str, since: datetime, severity: str = "WARN", request_id: str | None = None
+    ) -> list[Event]:
+        """The environment's events since `since`, oldest first; only one operation's with `request_id`."""
         raw = self._eb.describe_events(
-            ApplicationName=self.application, EnvironmentId=env_id, StartTime=since, Severity=severity, MaxRecords=50
+            ApplicationName=self.application, EnvironmentId=env_id, StartTime=since, Severity=severity, MaxRecords=50,
+            **({"RequestId": request_id} if request_id else {}),
         )["Events"]
         events = [Event(e["EventDate"], e.get("Severity", "INFO"), e.get("Message", "")) for e in raw]
         return sorted(events, key=lambda e: e.when)
+
+
+def _started(raw: Mapping[str, Any]) -> Started:
+    return Started(_environment(raw), raw.get("ResponseMetadata", {}).get("RequestId"))
 
 
 def _environment(raw: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Environment:

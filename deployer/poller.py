@@ -51,9 +51,14 @@ class Poller:
         *,
         on_change: Callable[[Environment], None] | None = None,
         what: str = "the environment",
+        last: Environment | None = None,
     ) -> Environment:
-        """Block until `done(environment)` holds; DeployTimeout after `timeout` seconds."""
-        waiter = _Waiter(env_id, done, self._monotonic() + timeout, what)
+        """Block until `done(environment)` holds; DeployTimeout after `timeout` seconds.
+
+        `on_change` hears of each new status or health; `last` is what the caller saw already
+        (a wait that follows another one), so it is not heard of again.
+        """
+        waiter = _Waiter(env_id, done, self._monotonic() + timeout, what, last)
         with self._lock:
             self._waiters.append(waiter)
             self._ensure_thread()

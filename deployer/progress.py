@@ -61,7 +61,15 @@ class Deploying:
     version_label: str
 
 
+@dataclass(frozen=True)
+class LiveWithWarnings:
+    """The deploy succeeded, but the environment's health is not Green (Yellow, or Grey for no data)."""
+
+    environment: Environment
+    causes: tuple[str, ...]  # what Beanstalk said about it, newest last; may be empty
+
+
 Progress = (
     CommitResolved | WaitingForBuildSlot | ImageBuilding | ImageBuilt | ImageReused | BuildLine
-    | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | Deploying
+    | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | Deploying | LiveWithWarnings
 )

@@ -120,6 +120,7 @@ def world():
     eb_sim.reset_call_counts()
     with mock_aws():
         yield World()
+    eb_sim.configure(health_after={}, health_lag_seconds=0)  # other modules' fixtures don't know them
 
 
 # --------------------------------------------------------------------------

@@ -82,3 +82,13 @@ def test_a_failing_describe_is_retried_next_interval():
     poller = Poller(flaky, interval=0.01)
     assert poller.wait("e-1", ready, 5).status == "Ready"
     poller.stop()
+
+
+def test_a_wait_that_follows_another_hears_only_of_what_changed_since():
+    world = ScriptedBeanstalk({"e-1": 2})
+    poller = Poller(world.describe, interval=0.01)
+    first = poller.wait("e-1", lambda env: True, 5)
+    seen = []
+    poller.wait("e-1", ready, 5, on_change=lambda env: seen.append(env.status), last=first)
+    poller.stop()
+    assert (first.status, seen) == ("Launching", ["Ready"])

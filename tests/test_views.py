@@ -7,7 +7,7 @@ from deployer.environment import Environment
 from deployer.errors import BuildFailed
 from deployer.git import Commit
 from deployer.pipeline import DeployResult
-from deployer.progress import BuildLine, CommitResolved, EnvironmentChanged, ImageReused
+from deployer.progress import BuildLine, CommitResolved, EnvironmentChanged, ImageReused, LiveWithWarnings
 
 ENV = Environment("e-1", "feature-x", "Ready", "Green", "http://feature-x.us-east-1.elasticbeanstalk.com")
 COMMIT = Commit("0123456789abcdef" * 2 + "01234567", "feature-x", "Add the page")
@@ -89,3 +89,19 @@ def test_what_aws_says_about_an_environment_is_escaped():
     assert "<" not in views.success_reply(result) and "(&lt;!here&gt;, took" in views.success_reply(result)
     assert "http://a?b&amp;c" in views.deploy_succeeded(result, "U0ANA").text
 
+
+
+def test_a_live_environment_that_is_not_green_says_its_health_and_why():
+    yellow = Environment("e-1", "feature-x", "Ready", "Yellow", ENV.url)
+    result = DeployResult("feature-x", yellow, COMMIT, "reg/app:1", False, False, timedelta(seconds=5))
+    assert views.success_reply(result).endswith("took 5s), health Yellow")
+    assert views.deploy_succeeded(result, "U0ANA").text.endswith(", health Yellow")
+    assert "health" not in views.success_reply(RESULT) and "health" not in views.deploy_succeeded(RESULT, "U0ANA").text
+
+    line = views.progress_text(LiveWithWarnings(yellow, ("Environment health has transitioned from Ok to Warning.",
+                                                         EVIL)))
+    assert line == (":large_yellow_circle: `feature-x` is live, health Yellow: "
+                    f"Environment health has transitioned from Ok to Warning. · {ESCAPED}")
+    grey = Environment("e-1", "feature-x", "Ready", "Grey", ENV.url)
+    assert views.progress_text(LiveWithWarnings(grey, ())) == (
+        ":white_circle: `feature-x` is live, health Grey: Beanstalk has no health data from it yet")

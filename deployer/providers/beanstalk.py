@@ -1,21 +1,36 @@
 """Feature environments on Elastic Beanstalk."""
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from deployer.beanstalk import BeanstalkGateway
+from deployer.beanstalk import BeanstalkGateway, Started
 from deployer.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
-from deployer.errors import Busy, CloudError, ConfigError, EnvironmentFailed, InvalidRequest
+from deployer.errors import Busy, CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
 from deployer.naming import cname_prefixes, environment_name, version_environment, version_label
 from deployer.poller import Poller
-from deployer.progress import Deploying, EnvironmentChanged
+from deployer.progress import Deploying, EnvironmentChanged, LiveWithWarnings
 from deployer.providers import Release, Report
 from deployer.request import DeployRequest
 
 INSTANCE_TYPE_OPTION = ("aws:ec2:instances", "InstanceTypes")
-SETTLED_HEALTH = {"Green", "Red"}
+GREEN, RED = "Green", "Red"
+# How Beanstalk's events say an operation ended, as the EB CLI reads them: the status says only
+# that the environment is Ready, and health may be Grey (no data) or Yellow on a working one.
+SUCCEEDED = ("Environment update completed successfully.", "Successfully launched environment:")
+FAILED = (
+    "Failed to deploy application.", "Failed to deploy configuration.", "Failed to launch environment.",
+    "Update environment operation is complete, but with errors.",
+    "Create environment operation is complete, but with errors.",
+    "The environment was reverted to the previous configuration setting.",
+)
+# Beanstalk re-evaluates health a while after an update ends: a Red seen then may be the Red
+# from before it (a reused environment that ran a bad version), so Red gets this long to change.
+HEALTH_GRACE = timedelta(minutes=1)
+CAUSES_SHOWN = 3
 BUSY_RETRIES = 3
 # Versions kept for a live environment besides the one it runs: the newest, for a quick way back.
 KEEP_VERSIONS = 3
@@ -43,6 +58,7 @@ class BeanstalkProvider:
         env_prefix: str = "",
         launch_timeout: timedelta,
         deploy_timeout: timedelta,
+        health_grace: timedelta = HEALTH_GRACE,
     ) -> None:
         self._eb = gateway
         self._poller = poller
@@ -52,6 +68,7 @@ class BeanstalkProvider:
         self._prefix = env_prefix
         self._launch_timeout = launch_timeout.total_seconds()
         self._deploy_timeout = deploy_timeout.total_seconds()
+        self._health_grace = health_grace.total_seconds()
 
     def name_for(self, feature: str) -> str:
         return environment_name(feature, self._prefix)
@@ -106,16 +123,19 @@ class BeanstalkProvider:
         return self._eb.create(name, prefix, self._template, options, tags)
 
     def wait_ready(self, env: Environment, report: Report, *, created: bool) -> Environment:
-        """A new environment must come up healthy; a reused one only needs to be Ready
+        """A new environment must have launched and not be Red; a reused one only needs to be Ready
         (it may be Red from an earlier bad version that this deploy replaces)."""
         since = datetime.now().astimezone() - EVENT_SLACK
-        done = _settled if created else (lambda e: e.status in (READY, TERMINATED))
         tags, arn = env.tags, env.arn  # polls don't carry them; deploy and renewal need them
-        env = self._poller.wait(
-            env.id, done, self._launch_timeout,
-            on_change=lambda e: report(EnvironmentChanged(e)), what=f"{env.name} to be ready",
-        )
-        if env.status != READY or (created and env.health == "Red"):
+        what = f"{env.name} to be ready"
+        if created:  # every event of a new environment is its launch's
+            launched, env = self._outcome(env, None, since, time.monotonic() + self._launch_timeout, what, report)
+            usable = launched and env.health != RED
+        else:
+            env = self._poller.wait(env.id, lambda e: e.status in (READY, TERMINATED), self._launch_timeout,
+                                    on_change=lambda e: report(EnvironmentChanged(e)), what=what)
+            usable = env.status == READY
+        if not usable:
             raise EnvironmentFailed(
                 f"Environment {env.name} did not come up ({env.status}, health {env.health}).",
                 details=self._event_lines(env, since),
@@ -134,20 +154,62 @@ class BeanstalkProvider:
             self._eb.delete_bundle(self._bucket, key)  # no version will ever delete it
             raise
         since = datetime.now().astimezone() - EVENT_SLACK
-        report(Deploying(self._deploy_when_ready(env, label), label))
-        env = self._poller.wait(
-            env.id, _settled, self._deploy_timeout,
-            on_change=lambda e: report(EnvironmentChanged(e)), what=f"{env.name} to take {label}",
-        )
-        if env.status != READY or env.health == "Red" or env.version_label != label:
+        deadline = time.monotonic() + self._deploy_timeout
+        started = self._deploy_when_ready(env, label)
+        report(Deploying(started.environment, label))
+        deployed, env = self._outcome(env, started.request_id, since, deadline, f"{env.name} to take {label}", report)
+        if not deployed or env.health == RED or env.version_label != label:
+            how = "failed" if not deployed else "ended, but the environment stayed Red"
             raise EnvironmentFailed(
-                f"Deploying {label} to {env.name} failed ({env.status}, health {env.health}, "
+                f"Deploying {label} to {env.name} {how} ({env.status}, health {env.health}, "
                 f"running {env.version_label or 'no version'}).",
                 details=self._event_lines(env, since),
             )
+        if env.health != GREEN:
+            causes = [e.message for e in self._eb.events(env.id, since, severity="WARN")]
+            report(LiveWithWarnings(env, tuple(causes[-CAUSES_SHOWN:])))
         return replace(env, tags=tags, arn=arn)
 
-    def _deploy_when_ready(self, env: Environment, label: str) -> Environment:
+    def _outcome(
+        self, env: Environment, request_id: str | None, since: datetime, deadline: float, what: str, report: Report
+    ) -> tuple[bool, Environment]:
+        """Wait until an operation is over, and say whether it succeeded, with the environment as it is then.
+
+        Over means Beanstalk's events for the operation (`request_id`'s, else all since `since`) say
+        it ended and the environment is Ready again, as the EB CLI decides: until then a Ready and
+        its health may still be the ones from before the operation. After a success, a Red gets
+        HEALTH_GRACE to be re-evaluated.
+        """
+        def changed(seen: Environment) -> None:
+            report(EnvironmentChanged(seen))
+
+        seen: Environment | None = None
+        while True:
+            seen = self._poller.wait(env.id, lambda e: e.status in (READY, TERMINATED), deadline - time.monotonic(),
+                                     on_change=changed, what=what, last=seen)
+            if seen.status == TERMINATED:
+                return False, seen
+            succeeded = ended(e.message for e in self._eb.events(env.id, since, "INFO", request_id))
+            if succeeded is not None:
+                break
+            if time.monotonic() >= deadline:
+                raise DeployTimeout(f"Gave up waiting for {what} (Beanstalk has not said the operation ended; "
+                                    f"last seen {seen.status}/{seen.health}); it may still be running.")
+        if not succeeded or seen.health != RED:
+            return succeeded, seen
+        return True, self._reevaluated(seen, min(deadline, time.monotonic() + self._health_grace), what, changed)
+
+    def _reevaluated(
+        self, env: Environment, until: float, what: str, changed: Callable[[Environment], None]
+    ) -> Environment:
+        """The environment once its health is no longer Red, or still Red at `until`."""
+        try:
+            return self._poller.wait(env.id, lambda e: e.health != RED, until - time.monotonic(), on_change=changed,
+                                     what=f"{what} to turn healthy", last=env)
+        except DeployTimeout:
+            return env
+
+    def _deploy_when_ready(self, env: Environment, label: str) -> Started:
         """deploybot's own writers wait for the environment's claim, but a tag update from
         the console (or an update that has just begun) can still make it busy for a moment."""
         for attempt in range(BUSY_RETRIES):
@@ -226,8 +288,12 @@ def _busy(error: CloudError) -> bool:
     )
 
 
-def _settled(env: Environment) -> bool:
-    return env.status == TERMINATED or (env.status == READY and env.health in SETTLED_HEALTH)
+def ended(messages: Iterable[str]) -> bool | None:
+    """From an operation's event messages: True if it succeeded, False if it failed, None while it runs. Pure."""
+    said = list(messages)
+    if any(m.startswith(FAILED) for m in said):
+        return False
+    return True if any(m.startswith(SUCCEEDED) for m in said) else None
 
 
 def sweepable(labels: list[str], running: dict[str, str | None], keep: int) -> list[str]:

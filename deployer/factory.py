@@ -1,11 +1,18 @@
 """Builds the deployment library's objects from settings, at the entry point only."""
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 import docker
+import docker.constants
+import docker.tls
+import requests.exceptions
 
 from deployer.beanstalk import RETRY_CONFIG, BeanstalkGateway
 from deployer.claims import Claims, process_holder
@@ -18,7 +25,9 @@ from deployer.manager import EnvironmentManager, Limits
 from deployer.metrics import count_aws_calls
 from deployer.pipeline import Deployer, utcnow
 from deployer.poller import Poller
-from deployer.preflight import Check, beanstalk_checks, git_check, local_checks, registry_check
+from deployer.preflight import (
+    Check, beanstalk_checks, build_network_check, git_check, local_checks, registry_check,
+)
 from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange, engine_host
 from deployer.providers.beanstalk import BeanstalkProvider
@@ -36,16 +45,55 @@ def docker_client() -> docker.DockerClient:
         raise ConfigError(f"Docker is not reachable ({exc}); start it or set DOCKER_HOST.") from None
 
 
+def build_engine_client(host: str, cert_path: Path | None) -> docker.DockerClient:
+    """The engine of DEPLOYBOT_BUILD_DOCKER_HOST: ssh:// through the ssh client (its keys and config),
+    tcp:// with TLS both ways (DEPLOYBOT_BUILD_DOCKER_CERT_PATH, as DOCKER_CERT_PATH is laid out)."""
+    tls = cert_path and docker.tls.TLSConfig(
+        client_cert=(str(cert_path / "cert.pem"), str(cert_path / "key.pem")), ca_cert=str(cert_path / "ca.pem"),
+        verify=True)
+
+    def connect(version: str) -> docker.DockerClient:
+        client = docker.DockerClient(base_url=host, version=version, tls=tls or False,
+                                     use_ssh_client=host.startswith("ssh://"))
+        # Else requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace ca.pem (docker/docker-py#2433): the
+        # engine would be checked against every CA in that bundle. The SDK's own version probe comes too early.
+        client.api.trust_env = False
+        return client
+
+    if host.startswith("ssh://") and importlib.util.find_spec("paramiko") is None:
+        # The SDK imports it for ssh:// even when it shells out to the ssh client, as here.
+        raise ConfigError(f"DEPLOYBOT_BUILD_DOCKER_HOST={host} needs the paramiko package, which is not installed "
+                          "(pip install 'docker[ssh]'); or reach the engine over tcp:// with TLS.")
+    try:
+        with closing(connect(docker.constants.MINIMUM_DOCKER_API_VERSION)) as probe:
+            version = probe.version(api_version=False)["ApiVersion"]
+        return connect(version)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise ConfigError(f"The build engine {host} (DEPLOYBOT_BUILD_DOCKER_HOST) did not answer",
+                          details=[reason]) from None
+
+
 class LazyDocker:
     """Connects to Docker on first use, so `envs` and `reap` work where no engine runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, connect: Callable[[], docker.DockerClient] = docker_client) -> None:
+        self._connect = connect
         self._client: docker.DockerClient | None = None
 
     def __getattr__(self, name: str) -> object:
         if self._client is None:
-            self._client = docker_client()
+            self._client = self._connect()
         return getattr(self._client, name)
+
+
+def image_builder(settings: Settings, bot_engine: object) -> ImageBuilder:
+    """Builds on DEPLOYBOT_BUILD_DOCKER_HOST when set (no engine of the bot's is used), else on `bot_engine`."""
+    host = settings.build_docker_host
+    if not host:
+        return ImageBuilder(bot_engine, network=settings.build_network)
+    engine = LazyDocker(lambda: build_engine_client(host, settings.build_docker_cert_path))
+    return ImageBuilder(engine, network=settings.build_network, engine_setting="DEPLOYBOT_BUILD_DOCKER_HOST")
 
 
 def registry_for(settings: Settings, session: boto3.session.Session) -> Registry:
@@ -72,13 +120,15 @@ class Services:
 def startup_checks(settings: Settings, session: boto3.session.Session) -> list[Check]:
     """What must work before the bot takes requests: the repository, the registry, the provider."""
     docker = LazyDocker()
+    builder = image_builder(settings, docker)
     # Lambdas: reading `docker.ping` itself would connect right here, before the checks
     # could report a missing engine along with everything else.
     if settings.provider == "local":
         checks = local_checks(lambda: docker.ping(), settings.published_on, engine_host(os.environ.get("DOCKER_HOST")))
     else:
-        checks = beanstalk_checks(settings, build_gateway(settings, session), lambda: docker.ping())
+        checks = beanstalk_checks(settings, build_gateway(settings, session), builder.ping)
         checks.append(registry_check(registry_for(settings, session)))
+    checks.append(build_network_check(builder, settings.build_network))
     return [git_check(GitRepo(settings.git_url, settings.work_dir / "git")), *checks]
 
 
@@ -90,7 +140,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
                    store: Store | None = None) -> Services:
     session = session or boto3.session.Session()
     docker = LazyDocker()
-    builder, registry = ImageBuilder(docker), registry_for(settings, session)
+    builder, registry = image_builder(settings, docker), registry_for(settings, session)
     store = store or open_store(settings)
     images = None
     if settings.provider == "local":

@@ -45,8 +45,16 @@ class ImageRef:
 
 
 class ImageBuilder:
-    def __init__(self, docker_client: Any) -> None:
+    """Builds and pushes on one engine: the bot's own, or DEPLOYBOT_BUILD_DOCKER_HOST's.
+
+    `network` is where a branch's RUN steps go: `default` (the engine's bridge), `none`, or a
+    network the operator made; `engine_setting` is what an unreachable engine is blamed on.
+    """
+
+    def __init__(self, docker_client: Any, *, network: str = "default", engine_setting: str = "DOCKER_HOST") -> None:
         self._docker = docker_client
+        self._network = network
+        self._engine_setting = engine_setting
 
     @property
     def _api(self) -> Any:
@@ -67,7 +75,7 @@ class ImageBuilder:
                 details=[_explain(err)],
             ) from err
         except _ENGINE_UNREACHABLE as err:
-            raise _engine_down(err) from err
+            raise self._engine_down(err) from err
         return True
 
     def exists_locally(self, image: ImageRef) -> bool:
@@ -81,7 +89,7 @@ class ImageBuilder:
         except docker.errors.ImageNotFound:
             return False
         except _ENGINE_UNREACHABLE as err:
-            raise _engine_down(err) from err
+            raise self._engine_down(err) from err
         return True
 
     def build(
@@ -109,6 +117,7 @@ class ImageBuilder:
                 rm=True,
                 forcerm=True,  # no intermediate containers left behind by failed steps
                 pull=False,  # base images may be local only; the engine pulls missing ones anyway
+                network_mode=None if self._network == "default" else self._network,
                 decode=True,
                 timeout=BUILD_READ_TIMEOUT_S,
             )
@@ -122,7 +131,7 @@ class ImageBuilder:
                 " a step of the Dockerfile seems to hang. Its last lines are below.",
                 details=list(tail) or [str(err)]) from err
         except _ENGINE_UNREACHABLE as err:
-            raise _engine_down(err) from err
+            raise self._engine_down(err) from err
         if error is not None:
             raise BuildFailed(
                 f"Building the image {image.uri} failed: {_first_line(error)}. The last "
@@ -144,7 +153,7 @@ class ImageBuilder:
             raise DeployTimeout(f"Pushing {image.uri} stalled: the registry or the engine stopped answering.",
                                 details=list(tail) or [str(err)]) from err
         except _ENGINE_UNREACHABLE as err:
-            raise _engine_down(err) from err
+            raise self._engine_down(err) from err
         if error is not None:
             raise RegistryError(
                 f"Pushing {image.uri} failed: {_first_line(error)}. Check that the registry "
@@ -173,8 +182,29 @@ class ImageBuilder:
                         details=[_explain(err)],
                     ) from err
             except _ENGINE_UNREACHABLE as err:
-                raise _engine_down(err) from err
+                raise self._engine_down(err) from err
         return removed
+
+    def ping(self) -> None:
+        self._api.ping()
+
+    def has_network(self, name: str) -> bool:
+        """Whether the engine has a network called `name` (for DEPLOYBOT_BUILD_NETWORK)."""
+        try:
+            self._api.inspect_network(name)
+        except docker.errors.NotFound:
+            return False
+        except _ENGINE_UNREACHABLE as err:
+            raise self._engine_down(err) from err
+        return True
+
+    def _engine_down(self, err: Exception) -> CloudError:
+        if self._engine_setting == "DOCKER_HOST":
+            hint = "Check that dockerd is running and that the bot can reach it (DOCKER_HOST; " \
+                   "scripts/start-docker.sh starts one locally)."
+        else:
+            hint = f"Check that the build engine runs and that the bot can reach it ({self._engine_setting})."
+        return CloudError(f"The Docker engine did not answer. {hint}", details=[_first_line(str(err))])
 
     def _tagged_at(self, ref: str) -> datetime:
         try:
@@ -182,13 +212,13 @@ class ImageBuilder:
         except docker.errors.NotFound:
             return datetime.min.replace(tzinfo=timezone.utc)
         except _ENGINE_UNREACHABLE as err:
-            raise _engine_down(err) from err
+            raise self._engine_down(err) from err
 
     def local_tags(self, repository: str) -> list[str]:
         try:
             images = self._api.images(name=repository)
         except _ENGINE_UNREACHABLE as err:
-            raise _engine_down(err) from err
+            raise self._engine_down(err) from err
         prefix = f"{repository}:"
         return [
             ref.removeprefix(prefix)
@@ -301,14 +331,6 @@ def _normalise(path: str) -> str:
 _ENGINE_UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
 # A stream that goes quiet: requests raises its own timeout, urllib3's surfaces while reading the body.
 _READ_TIMEOUT = (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)
-
-
-def _engine_down(err: Exception) -> CloudError:
-    return CloudError(
-        "The Docker engine did not answer. Check that dockerd is running and that the "
-        "bot can reach it (DOCKER_HOST; scripts/start-docker.sh starts one locally).",
-        details=[_first_line(str(err))],
-    )
 
 
 def _explain(err: docker.errors.APIError) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from deployer.beanstalk import BeanstalkGateway
 from deployer.errors import ConfigError, DeployError
 from deployer.git import GitRepo
+from deployer.images import ImageBuilder
 from deployer.registry import Registry
 from deployer.settings import Settings
 from deployer.state import Store
@@ -15,15 +16,39 @@ from deployer.state import Store
 Check = Callable[[], str | None]
 
 
-def docker_check(ping: Callable[[], object]) -> Check:
+def docker_check(ping: Callable[[], object], build_host: str | None = None) -> Check:
     def docker() -> str | None:
         try:
             ping()
-        except Exception:  # noqa: BLE001 - the SDK raises several types for "not there"
+        except Exception as error:  # noqa: BLE001 - the SDK raises several types for "not there"
+            if build_host:
+                return _build_engine_down(build_host, error)
             return "Docker is not reachable: start the engine, or point DOCKER_HOST at one (images are built there)."
         return None
 
     return docker
+
+
+def _build_engine_down(host: str, error: Exception) -> str:
+    if isinstance(error, DeployError) and "DEPLOYBOT_BUILD_DOCKER_HOST" in error.message:
+        return ": ".join([error.message, *error.details[:1]])  # see factory.build_engine_client
+    reason = (str(error).splitlines() or [type(error).__name__])[0][:300]
+    return f"The build engine {host} (DEPLOYBOT_BUILD_DOCKER_HOST) did not answer: {reason}"
+
+
+def build_network_check(builder: ImageBuilder, network: str) -> Check:
+    def build_network() -> str | None:
+        if network in ("default", "none"):
+            return None
+        try:
+            if builder.has_network(network):
+                return None
+        except DeployError:
+            return None  # the engine did not answer: its own check says so
+        return (f"The build network {network} does not exist on the build engine (DEPLOYBOT_BUILD_NETWORK): "
+                "create it as the README's *Builds and the bot's credentials* shows, or set `none`.")
+
+    return build_network
 
 
 def git_check(repo: GitRepo) -> Check:
@@ -82,7 +107,7 @@ def beanstalk_checks(settings: Settings, gateway: BeanstalkGateway, docker_ping:
             return f"The S3 bucket {bucket} does not exist or is not reachable (DEPLOYBOT_S3_BUCKET)."
         return None
 
-    return [app, s3, docker_check(docker_ping)]
+    return [app, s3, docker_check(docker_ping, settings.build_docker_host)]
 
 
 def run_checks(checks: list[Check]) -> None:

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 PREFIX = "DEPLOYBOT_"
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+NETWORK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a Docker network's name; no `container:<id>`
+CERT_FILES = ("ca.pem", "cert.pem", "key.pem")  # DOCKER_CERT_PATH's layout
 
 
 def _split_list(value: object) -> object:
@@ -94,6 +96,23 @@ class Settings(BaseSettings):
             return self.bind_address
         return "127.0.0.1" if urlsplit(self.public_url).hostname in LOOPBACK else "0.0.0.0"
     s3_bucket: str | None = Field(None, description="S3 bucket for source bundles.")
+    build_docker_host: str | None = Field(
+        None,
+        description="Beanstalk provider: the Docker engine that builds and pushes images instead of DOCKER_HOST's, "
+        "e.g. a machine without the bot's AWS credentials: `ssh://user@builder` (with the ssh client's keys and "
+        "config) or `tcp://builder:2376` with DEPLOYBOT_BUILD_DOCKER_CERT_PATH.",
+    )
+    build_docker_cert_path: Path | None = Field(
+        None,
+        description="Directory with ca.pem, cert.pem and key.pem for a tcp:// DEPLOYBOT_BUILD_DOCKER_HOST: "
+        "TLS both ways, the engine's certificate checked against ca.pem.",
+    )
+    build_network: str = Field(
+        "default",
+        description="Network a branch's RUN steps get on the build engine: `default` (its bridge, which reaches "
+        "whatever its host reaches, the instance metadata service included), `none` (no network: builds that "
+        "download fail), or the name of a network made on that engine (see the README).",
+    )
     ecr_repository: str = Field(
         "deploybot",
         description="Image repository name: in ECR, or in DEPLOYBOT_REGISTRY when that is set; the local provider "
@@ -178,10 +197,27 @@ class Settings(BaseSettings):
             raise ValueError(f"`{value}` is not owner/name, like octo-org/shop")
         return value
 
-    @field_validator("work_dir")
+    @field_validator("work_dir", "build_docker_cert_path")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value and value.expanduser()
+
+    @field_validator("build_network")
+    @classmethod
+    def _build_network(cls, value: str) -> str:
+        if value == "host":
+            raise ValueError("`host` would give a branch's build steps the host's own network, where the bot's "
+                             "credentials are within reach; use `default`, `none` or a network of its own")
+        if not NETWORK_NAME.fullmatch(value):
+            raise ValueError(f"must be `default`, `none` or the name of a Docker network (got {value!r})")
+        return value
+
+    @field_validator("build_docker_host")
+    @classmethod
+    def _build_host(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("ssh://", "tcp://", "unix://")):
+            raise ValueError(f"must start with ssh://, tcp:// or unix:// (got {value!r})")
+        return value
 
     @field_validator("poll_interval", "launch_timeout", "deploy_timeout", "extend_step", "reap_interval")
     @classmethod
@@ -202,7 +238,7 @@ class Settings(BaseSettings):
             problems.append(f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES")
         if self.claim_timeout < timedelta(seconds=3):
             problems.append(f"{PREFIX}CLAIM_TIMEOUT must be at least 3s (the heartbeat renews claims every third)")
-        problems += self._lifetime_problems()
+        problems += self._lifetime_problems() + self._build_engine_problems()
         if self.github_webhook_secret and not self.followed_github_repository:
             problems.append(f"{PREFIX}GITHUB_REPOSITORY must name the repository (owner/name) whose webhooks to "
                             f"follow: {PREFIX}GIT_URL is not on github.com, so it can't be derived")
@@ -230,6 +266,23 @@ class Settings(BaseSettings):
             problems.append(f"{PREFIX}WARN_BEFORE ({warn}) must be longer than {PREFIX}REAP_INTERVAL ({interval}), "
                             "how often expiries are checked: a shorter warning can fall between two checks")
         return problems
+
+
+    def _build_engine_problems(self) -> list[str]:
+        host, certs = self.build_docker_host, self.build_docker_cert_path
+        if host and self.provider == "local":
+            return [f"{PREFIX}BUILD_DOCKER_HOST is for the beanstalk provider: the local provider runs each image on "
+                    "the engine that built it, so point DOCKER_HOST at a machine without the bot's credentials instead"]
+        if host and host.startswith("tcp://") and not certs:
+            # dockerd on plain TCP takes orders, root on its machine, from anyone who reaches the port.
+            return [f"{PREFIX}BUILD_DOCKER_HOST={host} needs {PREFIX}BUILD_DOCKER_CERT_PATH: an engine is reached "
+                    "over TCP only with TLS (or use ssh://)"]
+        if certs and not (host or "").startswith("tcp://"):
+            return [f"{PREFIX}BUILD_DOCKER_CERT_PATH is only for a tcp:// {PREFIX}BUILD_DOCKER_HOST"]
+        missing = [name for name in CERT_FILES if certs and not (certs / name).is_file()]
+        if missing:
+            return [f"{PREFIX}BUILD_DOCKER_CERT_PATH ({certs}) lacks {', '.join(missing)}"]
+        return []
 
 
 def load_settings(**overrides: object) -> Settings:

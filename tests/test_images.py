@@ -202,3 +202,10 @@ def test_a_build_step_that_prints_nothing_for_too_long_is_a_timeout_in_its_own_w
         tar.addfile(info, io.BytesIO(dockerfile))
     with pytest.raises(DeployTimeout, match="printed nothing for 2s: a step of the Dockerfile seems to hang"):
         builder.build(context.getvalue(), ImageRef(repository, "hangs"))
+
+
+def test_an_unreachable_build_engine_is_blamed_on_its_setting(tmp_path: Path) -> None:
+    offline = docker.DockerClient(base_url=f"unix://{tmp_path}/no-docker.sock", version="1.41")
+    builder = ImageBuilder(offline, engine_setting="DEPLOYBOT_BUILD_DOCKER_HOST")
+    with pytest.raises(CloudError, match=r"Check that the build engine runs .* \(DEPLOYBOT_BUILD_DOCKER_HOST\)"):
+        builder.exists_in_registry(ImageRef("127.0.0.1:5000/x", "y"), None)

@@ -61,3 +61,13 @@ def test_a_prepared_account_passes(aws):
                                      SolutionStackName="64bit Amazon Linux 2023 v4.2.0 running ECS")
     s3.create_bucket(Bucket="bundles")
     run_checks(_checks(aws, settings()))
+
+
+def test_an_unreachable_build_engine_is_named_with_its_setting(aws):
+    def no_engine():
+        raise ConnectionError("ssh: Could not resolve hostname builder.invalid\nmore noise")
+
+    with pytest.raises(ConfigError) as caught:
+        run_checks(_checks(aws, settings(build_docker_host="ssh://deploy@builder.invalid"), no_engine))
+    assert caught.value.details[2] == ("The build engine ssh://deploy@builder.invalid (DEPLOYBOT_BUILD_DOCKER_HOST) "
+                                       "did not answer: ssh: Could not resolve hostname builder.invalid")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from pydantic import SecretStr
 from slack_bolt import App
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
@@ -13,13 +14,16 @@ from bot import commands, envs
 from bot.deploys import DeployService
 from bot.env_actions import EnvActions
 from bot.errors import on_error
+from bot.hooks import HookActions, register as register_hooks
 from bot.jobs import LifecycleJobs, Schedule
 from bot.notices import Notices
 from bot.permissions import Admins
 from bot.settings import SlackSettings
+from bot.webhooks import Receiver
 from deployer import metrics
 from deployer.claims import Heartbeat
 from deployer.factory import Services
+from deployer.hooks import Followed
 from deployer.queue import DeployQueue
 from deployer.pipeline import utcnow
 from deployer.request import limits_of
@@ -37,6 +41,7 @@ class DeployBot:
     schedule: Schedule
     deploys: DeployQueue
     heartbeat: Heartbeat
+    hooks: Receiver
 
     def start(self) -> None:
         """The background work: claims kept alive, deploys taken from the store, the schedule."""
@@ -46,6 +51,7 @@ class DeployBot:
 
     def stop(self) -> None:
         self.schedule.stop()
+        self.hooks.shutdown()
         self.deploys.shutdown()
         self.heartbeat.stop()
 
@@ -96,6 +102,9 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
                                    extend_by=settings.extend_by))
+    hook_actions = HookActions(services.manager, deploys, notices, admins, limits_of(settings), utcnow,
+                               teardown_after=settings.teardown_after, extend_by=settings.extend_by)
+    register_hooks(app, hook_actions)
     app.error(on_error)
     jobs = LifecycleJobs(
         services.manager, services.reaper, services.store, notices,
@@ -103,5 +112,15 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
         holder=services.claims.holder, clock=utcnow,
     )
     heartbeat = Heartbeat(services.claims, also=jobs.renew)
-    return DeployBot(app, Schedule(jobs, settings.reap_interval), deploys.queue, heartbeat)
+    return DeployBot(app, Schedule(jobs, settings.reap_interval), deploys.queue, heartbeat,
+                     webhook_receiver(settings, services, hook_actions))
+
+
+def webhook_receiver(settings: Settings, services: Services, actions: HookActions) -> Receiver:
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    return Receiver(services.store, Followed(settings.followed_github_repository, settings.git_url), actions.handle,
+                    github_secret=secret(settings.github_webhook_secret),
+                    gitlab_token=secret(settings.gitlab_webhook_token), clock=utcnow)
 

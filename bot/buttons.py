@@ -11,6 +11,7 @@ from deployer.errors import InvalidRequest
 EXTEND = "deploybot.extend"
 REDEPLOY = "deploybot.redeploy"
 TEAR_DOWN = "deploybot.tear_down"
+KEEP = "deploybot.keep"  # calls off a tear down a webhook asked for later
 ENVS_PAGE = re.compile(r"^deploybot\.envs_(more|back)$")
 ENVS_MORE = "deploybot.envs_more"
 ENVS_BACK = "deploybot.envs_back"

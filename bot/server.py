@@ -102,7 +102,7 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     signal.signal(signal.SIGTERM, _stop)
     bot.start()
     try:
-        _listen(bot.app, slack, services.store)
+        _listen(bot.app, slack, services.store, bot.hooks)
     finally:
         bot.stop()
         log.info("deploybot stopped")
@@ -112,10 +112,10 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _listen(app: App, slack: SlackSettings, store: Store) -> None:
+def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver) -> None:
     if not slack.socket_mode:
-        log.info("deploybot listening on port %d (POST /slack/events, GET /healthz)", slack.port)
-        _serve_http(http_app(app, store), slack.port, threads=16)
+        log.info("deploybot listening on port %d (POST /slack/events, POST /hooks/..., GET /healthz)", slack.port)
+        _serve_http(http_app(app, store, hooks), slack.port, threads=16)
         return
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -126,8 +126,8 @@ def _listen(app: App, slack: SlackSettings, store: Store) -> None:
             handler.connect()  # not start(): it would block, and this thread serves /healthz
         except SlackApiError as error:
             raise ConfigError(app_token_problem(error)) from None
-        log.info("deploybot connected; GET /healthz on port %d", slack.port)
-        _serve_http(socket_mode_health_app(handler.client.is_connected, store), slack.port, threads=2)
+        log.info("deploybot connected; GET /healthz and POST /hooks/... on port %d", slack.port)
+        _serve_http(socket_mode_health_app(handler.client.is_connected, store, hooks), slack.port, threads=4)
     finally:
         # Also on SIGTERM's SystemExit: Slack sees the socket close, and the client's reconnect threads end.
         handler.close()

@@ -328,6 +328,14 @@ class Store:
             conn.execute(update(deploys).where(deploys.c.id == deploy_id)
                          .values(state=DONE, outcome=outcome, finished_at=at, detail=detail))
 
+    def cancel_queued_deploys(self, feature: str, at: datetime, why: str) -> list[DeployRecord]:
+        """Call off the deploys of `feature` nobody has started; those a process takes meanwhile run."""
+        with self._tx() as conn:
+            rows = conn.execute(update(deploys).where(deploys.c.feature == feature).where(deploys.c.state == QUEUED)
+                                .values(state=DONE, outcome="cancelled", finished_at=at, detail=why)
+                                .returning(*deploys.c)).mappings()
+            return sorted((DeployRecord.of(r) for r in rows), key=lambda job: job.id)
+
     def deploy_commit(self, deploy_id: int, sha: str) -> None:
         with self._tx() as conn:
             conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(commit_sha=sha))

@@ -35,3 +35,16 @@ def test_a_tear_down_for_later_is_due_only_from_its_time(store_url):
     assert store.recall("e-1").teardown_at == T0 + timedelta(hours=1)
     assert store.cancel_teardown("e-1") and not store.cancel_teardown("e-1")
     assert store.teardown_requests(T0 + timedelta(days=1)) == {}
+
+
+def test_queued_deploys_of_a_branch_are_called_off_and_running_ones_are_not(store_url):
+    store = Store(engine_for(store_url))
+    ttl = timedelta(days=1)
+    running = store.enqueue_deploy("feature-x", "U1", "C1", "1.1", T0, ttl, "t3.small")
+    store.take_deploy(running, "bot-1", state="queued", previous_holder=None)
+    queued = store.enqueue_deploy("feature-x", "U1", "C1", "1.1", T0, ttl, "t3.small")
+    other = store.enqueue_deploy("feature-y", "U1", "C1", "2.2", T0, ttl, "t3.small")
+    (cancelled,) = store.cancel_queued_deploys("feature-x", T0, "branch deleted")
+    assert (cancelled.id, cancelled.thread_ts) == (queued, "1.1")
+    assert [j.id for j in store.unfinished_deploys()] == [running, other]
+    assert not store.take_deploy(queued, "bot-2", state="queued", previous_holder=None)

@@ -1,0 +1,88 @@
+"""What deploybot says about what happened in the repository (webhooks). Pure.
+
+Logins, branch names and commit subjects come from the git host: they go out escaped.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+
+from bot import buttons
+from bot.buttons import EnvButton
+from bot.env_views import date_token, person, relative
+from bot.mrkdwn import Mrkdwn, escape
+from bot.views import Message, clip, code, context, section
+from deployer.environment import Environment
+from deployer.hooks import BranchDeleted, Event, PullRequest, Pushed
+
+
+def login(event: Event) -> str:
+    return escape(clip(event.by, 80))
+
+
+def actor(event: Event) -> str:
+    """Who, in the audit trail: the login with its host, never mistaken for a Slack user id."""
+    return f"{event.host}:{clip(event.by, 100)}"
+
+
+def pushed_line(event: Pushed, *, queued: bool) -> str:
+    """`a1b2c3d` pushed by octocat: Fix the login form — redeploying."""
+    subject = f": {escape(clip(event.subject, 200))}" if event.subject else ""
+    then = "a redeploy is already queued and takes the newest commit" if queued else "redeploying"
+    return f":arrow_up: {code(event.sha[:7])} pushed by {login(event)}{subject} — {then}"
+
+
+def push_thread(feature: str, event: Pushed) -> Message:
+    """The channel message that opens a thread for an environment that had none (deployed from the CLI)."""
+    text = f"{pushed_line(event, queued=False)} {code(feature)} …"
+    return Message(text, [section(text), context("Progress follows in the thread.")])
+
+
+def gone_reason(event: BranchDeleted | PullRequest) -> Mrkdwn:
+    """Why a webhook takes an environment down, as the thread, the cards and the audit trail say it."""
+    if isinstance(event, BranchDeleted):
+        return Mrkdwn(f"branch deleted by {login(event)}")
+    number = f"PR #{event.number}" if event.host == "github" else f"MR !{event.number}"
+    return Mrkdwn(f"{number} {event.action} by {login(event)}")
+
+
+def teardown_scheduled(env: Environment, why: str, at: datetime, now: datetime) -> Message:
+    """A tear down after DEPLOYBOT_TEARDOWN_AFTER, with the button that calls it off."""
+    text = (f":hourglass_flowing_sand: {why[:1].upper()}{clip(why, 300)[1:]}: {code(env.feature or env.name)} "
+            f"({code(env.name)}) goes {relative(at, now)} ({date_token(at)}). Keep it if you still need it.")
+    keep = ButtonElement(text="Keep", action_id=buttons.KEEP, value=EnvButton(env_id=env.id).encode(),
+                         style="primary")
+    return Message(text, [section(text, block_id=f"keep:{env.id}:info"),
+                          ActionsBlock(block_id=f"keep:{env.id}:actions", elements=[keep]).to_dict()])
+
+
+def kept(env: Environment, user_id: str) -> Message:
+    text = (f":white_check_mark: {person(user_id)} kept {code(env.feature or env.name)} ({code(env.name)}): "
+            "it stays until it expires, as before.")
+    return Message(text, [section(text)])
+
+
+def nothing_to_keep(env: Environment) -> Mrkdwn:
+    return Mrkdwn(f"{code(env.name)} has no tear down waiting: someone kept it already.")
+
+
+def not_allowed_to_keep(env: Environment) -> Mrkdwn:
+    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may keep {code(env.name)}; ask them.")
+
+
+def teardown_waits(env: Environment, why: str, waits_for: str) -> str:
+    """`waits_for` is Beanstalk's status in lower case, or what another operation on it is doing."""
+    busy = (f"Beanstalk is {waits_for} it" if waits_for in ("launching", "updating")
+            else f"{escape(waits_for)} is running on it")
+    return (f":hourglass_flowing_sand: {why[:1].upper()}{clip(why, 300)[1:]}: {code(env.name)} goes as soon as "
+            f"{busy} ends (on the reaper's next pass).")
+
+
+def reopened(env: Environment, event: PullRequest) -> str:
+    number = f"PR #{event.number}" if event.host == "github" else f"MR !{event.number}"
+    return f":recycle: {number} reopened by {login(event)}: {code(env.name)} stays; its tear down is called off."
+
+
+def deploy_called_off(feature: str, why: str) -> str:
+    return f":no_entry_sign: This queued deploy of {code(feature)} is called off: {why}."

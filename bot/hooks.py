@@ -1,0 +1,188 @@
+"""What happens in Slack and to environments when the repository changes (webhooks), and the Keep button.
+
+Called on the webhook receiver's one worker thread (bot/webhooks.py), so two pushes of one
+branch are never weighed at the same time in a process. Every change goes through the same
+paths as Slack's: a redeploy is a deploy job in the durable queue (deployer/queue.py), a tear
+down goes through EnvironmentManager under the environment's claim.
+
+- A push to a branch with a live environment redeploys it in the environment's thread. At most
+  one hook deploy waits per branch: a push while one is queued adds nothing (the queued one
+  takes the branch's newest commit when its turn comes); a push while one runs queues one more.
+- A deleted branch, or a merged or closed pull request, takes the branch's environment down: at
+  once, or with DEPLOYBOT_TEARDOWN_AFTER after that delay (the reaper does it; Keep calls it off).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from slack_bolt import Ack, App, Respond
+
+from bot import buttons, hook_views, views
+from bot.buttons import EnvButton
+from bot.deploys import DeployService
+from bot.env_actions import Click
+from bot.env_views import Gone
+from bot.errors import answering
+from bot.notices import Notices
+from bot.permissions import Admins, may_extend
+from deployer.claims import DOING
+from deployer.environment import TERMINATED, TERMINATING, Environment
+from deployer.errors import NotAllowed
+from deployer.hooks import BranchDeleted, Event, PullRequest, Pushed
+from deployer.manager import EnvironmentManager
+from deployer.request import Limits, make_request
+from deployer.state import QUEUED
+
+log = logging.getLogger(__name__)
+
+
+class HookActions:
+    def __init__(self, manager: EnvironmentManager, deploys: DeployService, notices: Notices, admins: Admins,
+                 limits: Limits, clock: Callable[[], datetime], *, teardown_after: timedelta,
+                 extend_by: str = "anyone") -> None:
+        self._manager = manager
+        self._store = manager.store
+        self._deploys = deploys
+        self._notices = notices
+        self._admins = admins
+        self._limits = limits
+        self._clock = clock
+        self._after = teardown_after
+        self._extend_by = extend_by
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, Pushed):
+            self.pushed(event)
+        elif isinstance(event, BranchDeleted):
+            self.gone(event)
+        elif event.from_fork:
+            log.info("pull request %d is from a fork: its branch %r is not ours", event.number, event.branch)
+        elif event.action in ("merged", "closed"):
+            self.gone(event)
+        elif event.action == "reopened":
+            self.reopened(event)
+
+    # pushes -----------------------------------------------------------------------------------
+    def pushed(self, event: Pushed) -> None:
+        env = self._live(event.branch)
+        if env is None:
+            log.info("push to %r: no environment, nothing to do", event.branch)
+            return
+        queued = any(j.feature == event.branch and j.state == QUEUED for j in self._store.unfinished_deploys())
+        where = self._notices.thread_of(env.id)
+        if where is None:
+            where = self._open_thread(env, event)
+            if where is None:
+                return
+        else:
+            self._notices.post(where[0], hook_views.pushed_line(event, queued=queued), where[1])
+        self._store.log(self._clock(), "push", hook_views.actor(event),
+                        f"{event.sha[:7]} pushed: {'already queued' if queued else 'redeploying'}",
+                        env_id=env.id, name=env.name)
+        if not queued:
+            self._redeploy(env, where)
+
+    def _redeploy(self, env: Environment, where: tuple[str, str]) -> None:
+        """A deploy job reported in the environment's thread, owned by the environment's owner."""
+        request = make_request(env.feature or "", env.owner or "", self._limits)
+        job = self._store.enqueue_deploy(request.feature, request.owner, where[0], where[1], self._clock(),
+                                         request.ttl, request.instance_type)
+        if not self._deploys.queue.submit(job):
+            waiting_for = self._deploys.queue.waiting_for(job)
+            self._notices.post(where[0], views.queued_reply(DOING.get(waiting_for) if waiting_for else None), where[1])
+
+    def _open_thread(self, env: Environment, event: Pushed) -> tuple[str, str] | None:
+        """An environment deployed from the command line has no thread: one is opened where notices go."""
+        target = self._notices.report_to(env.owner)
+        ts = self._notices.post(target, hook_views.push_thread(env.feature or env.name, event)) if target else None
+        if ts is None:
+            log.info("push to %r: no thread, channel or owner to report a redeploy to; not redeployed", event.branch)
+            return None
+        self._manager.remember(env, target, ts)
+        return target, ts  # type: ignore[return-value]
+
+    # branches and pull requests that go ------------------------------------------------------
+    def gone(self, event: BranchDeleted | PullRequest) -> None:
+        env = self._live(event.branch)
+        if env is None:
+            log.info("%r is gone on %s: no environment, nothing to do", event.branch, event.host)
+            return
+        remembered = self._store.recall(env.id)
+        if remembered and remembered.teardown_by:  # the same deletion as a push and a delete event, or a PR too
+            log.info("%s already goes (%s); nothing more to do", env.name, remembered.teardown_reason)
+            return
+        why = hook_views.gone_reason(event)
+        if self._after > timedelta(0):
+            self._tear_down_later(env, event, why)
+        else:
+            self._tear_down(env, event, why)
+
+    def _tear_down_later(self, env: Environment, event: BranchDeleted | PullRequest, why: str) -> None:
+        now = self._clock()
+        at = now + self._after
+        self._manager.tear_down_at(env.id, hook_views.actor(event), why, at)
+        message = hook_views.teardown_scheduled(env, why, at, now)
+        thread = self._notices.thread_of(env.id)
+        channel, ts = thread if thread else (self._notices.report_to(env.owner), None)
+        if not channel or not self._notices.post_card(env.id, channel, message, ts):
+            log.info("%s goes at %s (%s); nobody to tell", env.name, at, why)
+
+    def _tear_down(self, env: Environment, event: BranchDeleted | PullRequest, why: str) -> None:
+        self._call_off_queued(env, why)
+        _, waits_for = self._manager.tear_down(env.id, hook_views.actor(event), why)
+        if waits_for:  # a deploy or Beanstalk is busy with it: the reaper's next pass after that
+            self._notices.in_thread_or_channel(env.id, hook_views.teardown_waits(env, why, waits_for), env.owner)
+            return
+        self._notices.gone(env.id, Gone(env.feature or env.name, env.name, self._clock(), None, why), env.owner)
+
+    def _call_off_queued(self, env: Environment, why: str) -> None:
+        """Deploys of the branch nobody started would bring the environment back: they are called off."""
+        thread = self._notices.thread_of(env.id)
+        for job in self._store.cancel_queued_deploys(env.feature or "", self._clock(), why):
+            if not (job.channel and job.thread_ts):
+                continue
+            self._notices.post(job.channel, hook_views.deploy_called_off(job.feature, why), job.thread_ts)
+            if (job.channel, job.thread_ts) != thread:  # a /deploy of its own: its message says it won't
+                self._notices.update(job.channel, job.thread_ts, views.deploy_unfinished(job.feature, job.owner, why))
+
+    def reopened(self, event: PullRequest) -> None:
+        """A pull request reopened before its environment went: the tear down it asked for is off."""
+        env = self._live(event.branch)
+        remembered = self._store.recall(env.id) if env else None
+        if env is None or remembered is None or remembered.teardown_at is None:
+            return
+        _, kept = self._manager.keep(env.id, hook_views.actor(event))
+        if kept:
+            self._notices.in_thread_or_channel(env.id, hook_views.reopened(env, event), env.owner)
+
+    # the Keep button ----------------------------------------------------------------------------
+    def keep(self, click: Click, ref: EnvButton) -> None:
+        env = self._manager.get(ref.env_id)
+        if not may_extend(self._extend_by, click.user_id, env, self._admins.user_ids):
+            raise NotAllowed(hook_views.not_allowed_to_keep(env))
+        env, kept = self._manager.keep(env.id, click.user_id)
+        if not kept:
+            click.tell(hook_views.nothing_to_keep(env))
+            return
+        message = hook_views.kept(env, click.user_id)
+        if click.message and click.channel_id:
+            self._notices.update(click.channel_id, click.message["ts"], message)
+        else:
+            click.tell(message.text)
+
+    def _live(self, branch: str) -> Environment | None:
+        """The branch's environment, while it lives."""
+        return next((e for e in self._manager.managed() if e.feature == branch
+                     and e.status not in (TERMINATING, TERMINATED)), None)
+
+
+def register(app: App, actions: HookActions) -> None:
+    def ack(ack: Ack) -> None:
+        ack()
+
+    def keep(body: dict, action: dict, respond: Respond) -> None:
+        actions.keep(Click.of(body, respond), EnvButton.decode(action.get("value")))
+
+    app.action(buttons.KEEP)(ack=ack, lazy=[answering(keep)])

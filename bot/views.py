@@ -15,7 +15,7 @@ from deployer.errors import DeployError
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
-    ImageBuilt, ImageReused, LiveWithWarnings, Progress, WaitingForBuildSlot,
+    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, WaitingForBuildSlot,
 )
 
 SECTION_LIMIT = 3000
@@ -166,6 +166,10 @@ def progress_text(event: Progress) -> str | None:
             return f"Reusing environment {code(env.name)} ({escape(env.status)})."
         case EnvironmentChanged(env):
             return f"{code(env.name)}: {escape(env.status)}, health {escape(env.health)}"
+        case InstanceTypeChanging(env, current, wanted):
+            was = f" from {escape(current)}" if current else ""
+            return (f"Changing the instance type of {code(env.name)}{was} to {escape(wanted)} "
+                    "(Beanstalk replaces its instances) …")
         case Deploying(env, label):
             return f"Deploying version {code(label)} to {code(env.name)} …"
         case LiveWithWarnings(env, causes):

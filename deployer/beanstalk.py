@@ -278,6 +278,23 @@ class BeanstalkGateway:
     def deploy_version(self, env_id: str, label: str) -> Started:
         return _started(self._eb.update_environment(EnvironmentId=env_id, VersionLabel=label))
 
+    @translated("change the environment's configuration")
+    def update_options(self, env_id: str, options: Mapping[tuple[str, str], str]) -> Started:
+        """Beanstalk refuses a version and options in one UpdateEnvironment (InvalidParameterCombination)."""
+        return _started(self._eb.update_environment(
+            EnvironmentId=env_id,
+            OptionSettings=[{"Namespace": ns, "OptionName": opt, "Value": v} for (ns, opt), v in options.items()],
+        ))
+
+    @translated("read the environment's configuration")
+    def option(self, env_name: str, namespace: str, name: str) -> str | None:
+        """One option's value as the environment runs it (not a pending change's)."""
+        described = self._eb.describe_configuration_settings(
+            ApplicationName=self.application, EnvironmentName=env_name)["ConfigurationSettings"]
+        deployed = [d for d in described if d.get("DeploymentStatus", "deployed") == "deployed"] or described
+        return next((o.get("Value") for d in deployed[:1] for o in d.get("OptionSettings", [])
+                     if (o.get("Namespace"), o.get("OptionName")) == (namespace, name)), None)
+
     @translated("read the environment's events")
     def events(
         self, env_id: str, since: datetime, severity: str = "WARN", request_id: str | None = None

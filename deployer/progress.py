@@ -62,6 +62,15 @@ class Deploying:
 
 
 @dataclass(frozen=True)
+class InstanceTypeChanging:
+    """A reused environment gets the instance type the deploy asks for (Beanstalk replaces its instances)."""
+
+    environment: Environment
+    current: str | None  # None when Beanstalk did not say
+    wanted: str
+
+
+@dataclass(frozen=True)
 class LiveWithWarnings:
     """The deploy succeeded, but the environment's health is not Green (Yellow, or Grey for no data)."""
 
@@ -71,5 +80,6 @@ class LiveWithWarnings:
 
 Progress = (
     CommitResolved | WaitingForBuildSlot | ImageBuilding | ImageBuilt | ImageReused | BuildLine
-    | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | Deploying | LiveWithWarnings
+    | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | InstanceTypeChanging | Deploying
+    | LiveWithWarnings
 )

@@ -16,10 +16,13 @@ class Limits:
     max_ttl: timedelta
     default_instance_type: str
     instance_types: tuple[str, ...]
+    # False where environments are containers on deploybot's Docker host (the local provider).
+    instance_types_apply: bool = True
 
 
 def limits_of(settings: Settings) -> Limits:
-    return Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types))
+    return Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types),
+                  instance_types_apply=settings.provider == "beanstalk")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ def make_request(
         raise InvalidRequest(
             f"--ttl must be between {format_duration(MIN_TTL)} and {format_duration(limits.max_ttl)}"
             f" (got {format_duration(ttl)})."
+        )
+    if instance_type and not limits.instance_types_apply:
+        raise InvalidRequest(
+            "`--instance` does not apply here: feature environments run as containers on deploybot's Docker host, "
+            "which have no instance types. Deploy without it."
         )
     instance_type = instance_type or limits.default_instance_type
     if instance_type not in limits.instance_types:

@@ -7,7 +7,9 @@ from deployer.environment import Environment
 from deployer.errors import BuildFailed
 from deployer.git import Commit
 from deployer.pipeline import DeployResult
-from deployer.progress import BuildLine, CommitResolved, EnvironmentChanged, ImageReused, LiveWithWarnings
+from deployer.progress import (
+    BuildLine, CommitResolved, EnvironmentChanged, ImageReused, InstanceTypeChanging, LiveWithWarnings,
+)
 
 ENV = Environment("e-1", "feature-x", "Ready", "Green", "http://feature-x.us-east-1.elasticbeanstalk.com")
 COMMIT = Commit("0123456789abcdef" * 2 + "01234567", "feature-x", "Add the page")
@@ -105,3 +107,10 @@ def test_a_live_environment_that_is_not_green_says_its_health_and_why():
     grey = Environment("e-1", "feature-x", "Ready", "Grey", ENV.url)
     assert views.progress_text(LiveWithWarnings(grey, ())) == (
         ":white_circle: `feature-x` is live, health Grey: Beanstalk has no health data from it yet")
+
+
+def test_an_instance_type_change_is_said_before_it_happens():
+    assert views.progress_text(InstanceTypeChanging(ENV, "t3.small", "t3.medium")) == (
+        "Changing the instance type of `feature-x` from t3.small to t3.medium (Beanstalk replaces its instances) …")
+    assert views.progress_text(InstanceTypeChanging(ENV, None, "t3.medium")).startswith(
+        "Changing the instance type of `feature-x` to t3.medium")

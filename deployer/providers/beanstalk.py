@@ -12,7 +12,7 @@ from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Enviro
 from deployer.errors import Busy, CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
 from deployer.naming import cname_prefixes, environment_name, version_environment, version_label
 from deployer.poller import Poller
-from deployer.progress import Deploying, EnvironmentChanged, LiveWithWarnings
+from deployer.progress import Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings
 from deployer.providers import Release, Report
 from deployer.request import DeployRequest
 
@@ -59,7 +59,10 @@ class BeanstalkProvider:
         launch_timeout: timedelta,
         deploy_timeout: timedelta,
         health_grace: timedelta = HEALTH_GRACE,
+        default_instance_type: str | None = None,
     ) -> None:
+        """`default_instance_type` is the one a deploy gets without --instance: a request for it leaves a
+        reused environment's type alone. Unknown (None), any type a request names is applied."""
         self._eb = gateway
         self._poller = poller
         self._template = template
@@ -69,6 +72,10 @@ class BeanstalkProvider:
         self._launch_timeout = launch_timeout.total_seconds()
         self._deploy_timeout = deploy_timeout.total_seconds()
         self._health_grace = health_grace.total_seconds()
+        self._default_instance_type = default_instance_type
+        # The instance type each reused environment's deploy asks for: noted by ensure(), applied by
+        # deploy(), which the pipeline calls in turn for one environment while it holds its claim.
+        self._instance_types: dict[str, str] = {}
 
     def name_for(self, feature: str) -> str:
         return environment_name(feature, self._prefix)
@@ -95,6 +102,9 @@ class BeanstalkProvider:
             existing = None
         if existing:
             self._check_ours(existing, request.feature)
+            self._instance_types.pop(existing.id, None)
+            if request.instance_type != self._default_instance_type:
+                self._instance_types[existing.id] = request.instance_type
             return existing, False
         return self._create(name, request, now), True
 
@@ -154,8 +164,9 @@ class BeanstalkProvider:
             self._eb.delete_bundle(self._bucket, key)  # no version will ever delete it
             raise
         since = datetime.now().astimezone() - EVENT_SLACK
+        self._change_instance_type(env, self._instance_types.pop(env.id, None), since, report)
         deadline = time.monotonic() + self._deploy_timeout
-        started = self._deploy_when_ready(env, label)
+        started = self._when_ready(env, lambda: self._eb.deploy_version(env.id, label), f"{env.name} to take {label}")
         report(Deploying(started.environment, label))
         deployed, env = self._outcome(env, started.request_id, since, deadline, f"{env.name} to take {label}", report)
         if not deployed or env.health == RED or env.version_label != label:
@@ -170,15 +181,37 @@ class BeanstalkProvider:
             report(LiveWithWarnings(env, tuple(causes[-CAUSES_SHOWN:])))
         return replace(env, tags=tags, arn=arn)
 
+    def _change_instance_type(self, env: Environment, wanted: str | None, since: datetime, report: Report) -> None:
+        """Give a reused environment the instance type its deploy asks for, in an update of its own before
+        the version's (Beanstalk takes a version or options in one UpdateEnvironment, not both)."""
+        if wanted is None:
+            return
+        listed = self._eb.option(env.name, *INSTANCE_TYPE_OPTION)
+        current = listed.split(",")[0].strip() if listed else None  # the first of the list is used
+        if current == wanted:
+            return
+        report(InstanceTypeChanging(env, current, wanted))
+        what = f"{env.name} to change to {wanted}"
+        started = self._when_ready(env, lambda: self._eb.update_options(env.id, {INSTANCE_TYPE_OPTION: wanted}), what)
+        changed, env = self._outcome(env, started.request_id, since, time.monotonic() + self._deploy_timeout, what,
+                                     report, red_grace=False)
+        if not changed:
+            raise EnvironmentFailed(
+                f"Beanstalk could not change the instance type of {env.name} from {current or 'its own'} to {wanted}, "
+                "so nothing was deployed; deploy again without --instance to keep the one it has.",
+                details=self._event_lines(env, since),
+            )
+
     def _outcome(
-        self, env: Environment, request_id: str | None, since: datetime, deadline: float, what: str, report: Report
+        self, env: Environment, request_id: str | None, since: datetime, deadline: float, what: str, report: Report,
+        *, red_grace: bool = True,
     ) -> tuple[bool, Environment]:
         """Wait until an operation is over, and say whether it succeeded, with the environment as it is then.
 
         Over means Beanstalk's events for the operation (`request_id`'s, else all since `since`) say
         it ended and the environment is Ready again, as the EB CLI decides: until then a Ready and
         its health may still be the ones from before the operation. After a success, a Red gets
-        HEALTH_GRACE to be re-evaluated.
+        HEALTH_GRACE to be re-evaluated (with `red_grace`: an update meant to make it healthy).
         """
         def changed(seen: Environment) -> None:
             report(EnvironmentChanged(seen))
@@ -195,7 +228,7 @@ class BeanstalkProvider:
             if time.monotonic() >= deadline:
                 raise DeployTimeout(f"Gave up waiting for {what} (Beanstalk has not said the operation ended; "
                                     f"last seen {seen.status}/{seen.health}); it may still be running.")
-        if not succeeded or seen.health != RED:
+        if not (succeeded and red_grace and seen.health == RED):
             return succeeded, seen
         return True, self._reevaluated(seen, min(deadline, time.monotonic() + self._health_grace), what, changed)
 
@@ -209,17 +242,17 @@ class BeanstalkProvider:
         except DeployTimeout:
             return env
 
-    def _deploy_when_ready(self, env: Environment, label: str) -> Started:
-        """deploybot's own writers wait for the environment's claim, but a tag update from
-        the console (or an update that has just begun) can still make it busy for a moment."""
+    def _when_ready(self, env: Environment, start: Callable[[], Started], what: str) -> Started:
+        """Start an update; deploybot's own writers wait for the environment's claim, but a tag update
+        from the console (or an update that has just begun) can still make it busy for a moment."""
         for attempt in range(BUSY_RETRIES):
             try:
-                return self._eb.deploy_version(env.id, label)
+                return start()
             except CloudError as error:
                 if not _busy(error) or attempt == BUSY_RETRIES - 1:
                     raise
             self._poller.wait(env.id, lambda e: e.status in (READY, TERMINATED), self._deploy_timeout,
-                              what=f"{env.name} to be ready for {label}")
+                              what=f"{what}: {env.name} to be ready")
         raise AssertionError("unreachable")
 
     # life cycle ---------------------------------------------------------------

@@ -258,9 +258,9 @@ def _gitlab_merge_request(payload: Mapping[str, Any], repository: Repository) ->
     author = last.get("author") if isinstance(last.get("author"), Mapping) else {}
     source, target = attributes.get("source_project_id"), attributes.get("target_project_id")
     return Delivery(repository, PullRequest(
-        "gitlab", action, _str(payload, "object_attributes", "source_branch"), _int(payload, "object_attributes", "iid"),
-        _str(payload, "user", "username"),
-        last.get("id"), author.get("email"), from_fork=source is not None and source != target,
+        "gitlab", action, _str(payload, "object_attributes", "source_branch"),
+        _int(payload, "object_attributes", "iid"), _str(payload, "user", "username"), last.get("id"),
+        author.get("email"), from_fork=source is not None and source != target,
     ))
 
 

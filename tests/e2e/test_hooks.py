@@ -3,7 +3,8 @@
 The deliveries are the documented payloads kept in tests/data/hooks, pointed at the test
 repository's branches and signed as GitHub and GitLab sign them. The Beanstalk bot has an
 application of its own (its reaper, every 2s, touches nothing of the other tests) and a
-registry repository of its own; the last test runs a second bot on the local provider.
+registry repository of its own; a second one there waits DEPLOYBOT_TEARDOWN_AFTER before a
+tear down, and the last test runs a third on the local provider.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -18,9 +20,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from bot.buttons import KEEP
 from deployer.state import Store, deploys, engine_for
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, Bot, start_bot
-from tests.e2e.helpers import CHANNEL, finished, page, replies, root_of, until
+from tests.e2e.helpers import CHANNEL, click, finished, page, replies, root_of, until
 from tests.world.apprepo import add_commit, make_app_repo, page_for
 from tests.world.aws import BUCKET, Moto
 from tests.world.dockerenv import docker_client
@@ -237,6 +240,59 @@ def test_bad_deliveries_get_a_4xx_or_2xx_and_leave_no_traceback(hooks):
     assert hooks.bot.process.poll() is None
     log = hooks.bot.log.read_text()
     assert "Traceback" not in log and " ERROR " not in log and GITHUB_SECRET not in log
+
+
+# -- DEPLOYBOT_TEARDOWN_AFTER and Keep ---------------------------------------------------------------
+GRACE = 8  # seconds: long enough to click Keep, short enough to wait for
+
+
+@pytest.fixture(scope="module")
+def later(hooks, slack, bot_env, logs, tmp_path_factory):
+    """A second bot, in the same application, that waits GRACE seconds before a webhook's tear down."""
+    work = tmp_path_factory.mktemp("hooks-later")
+    state = f"sqlite:///{work}/state.db"
+    env = {**bot_env, "DEPLOYBOT_EB_APPLICATION": APPLICATION, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
+           "DEPLOYBOT_ENV_PREFIX": PREFIX, "DEPLOYBOT_ECR_REPOSITORY": f"hooks-later-{uuid.uuid4().hex[:8]}",
+           "DEPLOYBOT_STATE": state, "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_REAP_INTERVAL": "1s",
+           "DEPLOYBOT_TEARDOWN_AFTER": f"{GRACE}s", "DEPLOYBOT_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+           "DEPLOYBOT_GITHUB_REPOSITORY": REPOSITORY}
+    bot = start_bot(env, slack, logs / "hooks-later-bot.log")
+    yield World(bot, hooks.moto, Store(engine_for(state)), hooks.repo, hooks.repo_url)
+    bot.stop()
+
+
+def keep_card(slack, root: str) -> str:
+    """The ts of the thread's message with the Keep button."""
+    return slack.wait_for(lambda s: next((m["ts"] for m in s.thread(root) if KEEP in json.dumps(m.get("blocks"))),
+                                         None), timeout=15, what="the Keep button")
+
+
+def test_with_a_delay_the_thread_says_when_and_the_environment_goes_then(later, slack):
+    root, _ = later.deploy(slack, "hook-later")
+    payload = fixture("github-pull-request-merged")
+    payload["pull_request"]["head"]["ref"] = "hook-later"
+    assert later.github("pull_request", payload).status_code == 202
+    card_ts = keep_card(slack, root)
+    assert slack.messages(CHANNEL)[card_ts]["text"].startswith(":hourglass_flowing_sand: PR #42 merged by Octocat")
+    assert later.live("hook-later")  # not yet
+    until(lambda: not later.live("hook-later"), GRACE + 20, "the environment to go after the delay")
+    slack.wait_for(lambda s: "PR #42 merged by Octocat" in card(s, root) and KEEP not in card(s, card_ts),
+                   timeout=10, what="its cards to say why, without Keep")
+
+
+def test_keep_calls_off_the_tear_down(later, slack):
+    root, _ = later.deploy(slack, "hook-keep")
+    payload = fixture("github-delete")
+    payload["ref"] = "hook-keep"
+    assert later.github("delete", payload).status_code == 202
+    card_ts = keep_card(slack, root)
+    click(later.bot.driver, slack, card_ts, KEEP, "U0BEA")
+    slack.wait_for(lambda s: "<@U0BEA> kept `hook-keep`" in s.messages(CHANNEL)[card_ts]["text"], timeout=10,
+                   what="the card to say who kept it")
+    time.sleep(GRACE + 3)  # past the delay, and a few reaper passes
+    assert later.live("hook-keep")
+    (env,) = later.live("hook-keep")
+    assert [e["action"] for e in later.store.audit_trail(env["EnvironmentId"])][-2:] == ["teardown-scheduled", "keep"]
 
 
 # -- the local provider ------------------------------------------------------------------------------

@@ -58,6 +58,10 @@ class BranchNotFound(DeployError):
     exit_code = 3
     title = "Unknown branch"
 
+    def __init__(self, message: str, *, branch: str | None = None, details: list[str] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.branch = branch
+
 
 class BuildFailed(DeployError):
     """The image build failed; `details` holds the last lines of the build log."""

@@ -19,7 +19,8 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
@@ -39,6 +40,7 @@ _MISSING_REF = "couldn't find remote ref"
 # FETCH_HEAD, and a second fetch fails instead of waiting. GitRepo objects for the
 # same directory (one per request, say) therefore share a lock.
 _cache_locks: dict[Path, threading.Lock] = {}
+_cache_rounds: dict[Path, "FetchRounds"] = {}
 _cache_locks_guard = threading.Lock()
 
 
@@ -57,16 +59,46 @@ class GitRepo:
         self.cache_dir = Path(cache_dir)
         self.display_url = redact_url(url)
         self._lock = _lock_for(self.cache_dir)
+        self._rounds = _rounds_for(self.cache_dir)
 
     def resolve(self, branch: str) -> Commit:
-        """Fetch `branch` from the remote and return the commit it points at now."""
-        ref, cached = _branch_ref(branch), _cache_ref(branch)
-        with self._lock:
-            self._ensure_cache()
-            self._fetch(branch, ref, cached)
-            sha = self._git("rev-parse", "--verify", f"{cached}^{{commit}}").strip()
+        """Fetch `branch` from the remote and return the commit it points at now.
+
+        Branches asked for while a fetch runs are fetched together in the next one: fifty
+        deploys at once cost a few fetches, not fifty in a row. A fetch that began before
+        the call never answers it (the branch may have been pushed since).
+        """
+        cached = _cache_ref(branch)
+        _branch_ref(branch)  # a name git would refuse is refused before it joins a round
+        self._rounds.fetch(branch, self._fetch_round)
+        sha = self._git("rev-parse", "--verify", f"{cached}^{{commit}}").strip()
         subject = self._git("log", "-1", "--format=%s", sha).strip()
         return Commit(sha=sha, branch=branch, subject=subject)
+
+    def _fetch_round(self, branches: list[str]) -> dict[str, Exception | None]:
+        """Fetch every branch of a round in one git fetch; each branch's own error, or None.
+
+        git stops at the first branch the remote lacks and names it: that one is told so and
+        the fetch runs again without it.
+        """
+        outcome: dict[str, Exception | None] = {}
+        left = list(branches)
+        with self._lock:
+            self._ensure_cache()
+            while left:
+                try:
+                    self._fetch(left)
+                except BranchNotFound as error:
+                    missing = error.branch if error.branch in left else left[0]
+                    outcome[missing] = error
+                    left.remove(missing)
+                    continue
+                except DeployError as error:
+                    outcome.update(dict.fromkeys(left, error))
+                    break
+                outcome.update(dict.fromkeys(left))
+                break
+        return outcome
 
     def archive(self, sha: str) -> bytes:
         """The commit's tree as an uncompressed tar: the Docker build context."""
@@ -140,10 +172,11 @@ class GitRepo:
                 "may write there."
             ) from None
 
-    def _fetch(self, branch: str, ref: str, cached: str) -> None:
+    def _fetch(self, branches: list[str]) -> None:
         # Fetching from the URL itself rather than a configured remote keeps any
-        # token in the URL out of the cache's config file. The explicit refspec
-        # fetches only this branch; `+` accepts force-pushes.
+        # token in the URL out of the cache's config file. The explicit refspecs
+        # fetch only these branches; `+` accepts force-pushes.
+        refspecs = [f"+{_branch_ref(branch)}:{_cache_ref(branch)}" for branch in branches]
         try:
             result = self._run(
                 "fetch",
@@ -152,7 +185,7 @@ class GitRepo:
                 "--prune",
                 "--",
                 self.url,
-                f"+{ref}:{cached}",
+                *refspecs,
                 timeout=FETCH_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:
@@ -164,8 +197,9 @@ class GitRepo:
             return
         stderr = self._clean_stderr(result.stderr)
         if _MISSING_REF in stderr:
-            self._forget(cached)
-            raise BranchNotFound(f"Branch `{branch}` does not exist in {self.display_url}")
+            missing = _missing_branch(stderr, branches)
+            self._forget(_cache_ref(missing))
+            raise BranchNotFound(f"Branch `{missing}` does not exist in {self.display_url}", branch=missing)
         raise ConfigError(
             f"Could not fetch from the git repository {self.display_url}. Check that "
             "DEPLOYBOT_GIT_URL is right and that the bot can read the repository.",
@@ -268,6 +302,59 @@ def _lock_for(cache_dir: Path) -> threading.Lock:
     key = cache_dir.resolve()
     with _cache_locks_guard:
         return _cache_locks.setdefault(key, threading.Lock())
+
+
+def _missing_branch(stderr: str, branches: list[str]) -> str:
+    """The branch git says the remote lacks ("couldn't find remote ref refs/heads/<name>")."""
+    for branch in branches:
+        if f"{_MISSING_REF} {_branch_ref(branch)}" in stderr:
+            return branch
+    return branches[0]
+
+
+def _rounds_for(cache_dir: Path) -> FetchRounds:
+    key = cache_dir.resolve()
+    with _cache_locks_guard:
+        return _cache_rounds.setdefault(key, FetchRounds())
+
+
+class FetchRounds:
+    """Group fetches: whoever asks while a round runs joins the next, which one of them runs for all.
+
+    A round only ever answers the branches asked for before it began, so nobody gets a fetch
+    older than their question.
+    """
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._next: dict[str, Future] = {}  # branch → the outcome of the round it waits for
+        self._running = False
+
+    def fetch(self, branch: str, run: Callable[[list[str]], dict[str, Exception | None]]) -> None:
+        """Wait for a round that fetches `branch`, running it when it is our turn; raises its error."""
+        with self._turn:
+            future = self._next.setdefault(branch, Future())
+            while not future.done() and self._running:
+                self._turn.wait()
+            if future.done():
+                return self._outcome(future)
+            batch, self._next, self._running = self._next, {}, True
+        try:
+            outcome = run(list(batch))
+        except BaseException as error:  # noqa: BLE001 - everyone in the round hears of it
+            outcome = dict.fromkeys(batch, error)
+        finally:
+            with self._turn:  # outcomes first: a waiter that wakes finds its answer, or its turn
+                for name, waiting in batch.items():
+                    error = outcome.get(name)
+                    waiting.set_exception(error) if error else waiting.set_result(None)
+                self._running = False
+                self._turn.notify_all()
+        return self._outcome(future)
+
+    @staticmethod
+    def _outcome(future: Future) -> None:
+        future.result()
 
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import time
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -212,3 +213,70 @@ def test_unknown_commits_are_refused(repo: GitRepo, sha: str) -> None:
         repo.archive(sha)
     with pytest.raises(DeployError, match="resolve the branch again"):
         repo.read_file(sha, "index.html")
+
+
+def _fetches(trace: Path) -> int:
+    """`git fetch` processes started, from git's own trace2 event log."""
+    import json
+    events = [json.loads(line) for line in trace.read_text().splitlines()] if trace.exists() else []
+    return sum(1 for e in events if e.get("event") == "start" and "fetch" in e.get("argv", []))
+
+
+def test_many_branches_asked_for_at_once_are_fetched_together(tmp_path: Path, monkeypatch) -> None:
+    # Fifty /deploy at once: one git fetch after another made the fiftieth wait for all the others.
+    from concurrent.futures import ThreadPoolExecutor
+
+    bare, url = _bare_copy(tmp_path)
+    branches = [f"burst-{n:02d}" for n in range(24)]
+    for n, branch in enumerate(branches):
+        _git_in(bare, "branch", branch, "feature-x" if n % 2 else "feature-y")
+    trace = tmp_path / "trace.json"
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+    repo = GitRepo(url, tmp_path / "cache")
+
+    with ThreadPoolExecutor(max_workers=len(branches) + 1) as pool:
+        asked = [*branches, "no-such-branch"]
+        futures = {branch: pool.submit(repo.resolve, branch) for branch in asked}
+    for n, branch in enumerate(branches):
+        assert futures[branch].result().sha == _git_in(bare, "rev-parse", "feature-x" if n % 2 else "feature-y")
+    with pytest.raises(BranchNotFound, match="no-such-branch"):
+        futures["no-such-branch"].result()
+    assert _fetches(trace) <= 8, f"{_fetches(trace)} git fetches for {len(asked)} branches"
+
+
+def test_a_branch_asked_for_during_a_fetch_waits_for_a_fetch_that_begins_after_it(tmp_path: Path) -> None:
+    # A push (a webhook) lands while a fetch of the same branch runs: the deploy it starts must see
+    # the new commit, not the answer of the fetch that began before the push. FetchRounds with a
+    # fetch the test holds open, so the questions really meet it.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deployer.git import FetchRounds
+
+    rounds, started, release, ran = FetchRounds(), threading.Event(), threading.Event(), []
+
+    def fetch(branches: list[str]) -> dict:
+        ran.append(sorted(branches))
+        if len(ran) == 1:
+            started.set()
+            release.wait(5)
+        return {b: (BranchNotFound(f"no {b}") if b == "gone" else None) for b in branches}
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        first = pool.submit(rounds.fetch, "hotfix", fetch)
+        assert started.wait(5)
+        later = [pool.submit(rounds.fetch, branch, fetch) for branch in ("hotfix", "feature-x", "gone")]
+        time.sleep(0.2)  # they are waiting now, behind the running round
+        release.set()
+        first.result(), later[0].result(), later[1].result()
+        with pytest.raises(BranchNotFound, match="no gone"):
+            later[2].result()
+    assert ran == [["hotfix"], ["feature-x", "gone", "hotfix"]]
+
+
+def test_new_commits_are_seen_by_the_next_resolve(tmp_path: Path) -> None:
+    bare, url = _bare_copy(tmp_path)
+    repo = GitRepo(url, tmp_path / "cache")
+    first = repo.resolve("feature-x")
+    _git_in(bare, "branch", "-f", "feature-x", "feature-y")
+    assert repo.resolve("feature-x").sha != first.sha

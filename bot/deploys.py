@@ -88,17 +88,23 @@ class DeployService:
         self._client = client
         self.queue = DeployQueue(self._store, manager.claims, self._run_job, max_running=max_running, poll=poll)
         self._commits: dict[int, Commit] = {}  # resolved at intake, for a job that starts at once
+        # Two stages, so that a burst of fifty opens fifty threads at once: `_intake` only opens them;
+        # `_admitting` resolves the branches (the fetches of those waiting are made together:
+        # deployer/git.py) and records the jobs.
         self._intake = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="deploybot-intake")
+        self._admitting = ThreadPoolExecutor(max_workers=2 * intake_workers, thread_name_prefix="deploybot-admit")
 
     def start(self, request: DeployRequest, origin: Origin) -> None:
         """Called right after the ack: everything slow happens on other threads."""
-        self._intake.submit(self._guarded, origin, None, self._admit, request, origin)
+        self._intake.submit(self._guarded, origin, None, self._announce, request, origin)
 
-    def _admit(self, request: DeployRequest, origin: Origin) -> None:
+    def _announce(self, request: DeployRequest, origin: Origin) -> None:
         # The thread first, before anything slow (the git fetch): the person sees their deploy at once.
         thread = self._open_thread(request, origin)
-        if thread is None:
-            return
+        if thread is not None:
+            self._admitting.submit(self._guarded, origin, thread, self._admit, request, origin, thread)
+
+    def _admit(self, request: DeployRequest, origin: Origin, thread: Thread) -> None:
         try:
             commit = self._deployer.resolve(request.feature)
             job = self._store.enqueue_deploy(request.feature, request.owner, thread.channel, thread.ts, utcnow(),

@@ -202,6 +202,7 @@ def build_provider(settings: Settings, gateway: BeanstalkGateway) -> BeanstalkPr
         env_prefix=settings.env_prefix,
         launch_timeout=settings.launch_timeout,
         deploy_timeout=settings.deploy_timeout,
+        default_instance_type=settings.eb_instance_type,  # a /deploy without --instance leaves a resized one alone
     )
 
 

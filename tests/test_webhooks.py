@@ -167,3 +167,17 @@ def test_a_failing_handler_is_logged_and_the_worker_goes_on(world, caplog):
 def test_read_limited_reads_no_further_than_the_limit(size, length, whole):
     body = read_limited(io.BytesIO(b"x" * size), length)
     assert (body is not None) == whole and (body is None or len(body) == size)
+
+
+def test_both_ways_of_serving_have_the_endpoints(tmp_path):
+    from slack_bolt import App
+
+    from bot.server import http_app, socket_mode_health_app
+
+    store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
+    receiver = Receiver(store, Followed(None, "file:///x"), lambda event: None, github_secret=None,
+                        gitlab_token=None, clock=lambda: NOW)
+    bolt = App(token="xoxb-unused", signing_secret="unused", token_verification_enabled=False)
+    for web in (http_app(bolt, store, receiver), socket_mode_health_app(lambda: True, store, receiver)):
+        assert {"/hooks/github", "/hooks/gitlab"} <= {rule.rule for rule in web.url_map.iter_rules()}
+    receiver.shutdown()

@@ -102,7 +102,7 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
                                    extend_by=settings.extend_by))
-    hook_actions = HookActions(services.manager, deploys, notices, admins, limits_of(settings), utcnow,
+    hook_actions = HookActions(services.manager, deploys.queue, notices, admins, limits_of(settings), utcnow,
                                teardown_after=settings.teardown_after, extend_by=settings.extend_by)
     register_hooks(app, hook_actions)
     app.error(on_error)

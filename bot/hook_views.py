@@ -33,9 +33,9 @@ def pushed_line(event: Pushed, *, queued: bool) -> str:
     return f":arrow_up: {code(event.sha[:7])} pushed by {login(event)}{subject} — {then}"
 
 
-def push_thread(feature: str, event: Pushed) -> Message:
+def push_thread(feature: str, event: Pushed, queued: bool) -> Message:
     """The channel message that opens a thread for an environment that had none (deployed from the CLI)."""
-    text = f"{pushed_line(event, queued=False)} {code(feature)} …"
+    text = f"{code(feature)}: {pushed_line(event, queued=queued)}"
     return Message(text, [section(text), context("Progress follows in the thread.")])
 
 

@@ -21,7 +21,6 @@ from slack_bolt import Ack, App, Respond
 
 from bot import buttons, hook_views, views
 from bot.buttons import EnvButton
-from bot.deploys import DeployService
 from bot.env_actions import Click
 from bot.env_views import Gone
 from bot.errors import answering
@@ -32,6 +31,7 @@ from deployer.environment import TERMINATED, TERMINATING, Environment
 from deployer.errors import NotAllowed
 from deployer.hooks import BranchDeleted, Event, PullRequest, Pushed
 from deployer.manager import EnvironmentManager
+from deployer.queue import DeployQueue
 from deployer.request import Limits, make_request
 from deployer.state import QUEUED
 
@@ -39,12 +39,12 @@ log = logging.getLogger(__name__)
 
 
 class HookActions:
-    def __init__(self, manager: EnvironmentManager, deploys: DeployService, notices: Notices, admins: Admins,
+    def __init__(self, manager: EnvironmentManager, queue: DeployQueue, notices: Notices, admins: Admins,
                  limits: Limits, clock: Callable[[], datetime], *, teardown_after: timedelta,
                  extend_by: str = "anyone") -> None:
         self._manager = manager
         self._store = manager.store
-        self._deploys = deploys
+        self._queue = queue  # its runner is DeployService's: a job in a thread reports there
         self._notices = notices
         self._admins = admins
         self._limits = limits
@@ -73,7 +73,7 @@ class HookActions:
         queued = any(j.feature == event.branch and j.state == QUEUED for j in self._store.unfinished_deploys())
         where = self._notices.thread_of(env.id)
         if where is None:
-            where = self._open_thread(env, event)
+            where = self._open_thread(env, event, queued)
             if where is None:
                 return
         else:
@@ -89,14 +89,14 @@ class HookActions:
         request = make_request(env.feature or "", env.owner or "", self._limits)
         job = self._store.enqueue_deploy(request.feature, request.owner, where[0], where[1], self._clock(),
                                          request.ttl, request.instance_type)
-        if not self._deploys.queue.submit(job):
-            waiting_for = self._deploys.queue.waiting_for(job)
+        if not self._queue.submit(job):
+            waiting_for = self._queue.waiting_for(job)
             self._notices.post(where[0], views.queued_reply(DOING.get(waiting_for) if waiting_for else None), where[1])
 
-    def _open_thread(self, env: Environment, event: Pushed) -> tuple[str, str] | None:
+    def _open_thread(self, env: Environment, event: Pushed, queued: bool) -> tuple[str, str] | None:
         """An environment deployed from the command line has no thread: one is opened where notices go."""
         target = self._notices.report_to(env.owner)
-        ts = self._notices.post(target, hook_views.push_thread(env.feature or env.name, event)) if target else None
+        ts = self._notices.post(target, hook_views.push_thread(env.feature or env.name, event, queued)) if target else None
         if ts is None:
             log.info("push to %r: no thread, channel or owner to report a redeploy to; not redeployed", event.branch)
             return None

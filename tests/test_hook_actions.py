@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 from unittest.mock import Mock
 
 import pytest
@@ -46,8 +45,7 @@ def world() -> World:
 
 def actions(world: World, after: timedelta = timedelta(0), extend_by: str = "anyone") -> HookActions:
     world.queue = FakeQueue()
-    deploys = SimpleNamespace(queue=world.queue)
-    return HookActions(world.manager, deploys, Notices(world.client, world.store, CHANNEL),  # type: ignore[arg-type]
+    return HookActions(world.manager, world.queue, Notices(world.client, world.store, CHANNEL),  # type: ignore[arg-type]
                        Admins(world.client, []), RequestLimits(DAY, 7 * DAY, "t3.small", ("t3.small",)),
                        lambda: world.now, teardown_after=after, extend_by=extend_by)
 

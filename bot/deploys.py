@@ -108,7 +108,8 @@ class DeployService:
         try:
             commit = self._deployer.resolve(request.feature)
             job = self._store.enqueue_deploy(request.feature, request.owner, thread.channel, thread.ts, utcnow(),
-                                             request.ttl, request.instance_type)
+                                             request.ttl, request.instance_type,
+                                             instance_asked=request.instance_asked)
         except BranchNotFound as error:  # a typo, not a deploy: take the thread back, answer privately
             thread.delete()
             origin.respond(answer_for(error))
@@ -149,7 +150,8 @@ class DeployService:
             return
         if resumed:
             thread.reply(views.resumed_reply(job.feature))
-        request = DeployRequest(job.feature, job.owner, job.ttl, job.instance_type)  # type: ignore[arg-type]
+        request = DeployRequest(job.feature, job.owner, job.ttl, job.instance_type,  # type: ignore[arg-type]
+                                job.instance_asked)
         (outcome, detail), started = ("crashed", ""), time.monotonic()
         with log_context(feature=job.feature, environment=self._deployer.provider.name_for(job.feature),
                          deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):

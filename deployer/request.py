@@ -31,6 +31,7 @@ class DeployRequest:
     owner: str
     ttl: timedelta
     instance_type: str
+    instance_asked: bool = False  # named with --instance, not the operator's default
 
 
 MIN_TTL = timedelta(minutes=10)
@@ -54,9 +55,10 @@ def make_request(
             "`--instance` does not apply here: feature environments run as containers on deploybot's Docker host, "
             "which have no instance types. Deploy without it."
         )
+    asked = bool(instance_type)
     instance_type = instance_type or limits.default_instance_type
     if instance_type not in limits.instance_types:
         raise InvalidRequest(
             f"--instance `{instance_type}` is not allowed here; choose one of {', '.join(limits.instance_types)}."
         )
-    return DeployRequest(feature=feature, owner=owner, ttl=ttl, instance_type=instance_type)
+    return DeployRequest(feature=feature, owner=owner, ttl=ttl, instance_type=instance_type, instance_asked=asked)

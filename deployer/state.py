@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (
-    Column, DateTime, Integer, MetaData, String, Table, Text, TypeDecorator, create_engine, delete, insert, select,
-    update,
+    Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, TypeDecorator, create_engine, delete, false,
+    insert, select, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -85,6 +85,7 @@ deploys = Table(
     Column("ttl_seconds", Integer),
     Column("instance_type", String(64)),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("instance_asked", Boolean, nullable=False, server_default=false()),
     Column("commit_sha", String(40)),  # once resolved: the image sweep keeps what deploys are using
 )
 
@@ -163,12 +164,14 @@ class DeployRecord:
     ttl: timedelta | None = None
     instance_type: str | None = None
     attempts: int = 0
+    instance_asked: bool = False
 
     @classmethod
     def of(cls, row: Mapping) -> "DeployRecord":
         ttl = timedelta(seconds=row["ttl_seconds"]) if row["ttl_seconds"] is not None else None
         return cls(row["id"], row["feature"], row["owner"], row["channel"], row["thread_ts"], row["started_at"],
-                   row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0)
+                   row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0,
+                   bool(row["instance_asked"]))
 
 
 @dataclass(frozen=True)
@@ -307,11 +310,12 @@ class Store:
 
     # deploys: jobs from the moment they are accepted ------------------------
     def enqueue_deploy(self, feature: str, owner: str, channel: str | None, thread_ts: str | None, at: datetime,
-                       ttl: timedelta, instance_type: str) -> int:
+                       ttl: timedelta, instance_type: str, *, instance_asked: bool = False) -> int:
         with self._tx() as conn:
             result = conn.execute(insert(deploys).values(
                 feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at, state=QUEUED,
-                ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type, attempts=0))
+                ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type, instance_asked=instance_asked,
+                attempts=0))
             return int(result.inserted_primary_key[0])
 
     def take_deploy(self, deploy_id: int, holder: str, *, state: str, previous_holder: str | None) -> bool:

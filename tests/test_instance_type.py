@@ -102,6 +102,17 @@ def test_a_redeploy_without_instance_leaves_the_type_alone(world, created_with):
     assert not any("instance type" in line for line in world.lines())
 
 
+def test_asking_for_the_default_type_by_name_takes_a_resized_environment_back(world):
+    # `--instance t3.small` after `--instance t3.medium`: the default asked for out loud is applied.
+    world.deploy("shrink", "a" * 40, instance_type="t3.medium")
+    world.reported.clear()
+
+    world.deploy("shrink", "b" * 40, instance_type="t3.small")
+
+    assert world.instance_type("shrink") == "t3.small"
+    assert any("from t3.medium to t3.small" in line for line in world.lines()), world.lines()
+
+
 def test_without_the_default_any_type_a_request_names_is_applied_and_said(aws):
     world = World(default_instance_type=None)
     world.deploy("back-down", "a" * 40, instance_type="t3.medium")

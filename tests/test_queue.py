@@ -175,3 +175,12 @@ def test_a_deploy_behind_one_another_process_accepted_but_has_not_started_says_i
             process.queue.dispatch()
         return bot1.store.unfinished_deploys() == []
     until(drained, "every deploy to finish")
+
+
+def test_a_job_remembers_whether_its_instance_type_was_asked_for(store_url):
+    # The job is what a deploy runs from (in this process or, resumed, in another): without this,
+    # `--instance t3.small` on an environment resized to t3.medium read as "no --instance".
+    store = Store(engine_for(store_url))
+    asked = store.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", "1.1", T0, TIMEOUT, "t3.small", instance_asked=True)
+    default = store.enqueue_deploy("feature-y", "U0ANA", "C0DEPLOY", "1.2", T0, TIMEOUT, "t3.small")
+    assert store.deploy(asked).instance_asked and not store.deploy(default).instance_asked

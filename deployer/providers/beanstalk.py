@@ -103,7 +103,7 @@ class BeanstalkProvider:
         if existing:
             self._check_ours(existing, request.feature)
             self._instance_types.pop(existing.id, None)
-            if request.instance_type != self._default_instance_type:
+            if request.instance_asked or request.instance_type != self._default_instance_type:
                 self._instance_types[existing.id] = request.instance_type
             return existing, False
         return self._create(name, request, now), True

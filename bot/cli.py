@@ -20,7 +20,7 @@ from deployer.pipeline import utcnow
 from deployer.errors import Busy, DeployError
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
-    ImageBuilding, ImageBuilt, ImageReused, Progress, WaitingForBuildSlot,
+    ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, WaitingForBuildSlot,
 )
 from deployer.reaper import REAPER_LEASE
 from deployer.request import limits_of, make_request
@@ -253,6 +253,10 @@ def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
             return f"{env.name}: {env.status}, health {env.health}"
         case Deploying(env, label):
             return f"deploying {label} to {env.name}"
+        case InstanceTypeChanging(env, current, wanted):
+            return f"changing the instance type of {env.name} from {current or 'its own'} to {wanted}"
+        case LiveWithWarnings(env, causes):
+            return f"{env.name} is live, health {env.health}" + (f": {causes[-1]}" if causes else "")
     return None
 
 

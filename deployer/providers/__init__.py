@@ -43,7 +43,8 @@ class Provider(Protocol):
         """Wait until the environment can take a deployment; EnvironmentFailed if it can't."""
 
     def deploy(self, env: Environment, prepared: Any, now: datetime, report: Report) -> Environment:
-        """Deploy a prepared release and wait until the environment is healthy with it."""
+        """Deploy a prepared release and wait until the environment runs it (live, though its health
+        may be Yellow or Grey: a LiveWithWarnings says so); raises EnvironmentFailed when it doesn't."""
 
     # life cycle
     def environments(self) -> list[Environment]:

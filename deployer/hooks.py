@@ -75,8 +75,9 @@ class PullRequest:
     number: int  # GitHub's number, GitLab's iid
     by: str
     head_sha: str | None = None
-    author_email: str | None = None
+    author_email: str | None = None  # of the head commit, when the host says (GitLab does, GitHub doesn't)
     from_fork: bool = False  # its branch lives in another repository: not one of ours
+    title: str = ""
 
 
 Event = Pushed | BranchDeleted | PullRequest
@@ -203,7 +204,7 @@ def _github_pull_request(payload: Mapping[str, Any], repository: Repository) -> 
     return Delivery(repository, PullRequest(
         "github", "merged" if merged else action, _str(payload, "pull_request", "head", "ref"), _int(payload, "number"),
         (merger or {}).get("login") or _github_login(payload), _opt(pull, "head", "sha"),
-        from_fork=(fork or "").lower() != repository.full_name.lower(),
+        from_fork=(fork or "").lower() != repository.full_name.lower(), title=_opt(pull, "title") or "",
     ))
 
 
@@ -254,6 +255,8 @@ def _gitlab_merge_request(payload: Mapping[str, Any], repository: Repository) ->
     action = _GITLAB_MERGE_ACTIONS.get(attributes.get("action") or "")
     if action is None:
         return ignored(f"merge request {attributes.get('action') or '(no action)'}: nothing to do", repository)
+    if action == "updated" and not attributes.get("oldrev"):  # GitLab's `update` is any edit; new commits bring oldrev
+        return ignored("merge request update without new commits: nothing to do", repository)
     last = attributes.get("last_commit") if isinstance(attributes.get("last_commit"), Mapping) else {}
     author = last.get("author") if isinstance(last.get("author"), Mapping) else {}
     source, target = attributes.get("source_project_id"), attributes.get("target_project_id")
@@ -261,6 +264,7 @@ def _gitlab_merge_request(payload: Mapping[str, Any], repository: Repository) ->
         "gitlab", action, _str(payload, "object_attributes", "source_branch"),
         _int(payload, "object_attributes", "iid"), _str(payload, "user", "username"), last.get("id"),
         author.get("email"), from_fork=source is not None and source != target,
+        title=_opt(attributes, "title") or "",
     ))
 
 

@@ -71,7 +71,7 @@ def test_a_push_of_forty_zeros_is_a_delete_even_without_the_deleted_flag():
 def test_a_merged_pull_request_names_its_head_branch_and_who_merged_it():
     event = parse_github("pull_request", body("github-pull-request-merged")).event
     assert event == PullRequest("github", "merged", "feature-x", 42, "Octocat",
-                                "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678")
+                                "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", title="Fix the login form")
 
 
 def test_a_pull_request_closed_without_merging_is_closed():
@@ -86,6 +86,8 @@ def test_pull_request_actions_deploybot_knows(action, seen):
     event = parse_github("pull_request", body("github-pull-request-opened", action=action)).event
     assert (event.action, event.branch, event.number, event.head_sha, event.from_fork) == (
         seen, "changes", 2, "ec26c3e57ca3a959ca5aad62de7213c562f8c821", False)
+    assert event.title == "Update the README with new information."
+    assert event.author_email is None  # GitHub's pull request payloads name no commit author: git does (bot/hooks.py)
 
 
 def test_a_pull_request_from_a_fork_says_so():
@@ -142,15 +144,23 @@ def test_a_gitlab_push_of_forty_zeros_deletes_the_branch():
 def test_a_merged_gitlab_merge_request_names_its_source_branch():
     event = parse_gitlab("Merge Request Hook", body("gitlab-merge-request-merged")).event
     assert event == PullRequest("gitlab", "merged", "ms-viewport", 7, "root",
-                                "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", "gitlabdev@dv6700.(none)")
+                                "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", "gitlabdev@dv6700.(none)",
+                                title="MS-Viewport")
 
 
 @pytest.mark.parametrize("action,seen", [("close", "closed"), ("open", "opened"), ("update", "updated"),
                                          ("reopen", "reopened")])
 def test_merge_request_actions(action, seen):
     payload = json.loads(body("gitlab-merge-request-merged"))
-    payload["object_attributes"]["action"] = action
+    payload["object_attributes"].update(action=action, oldrev="0b1a2c3d4e5f60718293a4b5c6d7e8f901234567")
     assert parse_gitlab("Merge Request Hook", json.dumps(payload).encode()).event.action == seen
+
+
+def test_a_merge_request_update_without_new_commits_is_only_an_edit():
+    payload = json.loads(body("gitlab-merge-request-merged"))
+    payload["object_attributes"]["action"] = "update"  # a new title, labels, an assignee: no oldrev
+    delivery = parse_gitlab("Merge Request Hook", json.dumps(payload).encode())
+    assert delivery.event is None and "without new commits" in delivery.ignored
 
 
 def test_a_merge_request_from_another_project_is_from_a_fork():

@@ -49,6 +49,7 @@ class Commit:
     sha: str
     branch: str
     subject: str
+    author_email: str = ""  # as the commit says it: whose Slack account a deploy nobody asked for belongs to
 
 
 class GitRepo:
@@ -72,8 +73,8 @@ class GitRepo:
         _branch_ref(branch)  # a name git would refuse is refused before it joins a round
         self._rounds.fetch(branch, self._fetch_round)
         sha = self._git("rev-parse", "--verify", f"{cached}^{{commit}}").strip()
-        subject = self._git("log", "-1", "--format=%s", sha).strip()
-        return Commit(sha=sha, branch=branch, subject=subject)
+        author, _, subject = self._git("log", "-1", "--format=%ae%x00%s", sha).partition("\0")
+        return Commit(sha=sha, branch=branch, subject=subject.strip(), author_email=author.strip())
 
     def _fetch_round(self, branches: list[str]) -> dict[str, Exception | None]:
         """Fetch every branch of a round in one git fetch; each branch's own error, or None.

@@ -51,6 +51,7 @@ def test_resolve_returns_the_branch_commit(repo: GitRepo, branch: str) -> None:
     assert re.fullmatch(r"[0-9a-f]{40}", commit.sha)
     assert commit.branch == branch
     assert commit.subject in {"Initial app", f"Page for {branch}"}
+    assert commit.author_email == "tests@deploybot.invalid"  # apprepo's user.email
     assert repo.read_file(commit.sha, "index.html") == page_for(branch)
 
 

@@ -126,3 +126,15 @@ class Busy(DeployError):
 
     exit_code = 10
     title = "Busy"
+
+
+class GitHubError(DeployError):
+    """A GitHub API call failed; `retry_in` is None when trying again can't help, else how long to
+    wait first (0: the caller's backoff decides; more: what GitHub's rate limit asks)."""
+
+    title = "GitHub API error"
+
+    def __init__(self, message: str, *, status: int | None = None, retry_in: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_in = retry_in

@@ -76,6 +76,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "chat.getPermalink": (),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "users.info": ("users:read",),
+    "users.lookupByEmail": ("users:read.email",),
     "reactions.add": ("reactions:write",),
     "usergroups.users.list": ("usergroups:read",),
     "apps.connections.open": ("connections:write",),  # app-level tokens; see socket_mode.py
@@ -192,6 +193,7 @@ class SlackApiStandIn:
         self.channels = dict(DEFAULT_CHANNELS)
         self.memberships = set(DEFAULT_MEMBERSHIPS)
         self.users = dict(DEFAULT_USERS)
+        self.emails: dict[str, str] = {}  # user id -> e-mail, for those given one (others: <name>@example.com)
         self.usergroups: dict[str, list[str]] = {}
         # One lock for all state: traffic is tiny, and a single lock means a
         # handler never sees a half-applied update from another thread.
@@ -212,6 +214,7 @@ class SlackApiStandIn:
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
             "reactions.add": self._reactions_add,
             "usergroups.users.list": self._usergroups_users_list,
         }
@@ -262,9 +265,11 @@ class SlackApiStandIn:
         with self._lock:
             self.channels[channel_id] = name
 
-    def add_user(self, user_id: str, name: str) -> None:
+    def add_user(self, user_id: str, name: str, email: str | None = None) -> None:
         with self._lock:
             self.users[user_id] = name
+            if email:
+                self.emails[user_id] = email
 
     def add_usergroup(self, group_id: str, users: list[str]) -> None:
         """A user group (`S…`) and its members, as `usergroups.users.list` answers them."""
@@ -522,7 +527,23 @@ class SlackApiStandIn:
         }}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
-        user_id = self._user(params.get("user"))
+        return self._user_object(self._user(params.get("user")))
+
+    def _users_lookup_by_email(self, params: dict[str, Any]) -> dict[str, Any]:
+        email = str(params.get("email") or "").strip()
+        if not email:
+            raise SlackError("invalid_arguments", messages=["[ERROR] missing required field: email"])
+        found = next((u for u in self.users if (self._email_of(u) or "").lower() == email.lower()), None)
+        if found is None:
+            raise SlackError("users_not_found")
+        return self._user_object(found)
+
+    def _email_of(self, user_id: str) -> str | None:
+        if user_id == BOT_USER_ID:
+            return None
+        return self.emails.get(user_id) or f"{self.users.get(user_id, f'user-{user_id.lower()}')}@example.com"
+
+    def _user_object(self, user_id: str) -> dict[str, Any]:
         name = self.users.get(user_id, f"user-{user_id.lower()}")
         is_bot = user_id == BOT_USER_ID
         real_name = name.replace("-", " ").title()
@@ -534,7 +555,7 @@ class SlackApiStandIn:
             "profile": {
                 "real_name": real_name, "display_name": name, "real_name_normalized": real_name,
                 "display_name_normalized": name, "team": TEAM_ID,
-                "email": None if is_bot else f"{name}@example.com",
+                "email": self._email_of(user_id),
                 "image_48": f"https://avatars.example.com/{user_id}_48.png",
                 **({"bot_id": BOT_ID} if is_bot else {}),
             },

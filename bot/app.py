@@ -14,7 +14,7 @@ from bot import commands, envs
 from bot.deploys import DeployService
 from bot.env_actions import EnvActions
 from bot.errors import on_error
-from bot.hooks import HookActions, register as register_hooks
+from bot.hooks import HookActions, PullRequestDeploys, SlackPeople, register as register_hooks
 from bot.jobs import LifecycleJobs, Schedule
 from bot.notices import Notices
 from bot.permissions import Admins
@@ -102,8 +102,11 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
                                    extend_by=settings.extend_by))
+    pull_requests = (PullRequestDeploys(tuple(settings.deploy_branches), SlackPeople(client), services.deployer.resolve)
+                     if settings.deploy_pull_requests else None)
     hook_actions = HookActions(services.manager, deploys.queue, notices, admins, limits_of(settings), utcnow,
-                               teardown_after=settings.teardown_after, extend_by=settings.extend_by)
+                               teardown_after=settings.teardown_after, extend_by=settings.extend_by,
+                               pull_requests=pull_requests)
     register_hooks(app, hook_actions)
     app.error(on_error)
     jobs = LifecycleJobs(

@@ -39,12 +39,35 @@ def push_thread(feature: str, event: Pushed, queued: bool) -> Message:
     return Message(text, [section(text), context("Progress follows in the thread.")])
 
 
+def number(event: PullRequest) -> str:
+    """PR #42 on GitHub, MR !7 on GitLab."""
+    return f"PR #{event.number}" if event.host == "github" else f"MR !{event.number}"
+
+
 def gone_reason(event: BranchDeleted | PullRequest) -> Mrkdwn:
     """Why a webhook takes an environment down, as the thread, the cards and the audit trail say it."""
     if isinstance(event, BranchDeleted):
         return Mrkdwn(f"branch deleted by {login(event)}")
-    number = f"PR #{event.number}" if event.host == "github" else f"MR !{event.number}"
-    return Mrkdwn(f"{number} {event.action} by {login(event)}")
+    return Mrkdwn(f"{number(event)} {event.action} by {login(event)}")
+
+
+def pull_request_line(event: PullRequest) -> str:
+    """PR #42 opened by octocat: Add the page"""
+    title = f": {escape(clip(event.title, 200))}" if event.title else ""
+    return f"{number(event)} {event.action} by {login(event)}{title}"
+
+
+def pull_request_thread(feature: str, event: PullRequest, mention: str | None) -> Message:
+    """The channel message that opens the thread of a deploy nobody asked for in Slack
+    (DEPLOYBOT_DEPLOY_PULL_REQUESTS), mentioning whose commit it is when Slack knows them."""
+    whose = f" for {person(mention)}" if mention else ""
+    text = f":twisted_rightwards_arrows: {pull_request_line(event)} — deploying {code(feature)}{whose}"
+    return Message(text, [section(text), context("Progress follows in the thread.")])
+
+
+def pull_request_update(event: PullRequest) -> str:
+    """In the thread of a deploy still running when its pull request gets new commits."""
+    return f":arrow_up: {pull_request_line(event)} — redeploying its newest commit"
 
 
 def teardown_scheduled(env: Environment, why: str, at: datetime, now: datetime) -> Message:
@@ -80,8 +103,7 @@ def teardown_waits(env: Environment, why: str, waits_for: str) -> str:
 
 
 def reopened(env: Environment, event: PullRequest) -> str:
-    number = f"PR #{event.number}" if event.host == "github" else f"MR !{event.number}"
-    return f":recycle: {number} reopened by {login(event)}: {code(env.name)} stays; its tear down is called off."
+    return f":recycle: {number(event)} reopened by {login(event)}: {code(env.name)} stays; its tear down is called off."
 
 
 def deploy_called_off(feature: str, why: str) -> str:

@@ -10,14 +10,23 @@ down goes through EnvironmentManager under the environment's claim.
   takes the branch's newest commit when its turn comes); a push while one runs queues one more.
 - A deleted branch, or a merged or closed pull request, takes the branch's environment down: at
   once, or with DEPLOYBOT_TEARDOWN_AFTER after that delay (the reaper does it; Keep calls it off).
+- With DEPLOYBOT_DEPLOY_PULL_REQUESTS, a pull request opened, reopened or given new commits whose
+  branch matches DEPLOYBOT_DEPLOY_BRANCHES and has no environment (nor a deploy on its way) gets
+  one: a thread in DEPLOYBOT_CHANNEL, a job in the same queue as /deploy, owned by the Slack user
+  whose e-mail is the head commit author's, or by the bot when Slack knows nobody by it. Pushes
+  never create an environment (a push doesn't say whether a pull request is open).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import buttons, hook_views, views
 from bot.buttons import EnvButton
@@ -28,20 +37,75 @@ from bot.notices import Notices
 from bot.permissions import Admins, may_extend
 from deployer.claims import DOING
 from deployer.environment import TERMINATED, TERMINATING, Environment
-from deployer.errors import NotAllowed
+from deployer.errors import BranchNotFound, DeployError, InvalidRequest, NotAllowed
+from deployer.git import Commit
 from deployer.hooks import BranchDeleted, Event, PullRequest, Pushed
 from deployer.manager import EnvironmentManager
 from deployer.queue import DeployQueue
-from deployer.request import Limits, make_request
-from deployer.state import QUEUED
+from deployer.request import DeployRequest, Limits, make_request
+from deployer.state import QUEUED, DeployRecord
 
 log = logging.getLogger(__name__)
+
+
+def branch_matches(branch: str, globs: tuple[str, ...]) -> bool:
+    """DEPLOYBOT_DEPLOY_BRANCHES: fnmatch on the whole name, case-sensitive, `*` matching `/` too
+    (`feature/*` takes `feature/a/b`)."""
+    return any(fnmatchcase(branch, glob) for glob in globs)
+
+
+class SlackPeople:
+    """Who a commit's author is in Slack (users.lookupByEmail, scope users:read.email), and who the bot is."""
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+        self._bot: str | None = None
+        self._told_scope = False
+
+    def by_email(self, email: str | None) -> str | None:
+        """The user id of the active person with that e-mail; None for nobody, or when Slack can't say."""
+        if not email or "@" not in email:
+            return None
+        try:
+            user = self._client.users_lookupByEmail(email=email).get("user") or {}
+        except SlackApiError as exc:
+            self._unknown(exc.response.get("error"))
+            return None
+        if user.get("deleted") or user.get("is_bot") or not isinstance(user.get("id"), str):
+            return None
+        return user["id"]
+
+    def _unknown(self, error: str | None) -> None:
+        if error == "users_not_found":
+            return
+        if error == "missing_scope":
+            if not self._told_scope:  # once: it is the operator's choice, not news at every pull request
+                log.warning("Slack refuses users.lookupByEmail without the users:read.email scope (README: Follow "
+                            "the repository): pull request deploys mention nobody and are owned by the bot")
+                self._told_scope = True
+            return
+        log.warning("could not look a commit's author up in Slack: %s", error)
+
+    def bot(self) -> str:
+        """The bot's own user id (auth.test): the owner of a deploy nobody in Slack asked for."""
+        if self._bot is None:
+            self._bot = self._client.auth_test()["user_id"]
+        return self._bot
+
+
+@dataclass(frozen=True)
+class PullRequestDeploys:
+    """DEPLOYBOT_DEPLOY_PULL_REQUESTS on: which branches, and how to tell whose commit it is."""
+
+    branches: tuple[str, ...]  # DEPLOYBOT_DEPLOY_BRANCHES
+    people: SlackPeople
+    resolve: Callable[[str], Commit]  # fetches the branch: its head's author when the event names none (GitHub)
 
 
 class HookActions:
     def __init__(self, manager: EnvironmentManager, queue: DeployQueue, notices: Notices, admins: Admins,
                  limits: Limits, clock: Callable[[], datetime], *, teardown_after: timedelta,
-                 extend_by: str = "anyone") -> None:
+                 extend_by: str = "anyone", pull_requests: PullRequestDeploys | None = None) -> None:
         self._manager = manager
         self._store = manager.store
         self._queue = queue  # its runner is DeployService's: a job in a thread reports there
@@ -51,6 +115,7 @@ class HookActions:
         self._clock = clock
         self._after = teardown_after
         self._extend_by = extend_by
+        self._pull_requests = pull_requests  # None: DEPLOYBOT_DEPLOY_PULL_REQUESTS is off
 
     def handle(self, event: Event) -> None:
         if isinstance(event, Pushed):
@@ -61,8 +126,10 @@ class HookActions:
             log.info("pull request %d is from a fork: its branch %r is not ours", event.number, event.branch)
         elif event.action in ("merged", "closed"):
             self.gone(event)
-        elif event.action == "reopened":
-            self.reopened(event)
+        else:
+            if event.action == "reopened":
+                self.reopened(event)
+            self.opened(event)
 
     # pushes -----------------------------------------------------------------------------------
     def pushed(self, event: Pushed) -> None:
@@ -86,7 +153,10 @@ class HookActions:
 
     def _redeploy(self, env: Environment, where: tuple[str, str]) -> None:
         """A deploy job reported in the environment's thread, owned by the environment's owner."""
-        request = make_request(env.feature or "", env.owner or "", self._limits)
+        self._enqueue(make_request(env.feature or "", env.owner or "", self._limits), where)
+
+    def _enqueue(self, request: DeployRequest, where: tuple[str, str]) -> None:
+        """A job in the durable queue, as /deploy's: its progress and result go to `where`'s thread."""
         job = self._store.enqueue_deploy(request.feature, request.owner, where[0], where[1], self._clock(),
                                          request.ttl, request.instance_type)
         if not self._queue.submit(job):
@@ -102,6 +172,63 @@ class HookActions:
             return None
         self._manager.remember(env, target, ts)
         return target, ts  # type: ignore[return-value]
+
+    # pull requests that come (DEPLOYBOT_DEPLOY_PULL_REQUESTS) ------------------------------------
+    def opened(self, event: PullRequest) -> None:
+        """Opened, reopened or new commits: an environment for a matching branch that has none."""
+        what = f"{hook_views.number(event)} {event.action} on {event.branch!r}"
+        prs = self._pull_requests
+        if prs is None or not branch_matches(event.branch, prs.branches):
+            why = "DEPLOYBOT_DEPLOY_PULL_REQUESTS is off" if prs is None else "not a DEPLOYBOT_DEPLOY_BRANCHES branch"
+            log.info("%s: nothing to deploy (%s)", what, why)
+            return
+        if self._live(event.branch):
+            log.info("%s: it has an environment, which its pushes redeploy", what)
+            return
+        jobs = [j for j in self._store.unfinished_deploys() if j.feature == event.branch]
+        if jobs:
+            self._deploying(event, jobs, what)
+        else:
+            self._deploy_new(event, prs, what)
+
+    def _deploying(self, event: PullRequest, jobs: list[DeployRecord], what: str) -> None:
+        """Its first deploy is on its way. New commits while it runs (before its environment exists, so
+        the push found none) queue one more, as a push to a live environment does; anything else waits."""
+        running = jobs[0]
+        if event.action != "updated" or any(j.state == QUEUED for j in jobs) or not (
+                running.channel and running.thread_ts):
+            log.info("%s: a deploy of it is on its way already", what)
+            return
+        where = (running.channel, running.thread_ts)
+        self._notices.post(where[0], hook_views.pull_request_update(event), where[1])
+        self._enqueue(make_request(running.feature, running.owner, self._limits), where)
+
+    def _deploy_new(self, event: PullRequest, prs: PullRequestDeploys, what: str) -> None:
+        try:
+            email = event.author_email or prs.resolve(event.branch).author_email
+        except BranchNotFound:
+            log.info("%s: the branch is gone already; nothing to deploy", what)
+            return
+        except DeployError as error:  # the deploy meets it again, and its thread says so
+            log.warning("%s: its head commit's author can't be read (%s)", what, error.message)
+            email = None
+        mention = prs.people.by_email(email)
+        try:
+            request = make_request(event.branch, mention or prs.people.bot(), self._limits)
+        except InvalidRequest as error:
+            log.warning("%s: not deployed: %s", what, error.message)
+            return
+        except SlackApiError as exc:  # auth.test: Slack is down, and so is the thread
+            log.warning("%s: not deployed: Slack answered %s", what, exc.response.get("error"))
+            return
+        channel = self._notices.channel  # required with the option (deployer/settings.py)
+        thread = hook_views.pull_request_thread(event.branch, event, mention)
+        ts = self._notices.post(channel, thread) if channel else None
+        if not (channel and ts):
+            log.warning("%s: not deployed, no thread could be opened in DEPLOYBOT_CHANNEL", what)
+            return
+        self._store.log(self._clock(), "pull-request", hook_views.actor(event), f"{what}: deploying")
+        self._enqueue(request, (channel, ts))
 
     # branches and pull requests that go ------------------------------------------------------
     def gone(self, event: BranchDeleted | PullRequest) -> None:

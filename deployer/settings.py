@@ -179,6 +179,16 @@ class Settings(BaseSettings):
         timedelta(0), description="How long after its branch is deleted or its pull request merged or closed an "
         "environment is torn down: 0 = at once; longer, its thread offers a Keep button meanwhile.",
     )
+    deploy_pull_requests: bool = Field(
+        False, description="Deploy a pull (merge) request's branch, matching DEPLOYBOT_DEPLOY_BRANCHES, when the "
+        "request is opened, reopened or gets new commits and the branch has no environment; its thread goes to "
+        "DEPLOYBOT_CHANNEL, mentioning the Slack user whose e-mail is the commit author's (scope users:read.email).",
+    )
+    deploy_branches: CommaList = Field(
+        default_factory=lambda: ["*"],
+        description="With DEPLOYBOT_DEPLOY_PULL_REQUESTS, the branches deployed, as globs (comma-separated) matched "
+        "against the whole name, case-sensitively; `*` matches `/` too: `feature/*` takes `feature/a/b`.",
+    )
 
     @property
     def followed_github_repository(self) -> str | None:
@@ -238,7 +248,7 @@ class Settings(BaseSettings):
             problems.append(f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES")
         if self.claim_timeout < timedelta(seconds=3):
             problems.append(f"{PREFIX}CLAIM_TIMEOUT must be at least 3s (the heartbeat renews claims every third)")
-        problems += self._lifetime_problems() + self._build_engine_problems()
+        problems += self._lifetime_problems() + self._build_engine_problems() + self._pull_request_problems()
         if self.github_webhook_secret and not self.followed_github_repository:
             problems.append(f"{PREFIX}GITHUB_REPOSITORY must name the repository (owner/name) whose webhooks to "
                             f"follow: {PREFIX}GIT_URL is not on github.com, so it can't be derived")
@@ -267,6 +277,18 @@ class Settings(BaseSettings):
                             "how often expiries are checked: a shorter warning can fall between two checks")
         return problems
 
+
+    def _pull_request_problems(self) -> list[str]:
+        """A deploy nobody asked for in Slack has its thread in the channel: there is nowhere else to put it."""
+        if not self.deploy_pull_requests:
+            return []
+        name = f"{PREFIX}DEPLOY_PULL_REQUESTS"
+        problems = [] if self.channel else [f"{name} needs {PREFIX}CHANNEL: pull requests' deploy threads go there"]
+        if not (self.github_webhook_secret or self.gitlab_webhook_token):
+            problems.append(f"{name} needs a webhook: {PREFIX}GITHUB_WEBHOOK_SECRET or {PREFIX}GITLAB_WEBHOOK_TOKEN")
+        if not self.deploy_branches:
+            problems.append(f"{PREFIX}DEPLOY_BRANCHES is empty, so {name} would deploy nothing (`*` is every branch)")
+        return problems
 
     def _build_engine_problems(self) -> list[str]:
         host, certs = self.build_docker_host, self.build_docker_cert_path

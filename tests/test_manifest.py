@@ -88,3 +88,15 @@ def test_bot_scopes_are_exactly_what_deploybot_needs(manifest):
     assert "commands" in manifest_bot_scopes()
     listed = manifest["oauth_config"]["scopes"]["bot"]
     assert len(listed) == len(set(listed)), listed
+
+
+# users.lookupByEmail (bot/hooks.py) runs only with DEPLOYBOT_DEPLOY_PULL_REQUESTS=true, and its scope reads every
+# member's e-mail address: the manifest offers it commented out, with users:read, which Slack grants it only with.
+OPTIONAL_SCOPES = ("users:read", "users:read.email")
+
+
+def test_the_scopes_of_pull_request_mentions_are_offered_commented_out():
+    text = MANIFEST.read_text()
+    assert set(METHOD_SCOPES["users.lookupByEmail"]) <= set(OPTIONAL_SCOPES)
+    for scope in OPTIONAL_SCOPES:
+        assert f"      # - {scope}\n" in text and scope not in manifest_bot_scopes()

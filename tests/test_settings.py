@@ -292,3 +292,28 @@ def test_webhook_settings_are_off_by_default(env):
     settings = load_settings()
     assert (settings.github_webhook_secret, settings.gitlab_webhook_token, settings.teardown_after) == (
         None, None, timedelta(0))
+
+
+def test_pull_request_deploys_are_off_by_default_and_take_every_branch_when_on(env):
+    assert load_settings().deploy_pull_requests is False
+    env.setenv("DEPLOYBOT_DEPLOY_PULL_REQUESTS", "true")
+    env.setenv("DEPLOYBOT_CHANNEL", "C0DEPLOY")
+    env.setenv("DEPLOYBOT_GITLAB_WEBHOOK_TOKEN", "tok")
+    assert load_settings().deploy_branches == ["*"]
+    env.setenv("DEPLOYBOT_DEPLOY_BRANCHES", "feature/*, fix-*")
+    assert load_settings().deploy_branches == ["feature/*", "fix-*"]
+
+
+@pytest.mark.parametrize("unset,says", [
+    ("DEPLOYBOT_CHANNEL", "DEPLOYBOT_DEPLOY_PULL_REQUESTS needs DEPLOYBOT_CHANNEL"),
+    ("DEPLOYBOT_GITLAB_WEBHOOK_TOKEN", "DEPLOYBOT_DEPLOY_PULL_REQUESTS needs a webhook"),
+    ("DEPLOYBOT_DEPLOY_BRANCHES", "DEPLOYBOT_DEPLOY_BRANCHES is empty"),
+])
+def test_pull_request_deploys_need_a_channel_a_webhook_and_a_branch(env, unset, says):
+    values = {"DEPLOYBOT_DEPLOY_PULL_REQUESTS": "true", "DEPLOYBOT_CHANNEL": "C0DEPLOY",
+              "DEPLOYBOT_GITLAB_WEBHOOK_TOKEN": "tok", "DEPLOYBOT_DEPLOY_BRANCHES": "*"}
+    for key, value in {**values, unset: ""}.items():
+        env.setenv(key, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert [line for line in caught.value.details if says in line], caught.value.details

@@ -22,7 +22,8 @@ from bot.settings import SlackSettings
 from bot.webhooks import Receiver
 from deployer import metrics
 from deployer.claims import Heartbeat
-from deployer.factory import Services
+from deployer.deployments import NO_REPORTS, DeploymentReporter
+from deployer.factory import Services, deployment_reporter
 from deployer.hooks import Followed
 from deployer.queue import DeployQueue
 from deployer.pipeline import utcnow
@@ -42,6 +43,7 @@ class DeployBot:
     deploys: DeployQueue
     heartbeat: Heartbeat
     hooks: Receiver
+    deployments: DeploymentReporter = NO_REPORTS
 
     def start(self) -> None:
         """The background work: claims kept alive, deploys taken from the store, the schedule."""
@@ -53,6 +55,7 @@ class DeployBot:
         self.schedule.stop()
         self.hooks.shutdown()
         self.deploys.shutdown()
+        self.deployments.close()
         self.heartbeat.stop()
 
 
@@ -96,8 +99,10 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
         # own workers, so Slack gets its answer without Bolt's wait-for-ack polling.
         process_before_response=True,
     )
-    notices = Notices(client, services.store, settings.channel)
-    deploys = DeployService(services.deployer, services.manager, client, max_running=MAX_RUNNING_DEPLOYS)
+    deployments = deployment_reporter(settings)
+    notices = Notices(client, services.store, settings.channel, deployments=deployments)
+    deploys = DeployService(services.deployer, services.manager, client, max_running=MAX_RUNNING_DEPLOYS,
+                            deployments=deployments)
     commands.register(app, deploys, limits_of(settings))
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
@@ -116,7 +121,7 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
     )
     heartbeat = Heartbeat(services.claims, also=jobs.renew)
     return DeployBot(app, Schedule(jobs, settings.reap_interval), deploys.queue, heartbeat,
-                     webhook_receiver(settings, services, hook_actions))
+                     webhook_receiver(settings, services, hook_actions), deployments)
 
 
 def webhook_receiver(settings: Settings, services: Services, actions: HookActions) -> Receiver:

@@ -15,6 +15,7 @@ from bot import env_views, views
 from bot.errors import answer_for
 from deployer import metrics
 from deployer.claims import DOING, Claim
+from deployer.deployments import NO_REPORTS, Deployment, DeploymentReporter
 from deployer.environment import Environment
 from deployer.errors import BranchNotFound, DeployError
 from deployer.git import Commit
@@ -58,6 +59,14 @@ class Thread:
         except SlackApiError as exc:
             log.warning("could not take back %s: %s", self.ts, exc.response.get("error"))
 
+    def permalink(self) -> str | None:
+        """The thread's link (GitHub shows it as the deploy's log); None when Slack won't say."""
+        try:
+            return self._client.chat_getPermalink(channel=self.channel, message_ts=self.ts)["permalink"]
+        except SlackApiError as exc:
+            log.warning("no link to thread %s: %s", self.ts, exc.response.get("error"))
+            return None
+
     def update(self, message: views.Message) -> None:
         try:
             self._client.chat_update(channel=self.channel, ts=self.ts, text=message.text, blocks=message.blocks)
@@ -80,9 +89,10 @@ class DeployService:
 
     def __init__(
         self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, *, max_running: int,
-        intake_workers: int = 4, poll: float = 1.0,
+        intake_workers: int = 4, poll: float = 1.0, deployments: DeploymentReporter = NO_REPORTS,
     ) -> None:
         self._deployer = deployer
+        self._deployments = deployments  # GitHub's view of each deploy, told off the deploy's path
         self._manager = manager
         self._store: Store = manager.store
         self._client = client
@@ -171,10 +181,13 @@ class DeployService:
              job_id: int) -> tuple[str, str]:
         """Deploy, telling the thread; returns the outcome and what to record with it (the URL or the error)."""
         environment: list[Environment] = []  # the one this deploy created or took, once it has
+        github: list[Deployment | None] = [None]  # the deployment GitHub shows, once the commit is known
 
         def report(event: Progress) -> None:
             if isinstance(event, CommitResolved):
                 self._store.deploy_commit(job_id, event.commit.sha)  # its image is in use from now on
+                github[0] = self._deployments.started(self._deployer.provider.name_for(request.feature),
+                                                      event.commit.sha, thread.permalink)
             if isinstance(event, (EnvironmentCreating, EnvironmentReused)):
                 # From now on the reaper and the warnings know where to speak about it.
                 self._manager.remember(event.environment, thread.channel, thread.ts)
@@ -188,12 +201,17 @@ class DeployService:
         try:
             result = self._deployer.deploy(request, report, commit=commit)
         except DeployError as error:
+            self._deployments.failed(github[0], error.title)
             # The channel message first: whoever reads the last word in the thread finds it up to date.
             # An environment the deploy made stays until it expires: its buttons say so and offer the way out.
             failed = views.deploy_failed(request.feature, user_id, error)
             thread.update(self._card(failed, environment[-1], thread) if environment else failed)
             thread.reply(answer_for(error))
             return "failed", error.message
+        except Exception:
+            self._deployments.failed(github[0], "deploybot hit an unexpected error")
+            raise
+        self._deployments.succeeded(github[0], result.url)
         thread.update(self._card(views.deploy_succeeded(result, user_id), result.environment, thread))
         thread.reply(views.success_reply(result))
         return "deployed", result.url or ""

@@ -1,4 +1,5 @@
-"""Where deploybot speaks about an environment: its thread, the channel, and its cards.
+"""Where deploybot speaks about an environment: its thread, the channel, and its cards
+(and, once it is gone, GitHub's deployments of it).
 
 A card is a channel message with the environment's buttons (a deploy's message, a
 warning); each is recorded in the store so it can be replaced when the environment
@@ -15,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot import env_views
 from bot.env_views import Gone
 from bot.views import Message
+from deployer.deployments import NO_REPORTS, DeploymentReporter
 from deployer.state import Store
 
 log = logging.getLogger(__name__)
@@ -22,10 +24,12 @@ SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")  # an owner from the command line
 
 
 class Notices:
-    def __init__(self, client: WebClient, store: Store, channel: str | None) -> None:
+    def __init__(self, client: WebClient, store: Store, channel: str | None, *,
+                 deployments: DeploymentReporter = NO_REPORTS) -> None:
         self._client = client
         self._store = store
         self.channel = channel
+        self._deployments = deployments
 
     def post(self, channel: str, message: Message | str, thread_ts: str | None = None) -> str | None:
         """Post; the message's ts, or None when Slack refused (logged, never pasted anywhere)."""
@@ -76,7 +80,8 @@ class Notices:
         return False
 
     def gone(self, env_id: str, gone: Gone, owner: str | None = None) -> None:
-        """Say so in its thread and take the buttons off every card of it."""
+        """Say so in its thread, take the buttons off every card of it, and make its deployments inactive."""
+        self._deployments.gone(gone.name)
         self.in_thread_or_channel(env_id, env_views.gone_notice(gone), owner)
         card = env_views.gone_card(gone)
         for channel, ts in self._store.cards_of(env_id):

@@ -17,8 +17,10 @@ import requests.exceptions
 from deployer.beanstalk import RETRY_CONFIG, BeanstalkGateway
 from deployer.claims import Claims, process_holder
 from deployer.dockerrun import DockerrunPolicy
+from deployer.deployments import NO_REPORTS, DeploymentReporter, GitHubDeployments
 from deployer.errors import ConfigError
 from deployer.git import GitRepo
+from deployer.github import GitHubApi, github_session
 from deployer.image_sweep import ImageSweep
 from deployer.images import ImageBuilder
 from deployer.manager import EnvironmentManager, Limits
@@ -208,3 +210,11 @@ def build_provider(settings: Settings, gateway: BeanstalkGateway) -> BeanstalkPr
 
 def build_deployer(settings: Settings, session: boto3.session.Session | None = None) -> Deployer:
     return build_services(settings, session).deployer
+
+
+def deployment_reporter(settings: Settings) -> DeploymentReporter:
+    """GitHub hears of every deploy when DEPLOYBOT_GITHUB_TOKEN is set; otherwise nobody does."""
+    if settings.github_token is None or not settings.followed_github_repository:
+        return NO_REPORTS
+    session = github_session(settings.github_token.get_secret_value())
+    return GitHubDeployments(GitHubApi(session, settings.github_api_url, settings.followed_github_repository))

@@ -172,8 +172,17 @@ class Settings(BaseSettings):
         "answers 404.",
     )
     github_repository: str | None = Field(
-        None, description="The GitHub repository (`owner/name`) whose webhooks are followed; derived from "
-        "DEPLOYBOT_GIT_URL when that is on github.com. Deliveries about other repositories are ignored.",
+        None, description="The GitHub repository (`owner/name`) whose webhooks are followed and where deployments "
+        "are reported; derived from DEPLOYBOT_GIT_URL when that is on github.com. Deliveries about other "
+        "repositories are ignored.",
+    )
+    github_token: SecretStr | None = Field(
+        None, description="A GitHub token that may write deployments to DEPLOYBOT_GITHUB_REPOSITORY (fine-grained: "
+        "Deployments: Read and write): each deploy then shows on its pull request, with its URL; unset, GitHub "
+        "is told nothing.",
+    )
+    github_api_url: str = Field(
+        "https://api.github.com", description="The GitHub REST API: https://HOST/api/v3 for GitHub Enterprise Server.",
     )
     teardown_after: ZeroOrDuration = Field(
         timedelta(0), description="How long after its branch is deleted or its pull request merged or closed an "
@@ -205,6 +214,13 @@ class Settings(BaseSettings):
     def _owner_and_name(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", value):
             raise ValueError(f"`{value}` is not owner/name, like octo-org/shop")
+        return value
+
+    @field_validator("github_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError(f"must be an http(s) URL, like https://api.github.com (got {value!r})")
         return value
 
     @field_validator("work_dir", "build_docker_cert_path")
@@ -252,6 +268,9 @@ class Settings(BaseSettings):
         if self.github_webhook_secret and not self.followed_github_repository:
             problems.append(f"{PREFIX}GITHUB_REPOSITORY must name the repository (owner/name) whose webhooks to "
                             f"follow: {PREFIX}GIT_URL is not on github.com, so it can't be derived")
+        if self.github_token and not self.followed_github_repository:
+            problems.append(f"{PREFIX}GITHUB_REPOSITORY must name the repository (owner/name) to report deployments "
+                            f"to: {PREFIX}GIT_URL is not on github.com, so it can't be derived")
         if problems:
             raise ValueError("\n".join(problems))  # one line each (see describe_errors)
         return self

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
+from unittest.mock import Mock
 
 import pytest
+from slack_sdk import WebClient
 
-from deployer.deployments import GitHubDeployments
+from bot.env_views import Gone
+from bot.notices import Notices
+from deployer.deployments import DeploymentReporter, GitHubDeployments
 from deployer.errors import GitHubError
 from deployer.github import SECONDARY_LIMIT_WAIT, GitHubApi, github_session, rate_limit_wait, retrying
+from deployer.state import Store, engine_for
 from tests.world.github_api import GitHubApiStandIn
 
 TOKEN, REPO, ENV = "ghp-unit-secret", "octo/shop", "shop-feature-x"
@@ -114,6 +120,15 @@ def test_a_github_that_does_not_answer_in_time_is_a_failure_to_try_again(github)
     with pytest.raises(GitHubError) as caught:
         api(github, timeout=(1.0, 0.2)).deployments(ENV)  # a call that changes nothing when it's answered late
     assert caught.value.retry_in == 0 and "did not answer" in caught.value.message
+    github.up()
+
+
+def test_a_hang_is_answered_504_once_it_is_over_and_carried_out_never(github):
+    github.hang(0.3)
+    with pytest.raises(GitHubError) as caught:
+        api(github).create_deployment(SHA, ENV, "d")
+    assert caught.value.status == 504 and caught.value.retry_in == 0
+    assert github.deployments(REPO) == []
 
 
 def test_nobody_listens_is_a_failure_to_try_again():
@@ -199,8 +214,8 @@ def test_a_failed_deploy_shows_failure_and_a_deploy_that_never_started_nothing(g
     assert recorded.states == ["in_progress", "failure"] and recorded.statuses[-1].description == "Image build failed"
 
 
-def test_nothing_waits_for_a_github_that_hangs_and_the_news_arrives_once_it_answers(github):
-    github.hang(1.5)
+def test_nothing_waits_for_a_slow_github_and_the_news_arrives_once_it_answers(github):
+    github.slow(1.5)
     github_deployments = reporter(github)
     began = time.monotonic()
     deployment = github_deployments.started(ENV, SHA, lambda: THREAD)
@@ -265,10 +280,17 @@ def test_a_thread_link_slack_would_not_give_is_asked_for_again(github):
 
 
 def test_after_close_nothing_more_is_posted(github):
-    github.hang(0.5)
+    github.slow(0.5)
     github_deployments = reporter(github)
     github_deployments.started(ENV, SHA, lambda: THREAD)
     github_deployments.close()
     github_deployments.started(ENV, "4" * 40, lambda: THREAD)
     time.sleep(1.0)
     assert len(github.deployments(REPO)) <= 1
+
+
+def test_every_announced_tear_down_tells_github():
+    client, deployments = Mock(spec=WebClient), Mock(spec=DeploymentReporter)
+    notices = Notices(client, Store(engine_for("sqlite:///:memory:")), None, deployments=deployments)
+    notices.gone("e-1", Gone("feature-x", ENV, datetime.now(timezone.utc), None, "expired"))
+    deployments.gone.assert_called_once_with(ENV)

@@ -317,3 +317,34 @@ def test_pull_request_deploys_need_a_channel_a_webhook_and_a_branch(env, unset, 
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert [line for line in caught.value.details if says in line], caught.value.details
+
+
+# -- GitHub deployments --------------------------------------------------------------------------
+
+def test_github_deployments_are_off_by_default_and_the_api_is_githubs(env):
+    settings = load_settings()
+    assert settings.github_token is None and settings.github_api_url == "https://api.github.com"
+
+
+def test_a_github_token_without_a_repository_to_report_to_stops_start_up_by_name(env):
+    env.setenv("DEPLOYBOT_GITHUB_TOKEN", "github_pat_secret")  # and DEPLOYBOT_GIT_URL is file:///repo
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert any(line.startswith("DEPLOYBOT_GITHUB_REPOSITORY must name the repository (owner/name) to report")
+               for line in caught.value.details)
+    assert not any("github_pat_secret" in line for line in caught.value.details)
+    env.setenv("DEPLOYBOT_GITHUB_REPOSITORY", "octo-org/shop")
+    settings = load_settings()
+    assert "github_pat_secret" not in repr(settings) and settings.followed_github_repository == "octo-org/shop"
+
+
+@pytest.mark.parametrize("url,ok", [("https://ghe.example.com/api/v3", True), ("http://127.0.0.1:8080", True),
+                                    ("ghe.example.com", False), ("ftp://ghe.example.com", False)])
+def test_the_github_api_url_is_an_http_url(env, url, ok):
+    env.setenv("DEPLOYBOT_GITHUB_API_URL", url)
+    if ok:
+        assert load_settings().github_api_url == url
+    else:
+        with pytest.raises(ConfigError) as caught:
+            load_settings()
+        assert any(line.startswith("DEPLOYBOT_GITHUB_API_URL: must be an http(s) URL") for line in caught.value.details)

@@ -7,7 +7,8 @@ deployments, create and list their statuses; it checks `Authorization: Bearer <t
 GitHub refuses, and records every deployment and status per repository so tests can assert on
 what GitHub would show. It can fail on demand: the next calls with 500s or a rate limit (403
 with Retry-After, or X-RateLimit-Remaining 0 with X-RateLimit-Reset), or every call while it is
-`down()` or hanging, until `up()`.
+`down()`, `slow()` (answered late) or hanging (never carried out: answered 504 once the hang
+is over or `up()` ends it), until `up()`.
 
     with GitHubApiStandIn(token="ghp-test", repositories=["octo/shop"]) as github:
         ...DEPLOYBOT_GITHUB_API_URL=github.url...
@@ -118,7 +119,9 @@ class GitHubApiStandIn:
         self._calls: list[Call] = []
         self._faults: deque[_Fault] = deque()
         self._down: _Fault | None = None
+        self._slow = 0.0
         self._hang = 0.0
+        self._released = threading.Event()
         self._ids = itertools.count(1000)
         self._server: BaseWSGIServer | None = None
 
@@ -169,15 +172,23 @@ class GitHubApiStandIn:
         with self._lock:
             self._down = _Fault(status, "Server Error", {})
 
+    def slow(self, seconds: float) -> None:
+        """Every call is carried out, and answered, `seconds` late, until `up()`."""
+        with self._lock:
+            self._slow = seconds
+
     def hang(self, seconds: float) -> None:
-        """Every call waits `seconds` before it is answered, until `up()`."""
+        """Every call waits `seconds` (or until `up()`) and is then answered 504 without being carried out,
+        as a gateway answers for a backend that never did."""
         with self._lock:
             self._hang = seconds
+            self._released = threading.Event()
 
     def up(self) -> None:
         with self._lock:
-            self._down, self._hang = None, 0.0
+            self._down, self._slow, self._hang = None, 0.0, 0.0
             self._faults.clear()
+            self._released.set()
 
     def reset(self) -> None:
         with self._lock:
@@ -210,10 +221,13 @@ class GitHubApiStandIn:
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         with self._lock:
-            hang = self._hang
+            slow, hang, released = self._slow, self._hang, self._released
         if hang:
-            time.sleep(hang)
-        status, body, headers = self._answer(request)
+            released.wait(hang)
+            status, body, headers = 504, {"message": "We couldn't respond to your request in time."}, {}
+        else:
+            time.sleep(slow)
+            status, body, headers = self._answer(request)
         authorized = request.headers.get("Authorization") == f"Bearer {self.token}"
         with self._lock:
             self._calls.append(Call(request.method, request.path, status, body, authorized, time.time()))

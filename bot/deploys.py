@@ -65,7 +65,9 @@ class Thread:
             return self._client.chat_getPermalink(channel=self.channel, message_ts=self.ts)["permalink"]
         except SlackApiError as exc:
             log.warning("no link to thread %s: %s", self.ts, exc.response.get("error"))
-            return None
+        except OSError as exc:  # Slack unreachable: GitHub gets the status without its log, asked again next time
+            log.warning("no link to thread %s: %s", self.ts, type(exc).__name__)
+        return None
 
     def update(self, message: views.Message) -> None:
         try:

@@ -28,7 +28,7 @@ EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", 
                   "slow-launch", "interrupted",
                   "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building",
                   "kill-deploying", "kill-dying", "build-fails-fast", "ow-storedown", "observed", "slot-a", "slot-b",
-                  *(f"burst-{n}" for n in range(10)),
+                  *(f"burst-{n}" for n in range(10)), "socket-hook",
                   "hook-push", "hook-burst", "hook-delete", "hook-merge", "hook-busy", "hook-gitlab", "hook-later",
                   "hook-keep", "pr-open", "pr-gitlab", "pr-off", "nopr-skip",
                   *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql"))]

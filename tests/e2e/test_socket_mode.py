@@ -2,8 +2,12 @@
 and on PORT only a /healthz that follows the connection to Slack."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import subprocess
+import uuid
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +16,9 @@ import pytest
 import requests
 
 from tests.e2e.conftest import BOT_TOKEN
-from tests.e2e.helpers import finished, root_of
+from tests.e2e.test_hooks import GITHUB_SECRET, REPOSITORY, push
+from tests.e2e.helpers import finished, replies, root_of
+from tests.world.apprepo import add_commit
 from tests.world import processes
 from tests.world.slack_api import APP_ID, TEAM_ID
 from tests.world.socket_mode import APP_TOKEN, SocketModeStandIn
@@ -42,7 +48,8 @@ def socket_bot(bot_env, slack, logs, tmp_path, request):
     env = {**{k: v for k, v in bot_env.items() if k != "SLACK_SIGNING_SECRET"},
            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "PORT": str(port),
            "DEPLOYBOT_REAP_INTERVAL": "1h", "DEPLOYBOT_MAX_ENVS": "100",
-           "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/socket.db"}
+           "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/socket.db",
+           "DEPLOYBOT_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET, "DEPLOYBOT_GITHUB_REPOSITORY": REPOSITORY}
     full_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")} | env
     log_path = logs / f"socket-bot-{request.node.name}.log"
     log = log_path.open("ab")
@@ -95,3 +102,22 @@ def test_sigterm_stops_the_socket_mode_bot_cleanly(socket_bot):
     socket_bot.process.terminate()
     assert socket_bot.process.wait(timeout=10) == 0, socket_bot.log.read_text()[-2000:]
     assert "deploybot stopped" in socket_bot.log.read_text()
+
+
+def test_webhooks_are_served_on_the_health_port_in_socket_mode(socket_bot, slack, app_repo):
+    # No public URL for Slack, but GitHub still needs one: the port that serves /healthz takes them.
+    socket = socket_bot.socket
+    socket.ack(socket.send("slash_commands", slash_payload("socket-hook", slack.new_response_url())))
+    root = root_of(slack, "socket-hook")
+    assert finished(slack, root)[-1].startswith(":rocket:")
+    sha = add_commit(app_repo[0], "socket-hook", "index.html", "<h1>socket-hook, pushed</h1>\n")
+
+    raw = json.dumps(push("socket-hook", sha)).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4())}
+    assert requests.post(f"{socket_bot.url}/hooks/github", data=raw, headers=headers, timeout=10).status_code == 401
+    headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(GITHUB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    assert requests.post(f"{socket_bot.url}/hooks/github", data=raw, headers=headers, timeout=10).status_code == 202
+
+    slack.wait_for(lambda s: len([t for t in replies(s, root) if t.startswith(":rocket:")]) == 2, timeout=90,
+                   what="the push's redeploy to finish")
+    assert any(f"`{sha[:7]}` pushed by" in t for t in replies(slack, root))

@@ -49,6 +49,7 @@ class DeployBot:
         """The background work: claims kept alive, deploys taken from the store, the schedule."""
         self.heartbeat.start()
         self.deploys.start()
+        self.hooks.start()  # deliveries a process took and did not carry out before it died
         self.schedule.start()
 
     def stop(self) -> None:

@@ -9,10 +9,15 @@ by body, so a redelivery or a replay does nothing twice.
 Answers: 404 when the endpoint's secret is not set, 413 for a body over MAX_BODY, 401
 when the signature or token is wrong, 400 with a short reason for a body that can't be
 read, 200 for what is ignored (with why), 202 for what is taken on.
+
+A delivery is kept in the store (its event header and body) until it has been carried out: one
+whose process died after its 202 is carried out by another process on the store (`resume`), once
+ADOPT_AFTER has passed — the process that took it may only be busy — and at most MAX_ATTEMPTS times.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +37,9 @@ from deployer.state import Store
 log = logging.getLogger(__name__)
 # GitHub lets people redeliver up to 3 days back; a replay older than this is the only one not recognised.
 KEEP_DELIVERIES = timedelta(days=90)
+ADOPT_AFTER = timedelta(minutes=2)
+MAX_ATTEMPTS = 3
+RESUME_EVERY_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,8 @@ class Receiver:
         self._gitlab_token = gitlab_token
         self._clock = clock
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploybot-hooks")
+        self._stop = threading.Event()
+        self._resumer = threading.Thread(target=self._resume_loop, name="deploybot-hooks-resume", daemon=True)
 
     def github(self, body: bytes | None, headers: Mapping[str, str]) -> Answer:
         if self._github_secret is None:
@@ -66,7 +76,7 @@ class Receiver:
         if not github_signature_ok(self._github_secret, body, headers.get("X-Hub-Signature-256")):
             log.warning("GitHub delivery %s refused: its signature does not match the webhook secret", delivery_id)
             return Answer(401, {"error": "bad signature"})
-        return self._take("github", delivery_id, body, lambda: parse_github(headers.get("X-GitHub-Event"), body))
+        return self._take("github", delivery_id, body, headers.get("X-GitHub-Event"))
 
     def gitlab(self, body: bytes | None, headers: Mapping[str, str]) -> Answer:
         if self._gitlab_token is None:
@@ -78,11 +88,11 @@ class Receiver:
         if not gitlab_token_ok(self._gitlab_token, headers.get("X-Gitlab-Token")):
             log.warning("GitLab delivery %s refused: its token is not the webhook's", delivery_id)
             return Answer(401, {"error": "bad token"})
-        return self._take("gitlab", delivery_id, body, lambda: parse_gitlab(headers.get("X-Gitlab-Event"), body))
+        return self._take("gitlab", delivery_id, body, headers.get("X-Gitlab-Event"))
 
-    def _take(self, host: Host, delivery_id: str | None, body: bytes, read: Callable[[], Delivery]) -> Answer:
+    def _take(self, host: Host, delivery_id: str | None, body: bytes, header: str | None) -> Answer:
         try:
-            delivery = read()
+            delivery = read(host, header, body)
         except BadDelivery as bad:
             log.info("%s delivery %s refused: %s", host, delivery_id, bad.message)
             return Answer(400, {"error": bad.message})
@@ -95,12 +105,14 @@ class Receiver:
             log.info("%s delivery %s ignored: it is about %s, not the repository deploybot follows",
                      host, delivery_id, name)
             return Answer(200, {"ignored": "another repository"})
-        return self._record(host, delivery_id, body, delivery.event)
+        return self._record(host, delivery_id, body, header, delivery.event)
 
-    def _record(self, host: Host, delivery_id: str | None, body: bytes, event: Event) -> Answer:
+    def _record(self, host: Host, delivery_id: str | None, body: bytes, header: str | None, event: Event) -> Answer:
         digest, now = body_digest(body), self._clock()
+        key = f"{host}:{delivery_id or digest}"
         try:
-            new = self._store.record_delivery(f"{host}:{delivery_id or digest}", digest, type(event).__name__, now)
+            new = self._store.record_delivery(key, digest, type(event).__name__, now, host=host, header=header,
+                                              body=body)
             self._store.forget_deliveries(now - KEEP_DELIVERIES)
         except StoreUnavailable as error:  # the sender retries (GitLab) or someone redelivers (GitHub)
             log.warning("%s delivery %s not taken: %s", host, delivery_id, error.message)
@@ -109,19 +121,65 @@ class Receiver:
             log.info("%s delivery %s ignored: received before", host, delivery_id)
             return Answer(200, {"ignored": "received before"})
         log.info("%s delivery %s taken: %s", host, delivery_id, describe(event))
-        self._worker.submit(self._run, event)
+        self._worker.submit(self._run, key, event, now)
         return Answer(202, {"accepted": type(event).__name__})
 
-    def _run(self, event: Event) -> None:
+    def _run(self, key: str, event: Event, taken_at: datetime | None = None) -> None:
+        """Carry a delivery out; `taken_at` when it waited in this worker (someone may have adopted it since)."""
         try:
+            if taken_at is not None and not self._store.retake_delivery(key, taken_at, self._clock()):
+                log.info("webhook (%s) left to the process that took it over", describe(event))
+                return
             self._handle(event)
         except DeployError as error:  # AWS, the store or Slack said no: nothing to retry by itself
             log.warning("webhook (%s) not carried out: %s", describe(event), error.message)
         except Exception:  # a bug: logged with an id, the worker lives on
             log.exception("webhook (%s) failed (incident %s)", describe(event), uuid.uuid4().hex[:8])
+        try:
+            self._store.delivery_done(key, self._clock())
+        except StoreUnavailable as error:  # it may be carried out again by another process: claims keep it safe
+            log.warning("webhook (%s) could not be marked done: %s", describe(event), error.message)
+
+    def resume(self) -> int:
+        """Take over the deliveries whose process died before carrying them out; how many were taken."""
+        now, taken = self._clock(), 0
+        for row in self._store.unfinished_deliveries(now - ADOPT_AFTER, MAX_ATTEMPTS):
+            try:
+                event = read(row["host"], row["header"], row["body"]).event
+            except BadDelivery:
+                event = None
+            if event is None:  # read by a release that understood it; this one can't
+                self._store.delivery_done(row["id"], now)
+                continue
+            if self._store.retake_delivery(row["id"], row["taken_at"], now):
+                log.info("webhook delivery %s taken over from a process that did not carry it out: %s",
+                         row["id"], describe(event))
+                self._worker.submit(self._run, row["id"], event)
+                taken += 1
+        return taken
+
+    def drain(self) -> None:
+        """Wait until the deliveries handed to this process's worker so far are carried out."""
+        self._worker.submit(lambda: None).result()
+
+    def start(self) -> None:
+        self._resumer.start()
+
+    def _resume_loop(self) -> None:
+        while not self._stop.wait(RESUME_EVERY_S):
+            try:
+                self.resume()
+            except DeployError as error:  # the store is down for a moment: the next look
+                log.warning("could not look for webhook deliveries left unfinished: %s", error.message)
 
     def shutdown(self) -> None:
+        # What is still queued here stays in the store, unfinished: another process (or this one, back) does it.
+        self._stop.set()
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def read(host: str | None, header: str | None, body: bytes) -> Delivery:
+    return parse_github(header, body) if host == "github" else parse_gitlab(header, body)
 
 
 def describe(event: Event) -> str:

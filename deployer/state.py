@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (
-    Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, TypeDecorator, create_engine, delete, false,
-    insert, select, update,
+    Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator, create_engine,
+    delete, false, insert, select, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -119,6 +119,13 @@ deliveries = Table(
     Column("digest", String(64), nullable=False, unique=True),
     Column("event", String(64), nullable=False),
     Column("received_at", UTCDateTime, nullable=False, index=True),
+    # Kept until carried out, so another process can if the one that took it dies first.
+    Column("host", String(16)),
+    Column("header", String(64)),
+    Column("body", LargeBinary),
+    Column("taken_at", UTCDateTime),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("done_at", UTCDateTime),
 )
 
 leases = Table(
@@ -388,13 +395,35 @@ class Store:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     # webhook deliveries -----------------------------------------------------------
-    def record_delivery(self, delivery_id: str, digest: str, event: str, at: datetime) -> bool:
-        """Record a delivery; False when its id or its body was seen before (one atomic statement)."""
+    def record_delivery(self, delivery_id: str, digest: str, event: str, at: datetime, *, host: str | None = None,
+                        header: str | None = None, body: bytes | None = None) -> bool:
+        """Record a delivery, taken at `at`; False when its id or its body was seen before (one atomic statement)."""
         with self._tx() as conn:
-            statement = _insert_for(conn)(deliveries).values(id=delivery_id, digest=digest, event=event,
-                                                              received_at=at).on_conflict_do_nothing()
+            statement = _insert_for(conn)(deliveries).values(
+                id=delivery_id, digest=digest, event=event, received_at=at, host=host, header=header, body=body,
+                taken_at=at, attempts=0).on_conflict_do_nothing()
             # No row comes back when either the id or the digest was already there.
             return conn.execute(statement.returning(deliveries.c.id)).scalar() is not None
+
+    def retake_delivery(self, delivery_id: str, taken_at: datetime, now: datetime) -> bool:
+        """Take a delivery not yet carried out, unless someone took it since `taken_at` (compare-and-set)."""
+        with self._tx() as conn:
+            return conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                                .where(deliveries.c.taken_at == taken_at).where(deliveries.c.done_at.is_(None))
+                                .values(taken_at=now, attempts=deliveries.c.attempts + 1)).rowcount == 1
+
+    def delivery_done(self, delivery_id: str, at: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                         .values(done_at=at, body=None))  # the body is only kept for the work
+
+    def unfinished_deliveries(self, taken_before: datetime, max_attempts: int) -> list[Mapping]:
+        """Deliveries taken before `taken_before` and never carried out, oldest first."""
+        with self._tx() as conn:
+            rows = conn.execute(select(deliveries).where(deliveries.c.done_at.is_(None))
+                                .where(deliveries.c.body.is_not(None)).where(deliveries.c.taken_at < taken_before)
+                                .where(deliveries.c.attempts < max_attempts).order_by(deliveries.c.received_at))
+            return list(rows.mappings())
 
     def forget_deliveries(self, before: datetime) -> int:
         with self._tx() as conn:

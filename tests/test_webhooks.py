@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -181,3 +181,48 @@ def test_both_ways_of_serving_have_the_endpoints(tmp_path):
     for web in (http_app(bolt, store, receiver), socket_mode_health_app(lambda: True, store, receiver)):
         assert {"/hooks/github", "/hooks/gitlab"} <= {rule.rule for rule in web.url_map.iter_rules()}
     receiver.shutdown()
+
+
+def _receiver(store: Store, handled, clock) -> Receiver:
+    return Receiver(store, Followed("codertocat/hello-world", "git@example.com:mike/diaspora.git"), handled,
+                    github_secret=SECRET, gitlab_token=TOKEN, clock=clock)
+
+
+def test_a_delivery_taken_by_a_process_that_died_is_carried_out_by_another_once(tmp_path):
+    # The process answered 202 and recorded it, then died (kill -9, a lost machine) before its worker
+    # got to it, and nobody delivers it again: another process on the store carries it out, once.
+    url = f"sqlite:///{tmp_path}/state.db"
+    raw = fixture("github-push")
+    assert Store(engine_for(url)).record_delivery("github:72d3", webhooks.body_digest(raw), "Pushed", NOW,
+                                                  host="github", header="push", body=raw)
+    later = NOW + webhooks.ADOPT_AFTER + timedelta(seconds=1)
+    handled, also = Handled(), Handled()
+    first = _receiver(Store(engine_for(url)), handled, lambda: later)
+    second = _receiver(Store(engine_for(url)), also, lambda: later)
+    soon = _receiver(Store(engine_for(url)), Handled(), lambda: NOW + timedelta(seconds=5))
+    try:
+        assert soon.resume() == 0  # its taker may only be busy
+        assert first.resume() + second.resume() == 1  # two survivors look at once
+        (event,) = handled.wait(1)
+        assert isinstance(event, Pushed) and event.branch == "feature-x" and not also.events
+        first.drain()
+        assert first.resume() == 0 and second.resume() == 0  # carried out: never again
+    finally:
+        for receiver in (first, second, soon):
+            receiver.shutdown()
+
+
+def test_a_delivery_carried_out_is_not_taken_again(tmp_path):
+    now = [NOW]
+    handled = Handled()
+    receiver = _receiver(Store(engine_for(f"sqlite:///{tmp_path}/state.db")), handled, lambda: now[0])
+    web = Flask("test")
+    webhooks.register(web, receiver)
+    try:
+        assert github(web.test_client(), fixture("github-push")).status_code == 202
+        handled.wait(1)
+        receiver.drain()
+        now[0] = NOW + timedelta(days=1)
+        assert receiver.resume() == 0 and len(handled.events) == 1
+    finally:
+        receiver.shutdown()

@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -86,6 +87,17 @@ def resumable(job: DeployRecord) -> bool:
     return job.ttl is not None and job.instance_type is not None and job.attempts < MAX_ATTEMPTS
 
 
+class Sharded:
+    """Single-thread executors chosen by key: work of one key runs in the order it was submitted,
+    work of different keys in parallel (up to `size` at once)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._shards = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-{n}") for n in range(size)]
+
+    def submit(self, key: str, fn: Callable[..., object], *args: object) -> Future:
+        return self._shards[zlib.crc32(key.encode()) % len(self._shards)].submit(fn, *args)
+
+
 class DeployService:
     """Accepts /deploy requests as durable jobs (deployer/queue.py) and runs them with a Slack thread."""
 
@@ -102,19 +114,20 @@ class DeployService:
         self._commits: dict[int, Commit] = {}  # resolved at intake, for a job that starts at once
         # Two stages, so that a burst of fifty opens fifty threads at once: `_intake` only opens them;
         # `_admitting` resolves the branches (the fetches of those waiting are made together:
-        # deployer/git.py) and records the jobs.
-        self._intake = ThreadPoolExecutor(max_workers=intake_workers, thread_name_prefix="deploybot-intake")
-        self._admitting = ThreadPoolExecutor(max_workers=2 * intake_workers, thread_name_prefix="deploybot-admit")
+        # deployer/git.py) and records the jobs. Both keep one branch's requests in the order they came.
+        self._intake = Sharded(intake_workers, "deploybot-intake")
+        self._admitting = Sharded(2 * intake_workers, "deploybot-admit")
 
     def start(self, request: DeployRequest, origin: Origin) -> None:
         """Called right after the ack: everything slow happens on other threads."""
-        self._intake.submit(self._guarded, origin, None, self._announce, request, origin)
+        self._intake.submit(request.feature, self._guarded, origin, None, self._announce, request, origin)
 
     def _announce(self, request: DeployRequest, origin: Origin) -> None:
         # The thread first, before anything slow (the git fetch): the person sees their deploy at once.
         thread = self._open_thread(request, origin)
         if thread is not None:
-            self._admitting.submit(self._guarded, origin, thread, self._admit, request, origin, thread)
+            self._admitting.submit(request.feature, self._guarded, origin, thread, self._admit, request, origin,
+                                   thread)
 
     def _admit(self, request: DeployRequest, origin: Origin, thread: Thread) -> None:
         try:

@@ -24,8 +24,9 @@ def _calls() -> set[str]:
             for method in set(used):
                 if method in client.meta.method_to_api_mapping:
                     found.add(f"{IAM_PREFIX.get(service, service)}:{client.meta.method_to_api_mapping[method]}")
-        for operation in re.findall(r'_call(?:_or_raise)?\(\s*"([A-Za-z]+)"', text):
-            found.add(f"ecr:{operation}")
+        if "self._ecr" in text:  # the registry's own _call("Operation", ...) wrapper
+            for operation in re.findall(r'_call(?:_or_raise)?\(\s*"([A-Za-z]+)"', text):
+                found.add(f"ecr:{operation}")
     return {f"s3:{S3_ACTIONS.get(a[3:], a[3:])}" if a.startswith("s3:") else a for a in found}
 
 

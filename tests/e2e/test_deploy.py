@@ -115,7 +115,9 @@ def test_same_feature_deploys_are_serialized_and_the_second_says_it_is_queued(bo
     bot.driver.slash(text="queue-me")
     first, second = root_of(slack, "queue-me"), root_of(slack, "queue-me", after=1)
     thread_one, thread_two = finished(slack, first), finished(slack, second)
-    assert any("queued" in t for t in thread_one + thread_two)
+    # In the order they were asked for: the first thread deploys, the second waits for it.
+    assert any("queued" in t for t in thread_two) and not any("queued" in t for t in thread_one), (thread_one,
+                                                                                                  thread_two)
     assert thread_one[-1].startswith(":rocket:") and thread_two[-1].startswith(":rocket:")
     assert len(moto.environments(EnvironmentNames=["queue-me"], IncludeDeleted=True)) == 1
 

@@ -65,7 +65,8 @@ class Claims:
 
     def current(self, key: str) -> ClaimRow | None:
         """The live claim on `key`, whoever holds it."""
-        return self.live().get(key)
+        now = self._clock()
+        return next((row for row in self._store.claims(key) if row.until > now), None)
 
     def live(self) -> dict[str, ClaimRow]:
         now = self._clock()

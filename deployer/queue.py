@@ -48,9 +48,15 @@ class DeployQueue:
         """Try to start a job just accepted; False when it waits its turn (its branch or the slots are busy).
 
         Another process's dispatcher may be the one that starts it: the store says."""
+        # Only this job is looked at (its branch's turn, a slot, the claim): a full dispatch reads every
+        # unfinished job, and fifty of those at once in a burst took the interpreter from the acks.
         with self._lock:
             self._accepted.add(job_id)
-        self.dispatch()
+            job = self._store.deploy(job_id)
+            if job is not None and job.state == QUEUED and len(self._mine) < self._slots:
+                first = self._store.first_unfinished_deploy(job.feature)
+                if first is not None and first.id == job_id:
+                    self._start(job, resumed=False)
         job = self._store.deploy(job_id)
         return job is not None and job.state != QUEUED
 
@@ -58,14 +64,14 @@ class DeployQueue:
         """What a queued job waits for: the operation on its feature (claims' DEPLOY, EXTEND, …), or
         None when it is only the slots. An earlier deploy of its branch counts before it holds the claim
         (another process may have accepted it a moment ago and not started it yet)."""
-        jobs = self._store.unfinished_deploys()
-        job = next((j for j in jobs if j.id == job_id), None)
+        job = self._store.deploy(job_id)
         if job is None:
             return None
         holder = self._claims.current(job.feature)
         if holder is not None:
             return holder.operation
-        if any(j.feature == job.feature and j.id < job_id for j in jobs):
+        first = self._store.first_unfinished_deploy(job.feature)
+        if first is not None and first.id != job_id:
             return DEPLOY
         return None
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (
-    Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator, create_engine,
+    Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator, create_engine,
     delete, false, insert, select, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -87,6 +87,7 @@ deploys = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("instance_asked", Boolean, nullable=False, server_default=false()),
     Column("commit_sha", String(40)),  # once resolved: the image sweep keeps what deploys are using
+    Index("ix_deploys_feature_state", "feature", "state"),  # whose turn it is on a branch
 )
 
 audit = Table(
@@ -361,6 +362,14 @@ class Store:
     def deploy(self, deploy_id: int) -> DeployRecord | None:
         with self._tx() as conn:
             row = conn.execute(select(deploys).where(deploys.c.id == deploy_id)).mappings().first()
+        return DeployRecord.of(row) if row else None
+
+    def first_unfinished_deploy(self, feature: str) -> DeployRecord | None:
+        """The oldest queued or running job of `feature`: the one whose turn it is."""
+        with self._tx() as conn:
+            row = conn.execute(select(deploys).where(deploys.c.feature == feature)
+                               .where(deploys.c.state.in_((QUEUED, RUNNING))).order_by(deploys.c.id).limit(1)
+                               ).mappings().first()
         return DeployRecord.of(row) if row else None
 
     def unfinished_deploys(self) -> list[DeployRecord]:

@@ -1,7 +1,6 @@
 """Builds the deployment library's objects from settings, at the entry point only."""
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable
 from contextlib import closing
@@ -62,10 +61,6 @@ def build_engine_client(host: str, cert_path: Path | None) -> docker.DockerClien
         client.api.trust_env = False
         return client
 
-    if host.startswith("ssh://") and importlib.util.find_spec("paramiko") is None:
-        # The SDK imports it for ssh:// even when it shells out to the ssh client, as here.
-        raise ConfigError(f"DEPLOYBOT_BUILD_DOCKER_HOST={host} needs the paramiko package, which is not installed "
-                          "(pip install 'docker[ssh]'); or reach the engine over tcp:// with TLS.")
     try:
         with closing(connect(docker.constants.MINIMUM_DOCKER_API_VERSION)) as probe:
             version = probe.version(api_version=False)["ApiVersion"]

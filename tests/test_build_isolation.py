@@ -213,18 +213,6 @@ def test_a_build_engine_the_bots_ca_did_not_sign_is_named_at_start_up(certificat
     assert engine.connections == 0
 
 
-def test_an_ssh_build_engine_without_paramiko_is_named_with_what_to_install():
-    import importlib.util
-
-    from deployer.factory import build_engine_client
-
-    if importlib.util.find_spec("paramiko"):
-        pytest.skip("paramiko is installed here: ssh:// is supported")
-    with pytest.raises(ConfigError, match=r"DEPLOYBOT_BUILD_DOCKER_HOST=ssh://deploy@builder needs the paramiko "
-                                          r"package, which is not installed \(pip install 'docker\[ssh\]'\)"):
-        build_engine_client("ssh://deploy@builder", None)
-
-
 # -- settings that would build next to the credentials, or not at all --------------------------
 
 @pytest.mark.parametrize("values,says", [

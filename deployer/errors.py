@@ -70,6 +70,10 @@ class BuildFailed(DeployError):
     title = "Image build failed"
 
 
+class ImageVanished(BuildFailed):
+    """The engine lost an image the build was using: something removed images meanwhile."""
+
+
 class BundleInvalid(DeployError):
     """The Dockerrun template can't be turned into a source bundle."""
 

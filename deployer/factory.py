@@ -139,14 +139,15 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     docker = LazyDocker()
     builder, registry = image_builder(settings, docker), registry_for(settings, session)
     store = store or open_store(settings)
+    slots = BuildSlots(settings.max_parallel)  # shared with the image sweeps: they never meet a build
     images = None
     if settings.provider == "local":
-        provider: Provider = build_local_provider(settings, docker)  # it sweeps its own images
+        provider: Provider = build_local_provider(settings, docker, slots)  # it sweeps its own images
     else:
         gateway = build_gateway(settings, session)
         provider = build_provider(settings, gateway)
         images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
-                            settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight)
+                            settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight, slots=slots)
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
     manager = EnvironmentManager(
         provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs), claims
@@ -159,14 +160,14 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         dockerfile=settings.dockerfile,
         dockerrun_template=settings.dockerrun_template,
         manager=manager,
-        slots=BuildSlots(settings.max_parallel),
+        slots=slots,
         # The local provider runs no Dockerrun file, so a branch's template is left alone there.
         dockerrun=DockerrunPolicy(frozenset(settings.dockerrun_allow)) if settings.provider == "beanstalk" else None,
     )
     return Services(deployer, manager, Reaper(provider, store, utcnow, claims, images), store, claims)
 
 
-def build_local_provider(settings: Settings, docker: object) -> LocalProvider:
+def build_local_provider(settings: Settings, docker: object, slots: BuildSlots | None = None) -> LocalProvider:
     return LocalProvider(
         docker,
         repository=local_repository(settings.ecr_repository),
@@ -177,6 +178,7 @@ def build_local_provider(settings: Settings, docker: object) -> LocalProvider:
         app_port=settings.app_port,
         env_prefix=settings.env_prefix,
         deploy_timeout=settings.deploy_timeout,
+        slots=slots,
     )
 
 

@@ -4,7 +4,8 @@ and in the registry.
 Every build leaves its image on the engine after the push; the registry keeps the pushed copy,
 so the local one is only a cache. Each reaper pass removes this repository's local images except
 those of the commits live environments run, and those tagged within the deploy timeout (a deploy
-may be about to push or reuse them). Layers no image uses any more go with them.
+may be about to push or reuse them). Layers no image uses any more go with them, which is why
+a sweep waits for a moment when no build runs (see deployer/slots.py).
 
 In the registry (ECR: see deployer/registry.py) the same rule deletes deploybot's tags, also keeping
 the commits unfinished deploys have resolved: a deploy may reuse an image pushed days ago.
@@ -17,29 +18,35 @@ from datetime import datetime, timedelta
 from deployer.images import ImageBuilder
 from deployer.naming import version_commit
 from deployer.registry import TAG_PREFIX, Registry
+from deployer.slots import BuildSlots
 
 
 class ImageSweep:
     def __init__(self, builder: ImageBuilder, registry: Registry, running: Callable[[], Iterable[str | None]],
                  grace: timedelta, clock: Callable[[], datetime],
-                 in_flight: Callable[[], Iterable[str]] = lambda: ()) -> None:
+                 in_flight: Callable[[], Iterable[str]] = lambda: (), slots: BuildSlots | None = None) -> None:
         self._builder = builder
         self._registry = registry
         self._running = running  # the version labels live environments run
         self._in_flight = in_flight  # the commits unfinished deploys have resolved
         self._grace = grace
         self._clock = clock
+        self._slots = slots or BuildSlots(1)  # the deployer's, so that no build runs during a sweep
 
     def _live(self) -> set[str]:
         return {version_commit(label) for label in self._running() if label}
 
     def sweep(self) -> int:
-        """Remove what nobody needs from the engine; returns how many images were untagged."""
+        """Remove what nobody needs from the engine; returns how many images were untagged
+        (none while a build runs: the next pass sweeps)."""
         live = self._live()
         repository = self._registry.repository
-        keep = {tag for tag in self._builder.local_tags(repository)  # tags not deploybot's stay too
-                if not tag.startswith(TAG_PREFIX) or tag.removeprefix(TAG_PREFIX)[:12] in live}
-        return self._builder.prune(repository, keep, tagged_before=self._clock() - self._grace)
+        with self._slots.idle() as quiet:
+            if not quiet:
+                return 0
+            keep = {tag for tag in self._builder.local_tags(repository)  # tags not deploybot's stay too
+                    if not tag.startswith(TAG_PREFIX) or tag.removeprefix(TAG_PREFIX)[:12] in live}
+            return self._builder.prune(repository, keep, tagged_before=self._clock() - self._grace)
 
     def sweep_registry(self) -> int:
         """Delete from the registry the images no live environment runs and no deploy is using."""

@@ -9,6 +9,7 @@ checked; nothing here trusts the absence of an exception.
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from datetime import datetime, timedelta, timezone
 from collections import deque
@@ -21,7 +22,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from deployer.durations import format_duration
-from deployer.errors import BuildFailed, CloudError, DeployTimeout, RegistryError
+from deployer.errors import BuildFailed, CloudError, DeployTimeout, ImageVanished, RegistryError
 
 LineSink = Callable[[str], None]
 
@@ -132,6 +133,12 @@ class ImageBuilder:
                 details=list(tail) or [str(err)]) from err
         except _ENGINE_UNREACHABLE as err:
             raise self._engine_down(err) from err
+        if error is not None and _vanished(error):
+            raise ImageVanished(
+                f"Building the image {image.uri} failed: the Docker engine removed an image the build "
+                "was using (something pruned images on it meanwhile). Deploy again.",
+                details=_with_error(list(tail), error),
+            )
         if error is not None:
             raise BuildFailed(
                 f"Building the image {image.uri} failed: {_first_line(error)}. The last "
@@ -335,6 +342,13 @@ _READ_TIMEOUT = (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeout
 
 def _explain(err: docker.errors.APIError) -> str:
     return str(err.explanation or err)
+
+
+def _vanished(error: str) -> bool:
+    """The classic builder's words when a layer it took from its cache is deleted under it
+    (each seen with the engine here, depending on the step it had reached)."""
+    return bool(re.search(r'(unable to find image|no such image:?|failed to get digest|unknown parent image id) "?sha256:',
+                          error, re.IGNORECASE))
 
 
 def _is_conflict_or_gone(err: docker.errors.APIError) -> bool:

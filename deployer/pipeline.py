@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from deployer.dockerrun import DockerrunPolicy
+from deployer.errors import ImageVanished
 from deployer.environment import Environment
 from deployer.git import Commit, GitRepo
 from deployer.images import ImageBuilder, ImageRef, missing_dockerfile
@@ -139,6 +140,19 @@ class Deployer:
             report(EnvironmentCreating(env) if created else EnvironmentReused(env))
         return self.provider.wait_ready(env, report, created=created), created
 
+    def _build(self, commit: Commit, image: ImageRef, labels: dict, on_line: Callable[[str], None]) -> None:
+        # This process sweeps no image while it builds (deployer/slots.py), but another bot or an
+        # operator's `docker image prune` on the same engine may: the second try rebuilds what went.
+        for attempt in (1, 2):
+            try:
+                with self._git.archive_stream(commit.sha) as context:
+                    self._builder.build(context, image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
+                return
+            except ImageVanished:
+                if attempt == 2:
+                    raise
+                on_line("The Docker engine removed an image this build was using; building again.")
+
     def _ensure_image(self, commit: Commit, image: ImageRef, report: Report) -> bool:
         """Build and push the commit's image unless the registry has it already."""
         self._registry.prepare()
@@ -155,8 +169,7 @@ class Deployer:
             on_line = lambda line: report(BuildLine(line))  # noqa: E731
             if self._git.read_file(commit.sha, self._dockerfile) is None:
                 raise missing_dockerfile(self._dockerfile)
-            with self._git.archive_stream(commit.sha) as context:
-                self._builder.build(context, image, dockerfile=self._dockerfile, labels=labels, on_line=on_line)
+            self._build(commit, image, labels, on_line)
             if pushes:  # credentials asked for again: a long build may outlast the token (ECR's live 12 hours)
                 self._builder.push(image, self._registry.auth_config(), on_line=on_line)
         report(ImageBuilt(image.uri, timedelta(seconds=time.monotonic() - started)))

@@ -2,14 +2,19 @@
 live environments run and the ones just built, and nothing else of its repository."""
 from __future__ import annotations
 
+import io
+import tarfile
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from deployer.image_sweep import ImageSweep
-from deployer.images import ImageBuilder
+from deployer.images import ImageBuilder, ImageRef
+from deployer.providers.local import LocalProvider, PortRange
 from deployer.registry import PlainRegistry, image_tag
+from deployer.slots import BuildSlots
 from tests.world.dockerenv import docker_client, registry_url, require_base_image
 
 LIVE, GONE, OTHER = "a" * 40, "b" * 40, "c" * 40
@@ -45,3 +50,61 @@ def test_only_what_live_environments_run_and_what_was_just_built_stays(images):
                        lambda: now + timedelta(hours=1))
     assert later.sweep() == 1
     assert tags(client, registry.repository) == {image_tag(LIVE), "release-1"}  # not deploybot's: left alone
+
+
+def slow_build_context(seconds: int = 3) -> bytes:
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        dockerfile = f"FROM deploybot-test/busybox:1\nRUN echo {uuid.uuid4()} && sleep {seconds}\n".encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    return context.getvalue()
+
+
+def test_no_image_is_removed_while_a_build_runs_the_next_pass_sweeps(images):
+    # Removing an image also removes the untagged layers under it, and a build that has just taken
+    # one of them from its cache fails with "unable to find image" (seen in CI): so no sweep meets a build.
+    client, registry = images
+    builder, slots = ImageBuilder(client), BuildSlots(2)
+    sweep = ImageSweep(builder, registry, lambda: [], timedelta(minutes=20),
+                       lambda: datetime.now(timezone.utc) + timedelta(hours=1), slots=slots)
+    building, failures = threading.Event(), []
+
+    def build() -> None:
+        try:
+            with slots.slot(lambda ahead: None):  # as the deployer holds it
+                building.set()
+                builder.build(slow_build_context(), ImageRef(registry.repository, "release-2"))
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    assert building.wait(5)
+    assert sweep.sweep() == 0  # a build runs: the pass leaves the engine alone
+    assert tags(client, registry.repository) >= {image_tag(LIVE), image_tag(GONE)}
+    thread.join(60)
+    assert failures == []
+    assert sweep.sweep() == 2  # nothing builds now: none of deploybot's tags is live
+    assert tags(client, registry.repository) == {"release-1", "release-2"}
+
+
+def test_the_local_provider_removes_no_image_while_a_build_runs_either():
+    client = docker_client()
+    require_base_image(client)
+    repository, slots = f"deploybot-local/sweep-{uuid.uuid4().hex[:8]}", BuildSlots(1)
+    builder = ImageBuilder(client)
+    builder.build(slow_build_context(seconds=0), ImageRef(repository, image_tag(GONE)),
+                  labels={"deploybot.commit": GONE, "deploybot.feature": "torn-down"})
+    provider = LocalProvider(client, repository=repository, public_url="http://127.0.0.1",
+                             ports=PortRange(21000, 21001), app_port=8080, deploy_timeout=timedelta(0), slots=slots)
+    try:
+        with slots.slot(lambda ahead: None):  # a build is running
+            assert provider.sweep_versions() == ([], [])
+            assert tags(client, repository) == {image_tag(GONE)}
+        assert provider.sweep_versions() == ([f"{repository}:{image_tag(GONE)}"], [])
+        assert tags(client, repository) == set()
+    finally:
+        for tag in tags(client, repository):
+            client.api.remove_image(f"{repository}:{tag}")

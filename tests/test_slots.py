@@ -49,3 +49,60 @@ def test_a_free_slot_is_taken_without_a_word():
     with slots.slot(told.append):
         pass
     assert told == []
+
+
+def test_a_sweep_runs_only_while_no_build_does_and_holds_builds_back_while_it_runs():
+    slots, told = BuildSlots(2), []
+    started, release = threading.Event(), threading.Event()
+
+    def build() -> None:
+        with slots.slot(told.append):
+            started.set()
+            release.wait(5)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    assert started.wait(5)
+    with slots.idle() as quiet:
+        assert not quiet  # a build is running: its cached layers must not go
+    release.set()
+    builder.join(5)
+
+    started.clear()
+    with slots.idle() as quiet:
+        assert quiet
+        with slots.idle() as again:
+            assert not again  # one sweep at a time
+        late = threading.Thread(target=build)
+        late.start()
+        assert not started.wait(0.3)  # asked for during the sweep: it waits for the sweep to end
+    assert started.wait(5)
+    late.join(5)
+    assert told == []  # nobody was told to wait for a slot: none was taken by a build
+
+
+def test_builds_held_back_by_a_sweep_are_told_only_what_they_wait_for_besides_it():
+    slots, told = BuildSlots(1), {}
+    release = threading.Event()
+
+    def build(name: str) -> None:
+        with slots.slot(lambda ahead: told.__setitem__(name, ahead)):
+            release.wait(5)
+
+    with slots.idle() as quiet:
+        assert quiet
+        first = threading.Thread(target=build, args=("first",))
+        first.start()
+        deadline = time.monotonic() + 5
+        while slots.waiting() < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second = threading.Thread(target=build, args=("second",))
+        second.start()
+        while len(told) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert told == {"second": 0}  # next in line behind the first's build; the first had a slot free

@@ -29,6 +29,7 @@ from deployer.naming import environment_name, short_hash
 from deployer.progress import Deploying, EnvironmentChanged
 from deployer.providers import Release, Report
 from deployer.request import DeployRequest
+from deployer.slots import BuildSlots
 
 PORT_LABEL = "deploybot:port"
 IMAGE_LABEL = "deploybot:image"
@@ -75,8 +76,10 @@ class LocalProvider:
         deploy_timeout: timedelta,
         probe: Callable[[int], bool] | None = None,
         port_free: Callable[[int], bool] | None = None,
+        slots: BuildSlots | None = None,
     ) -> None:
         self._docker = client
+        self._slots = slots or BuildSlots(1)  # the deployer's: no image is removed while one builds
         # Several deploybots may share a Docker host: each owns only the containers running
         # images of its own repository, and the images in it.
         self._repository = repository
@@ -184,7 +187,12 @@ class LocalProvider:
         return True
 
     def sweep_versions(self) -> tuple[list[str], list[str]]:
-        """Remove this deploybot's images that no container runs any more (see `prunable`)."""
+        """Remove this deploybot's images that no container runs any more (see `prunable`);
+        nothing while a build runs (deployer/slots.py says why): the next pass sweeps."""
+        with self._slots.idle() as quiet:
+            return self._sweep_images() if quiet else ([], [])
+
+    def _sweep_images(self) -> tuple[list[str], list[str]]:
         in_use = {c.labels.get(IMAGE_LABEL) for c in self._docker.containers.list(all=True)}
         images = [
             LocalImage(tag, image.labels.get("deploybot.feature"), tagged_at(image))

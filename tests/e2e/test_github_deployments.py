@@ -24,7 +24,7 @@ from deployer.naming import environment_name
 from tests.e2e.conftest import start_bot
 from tests.e2e.helpers import CHANNEL, click, finished, replies, root_of, until
 from tests.world.apprepo import BROKEN_BRANCH, add_commit, make_app_repo
-from tests.world.aws import BUCKET, Moto
+from tests.world.aws import BUCKET, Moto, create_application
 from tests.world.github_api import GitHubApiStandIn
 from tests.world.slack_api import TEAM_DOMAIN
 
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.e2e
 
 HOOKS = Path(__file__).parents[1] / "data" / "hooks"
 APPLICATION, TEMPLATE, PREFIX = "ghd-shop", "ghd-template", "gd-"
-STACK = "64bit Amazon Linux 2023 v4.2.0 running ECS"
 REPOSITORY = "Codertocat/Hello-World"  # the webhook fixtures' repository
 TOKEN, WEBHOOK_SECRET = "github_pat_e2e_0123456789", "e2e-ghd-secret"
 BRANCHES = ["ghd-live", "ghd-push", "ghd-down", "ghd-hang"]
@@ -46,12 +45,7 @@ def github():
 
 @pytest.fixture(scope="module")
 def world(moto: Moto, slack, github, bot_env, logs, tmp_path_factory):
-    eb = moto.client("elasticbeanstalk")
-    eb.create_application(ApplicationName=APPLICATION)
-    eb.create_configuration_template(
-        ApplicationName=APPLICATION, TemplateName=TEMPLATE, SolutionStackName=STACK,
-        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType",
-                         "Value": "SingleInstance"}])
+    create_application(moto.client("elasticbeanstalk"), APPLICATION, TEMPLATE)
     work = tmp_path_factory.mktemp("ghd")
     repo = work / "app"
     repo_url = make_app_repo(repo, {b: {"BRANCH.txt": b} for b in BRANCHES})

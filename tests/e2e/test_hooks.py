@@ -25,7 +25,7 @@ from deployer.state import Store, deploys, engine_for
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, Bot, start_bot
 from tests.e2e.helpers import CHANNEL, click, finished, page, replies, root_of, until
 from tests.world.apprepo import add_commit, make_app_repo, page_for
-from tests.world.aws import BUCKET, Moto
+from tests.world.aws import BUCKET, Moto, create_application
 from tests.world.dockerenv import docker_client
 
 pytestmark = pytest.mark.e2e
@@ -35,18 +35,12 @@ APPLICATION = "hooks-shop"
 TEMPLATE = "hooks-template"
 PREFIX = "hk-"
 GITHUB_SECRET, GITLAB_TOKEN = "e2e-github-secret", "e2e-gitlab-token"
-STACK = "64bit Amazon Linux 2023 v4.2.0 running ECS"
 REPOSITORY = "Codertocat/Hello-World"  # the fixtures' repository, which this bot follows
 
 
 @pytest.fixture(scope="module")
 def hooks(moto: Moto, slack, bot_env, app_repo, logs, tmp_path_factory):
-    eb = moto.client("elasticbeanstalk")
-    eb.create_application(ApplicationName=APPLICATION)
-    eb.create_configuration_template(
-        ApplicationName=APPLICATION, TemplateName=TEMPLATE, SolutionStackName=STACK,
-        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType",
-                         "Value": "SingleInstance"}])
+    create_application(moto.client("elasticbeanstalk"), APPLICATION, TEMPLATE)
     work = tmp_path_factory.mktemp("hooks")
     state = f"sqlite:///{work}/state.db"
     env = {**bot_env, "DEPLOYBOT_EB_APPLICATION": APPLICATION, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,

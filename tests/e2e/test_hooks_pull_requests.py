@@ -21,7 +21,7 @@ from sqlalchemy import select
 from deployer.state import Store, deploys, engine_for
 from tests.e2e.conftest import Bot, start_bot
 from tests.e2e.helpers import CHANNEL, finished, until
-from tests.world.aws import BUCKET, Moto
+from tests.world.aws import BUCKET, Moto, create_application
 from tests.world.slack_api import SlackApiStandIn, manifest_bot_scopes
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.e2e
 HOOKS = Path(__file__).parents[1] / "data" / "hooks"
 APPLICATION, TEMPLATE = "prs-shop", "prs-template"
 PREFIX, OFF_PREFIX = "pq-", "pqo-"
-STACK = "64bit Amazon Linux 2023 v4.2.0 running ECS"
 GITHUB_SECRET, GITLAB_TOKEN = "e2e-prs-secret", "e2e-prs-token"
 REPOSITORY = "Codertocat/Hello-World"  # the fixtures' repository, which these bots follow
 TOKEN = "xoxb-mentions"  # the manifest's scopes and the optional two
@@ -79,12 +78,7 @@ def settings(bot_env: dict[str, str], work: Path, **more: str) -> dict[str, str]
 
 @pytest.fixture(scope="module")
 def prs(moto: Moto, slack: SlackApiStandIn, bot_env, app_repo, logs, tmp_path_factory):
-    eb = moto.client("elasticbeanstalk")
-    eb.create_application(ApplicationName=APPLICATION)
-    eb.create_configuration_template(
-        ApplicationName=APPLICATION, TemplateName=TEMPLATE, SolutionStackName=STACK,
-        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType",
-                         "Value": "SingleInstance"}])
+    create_application(moto.client("elasticbeanstalk"), APPLICATION, TEMPLATE)
     slack.grant(TOKEN, manifest_bot_scopes() | {"users:read", "users:read.email"})
     slack.add_user(PERSON, "pia", email=AUTHOR)
     env = settings(bot_env, tmp_path_factory.mktemp("prs"), SLACK_BOT_TOKEN=TOKEN, DEPLOYBOT_CHANNEL=CHANNEL,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 
@@ -57,10 +58,14 @@ class Moto:
 def prepare_account(world: Moto) -> None:
     """What an operator prepares once: the bundle bucket, the application, its saved configuration."""
     world.client("s3").create_bucket(Bucket=BUCKET)
-    eb = world.client("elasticbeanstalk")
-    eb.create_application(ApplicationName=APPLICATION)
+    create_application(world.client("elasticbeanstalk"), APPLICATION, TEMPLATE)
+
+
+def create_application(eb: Any, application: str, template: str) -> None:
+    """A Beanstalk application with its saved configuration (single instance), as an operator makes one."""
+    eb.create_application(ApplicationName=application)
     eb.create_configuration_template(
-        ApplicationName=APPLICATION, TemplateName=TEMPLATE,
+        ApplicationName=application, TemplateName=template,
         SolutionStackName="64bit Amazon Linux 2023 v4.2.0 running ECS",
         OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType",
                          "Value": "SingleInstance"}],

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot import commands, envs
-from bot.deploys import DeployService
+from bot.worker import RemoteDeploys, WorkerProcess
 from bot.env_actions import EnvActions
 from bot.errors import on_error
 from bot.hooks import HookActions, PullRequestDeploys, SlackPeople, register as register_hooks
@@ -25,13 +25,12 @@ from deployer.claims import Heartbeat
 from deployer.deployments import NO_REPORTS, DeploymentReporter
 from deployer.factory import Services, deployment_reporter
 from deployer.hooks import Followed
-from deployer.queue import DeployQueue
 from deployer.pipeline import utcnow
 from deployer.request import limits_of
 from deployer.settings import Settings
 
 log = logging.getLogger(__name__)
-# Deploys of different branches that run at once in one process. Waiting for Beanstalk costs a
+# Deploys of different branches that run at once in the deploy worker. Waiting for Beanstalk costs a
 # thread and nothing else; the scarce part, building images, is limited by DEPLOYBOT_MAX_PARALLEL.
 MAX_RUNNING_DEPLOYS = 100
 
@@ -40,22 +39,22 @@ MAX_RUNNING_DEPLOYS = 100
 class DeployBot:
     app: App
     schedule: Schedule
-    deploys: DeployQueue
+    worker: WorkerProcess  # where deploys run (bot/worker.py)
     heartbeat: Heartbeat
     hooks: Receiver
     deployments: DeploymentReporter = NO_REPORTS
 
     def start(self) -> None:
-        """The background work: claims kept alive, deploys taken from the store, the schedule."""
+        """The background work: claims kept alive, the deploy worker, the schedule."""
         self.heartbeat.start()
-        self.deploys.start()
+        self.worker.start()
         self.hooks.start()  # deliveries a process took and did not carry out before it died
         self.schedule.start()
 
     def stop(self) -> None:
         self.schedule.stop()
         self.hooks.shutdown()
-        self.deploys.shutdown()
+        self.worker.stop()
         self.deployments.close()
         self.heartbeat.stop()
 
@@ -86,7 +85,7 @@ class _OwnClientIsIntended(logging.Filter):
 
 
 def build_app(slack: SlackSettings, settings: Settings, services: Services,
-              client: WebClient | None = None) -> DeployBot:
+              client: WebClient | None = None, worker: WorkerProcess | None = None) -> DeployBot:
     client = client or slack_client(slack)
     bolt_log = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _OwnClientIsIntended) for f in bolt_log.filters):
@@ -102,8 +101,8 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
     )
     deployments = deployment_reporter(settings)
     notices = Notices(client, services.store, settings.channel, deployments=deployments)
-    deploys = DeployService(services.deployer, services.manager, client, max_running=MAX_RUNNING_DEPLOYS,
-                            deployments=deployments)
+    worker = worker or WorkerProcess()
+    deploys = RemoteDeploys(worker, services.store, services.claims)
     commands.register(app, deploys, limits_of(settings))
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
@@ -121,7 +120,7 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
         holder=services.claims.holder, clock=utcnow,
     )
     heartbeat = Heartbeat(services.claims, also=jobs.renew)
-    return DeployBot(app, Schedule(jobs, settings.reap_interval), deploys.queue, heartbeat,
+    return DeployBot(app, Schedule(jobs, settings.reap_interval), worker, heartbeat,
                      webhook_receiver(settings, services, hook_actions), deployments)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 from slack_bolt import Ack, App, Respond
 
 from bot import views
-from bot.deploys import DeployService, Origin
+from bot.deploys import Deploys, Origin, ResponseUrl
 from bot.parsing import DEPLOY_USAGE, HelpCommand, UsageError, parse_deploy
 from deployer.errors import InvalidRequest
 from deployer.request import Limits, make_request
 
 
-def register(app: App, service: DeployService, limits: Limits) -> None:
+def register(app: App, service: Deploys, limits: Limits) -> None:
     @app.command("/deploy")
     def deploy(ack: Ack, command: dict, respond: Respond) -> None:
         try:
@@ -28,4 +28,4 @@ def register(app: App, service: DeployService, limits: Limits) -> None:
             ack(text=views.usage_reply(error.message, DEPLOY_USAGE), response_type="ephemeral")
             return
         ack()
-        service.start(request, Origin(command["user_id"], command["channel_id"], lambda text: respond(text=text)))
+        service.start(request, Origin(command["user_id"], command["channel_id"], ResponseUrl(respond.response_url)))

@@ -7,8 +7,10 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
+from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -32,12 +34,29 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ResponseUrl:
+    """An answer through the interaction's response_url, which any process can send (bot/worker.py)."""
+
+    url: str
+    options: dict = field(default_factory=dict)  # e.g. ephemeral, not replacing the clicked message
+
+    def __call__(self, text: str) -> None:
+        Respond(response_url=self.url)(text=text, **self.options)
+
+
+@dataclass(frozen=True)
 class Origin:
     """Where a command came from and where its answers go."""
 
     user_id: str
     channel_id: str
     respond: Callable[[str], None]
+
+
+class Deploys(Protocol):
+    """What takes a /deploy: DeployService, or the serving process's hand-off to it (bot/worker.py)."""
+
+    def start(self, request: DeployRequest, origin: Origin) -> None: ...
 
 
 class Thread:

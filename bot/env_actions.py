@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import env_views
 from bot.buttons import EnvButton, ListPage
-from bot.deploys import DeployService, Origin
+from bot.deploys import Deploys, Origin, ResponseUrl
 from bot.env_views import Extension, Gone, Note
 from bot.notices import Notices
 from bot.permissions import Admins, may_extend, may_tear_down
@@ -26,6 +26,9 @@ from deployer.request import Limits, make_request
 
 # How long the pages of one /envs read its listing rather than list the environments again.
 LISTING_REUSED_FOR = 300.0
+
+
+TELL = {"response_type": "ephemeral", "replace_original": False}  # to the clicker only, the message stays
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,15 @@ class Click:
         return cls(body["user"]["id"], channel, message, respond)
 
     def tell(self, text: str) -> None:
-        self.respond(text=text, response_type="ephemeral", replace_original=False)
+        self.respond(text=text, **TELL)
+
+    def teller(self) -> ResponseUrl:
+        """`tell`, as something another process can call (bot/worker.py)."""
+        return ResponseUrl(self.respond.response_url, TELL)
 
 
 class EnvActions:
-    def __init__(self, manager: EnvironmentManager, notices: Notices, admins: Admins, deploys: DeployService,
+    def __init__(self, manager: EnvironmentManager, notices: Notices, admins: Admins, deploys: Deploys,
                  limits: Limits, clock: Callable[[], datetime], extend_by: str = "anyone") -> None:
         self._extend_by = extend_by
         self._manager = manager
@@ -105,7 +112,7 @@ class EnvActions:
         if not env.feature or not click.channel_id:
             raise InvalidRequest(env_views.no_branch(env))
         request = make_request(env.feature, click.user_id, self._limits)
-        self._deploys.start(request, Origin(click.user_id, click.channel_id, click.tell))
+        self._deploys.start(request, Origin(click.user_id, click.channel_id, click.teller()))
 
     def _show(self, click: Click, ref: EnvButton, env: Environment, note: Note) -> None:
         """Bring the clicked message up to date: a page of /envs is rendered again, a card is patched."""

@@ -41,7 +41,7 @@ from deployer.errors import BranchNotFound, DeployError, InvalidRequest, NotAllo
 from deployer.git import Commit
 from deployer.hooks import BranchDeleted, Event, PullRequest, Pushed
 from deployer.manager import EnvironmentManager
-from deployer.queue import DeployQueue
+from deployer.queue import Jobs
 from deployer.request import DeployRequest, Limits, make_request
 from deployer.state import QUEUED, DeployRecord
 
@@ -103,12 +103,12 @@ class PullRequestDeploys:
 
 
 class HookActions:
-    def __init__(self, manager: EnvironmentManager, queue: DeployQueue, notices: Notices, admins: Admins,
+    def __init__(self, manager: EnvironmentManager, queue: Jobs, notices: Notices, admins: Admins,
                  limits: Limits, clock: Callable[[], datetime], *, teardown_after: timedelta,
                  extend_by: str = "anyone", pull_requests: PullRequestDeploys | None = None) -> None:
         self._manager = manager
         self._store = manager.store
-        self._queue = queue  # its runner is DeployService's: a job in a thread reports there
+        self._queue = queue  # its runner is DeployService's (in the deploy worker): a job in a thread reports there
         self._notices = notices
         self._admins = admins
         self._limits = limits

@@ -20,6 +20,7 @@ from bot.preflight import app_token_problem, port_check, port_problem, slack_che
 from bot import webhooks
 from bot.settings import SlackSettings
 from bot.webhooks import Receiver
+from bot.worker import WorkerGone, WorkerProcess
 from deployer import metrics
 from deployer.errors import ConfigError, StoreUnavailable
 from deployer.factory import build_services, open_store, startup_checks
@@ -30,7 +31,7 @@ from deployer.state import Store
 log = logging.getLogger(__name__)
 
 
-def http_app(app: App, store: Store, hooks: Receiver | None = None) -> Flask:
+def http_app(app: App, store: Store, hooks: Receiver | None = None, worker: WorkerProcess | None = None) -> Flask:
     handler = SlackRequestHandler(app)
     web = Flask("deploybot")
     if hooks is not None:
@@ -42,14 +43,15 @@ def http_app(app: App, store: Store, hooks: Receiver | None = None) -> Flask:
 
     @web.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
-        problem = _store_problem(store)
-        return (jsonify(ok=False, store=problem), 503) if problem else jsonify(ok=True)
+        problems = _problems(store, worker)
+        return (jsonify(ok=False, **problems), 503) if problems else jsonify(ok=True)
 
-    web.get("/metrics")(_metrics)
+    web.get("/metrics")(lambda: _metrics(worker))
     return web
 
 
-def socket_mode_health_app(is_connected: Callable[[], bool], store: Store, hooks: Receiver | None = None) -> Flask:
+def socket_mode_health_app(is_connected: Callable[[], bool], store: Store, hooks: Receiver | None = None,
+                           worker: WorkerProcess | None = None) -> Flask:
     # Slack's events arrive over the WebSocket, so the bot is healthy only while it is connected;
     # the client reconnects on its own, and /healthz says 503 until it has. Webhooks come here too.
     web = Flask("deploybot")
@@ -58,19 +60,31 @@ def socket_mode_health_app(is_connected: Callable[[], bool], store: Store, hooks
 
     @web.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
-        connected, problem = is_connected(), _store_problem(store)
+        connected, problems = is_connected(), _problems(store, worker)
         mode = "connected" if connected else "disconnected"
-        if connected and not problem:
+        if connected and not problems:
             return jsonify(ok=True, socket_mode=mode)
-        return jsonify(ok=False, socket_mode=mode, **({"store": problem} if problem else {})), 503
+        return jsonify(ok=False, socket_mode=mode, **problems), 503
 
-    web.get("/metrics")(_metrics)
+    web.get("/metrics")(lambda: _metrics(worker))
     return web
 
 
-def _metrics() -> Response:
-    body, content_type = metrics.exposition()
+def _metrics(worker: WorkerProcess | None) -> Response:
+    """This process's figures with the deploy worker's added in (deploys are counted there)."""
+    also = ""
+    if worker is not None:
+        try:
+            also = worker.call("metrics")
+        except (WorkerGone, TimeoutError):
+            log.warning("the deploy worker did not give its metrics; this scrape has the serving process's only")
+    body, content_type = metrics.exposition(also=also)
     return Response(body, content_type=content_type)
+
+
+def _problems(store: Store, worker: WorkerProcess | None) -> dict[str, str]:
+    problems = {"store": _store_problem(store), "worker": worker.problem() if worker else None}
+    return {name: problem for name, problem in problems.items() if problem}
 
 
 def _store_problem(store: Store) -> str | None:
@@ -102,7 +116,7 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     signal.signal(signal.SIGTERM, _stop)
     bot.start()
     try:
-        _listen(bot.app, slack, services.store, bot.hooks)
+        _listen(bot.app, slack, services.store, bot.hooks, bot.worker)
     finally:
         bot.stop()
         log.info("deploybot stopped")
@@ -112,10 +126,10 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver) -> None:
+def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver, worker: WorkerProcess) -> None:
     if not slack.socket_mode:
         log.info("deploybot listening on port %d (POST /slack/events, POST /hooks/..., GET /healthz)", slack.port)
-        _serve_http(http_app(app, store, hooks), slack.port, threads=16)
+        _serve_http(http_app(app, store, hooks, worker), slack.port, threads=16)
         return
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -127,7 +141,7 @@ def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver) -> No
         except SlackApiError as error:
             raise ConfigError(app_token_problem(error)) from None
         log.info("deploybot connected; GET /healthz and POST /hooks/... on port %d", slack.port)
-        _serve_http(socket_mode_health_app(handler.client.is_connected, store, hooks), slack.port, threads=4)
+        _serve_http(socket_mode_health_app(handler.client.is_connected, store, hooks, worker), slack.port, threads=4)
     finally:
         # Also on SIGTERM's SystemExit: Slack sees the socket close, and the client's reconnect threads end.
         handler.close()

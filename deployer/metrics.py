@@ -5,9 +5,12 @@ the process's, and tests can read them back.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -45,8 +48,38 @@ def count_aws_calls(client: Any) -> Any:
     return client
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text a Prometheus scrape reads, and its content type."""
+def exposition(also: str = "") -> tuple[bytes, str]:
+    """The text a Prometheus scrape reads, and its content type. `also` is another process's
+    exposition (the deploy worker's: bot/worker.py) whose samples are added to this one's."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    if not also:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    merged = CollectorRegistry()
+    merged.register(_Sum(REGISTRY, also))
+    return generate_latest(merged), CONTENT_TYPE_LATEST
+
+
+class _Sum:
+    """deploybot's counters and histograms of two processes, summed sample by sample. Process
+    figures (memory, CPU) are the serving process's: summing start times would mean nothing."""
+
+    def __init__(self, registry: CollectorRegistry, text: str) -> None:
+        self._registry, self._text = registry, text
+
+    def collect(self) -> Iterator[Metric]:
+        families = {family.name: family for family in self._registry.collect()}
+        for other in text_string_to_metric_families(self._text):
+            if other.name.startswith("process_"):
+                continue
+            family = families.setdefault(other.name, other)
+            if family is other:
+                continue
+            at = {(s.name, tuple(sorted(s.labels.items()))): n for n, s in enumerate(family.samples)}
+            for sample in other.samples:
+                n = at.get((sample.name, tuple(sorted(sample.labels.items()))))
+                if n is None:
+                    family.samples.append(sample)
+                elif not sample.name.endswith("_created"):  # when it was first counted: the earlier stays
+                    family.samples[n] = family.samples[n]._replace(value=family.samples[n].value + sample.value)
+        yield from families.values()

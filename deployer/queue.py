@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from deployer.claims import DEPLOY, Claim, Claims
 from deployer.errors import DeployError
@@ -25,6 +26,31 @@ ADOPT_AFTER = timedelta(seconds=3)
 # Called with the job as it was before this process took it, its claim, and whether it
 # resumes a deploy another process started. The claim is released when it returns.
 Runner = Callable[[DeployRecord, Claim, bool], None]
+
+
+class Jobs(Protocol):
+    """The queue as those who record jobs see it: DeployQueue, or the serving process's view of the
+    deploy worker's (bot/worker.py)."""
+
+    def submit(self, job_id: int) -> bool: ...
+
+    def waiting_for(self, job_id: int) -> str | None: ...
+
+
+def waiting_for(store: Store, claims: Claims, job_id: int) -> str | None:
+    """What a queued job waits for: the operation on its feature (claims' DEPLOY, EXTEND, …), or
+    None when it is only the slots. An earlier deploy of its branch counts before it holds the claim
+    (another process may have accepted it a moment ago and not started it yet)."""
+    job = store.deploy(job_id)
+    if job is None:
+        return None
+    holder = claims.current(job.feature)
+    if holder is not None:
+        return holder.operation
+    first = store.first_unfinished_deploy(job.feature)
+    if first is not None and first.id != job_id:
+        return DEPLOY
+    return None
 
 
 class DeployQueue:
@@ -61,19 +87,7 @@ class DeployQueue:
         return job is not None and job.state != QUEUED
 
     def waiting_for(self, job_id: int) -> str | None:
-        """What a queued job waits for: the operation on its feature (claims' DEPLOY, EXTEND, …), or
-        None when it is only the slots. An earlier deploy of its branch counts before it holds the claim
-        (another process may have accepted it a moment ago and not started it yet)."""
-        job = self._store.deploy(job_id)
-        if job is None:
-            return None
-        holder = self._claims.current(job.feature)
-        if holder is not None:
-            return holder.operation
-        first = self._store.first_unfinished_deploy(job.feature)
-        if first is not None and first.id != job_id:
-            return DEPLOY
-        return None
+        return waiting_for(self._store, self._claims, job_id)
 
     def dispatch(self) -> None:
         """Start every job whose turn it is: the oldest of its feature, a slot free, the claim taken.

@@ -208,11 +208,14 @@ def engine_for(url: str) -> Engine:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, migrated: bool = False) -> None:
+        """`migrated`: another process has brought the schema up to date (the serving process, for its
+        deploy worker), so this one may start while the store is down and report that where it matters."""
         self._engine = engine
         # SQLite allows one writer: keep this process's threads in line rather than wait on its lock.
         self._lock = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        migrate(engine)
+        if not migrated:
+            migrate(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -30,7 +30,7 @@ EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", 
                   "kill-deploying", "kill-dying", "build-fails-fast", "ow-storedown", "observed", "slot-a", "slot-b",
                   *(f"burst-{n}" for n in range(10)), "socket-hook",
                   "hook-push", "hook-burst", "hook-delete", "hook-merge", "hook-busy", "hook-gitlab", "hook-later",
-                  "hook-keep", "pr-open", "pr-gitlab", "pr-off", "nopr-skip",
+                  "hook-keep", "pr-open", "pr-gitlab", "pr-off", "nopr-skip", "worker-a", "worker-b",
                   *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql"))]
 BROKEN_BUILD = {"build-fails-fast": {"Dockerfile": BROKEN_DOCKERFILE}}
 # Builds slowly: the environment sits Ready (and expired) while the image builds.

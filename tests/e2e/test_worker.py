@@ -1,0 +1,94 @@
+"""`deploybot serve` runs its deploys in a worker process (bot/worker.py): the serving process only
+answers. The worker dies with it, even on kill -9, and is started again when it dies alone."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import start_bot
+from tests.e2e.helpers import finished, root_of
+
+pytestmark = pytest.mark.e2e
+
+
+def workers_of(pid: int) -> list[int]:
+    """The pids of the deploy workers whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and b"bot.worker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_worker_that_dies_alone_is_started_again_and_health_says_so_meanwhile(bot_env, slack, logs, tmp_path):
+    env = {**bot_env, "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/worker.db", "DEPLOYBOT_REAP_INTERVAL": "1h",
+           "DEPLOYBOT_MAX_ENVS": "100"}
+    bot = start_bot(env, slack, logs / "worker-restart.log")
+    try:
+        (first,) = wait_until(lambda: workers_of(bot.process.pid), 10, "the deploy worker")
+        os.kill(first, signal.SIGKILL)
+        health = wait_until(lambda: (r := bot.driver.get("/healthz")).status_code == 503 and r.json(), 5,
+                            "/healthz to say the worker is down")  # (a 503 Response is falsy)
+        assert health["ok"] is False and "deploy worker exited with code -9" in health["worker"]
+        (second,) = wait_until(lambda: [p for p in workers_of(bot.process.pid) if p != first], 10, "a new worker")
+        wait_until(lambda: bot.driver.get("/healthz").status_code == 200, 10, "/healthz to be 200 again")
+        bot.driver.slash(text="worker-a")
+        assert finished(slack, root_of(slack, "worker-a"), timeout=90)[-1].startswith(":rocket:")
+        assert alive(second) and workers_of(bot.process.pid) == [second]
+    finally:
+        bot.stop()
+
+
+def test_the_worker_goes_with_the_serving_process_even_on_kill_9(bot_env, slack, logs, tmp_path):
+    env = {**bot_env, "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/worker-kill.db", "DEPLOYBOT_REAP_INTERVAL": "1h",
+           "DEPLOYBOT_MAX_ENVS": "100"}
+    bot = start_bot(env, slack, logs / "worker-kill.log")
+    try:
+        (worker,) = wait_until(lambda: workers_of(bot.process.pid), 10, "the deploy worker")
+        bot.driver.slash(text="worker-b")
+        root_of(slack, "worker-b")  # the worker took it: its thread is open
+    finally:
+        bot.process.kill()
+        bot.process.wait()
+    wait_until(lambda: not alive(worker), 5, "the worker to die with the serving process")
+
+
+def test_sigterm_stops_the_worker_and_then_the_serving_process_cleanly(bot_env, slack, logs, tmp_path):
+    env = {**bot_env, "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/worker-stop.db", "DEPLOYBOT_REAP_INTERVAL": "1h"}
+    bot = start_bot(env, slack, logs / "worker-stop.log")
+    (worker,) = wait_until(lambda: workers_of(bot.process.pid), 10, "the deploy worker")
+    bot.process.terminate()
+    try:
+        assert bot.process.wait(timeout=8) == 0  # not killed after a timeout: the worker ended when told
+    finally:
+        bot.process.kill()
+    assert not alive(worker)
+    assert "deploybot stopped" in bot.log.read_text()

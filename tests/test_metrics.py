@@ -1,0 +1,27 @@
+"""/metrics of the serving process adds in the deploy worker's figures (deployer/metrics.py)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from deployer import metrics
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_the_workers_counts_are_added_to_this_processes_and_its_process_figures_left_out():
+    worker = CollectorRegistry()
+    Counter("deploybot_deploys", "", ["outcome"], registry=worker).labels("deployed").inc(2)
+    Counter("deploybot_only_in_the_worker", "", registry=worker).inc(5)
+    Gauge("process_start_time_seconds", "", registry=worker).set(1.0)
+    mine = samples(metrics.exposition()[0].decode())
+    key = ("deploybot_deploys_total", (("outcome", "deployed"),))
+
+    merged = samples(metrics.exposition(also=generate_latest(worker).decode())[0].decode())
+
+    assert merged[key] == mine.get(key, 0) + 2
+    assert merged[("deploybot_only_in_the_worker_total", ())] == 5
+    assert merged[("process_start_time_seconds", ())] == mine[("process_start_time_seconds", ())]

@@ -37,6 +37,7 @@ from deployer.state import Store
 log = logging.getLogger(__name__)
 
 RESTART_AFTER_S = 1.0
+WORKER_NICENESS = 10
 CALL_TIMEOUT_S = 30.0
 
 
@@ -238,6 +239,9 @@ def work(sock: socket.socket) -> None:
 def main(argv: list[str]) -> int:
     fd, parent = int(argv[argv.index("--fd") + 1]), int(argv[argv.index("--parent") + 1])
     _die_with_parent(parent)
+    # On a busy machine the kernel runs the serving process first: an ack is due within 3 s, a build
+    # can wait a moment. Git and the other programs the worker runs inherit this.
+    os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # docker stop signals the group: the serving process decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     work(socket.socket(fileno=fd))

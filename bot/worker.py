@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 RESTART_AFTER_S = 1.0
 WORKER_NICENESS = 10
 CALL_TIMEOUT_S = 30.0
+STOP_WRITING_S = 5.0
 
 
 class WorkerGone(Exception):
@@ -50,16 +52,19 @@ class WorkerProcess:
 
     def __init__(self, command: list[str] | None = None) -> None:
         self._command = command or [sys.executable, "-m", "bot.worker"]
-        self._lock = threading.Lock()  # one writer on the socket at a time
+        self._lock = threading.Lock()  # the process and its socket change together
         self._calls: dict[int, Future] = {}
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self._process: subprocess.Popen | None = None
         self._socket: socket.socket | None = None
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="deploybot-worker-write", daemon=True)
         self._exit: str | None = None
 
     def start(self) -> "WorkerProcess":
         self._spawn()
+        self._writer.start()
         threading.Thread(target=self._watch, name="deploybot-worker-watch", daemon=True).start()
         return self
 
@@ -99,14 +104,25 @@ class WorkerProcess:
             future.set_exception(WorkerGone())
 
     def send(self, message: dict) -> None:
-        data = (json.dumps(message) + "\n").encode()
-        with self._lock:
-            if self._socket is None:
-                raise WorkerGone()
-            try:
-                self._socket.sendall(data)
-            except OSError:
-                raise WorkerGone() from None
+        """Queue `message` for the worker and return at once. One thread writes the socket: no request
+        thread holds a lock across the write while it waits for the GIL again (fifty acks at once queued
+        behind each other that way: py-spy during bench.ack_latency), and what is queued while the
+        worker is being started again goes to the new one."""
+        if self._stopping.is_set():
+            raise WorkerGone()
+        self._outbox.put((json.dumps(message) + "\n").encode())
+
+    def _write(self) -> None:
+        while (data := self._outbox.get()) is not None:
+            while not self._stopping.is_set():
+                sock = self._socket
+                try:
+                    if sock is not None:
+                        sock.sendall(data)
+                        break
+                except OSError:  # it died: the watcher starts another, which gets this message
+                    pass
+                self._stopping.wait(0.1)
 
     def call(self, op: str, **args: Any) -> Any:
         future: Future = Future()
@@ -127,6 +143,8 @@ class WorkerProcess:
 
     def stop(self) -> None:
         """Let the worker end its jobs as a bot would on SIGTERM, and wait for it."""
+        self._outbox.put(None)
+        self._writer.join(STOP_WRITING_S)  # what was queued before is written first
         self._stopping.set()
         with self._lock:
             sock, self._socket = self._socket, None

@@ -44,7 +44,7 @@ STOP_WRITING_S = 5.0
 
 
 class WorkerGone(Exception):
-    """The worker is not running (it is being started again)."""
+    """deploybot is stopping (its worker takes no more work), or the worker died before it answered."""
 
 
 class WorkerProcess:
@@ -166,7 +166,7 @@ class RemoteDeploys:
         try:
             self._worker.send({"deploy": _request(request), "origin": _origin(origin)})
         except WorkerGone:
-            origin.respond("deploybot is restarting its deploy worker; please try `/deploy` again in a minute.")
+            origin.respond("deploybot is shutting down; please try `/deploy` again in a minute.")
 
 
 class RemoteQueue:

@@ -2,8 +2,6 @@
 live environments run and the ones just built, and nothing else of its repository."""
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -15,7 +13,7 @@ from deployer.images import ImageBuilder, ImageRef
 from deployer.providers.local import LocalProvider, PortRange
 from deployer.registry import PlainRegistry, image_tag
 from deployer.slots import BuildSlots
-from tests.world.dockerenv import docker_client, registry_url, require_base_image
+from tests.world.dockerenv import docker_client, dockerfile_context, registry_url, require_base_image
 
 LIVE, GONE, OTHER = "a" * 40, "b" * 40, "c" * 40
 
@@ -53,13 +51,7 @@ def test_only_what_live_environments_run_and_what_was_just_built_stays(images):
 
 
 def slow_build_context(seconds: int = 3) -> bytes:
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        dockerfile = f"FROM deploybot-test/busybox:1\nRUN echo {uuid.uuid4()} && sleep {seconds}\n".encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    return context.getvalue()
+    return dockerfile_context(f"FROM deploybot-test/busybox:1\nRUN echo {uuid.uuid4()} && sleep {seconds}\n")
 
 
 def test_no_image_is_removed_while_a_build_runs_the_next_pass_sweeps(images):

@@ -19,7 +19,7 @@ from deployer.git import GitRepo
 from deployer.images import LOG_TAIL_LINES, ImageBuilder, ImageRef, tagged_at
 from deployer.registry import image_tag
 from tests.world.apprepo import BROKEN_BUILD_LINE, DOCKERFILE, make_app_repo, page_for
-from tests.world.dockerenv import docker_client, registry_url, require_base_image, unused_port
+from tests.world.dockerenv import docker_client, dockerfile_context, registry_url, require_base_image, unused_port
 
 
 @pytest.fixture(scope="module")
@@ -188,20 +188,12 @@ def test_unreachable_engine_is_cloud_error(tmp_path: Path) -> None:
 def test_a_build_step_that_prints_nothing_for_too_long_is_a_timeout_in_its_own_words(
     builder: ImageBuilder, repository: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import io
-    import tarfile
-
     from deployer import images
 
     monkeypatch.setattr(images, "BUILD_READ_TIMEOUT_S", 2)
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        dockerfile = f"FROM deploybot-test/busybox:1\nRUN echo {uuid.uuid4()} && sleep 6\n".encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
+    context = dockerfile_context(f"FROM deploybot-test/busybox:1\nRUN echo {uuid.uuid4()} && sleep 6\n")
     with pytest.raises(DeployTimeout, match="printed nothing for 2s: a step of the Dockerfile seems to hang"):
-        builder.build(context.getvalue(), ImageRef(repository, "hangs"))
+        builder.build(context, ImageRef(repository, "hangs"))
 
 
 def test_an_unreachable_build_engine_is_blamed_on_its_setting(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ untagged layers under it) the moment the engine prints that it took that step fr
 from __future__ import annotations
 
 import io
-import tarfile
 import uuid
 from datetime import timedelta
 
@@ -19,7 +18,7 @@ from deployer.progress import BuildLine
 from deployer.request import DeployRequest
 from deployer.settings import Settings
 from tests.world.apprepo import BASE_IMAGE, make_app_repo
-from tests.world.dockerenv import docker_client, require_base_image
+from tests.world.dockerenv import docker_client, dockerfile_context, require_base_image
 
 
 def dockerfile(shared_step: str) -> str:
@@ -29,13 +28,8 @@ def dockerfile(shared_step: str) -> str:
 
 def old_image(client, shared_step: str, tag: str) -> None:
     """An image built earlier whose first step the deploy's build will take from the cache."""
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        text = f"FROM {BASE_IMAGE}\nRUN echo {shared_step} > /shared\nRUN echo old > /old\n".encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(text)
-        tar.addfile(info, io.BytesIO(text))
-    context.seek(0)
+    text = f"FROM {BASE_IMAGE}\nRUN echo {shared_step} > /shared\nRUN echo old > /old\n"
+    context = io.BytesIO(dockerfile_context(text))
     for entry in client.api.build(fileobj=context, custom_context=True, tag=tag, rm=True, decode=True):
         assert "error" not in entry, entry
 

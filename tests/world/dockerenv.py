@@ -9,12 +9,14 @@ broken setup cannot pass as "all skipped").
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.error
@@ -30,6 +32,17 @@ from tests.world.apprepo import BASE_IMAGE
 REGISTRY_HOST = "127.0.0.1"
 # Stands in for python:3.11-slim-bookworm, which can't be pulled here, when building deploybot's image.
 PYTHON_BASE_IMAGE = "deploybot-test/python:3.11"
+
+
+def dockerfile_context(dockerfile: str) -> bytes:
+    """A build context (a tar) holding only `dockerfile`, as the engine's build API takes it."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        data = dockerfile.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return context.getvalue()
 
 
 def docker_client() -> Any:

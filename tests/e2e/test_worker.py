@@ -48,12 +48,18 @@ def wait_until(condition, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_worker_that_dies_alone_is_started_again_and_health_says_so_meanwhile(bot_env, slack, logs, tmp_path):
-    env = {**bot_env, "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/worker.db", "DEPLOYBOT_REAP_INTERVAL": "1h",
+def bot_with_worker(bot_env, slack, logs: Path, tmp_path: Path, name: str):
+    """A bot on a store of its own, and the pid of its deploy worker once it runs."""
+    env = {**bot_env, "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/{name}.db", "DEPLOYBOT_REAP_INTERVAL": "1h",
            "DEPLOYBOT_MAX_ENVS": "100"}
-    bot = start_bot(env, slack, logs / "worker-restart.log")
+    bot = start_bot(env, slack, logs / f"{name}.log")
+    (worker,) = wait_until(lambda: workers_of(bot.process.pid), 10, "the deploy worker")
+    return bot, worker
+
+
+def test_a_worker_that_dies_alone_is_started_again_and_health_says_so_meanwhile(bot_env, slack, logs, tmp_path):
+    bot, first = bot_with_worker(bot_env, slack, logs, tmp_path, "worker-restart")
     try:
-        (first,) = wait_until(lambda: workers_of(bot.process.pid), 10, "the deploy worker")
         os.kill(first, signal.SIGKILL)
         health = wait_until(lambda: (r := bot.driver.get("/healthz")).status_code == 503 and r.json(), 5,
                             "/healthz to say the worker is down")  # (a 503 Response is falsy)
@@ -68,11 +74,8 @@ def test_a_worker_that_dies_alone_is_started_again_and_health_says_so_meanwhile(
 
 
 def test_the_worker_goes_with_the_serving_process_even_on_kill_9(bot_env, slack, logs, tmp_path):
-    env = {**bot_env, "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/worker-kill.db", "DEPLOYBOT_REAP_INTERVAL": "1h",
-           "DEPLOYBOT_MAX_ENVS": "100"}
-    bot = start_bot(env, slack, logs / "worker-kill.log")
+    bot, worker = bot_with_worker(bot_env, slack, logs, tmp_path, "worker-kill")
     try:
-        (worker,) = wait_until(lambda: workers_of(bot.process.pid), 10, "the deploy worker")
         bot.driver.slash(text="worker-b")
         root_of(slack, "worker-b")  # the worker took it: its thread is open
     finally:
@@ -82,9 +85,7 @@ def test_the_worker_goes_with_the_serving_process_even_on_kill_9(bot_env, slack,
 
 
 def test_sigterm_stops_the_worker_and_then_the_serving_process_cleanly(bot_env, slack, logs, tmp_path):
-    env = {**bot_env, "DEPLOYBOT_STATE": f"sqlite:///{tmp_path}/worker-stop.db", "DEPLOYBOT_REAP_INTERVAL": "1h"}
-    bot = start_bot(env, slack, logs / "worker-stop.log")
-    (worker,) = wait_until(lambda: workers_of(bot.process.pid), 10, "the deploy worker")
+    bot, worker = bot_with_worker(bot_env, slack, logs, tmp_path, "worker-stop")
     bot.process.terminate()
     try:
         assert bot.process.wait(timeout=8) == 0  # not killed after a timeout: the worker ended when told

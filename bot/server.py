@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import boto3
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify
 from slack_bolt import App
-from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler as WsgiSlackRequestHandler
 from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app, slack_client
@@ -31,15 +31,32 @@ from deployer.state import Store
 log = logging.getLogger(__name__)
 
 
-def http_app(app: App, store: Store, hooks: Receiver | None = None, worker: WorkerProcess | None = None) -> Flask:
-    handler = SlackRequestHandler(app)
+EVENTS_PATH = "/slack/events"  # the request URL of both commands and of interactivity (manifest.yml)
+
+
+class SlackFirst:
+    """The HTTP mode's WSGI application: Slack's requests go to Bolt's own WSGI adapter, the rest
+    (`/healthz`, `/metrics`, `/hooks/...`) to the Flask app.
+
+    Slack times the acks (3 s, and users feel every 100 ms); through Flask's request context and
+    routing each one cost about as much again as Bolt's whole path, so a burst of them queued
+    behind it (bench/README.md, "ack_latency").
+    """
+
+    def __init__(self, app: App, web: Flask) -> None:
+        self.slack = WsgiSlackRequestHandler(app, path=EVENTS_PATH)
+        self.web = web
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == EVENTS_PATH:
+            return self.slack(environ, start_response)
+        return self.web(environ, start_response)
+
+
+def http_app(app: App, store: Store, hooks: Receiver | None = None, worker: WorkerProcess | None = None) -> SlackFirst:
     web = Flask("deploybot")
     if hooks is not None:
         webhooks.register(web, hooks)
-
-    @web.post("/slack/events")
-    def slack_events():  # type: ignore[no-untyped-def]
-        return handler.handle(request)
 
     @web.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
@@ -47,7 +64,7 @@ def http_app(app: App, store: Store, hooks: Receiver | None = None, worker: Work
         return (jsonify(ok=False, **problems), 503) if problems else jsonify(ok=True)
 
     web.get("/metrics")(lambda: _metrics(worker))
-    return web
+    return SlackFirst(app, web)
 
 
 def socket_mode_health_app(is_connected: Callable[[], bool], store: Store, hooks: Receiver | None = None,
@@ -96,8 +113,8 @@ def _store_problem(store: Store) -> str | None:
     return None
 
 
-# Deploy threads (git, tar streams, Docker build logs) hold the GIL in 5 ms slices by
-# default; shorter slices let request threads answer Slack sooner under that load.
+# Threads hold the GIL in 5 ms slices by default; in a burst of acks, waitress's loop and its
+# request threads (and the schedule's jobs beside them) hand it over sooner with shorter ones.
 GIL_SWITCH_INTERVAL = 0.001
 
 
@@ -147,7 +164,7 @@ def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver, worke
         handler.close()
 
 
-def _serve_http(web: Flask, port: int, threads: int) -> None:
+def _serve_http(web: Callable, port: int, threads: int) -> None:
     import waitress
 
     try:

@@ -178,7 +178,7 @@ def test_both_ways_of_serving_have_the_endpoints(tmp_path):
     receiver = Receiver(store, Followed(None, "file:///x"), lambda event: None, github_secret=None,
                         gitlab_token=None, clock=lambda: NOW)
     bolt = App(token="xoxb-unused", signing_secret="unused", token_verification_enabled=False)
-    for web in (http_app(bolt, store, receiver), socket_mode_health_app(lambda: True, store, receiver)):
+    for web in (http_app(bolt, store, receiver).web, socket_mode_health_app(lambda: True, store, receiver)):
         assert {"/hooks/github", "/hooks/gitlab"} <= {rule.rule for rule in web.url_map.iter_rules()}
     receiver.shutdown()
 

@@ -26,6 +26,9 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
 from bench.world import (
     Fired, PreparedSlack, Request, fire, median, percentile, remove_local_images, remove_registry_images,
     reproduce_line, run_with_logs, start_bot, start_moto, start_slack, table,
@@ -139,6 +142,7 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
     rows.append(("/deploy all rounds", len(everything), failures, median(everything), percentile(everything, 90),
                  percentile(everything, 99), max(everything)))
     background = slack.stats()
+    collections = garbage_collections(app_url)
     calls = moto.calls()
     if bot.poll() is not None:
         print(f"deploybot serve exited with {bot.returncode} during the benchmark", flush=True)
@@ -166,7 +170,27 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
     print(f"background by the end: {background['deploys_started']} deploys started, {background['builds']} builds, "
           f"{background['queued']} queued, {background['succeeded']} succeeded, {background['failed']} failed; "
           f"Beanstalk calls {sum(calls.values())} ({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))})")
+    print(f"garbage collections in the serving process, start-up to the end: {collections}")
     print(reproduce_line("bench.ack_latency"))
+
+
+def garbage_collections(app_url: str) -> str:
+    """The serving process's collections by generation, from /metrics: how many, and the bucket that
+    holds the longest (a full collection stops every thread, the acks' included: bot/server.py)."""
+    text = requests.get(f"{app_url}/metrics", timeout=10).text
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "deploybot_gc_pause_seconds_bucket" and sample.labels["process"] == "serving":
+                buckets.setdefault(sample.labels["generation"], []).append(
+                    (float(sample.labels["le"]), sample.value))
+    parts = []
+    for generation, counts in sorted(buckets.items()):
+        counts.sort()
+        total = counts[-1][1]
+        longest = next(le for le, n in counts if n == total)
+        parts.append(f"gen {generation}: {total:.0f}, the longest <= {longest * 1000:g} ms")
+    return "; ".join(parts) or "none reported"
 
 
 if __name__ == "__main__":

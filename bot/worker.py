@@ -15,6 +15,7 @@ for their answer: `submit` (a job the serving process recorded: a push's redeplo
 from __future__ import annotations
 
 import ctypes
+import gc
 import itertools
 import json
 import logging
@@ -222,7 +223,7 @@ def _handle(message: dict, deploys: DeployService, answer: Any) -> None:
 def work(sock: socket.socket) -> None:
     from bot.app import MAX_RUNNING_DEPLOYS, slack_client
     from bot.settings import load_serve_settings
-    from deployer import logs
+    from deployer import logs, metrics
     from deployer.claims import Heartbeat
     from deployer.factory import build_services, deployment_reporter
     from deployer.state import engine_for
@@ -235,6 +236,8 @@ def work(sock: socket.socket) -> None:
                             max_running=MAX_RUNNING_DEPLOYS, deployments=deployments)
     heartbeat = Heartbeat(services.claims).start()
     deploys.queue.start()
+    metrics.time_garbage_collections("worker")
+    gc.freeze()  # as the serving process does after its start-up (bot/server.py)
     lock = threading.Lock()
 
     def answer(call_id: int, result: Any) -> None:

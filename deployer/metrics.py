@@ -5,7 +5,9 @@ the process's, and tests can read them back.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import gc
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
@@ -31,6 +33,14 @@ AWS_THROTTLES = Counter("deploybot_aws_throttles", "AWS calls answered with a th
 SLACK_RATE_LIMITED = Counter("deploybot_slack_rate_limited", "Slack Web API calls answered with HTTP 429.",
                              registry=REGISTRY)
 
+GC_PAUSES = Histogram(
+    "deploybot_gc_pause_seconds", "Python's cyclic garbage collections (the process stands still meanwhile), "
+    "by process and generation.", ["process", "generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=REGISTRY,
+)
+GC_FROZEN = Gauge("deploybot_gc_frozen_objects", "Objects kept out of garbage collection since start-up (gc.freeze).",
+                  ["process"], registry=REGISTRY)
+
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
                     "TooManyRequestsException", "RequestThrottled", "SlowDown"}
 
@@ -46,6 +56,22 @@ def count_aws_calls(client: Any) -> Any:
 
     client.meta.events.register(f"after-call.{client.meta.service_model.service_id.hyphenize()}", after_call)
     return client
+
+
+def time_garbage_collections(process: str) -> Callable[[str, dict[str, int]], None]:
+    """Observe how long each garbage collection holds `process` (every thread of it) still, and how
+    many objects it froze. Returns the callback, so that a test can take it away again."""
+    started: list[float] = []
+    GC_FROZEN.labels(process).set_function(gc.get_freeze_count)
+
+    def observe(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            GC_PAUSES.labels(process, str(info["generation"])).observe(time.perf_counter() - started.pop())
+
+    gc.callbacks.append(observe)
+    return observe
 
 
 def exposition(also: str = "") -> tuple[bytes, str]:

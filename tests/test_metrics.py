@@ -1,5 +1,8 @@
-"""/metrics of the serving process adds in the deploy worker's figures (deployer/metrics.py)."""
+"""/metrics: the deploy worker's figures added to the serving process's; garbage collections timed
+(deployer/metrics.py)."""
 from __future__ import annotations
+
+import gc
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,3 +28,21 @@ def test_the_workers_counts_are_added_to_this_processes_and_its_process_figures_
     assert merged[key] == mine.get(key, 0) + 2
     assert merged[("deploybot_only_in_the_worker_total", ())] == 5
     assert merged[("process_start_time_seconds", ())] == mine[("process_start_time_seconds", ())]
+
+
+def test_each_garbage_collection_is_timed_and_the_frozen_objects_counted():
+    observe = metrics.time_garbage_collections("test-process")
+    key = ("deploybot_gc_pause_seconds_count", (("generation", "2"), ("process", "test-process")))
+    frozen = ("deploybot_gc_frozen_objects", (("process", "test-process"),))
+    try:
+        before = samples(metrics.exposition()[0].decode())
+        gc.collect()
+        gc.collect(0)
+        gc.freeze()
+        after = samples(metrics.exposition()[0].decode())
+    finally:
+        gc.callbacks.remove(observe)
+        gc.unfreeze()
+    assert after[key] == before.get(key, 0) + 1
+    assert after[(key[0], (("generation", "0"), ("process", "test-process")))] >= 1
+    assert after[frozen] > before[frozen]

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 
 EVENTS_PATH = "/slack/events"  # the request URL of both commands and of interactivity (manifest.yml)
+MAX_SLACK_BODY = 1024 ** 2
 
 
 class SlackFirst:
@@ -49,9 +50,24 @@ class SlackFirst:
         self.web = web
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == EVENTS_PATH:
-            return self.slack(environ, start_response)
-        return self.web(environ, start_response)
+        if environ.get("PATH_INFO") != EVENTS_PATH:
+            return self.web(environ, start_response)
+        # Bolt reads the whole body before it checks the signature: anyone could make it hold
+        # gigabytes. Slack's own requests are a few kilobytes.
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _plain(start_response, "400 Bad Request", "the Content-Length is not a number")
+        if length > MAX_SLACK_BODY:
+            return _plain(start_response, "413 Content Too Large",
+                          f"a request from Slack is at most {MAX_SLACK_BODY // 1024 ** 2} MB")
+        return self.slack(environ, start_response)
+
+
+def _plain(start_response: Callable, status: str, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def http_app(app: App, store: Store, hooks: Receiver | None = None, worker: WorkerProcess | None = None) -> SlackFirst:

@@ -25,6 +25,7 @@ from bot.worker import WorkerGone, WorkerProcess
 from deployer import metrics
 from deployer.errors import ConfigError, StoreUnavailable
 from deployer.factory import build_services, open_store, startup_checks
+from deployer.hooks import MAX_BODY
 from deployer.preflight import run_checks, store_check
 from deployer.settings import Settings
 from deployer.state import Store
@@ -191,6 +192,9 @@ def _serve_http(web: Callable, port: int, threads: int) -> None:
     import waitress
 
     try:
-        waitress.serve(web, host="0.0.0.0", port=port, threads=threads, ident="deploybot")
+        # Nothing deploybot serves takes more than a webhook's MAX_BODY; waitress would otherwise
+        # spool up to 1 GB of anyone's request to disk before the app saw it.
+        waitress.serve(web, host="0.0.0.0", port=port, threads=threads, ident="deploybot",
+                       max_request_body_size=MAX_BODY)
     except OSError as error:  # taken between the start-up check and now
         raise ConfigError(port_problem(port, error)) from None

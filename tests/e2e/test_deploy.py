@@ -225,6 +225,19 @@ def test_forged_requests_are_refused_and_do_nothing(bot, slack, moto, how):
     assert len(moto.environments()) == environments
 
 
+def test_a_request_too_large_for_slack_is_refused_whoever_signed_it(bot, slack):
+    posts = len(slack.calls("chat.postMessage"))
+    body = "command=%2Fdeploy&text=feature-y&padding=" + "x" * (2 * 1024 * 1024)
+    assert bot.driver.post(body).status_code == 413
+    assert len(slack.calls("chat.postMessage")) == posts
+
+
+def test_no_path_takes_more_than_a_webhooks_limit(bot):
+    # waitress refuses it before the app, instead of spooling it to disk for a 404
+    assert bot.driver.post("x" * (6 * 1024 * 1024), path="/nothing-here").status_code == 413
+    assert bot.driver.post("x" * 1024, path="/nothing-here").status_code == 404
+
+
 def test_healthz(bot):
     response = bot.driver.get("/healthz")
     assert response.status_code == 200 and response.json() == {"ok": True}

@@ -40,10 +40,14 @@ from deployer.state import Store, engine_for
 
 
 def docker_client() -> docker.DockerClient:
+    """The bot's own engine, as the docker CLI finds it (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)."""
     try:
-        return docker.from_env()
-    except docker.errors.DockerException as exc:
-        raise ConfigError(f"Docker is not reachable ({exc}); start it or set DOCKER_HOST.") from None
+        found = docker.utils.kwargs_from_env()
+        if not found.get("tls"):
+            return docker.from_env()
+        return _engine_client(found["base_url"], found["tls"])
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise ConfigError(f"Docker is not reachable ({_first_line(exc)}); start it or set DOCKER_HOST.") from None
 
 
 def build_engine_client(host: str, cert_path: Path | None) -> docker.DockerClient:
@@ -52,23 +56,28 @@ def build_engine_client(host: str, cert_path: Path | None) -> docker.DockerClien
     tls = cert_path and docker.tls.TLSConfig(
         client_cert=(str(cert_path / "cert.pem"), str(cert_path / "key.pem")), ca_cert=str(cert_path / "ca.pem"),
         verify=True)
+    try:
+        return _engine_client(host, tls or False)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise ConfigError(f"The build engine {host} (DEPLOYBOT_BUILD_DOCKER_HOST) did not answer",
+                          details=[_first_line(exc)]) from None
 
+
+def _engine_client(host: str, tls: docker.tls.TLSConfig | bool) -> docker.DockerClient:
     def connect(version: str) -> docker.DockerClient:
-        client = docker.DockerClient(base_url=host, version=version, tls=tls or False,
-                                     use_ssh_client=host.startswith("ssh://"))
+        client = docker.DockerClient(base_url=host, version=version, tls=tls, use_ssh_client=host.startswith("ssh://"))
         # Else requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace ca.pem (docker/docker-py#2433): the
         # engine would be checked against every CA in that bundle. The SDK's own version probe comes too early.
         client.api.trust_env = False
         return client
 
-    try:
-        with closing(connect(docker.constants.MINIMUM_DOCKER_API_VERSION)) as probe:
-            version = probe.version(api_version=False)["ApiVersion"]
-        return connect(version)
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        raise ConfigError(f"The build engine {host} (DEPLOYBOT_BUILD_DOCKER_HOST) did not answer",
-                          details=[reason]) from None
+    with closing(connect(docker.constants.MINIMUM_DOCKER_API_VERSION)) as probe:
+        version = probe.version(api_version=False)["ApiVersion"]
+    return connect(version)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
 
 
 class LazyDocker:

@@ -12,6 +12,7 @@ import io
 import tarfile
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 from deployer.errors import ConfigError
 from deployer.factory import LazyDocker, image_builder
+from deployer.factory import docker_client as bots_own_engine
 from deployer.git import GitRepo
 from deployer.images import ImageBuilder, ImageRef
 from deployer.preflight import run_checks
@@ -190,6 +192,18 @@ def test_builds_and_pushes_go_to_the_build_engine_over_tls(client, certificates,
             builder.prune(image.repository, keep=set())
     assert engine.connections >= 1
     assert UNREACHABLE in lines  # the build network applies on the build engine too
+
+
+def test_the_bots_own_engine_over_tls_is_checked_against_its_ca_pem_not_the_ca_bundle(certificates, monkeypatch):
+    server, client_certs = certificates
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    with TlsEngine(server) as engine:
+        for name, value in {"DOCKER_HOST": engine.url, "DOCKER_TLS_VERIFY": "1",
+                            "DOCKER_CERT_PATH": str(client_certs)}.items():
+            monkeypatch.setenv(name, value)
+        with closing(bots_own_engine()) as client:
+            assert client.ping()
+    assert engine.connections >= 2  # the version probe, then the client
 
 
 def test_a_build_engine_the_bots_ca_did_not_sign_is_named_at_start_up(certificates, tmp_path):

@@ -86,9 +86,19 @@ def exposition(also: str = "") -> tuple[bytes, str]:
     return generate_latest(merged), CONTENT_TYPE_LATEST
 
 
+WORKER_PREFIX = "deploybot_worker_"
+
+
+def _renamed(family: Metric, name: str, documentation: str) -> Metric:
+    renamed = Metric(name, documentation, family.type, family.unit)
+    renamed.samples = [sample._replace(name=name + sample.name[len(family.name):]) for sample in family.samples]
+    return renamed
+
+
 class _Sum:
     """deploybot's counters and histograms of two processes, summed sample by sample. Process
-    figures (memory, CPU) are the serving process's: summing start times would mean nothing."""
+    figures (memory, CPU) are not summed (adding start times would mean nothing): the worker's are
+    shown as `deploybot_worker_process_…`, beside the serving process's own `process_…`."""
 
     def __init__(self, registry: CollectorRegistry, text: str) -> None:
         self._registry, self._text = registry, text
@@ -97,6 +107,7 @@ class _Sum:
         families = {family.name: family for family in self._registry.collect()}
         for other in text_string_to_metric_families(self._text):
             if other.name.startswith("process_"):
+                yield _renamed(other, WORKER_PREFIX + other.name, "The deploy worker's: " + other.documentation)
                 continue
             family = families.setdefault(other.name, other)
             if family is other:

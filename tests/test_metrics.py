@@ -15,11 +15,12 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def test_the_workers_counts_are_added_to_this_processes_and_its_process_figures_left_out():
+def test_the_workers_counts_are_added_to_this_processes_and_its_process_figures_shown_apart():
     worker = CollectorRegistry()
     Counter("deploybot_deploys", "", ["outcome"], registry=worker).labels("deployed").inc(2)
     Counter("deploybot_only_in_the_worker", "", registry=worker).inc(5)
     Gauge("process_start_time_seconds", "", registry=worker).set(1.0)
+    Gauge("process_resident_memory_bytes", "", registry=worker).set(123456789.0)
     mine = samples(metrics.exposition()[0].decode())
     key = ("deploybot_deploys_total", (("outcome", "deployed"),))
 
@@ -28,6 +29,9 @@ def test_the_workers_counts_are_added_to_this_processes_and_its_process_figures_
     assert merged[key] == mine.get(key, 0) + 2
     assert merged[("deploybot_only_in_the_worker_total", ())] == 5
     assert merged[("process_start_time_seconds", ())] == mine[("process_start_time_seconds", ())]
+    assert merged[("deploybot_worker_process_start_time_seconds", ())] == 1.0
+    assert merged[("deploybot_worker_process_resident_memory_bytes", ())] == 123456789.0
+    assert merged[("process_resident_memory_bytes", ())] == mine[("process_resident_memory_bytes", ())]
 
 
 def test_each_garbage_collection_is_timed_and_the_frozen_objects_counted():

@@ -38,6 +38,7 @@ def test_metrics_and_json_logs_follow_a_deploy(bot_env, slack, logs, tmp_path):
                     (("operation", "DescribeEnvironments"), ("service", "elasticbeanstalk")))] > 0
     assert figures[("deploybot_slack_rate_limited_total", ())] == 1
     assert ("process_resident_memory_bytes", ()) in figures
+    assert figures[("deploybot_worker_process_resident_memory_bytes", ())] > 0  # the deploys' process, apart
     # Both processes froze what their start-up made (bot/server.py) and time each collection.
     for process in ("serving", "worker"):
         assert figures[("deploybot_gc_frozen_objects", (("process", process),))] > 10_000, process

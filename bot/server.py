@@ -144,7 +144,8 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     # Say what is missing now, all of it at once, not inside someone's deploy; before anything
     # is posted or scheduled.
     run_checks([port_check(slack.port), *slack_checks(client, slack, settings.channel),
-                store_check(lambda: open_store(settings), stores.append), *startup_checks(settings, session)])
+                store_check(lambda: open_store(settings), stores.append, claim_timeout=settings.claim_timeout),
+                *startup_checks(settings, session)])
     services = build_services(settings, session, store=stores[0])
     bot = build_app(slack, settings, services, client)
     # A SIGTERM (docker stop, systemd) ends the jobs cleanly and hands the reaper's lease back.

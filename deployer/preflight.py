@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from deployer.beanstalk import BeanstalkGateway
+from deployer.durations import format_duration
 from deployer.errors import ConfigError, DeployError
 from deployer.git import GitRepo
 from deployer.images import ImageBuilder
@@ -66,18 +67,38 @@ def registry_check(registry: Registry) -> Check:
     return credentials
 
 
-def store_check(open_store: Callable[[], Store], keep: Callable[[Store], None]) -> Check:
-    """The store opens (and is migrated), and takes a write: without it no claim can be taken."""
+def store_check(open_store: Callable[[], Store], keep: Callable[[Store], None], *,
+                claim_timeout: timedelta, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> Check:
+    """The store opens (and is migrated), takes a write (without it no claim can be taken), and keeps
+    the same time as this machine: claims and leases are compared with the clocks of every process on
+    the store, so one whose clock is far ahead would take over work another still does."""
     def store() -> str | None:
         opened = open_store()
         probe = f"start-up check {os.getpid()}"
-        if not opened.acquire_lease(probe, probe, datetime.now(timezone.utc), timedelta(0)):
+        if not opened.acquire_lease(probe, probe, clock(), timedelta(0)):
             return "The state store (DEPLOYBOT_STATE) did not take a write."
         opened.release_lease(probe, probe)
+        skew = opened.clock_skew(clock)
+        if skew is not None and abs(skew) > claim_timeout / MAX_SKEW_PER_CLAIM:
+            return clock_skew_problem(skew, claim_timeout)
         keep(opened)
         return None
 
     return store
+
+
+# A claim is renewed every third of DEPLOYBOT_CLAIM_TIMEOUT, so it always has two thirds left on its holder's
+# clock; two machines off by a sixth each, in opposite directions, still leave it half.
+MAX_SKEW_PER_CLAIM = 6
+
+
+def clock_skew_problem(skew: timedelta, claim_timeout: timedelta) -> str:
+    way = "ahead of" if skew > timedelta(0) else "behind"
+    off = timedelta(seconds=round(abs(skew).total_seconds()))  # a round trip's milliseconds say nothing here
+    return (f"This machine's clock is {format_duration(off)} {way} the state store's "
+            f"(DEPLOYBOT_STATE): every process on the store compares claims with its own clock, so it must be "
+            f"within {format_duration(claim_timeout / MAX_SKEW_PER_CLAIM)} (a sixth of DEPLOYBOT_CLAIM_TIMEOUT). "
+            "Sync it (chrony, systemd-timesyncd or ntpd).")
 
 
 def local_checks(docker_ping: Callable[[], object], bind: str, engine: str) -> list[Check]:

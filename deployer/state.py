@@ -10,7 +10,7 @@ The schema is versioned (deployer/schema.py, Alembic); this module describes its
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator, create_engine,
-    delete, false, insert, select, update,
+    delete, false, func, insert, select, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -224,6 +224,17 @@ class Store:
                 yield conn
         except OperationalError as error:
             raise StoreUnavailable(f"The state store (DEPLOYBOT_STATE) can't be reached: {db_reason(error)}") from None
+
+    def clock_skew(self, clock: Callable[[], datetime]) -> timedelta | None:
+        """How far `clock` is ahead of the store's own (behind when negative); None with SQLite, whose
+        every process runs on this machine's clock anyway."""
+        if self._engine.dialect.name == "sqlite":
+            return None
+        with self._tx() as conn:
+            before = clock()
+            theirs = conn.execute(select(func.clock_timestamp())).scalar_one()
+            after = clock()
+        return before + (after - before) / 2 - theirs
 
     def ping(self) -> None:
         """StoreUnavailable when the store can't be reached (for the health check)."""

@@ -1,0 +1,46 @@
+"""The start-up check of the state store (deployer/preflight.py): it takes a write, and its clock agrees
+with this machine's. Against a real SQLite file and a real PostgreSQL server; only this process's clock
+is moved (a function handed in), never the machine's."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from deployer.preflight import store_check
+from deployer.state import Store, engine_for
+
+CLAIM_TIMEOUT = timedelta(seconds=30)  # the default: clocks must agree within 5 s
+
+
+def check(url: str, off_by: timedelta) -> tuple[str | None, list[Store]]:
+    kept: list[Store] = []
+    problem = store_check(lambda: Store(engine_for(url)), kept.append, claim_timeout=CLAIM_TIMEOUT,
+                          clock=lambda: datetime.now(timezone.utc) + off_by)()
+    return problem, kept
+
+
+def test_a_store_that_keeps_this_machines_time_passes(store_url):
+    problem, kept = check(store_url, timedelta(0))
+    assert problem is None and len(kept) == 1
+
+
+@pytest.mark.parametrize("off_by,says", [
+    (timedelta(minutes=1), "This machine's clock is 1m ahead of the state store's (DEPLOYBOT_STATE)"),
+    (timedelta(seconds=-20), "This machine's clock is 20s behind the state store's (DEPLOYBOT_STATE)"),
+])
+def test_a_clock_far_from_the_postgresql_servers_stops_start_up_saying_by_how_much(postgres, off_by, says):
+    problem, kept = check(postgres.new_database(), off_by)
+    assert problem is not None and problem.startswith(says), problem
+    assert "within 5s (a sixth of DEPLOYBOT_CLAIM_TIMEOUT)" in problem and "Sync it" in problem
+    assert kept == []
+
+
+def test_a_clock_within_the_margin_passes(postgres):
+    problem, _ = check(postgres.new_database(), timedelta(seconds=3))
+    assert problem is None
+
+
+def test_sqlite_has_no_clock_of_its_own_to_disagree_with(tmp_path):
+    problem, kept = check(f"sqlite:///{tmp_path}/state.db", timedelta(hours=1))
+    assert problem is None and len(kept) == 1

@@ -155,7 +155,7 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     # What start-up made (boto3's service models, Bolt, pydantic, SQLAlchemy) lives as long as the
     # process, and every full collection walked all of it: ~100-130 ms with every thread standing
     # still, in the middle of whichever burst of acks it met (seen in this process under
-    # bench.ack_latency). Frozen, a full collection walks only what came after it: ~2.5 ms.
+    # bench.ack_latency). Frozen, a full collection walks only what came after it: a few ms.
     gc.freeze()
     try:
         _listen(bot.app, slack, services.store, bot.hooks, bot.worker)

@@ -34,8 +34,8 @@ SLACK_RATE_LIMITED = Counter("deploybot_slack_rate_limited", "Slack Web API call
                              registry=REGISTRY)
 
 GC_PAUSES = Histogram(
-    "deploybot_gc_pause_seconds", "Python's cyclic garbage collections (the process stands still meanwhile), "
-    "by process and generation.", ["process", "generation"],
+    "deploybot_gc_pause_seconds", "Python's cyclic garbage collections, wall time (the other threads wait for "
+    "the interpreter meanwhile), by process and generation.", ["process", "generation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=REGISTRY,
 )
 GC_FROZEN = Gauge("deploybot_gc_frozen_objects", "Objects kept out of garbage collection since start-up (gc.freeze).",
@@ -59,8 +59,9 @@ def count_aws_calls(client: Any) -> Any:
 
 
 def time_garbage_collections(process: str) -> Callable[[str, dict[str, int]], None]:
-    """Observe how long each garbage collection holds `process` (every thread of it) still, and how
-    many objects it froze. Returns the callback, so that a test can take it away again."""
+    """Observe how long each garbage collection of `process` takes from start to end (wall time: the
+    other threads wait for the interpreter meanwhile, and a collection the OS takes off the CPU shows
+    long), and how many objects it froze. Returns the callback, so that a test can take it away."""
     started: list[float] = []
     GC_FROZEN.labels(process).set_function(gc.get_freeze_count)
 

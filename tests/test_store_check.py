@@ -1,8 +1,9 @@
 """The start-up check of the state store (deployer/preflight.py): it takes a write, and its clock agrees
-with this machine's. Against a real SQLite file and a real PostgreSQL server; only this process's clock
-is moved (a function handed in), never the machine's."""
+with this machine's; and the health check's ping. Against a real SQLite file and a real PostgreSQL
+server; only this process's clock is moved (a function handed in), never the machine's."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -44,3 +45,23 @@ def test_a_clock_within_the_margin_passes(postgres):
 def test_sqlite_has_no_clock_of_its_own_to_disagree_with(tmp_path):
     problem, kept = check(f"sqlite:///{tmp_path}/state.db", timedelta(hours=1))
     assert problem is None and len(kept) == 1
+
+
+def test_the_health_checks_ping_does_not_wait_behind_this_processes_writers(tmp_path):
+    store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
+    writing, finish, pinged = threading.Event(), threading.Event(), threading.Event()
+
+    def write() -> None:
+        with store._tx():  # this process's turn at SQLite's one writer, taken and held
+            writing.set()
+            finish.wait(30)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        threading.Thread(target=lambda: (store.ping(), pinged.set()), daemon=True).start()
+        assert pinged.wait(10), "the ping waited for the writer"
+    finally:
+        finish.set()
+        writer.join()

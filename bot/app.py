@@ -119,7 +119,7 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
         warn_before=settings.warn_before, lease_for=settings.claim_timeout,
         holder=services.claims.holder, clock=utcnow,
     )
-    heartbeat = Heartbeat(services.claims, also=jobs.renew)
+    heartbeat = Heartbeat(services.claims, also=jobs.renew, watch_clock=True)
     return DeployBot(app, Schedule(jobs, settings.reap_interval), worker, heartbeat,
                      webhook_receiver(settings, services, hook_actions), deployments)
 

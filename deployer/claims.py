@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from deployer import metrics
 from deployer.durations import format_duration
 from deployer.state import ClaimRow, Store
 
@@ -75,13 +76,43 @@ class Claims:
     def heartbeat(self) -> int:
         return self._store.renew_claims(self.holder, self._clock() + self.timeout)
 
+    def clock_skew(self) -> timedelta | None:
+        """How far this process's clock is ahead of the store's; None where the store has none of its own."""
+        return self._store.clock_skew(self._clock)
+
+
+# A claim is renewed every third of DEPLOYBOT_CLAIM_TIMEOUT, so it always has two thirds left on its holder's
+# clock; two machines off by a sixth each, in opposite directions, still leave it half.
+MAX_SKEW_PER_CLAIM = 6
+
+
+def clock_skew_problem(skew: timedelta, claim_timeout: timedelta) -> str:
+    way = "ahead of" if skew > timedelta(0) else "behind"
+    off = timedelta(seconds=round(abs(skew).total_seconds()))  # a round trip's milliseconds say nothing here
+    return (f"This machine's clock is {format_duration(off)} {way} the state store's "
+            f"(DEPLOYBOT_STATE): every process on the store compares claims with its own clock, so it must be "
+            f"within {_short(claim_timeout / MAX_SKEW_PER_CLAIM)} (a sixth of DEPLOYBOT_CLAIM_TIMEOUT). "
+            "Sync it (chrony, systemd-timesyncd or ntpd).")
+
+
+def _short(delta: timedelta) -> str:
+    # A claim timeout of 3 s (the least allowed) leaves half a second: say so, not "0s".
+    return f"{round(delta.total_seconds(), 1):g}s" if delta < timedelta(minutes=1) else format_duration(delta)
+
 
 class Heartbeat:
-    """Renews this process's claims every third of their lifetime, on a thread of its own."""
+    """Renews this process's claims every third of their lifetime, on a thread of its own.
 
-    def __init__(self, claims: Claims, also: Callable[[], None] | None = None) -> None:
+    `watch_clock`: also compare this machine's clock with the store's at each beat (PostgreSQL), for
+    `/metrics` and an error in the log when they drift apart after start-up; one process per machine
+    is enough.
+    """
+
+    def __init__(self, claims: Claims, also: Callable[[], None] | None = None, *, watch_clock: bool = False) -> None:
         self._claims = claims
         self._also = also
+        self._watch_clock = watch_clock
+        self._skewed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="deploybot-heartbeat", daemon=True)
 
@@ -99,5 +130,17 @@ class Heartbeat:
                 self._claims.heartbeat()
                 if self._also:
                     self._also()
+                if self._watch_clock:
+                    self._check_clock()
             except Exception:  # the store may be down for a moment; claims outlive a missed beat
                 log.warning("heartbeat failed; retrying in %.0fs", every, exc_info=True)
+
+    def _check_clock(self) -> None:
+        skew = self._claims.clock_skew()
+        if skew is None:
+            return
+        metrics.CLOCK_SKEW.set(skew.total_seconds())
+        skewed = abs(skew) > self._claims.timeout / MAX_SKEW_PER_CLAIM
+        if skewed and not self._skewed:  # once each time it drifts out, not every beat
+            log.error(clock_skew_problem(skew, self._claims.timeout))
+        self._skewed = skewed

@@ -33,6 +33,8 @@ AWS_THROTTLES = Counter("deploybot_aws_throttles", "AWS calls answered with a th
 SLACK_RATE_LIMITED = Counter("deploybot_slack_rate_limited", "Slack Web API calls answered with HTTP 429.",
                              registry=REGISTRY)
 
+CLOCK_SKEW = Gauge("deploybot_clock_skew_seconds", "How far this machine's clock is ahead of the state store's "
+                   "(PostgreSQL; negative: behind), at the last heartbeat.", registry=REGISTRY)
 GC_PAUSES = Histogram(
     "deploybot_gc_pause_seconds", "Python's cyclic garbage collections, wall time (the other threads wait for "
     "the interpreter meanwhile), by process and generation.", ["process", "generation"],

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from deployer.beanstalk import BeanstalkGateway
-from deployer.durations import format_duration
+from deployer.claims import MAX_SKEW_PER_CLAIM, clock_skew_problem
 from deployer.errors import ConfigError, DeployError
 from deployer.git import GitRepo
 from deployer.images import ImageBuilder
@@ -85,20 +85,6 @@ def store_check(open_store: Callable[[], Store], keep: Callable[[Store], None], 
         return None
 
     return store
-
-
-# A claim is renewed every third of DEPLOYBOT_CLAIM_TIMEOUT, so it always has two thirds left on its holder's
-# clock; two machines off by a sixth each, in opposite directions, still leave it half.
-MAX_SKEW_PER_CLAIM = 6
-
-
-def clock_skew_problem(skew: timedelta, claim_timeout: timedelta) -> str:
-    way = "ahead of" if skew > timedelta(0) else "behind"
-    off = timedelta(seconds=round(abs(skew).total_seconds()))  # a round trip's milliseconds say nothing here
-    return (f"This machine's clock is {format_duration(off)} {way} the state store's "
-            f"(DEPLOYBOT_STATE): every process on the store compares claims with its own clock, so it must be "
-            f"within {format_duration(claim_timeout / MAX_SKEW_PER_CLAIM)} (a sixth of DEPLOYBOT_CLAIM_TIMEOUT). "
-            "Sync it (chrony, systemd-timesyncd or ntpd).")
 
 
 def local_checks(docker_ping: Callable[[], object], bind: str, engine: str) -> list[Check]:

@@ -1,13 +1,18 @@
 """The start-up check of the state store (deployer/preflight.py): it takes a write, and its clock agrees
-with this machine's; and the health check's ping. Against a real SQLite file and a real PostgreSQL
+with this machine's (and the heartbeat keeps comparing them, deployer/claims.py); and the health
+check's ping. Against a real SQLite file and a real PostgreSQL
 server; only this process's clock is moved (a function handed in), never the machine's."""
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from deployer import metrics
+from deployer.claims import Claims, Heartbeat
 from deployer.preflight import store_check
 from deployer.state import Store, engine_for
 
@@ -65,3 +70,23 @@ def test_the_health_checks_ping_does_not_wait_behind_this_processes_writers(tmp_
     finally:
         finish.set()
         writer.join()
+
+
+def test_a_clock_that_drifts_after_start_up_is_shown_and_logged_once(postgres, caplog):
+    store = Store(engine_for(postgres.new_database()))
+    claims = Claims(store, "drifting", lambda: datetime.now(timezone.utc) + timedelta(minutes=1),
+                    timedelta(seconds=3))  # a beat a second
+    caplog.set_level(logging.ERROR, logger="deployer.claims")
+    heartbeat = Heartbeat(claims, watch_clock=True).start()
+    try:
+        deadline = time.monotonic() + 15
+        while len([r for r in caplog.records if "clock" in r.getMessage()]) < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.5)  # two more beats, still off
+    finally:
+        heartbeat.stop()
+    said = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
+    assert said == ["This machine's clock is 1m ahead of the state store's (DEPLOYBOT_STATE): every process on the "
+                    "store compares claims with its own clock, so it must be within 0.5s (a sixth of "
+                    "DEPLOYBOT_CLAIM_TIMEOUT). Sync it (chrony, systemd-timesyncd or ntpd)."]
+    assert 59 < metrics.REGISTRY.get_sample_value("deploybot_clock_skew_seconds") < 61

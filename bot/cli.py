@@ -147,6 +147,7 @@ def _slack_notices(settings: Settings, store: Store) -> Notices | None:
 def _reaper_lease(store: Store, claims: Claims) -> Iterator[None]:
     """The bots' own lease: one reaper at a time, whether it runs in a bot or here."""
     holder, now = f"deploybot reap on {claims.holder}", utcnow()
+    claims.check_clock()  # the lease's end is compared with this machine's clock
     if not store.acquire_lease(REAPER_LEASE, holder, now, claims.timeout):
         who, until = store.lease(REAPER_LEASE) or ("another process", now)
         raise Busy(f"{who} is reaping right now (its lease runs until {iso(until)}); "
@@ -164,6 +165,7 @@ def _reaper_lease(store: Store, claims: Claims) -> Iterator[None]:
 def _claimed(claims: Claims, feature: str) -> Iterator[None]:
     """The feature's claim, as a bot's deploy takes it: wait (saying so) while someone else has it."""
     told = False
+    claims.check_clock()  # the claim's end is compared with this machine's clock
     while (claim := claims.take(feature, DEPLOY)) is None:
         holder = claims.current(feature)
         if holder and not told:

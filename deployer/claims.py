@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from deployer import metrics
 from deployer.durations import format_duration
+from deployer.errors import ConfigError
 from deployer.state import ClaimRow, Store
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,22 @@ class Claims:
         """How far this process's clock is ahead of the store's; None where the store has none of its own."""
         return self._store.clock_skew(self._clock)
 
+    def check_clock(self) -> None:
+        """ConfigError when this process's clock is too far from the store's for its claims to be safe."""
+        problem = clock_skew_problem(self.clock_skew(), self.timeout)
+        if problem:
+            raise ConfigError(problem)
+
 
 # A claim is renewed every third of DEPLOYBOT_CLAIM_TIMEOUT, so it always has two thirds left on its holder's
 # clock; two machines off by a sixth each, in opposite directions, still leave it half.
 MAX_SKEW_PER_CLAIM = 6
 
 
-def clock_skew_problem(skew: timedelta, claim_timeout: timedelta) -> str:
+def clock_skew_problem(skew: timedelta | None, claim_timeout: timedelta) -> str | None:
+    """What is wrong when this machine's clock is `skew` ahead of the store's; None while within the limit."""
+    if skew is None or abs(skew) <= claim_timeout / MAX_SKEW_PER_CLAIM:
+        return None
     way = "ahead of" if skew > timedelta(0) else "behind"
     off = timedelta(seconds=round(abs(skew).total_seconds()))  # a round trip's milliseconds say nothing here
     return (f"This machine's clock is {format_duration(off)} {way} the state store's "
@@ -140,7 +150,7 @@ class Heartbeat:
         if skew is None:
             return
         metrics.CLOCK_SKEW.set(skew.total_seconds())
-        skewed = abs(skew) > self._claims.timeout / MAX_SKEW_PER_CLAIM
-        if skewed and not self._skewed:  # once each time it drifts out, not every beat
-            log.error(clock_skew_problem(skew, self._claims.timeout))
-        self._skewed = skewed
+        problem = clock_skew_problem(skew, self._claims.timeout)
+        if problem and not self._skewed:  # once each time it drifts out, not every beat
+            log.error(problem)
+        self._skewed = problem is not None

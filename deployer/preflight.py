@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from deployer.beanstalk import BeanstalkGateway
-from deployer.claims import MAX_SKEW_PER_CLAIM, clock_skew_problem
+from deployer.claims import clock_skew_problem
 from deployer.errors import ConfigError, DeployError
 from deployer.git import GitRepo
 from deployer.images import ImageBuilder
@@ -78,9 +78,9 @@ def store_check(open_store: Callable[[], Store], keep: Callable[[Store], None], 
         if not opened.acquire_lease(probe, probe, clock(), timedelta(0)):
             return "The state store (DEPLOYBOT_STATE) did not take a write."
         opened.release_lease(probe, probe)
-        skew = opened.clock_skew(clock)
-        if skew is not None and abs(skew) > claim_timeout / MAX_SKEW_PER_CLAIM:
-            return clock_skew_problem(skew, claim_timeout)
+        problem = clock_skew_problem(opened.clock_skew(clock), claim_timeout)
+        if problem:
+            return problem
         keep(opened)
         return None
 

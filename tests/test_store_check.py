@@ -13,7 +13,9 @@ import pytest
 
 from deployer import metrics
 from deployer.claims import Claims, Heartbeat
+from deployer.errors import ConfigError
 from deployer.preflight import store_check
+from deployer.reaper import REAPER_LEASE
 from deployer.state import Store, engine_for
 
 CLAIM_TIMEOUT = timedelta(seconds=30)  # the default: clocks must agree within 5 s
@@ -90,3 +92,18 @@ def test_a_clock_that_drifts_after_start_up_is_shown_and_logged_once(postgres, c
                     "store compares claims with its own clock, so it must be within 0.5s (a sixth of "
                     "DEPLOYBOT_CLAIM_TIMEOUT). Sync it (chrony, systemd-timesyncd or ntpd)."]
     assert 59 < metrics.REGISTRY.get_sample_value("deploybot_clock_skew_seconds") < 61
+
+
+@pytest.mark.parametrize("takes", ["a feature's claim", "the reaper's lease"])
+def test_the_command_line_takes_no_claim_or_lease_with_a_clock_far_from_the_stores(postgres, takes):
+    from bot.cli import _claimed, _reaper_lease
+
+    store = Store(engine_for(postgres.new_database()))
+    claims = Claims(store, "cli", lambda: datetime.now(timezone.utc) - timedelta(minutes=2), CLAIM_TIMEOUT)
+    taking = _claimed(claims, "feature-x") if takes == "a feature's claim" else _reaper_lease(store, claims)
+    with pytest.raises(ConfigError) as caught:
+        with taking:
+            pass
+    assert caught.value.message.startswith("This machine's clock is 2m behind the state store's")
+    assert caught.value.exit_code == 2
+    assert store.claims() == [] and store.lease(REAPER_LEASE) is None

@@ -18,6 +18,7 @@ from bot.hooks import HookActions, PullRequestDeploys, SlackPeople, register as 
 from bot.jobs import LifecycleJobs, Schedule
 from bot.notices import Notices
 from bot.permissions import Admins
+from bot.priority import at_normal_priority
 from bot.settings import SlackSettings
 from bot.webhooks import Receiver
 from deployer import metrics
@@ -107,7 +108,8 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
                                    extend_by=settings.extend_by))
-    pull_requests = (PullRequestDeploys(tuple(settings.deploy_branches), SlackPeople(client), services.deployer.resolve)
+    pull_requests = (PullRequestDeploys(tuple(settings.deploy_branches), SlackPeople(client),
+                                       at_normal_priority(services.deployer.resolve))
                      if settings.deploy_pull_requests else None)
     hook_actions = HookActions(services.manager, deploys.queue, notices, admins, limits_of(settings), utcnow,
                                teardown_after=settings.teardown_after, extend_by=settings.extend_by,

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app, slack_client
 from bot.preflight import app_token_problem, port_check, port_problem, slack_checks
+from bot.priority import acks_first
 from bot import webhooks
 from bot.settings import SlackSettings
 from bot.webhooks import Receiver
@@ -158,6 +159,9 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     # bench.ack_latency). Frozen, a full collection walks only what came after it: a few ms.
     gc.freeze()
     try:
+        # After the worker started (it stays at normal priority) and before waitress starts its
+        # threads (they inherit this one's): bot/priority.py.
+        acks_first(settings.ack_priority)
         _listen(bot.app, slack, services.store, bot.hooks, bot.worker)
     finally:
         bot.stop()

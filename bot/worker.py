@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.deploys import DeployService, Origin, ResponseUrl
+from bot.priority import normal_priority
 from deployer.queue import waiting_for
 from deployer.claims import Claims
 from deployer.request import DeployRequest
@@ -71,8 +72,9 @@ class WorkerProcess:
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
-        process = subprocess.Popen([*self._command, "--fd", str(theirs.fileno()), "--parent", str(os.getpid())],
-                                   pass_fds=(theirs.fileno(),))
+        with normal_priority():  # a restart comes from a thread running acks first: builds go after them
+            process = subprocess.Popen([*self._command, "--fd", str(theirs.fileno()), "--parent", str(os.getpid())],
+                                       pass_fds=(theirs.fileno(),))
         theirs.close()
         with self._lock:
             self._process, self._socket, self._exit = process, ours, None

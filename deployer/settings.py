@@ -157,6 +157,11 @@ class Settings(BaseSettings):
         "text", description="Log lines as `text`, or `json` (one object a line, with the deploy's feature, "
         "environment, deploy id and Slack thread on every line of a deploy).",
     )
+    ack_priority: Literal["auto", "realtime", "normal"] = Field(
+        "auto", description="How `deploybot serve` answers Slack on a busy machine: `auto` runs its serving process "
+        "at real-time priority 1, ahead of builds, when allowed (LimitRTPRIO=1, `docker run --ulimit rtprio=1`, "
+        "CAP_SYS_NICE) and at normal priority otherwise; `realtime` refuses to start without it; `normal` never asks.",
+    )
     claim_timeout: Duration = Field(
         timedelta(seconds=30),
         description="How long a bot process that stopped answering (crashed, lost its machine) keeps its claims on "

@@ -47,6 +47,7 @@ def test_it_runs_as_a_user_in_the_docker_group_and_survives_failures_and_reboots
     assert "docker" in service["SupplementaryGroups"].split()
     assert service["Restart"] == "on-failure"
     assert service["KillSignal"] == "SIGTERM"  # deploybot stops its jobs and exits 0 on it
+    assert service["LimitRTPRIO"] == "1"  # acks ahead of builds (bot/priority.py), nothing higher
     for key in ("After", "Wants"):
         assert {"docker.service", "network-online.target"} <= set(parsed["Unit"][key].split()), key
     assert parsed["Install"]["WantedBy"] == "multi-user.target"

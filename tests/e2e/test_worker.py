@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.conftest import start_bot
 from tests.e2e.helpers import finished, root_of
+from tests.world.processes import realtime_allowed, scheduling_of
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +94,31 @@ def test_sigterm_stops_the_worker_and_then_the_serving_process_cleanly(bot_env, 
         bot.process.kill()
     assert not alive(worker)
     assert "deploybot stopped" in bot.log.read_text()
+
+
+@pytest.mark.skipif(not realtime_allowed(), reason="this user may not use real-time scheduling here")
+def test_the_serving_process_answers_ahead_of_builds_and_its_worker_even_restarted_does_not(
+        bot_env, slack, logs, tmp_path):
+    # bot/priority.py: with DEPLOYBOT_ACK_PRIORITY at its default (auto) and permission, every thread of the
+    # serving process (waitress's, started after the switch, too) runs round-robin at 1; the deploy
+    # worker, whose builds the acks go ahead of, at normal priority, also when the serving process starts it again.
+    bot, first = bot_with_worker(bot_env, slack, logs, tmp_path, "priority")
+    try:
+        assert bot.driver.get("/healthz").status_code == 200
+        assert scheduling_of(bot.process.pid) == {("round-robin", 1)}
+        assert scheduling_of(first) == {("normal", 0)}
+        os.kill(first, signal.SIGKILL)
+        (second,) = wait_until(lambda: [p for p in workers_of(bot.process.pid) if p != first], 10, "a new worker")
+        assert scheduling_of(second) == {("normal", 0)}
+        assert "acks go ahead of builds" in (logs / "priority.log").read_text()
+    finally:
+        bot.stop()
+
+
+def test_with_ack_priority_normal_nothing_is_raised(bot_env, slack, logs, tmp_path):
+    bot, worker = bot_with_worker({**bot_env, "DEPLOYBOT_ACK_PRIORITY": "normal"}, slack, logs, tmp_path, "normal")
+    try:
+        assert bot.driver.get("/healthz").status_code == 200
+        assert scheduling_of(bot.process.pid) == scheduling_of(worker) == {("normal", 0)}
+    finally:
+        bot.stop()

@@ -55,3 +55,26 @@ def stop(process: subprocess.Popen) -> None:
 
 def python() -> str:
     return sys.executable
+
+
+def realtime_allowed() -> bool:
+    """Whether a process of this user may take real-time priority 1 here (bot/priority.py)."""
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+def thread_scheduling(pid: int) -> list[tuple[str, int]]:
+    """(policy, real-time priority) of each thread of process `pid`, as the kernel has them."""
+    names = {0: "normal", 1: "fifo", 2: "round-robin", 3: "batch", 5: "idle"}
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        found.append((names.get(int(fields[38]), fields[38]), int(fields[37])))
+    return found
+
+
+def scheduling_of(pid: int) -> set[tuple[str, int]]:
+    return set(thread_scheduling(pid))

@@ -9,7 +9,9 @@ gives a burst, under the round's background load), then BURST `GET /healthz` (th
 a ping of the state store) and right after it BURST signed `/deploy <branch>` at once
 over several real branches, so real deploys (git fetches, Docker builds and pushes,
 Beanstalk calls) run in the background while later rounds arrive. Each request is timed
-from just before it connects to the end of its HTTP response. Per round: the p99 of each
+from just before it connects to the end of its HTTP response, by a client at real-time priority (Slack
+sends from its own machines: bench/world.py, client_off_this_machine; --client-normal to share the
+CPUs with everything else). Per round: the p99 of each
 and the ratio of /deploy's to the others'; the median round by its ratio to /healthz is
 checked against the issue's target. Prints figures; asserts nothing.
 
@@ -30,9 +32,10 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.world import (
-    Fired, PreparedSlack, Request, fire, median, percentile, remove_local_images, remove_registry_images,
-    reproduce_line, run_with_logs, start_bot, start_moto, start_slack, table,
+    Fired, PreparedSlack, Request, children, client_off_this_machine, fire, median, percentile, remove_local_images,
+    remove_registry_images, reproduce_line, run_with_logs, scheduling, start_bot, start_moto, start_slack, table,
 )
+from bot.priority import normal_priority
 from tests.world.apprepo import DOCKERFILE, add_commit, make_app_repo
 from tests.world.aws import deploybot_variables
 
@@ -59,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=3.0, help="seconds between rounds (background work goes on)")
     parser.add_argument("--launch", type=float, default=3.0, help="simulated environment launch, seconds")
     parser.add_argument("--update", type=float, default=1.0, help="simulated deployment, seconds")
+    parser.add_argument("--ack-priority", choices=["auto", "realtime", "normal"], default="auto",
+                        help="the bot's DEPLOYBOT_ACK_PRIORITY (bot/priority.py); auto, its default, is real-time "
+                             "where this user may")
+    parser.add_argument("--client-normal", action="store_true",
+                        help="the client at normal priority, waiting for this machine's CPUs (bench/world.py)")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
 
@@ -87,8 +95,10 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.url,
         **deploybot_variables(moto, git_url, registry, repository, str(work_dir)),
+        "DEPLOYBOT_ACK_PRIORITY": args.ack_priority,
     }
     app_url, bot = start_bot(stack, env, logs)
+    print(f"client: {client_off_this_machine(not args.client_normal)}", flush=True)
     preparer = PreparedSlack(app_url, SIGNING_SECRET)
 
     def prepared(texts: list[str]) -> list[Request]:
@@ -120,8 +130,9 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
 
     rows, rounds, everything, failures = [], [], [], 0
     for number in range(1, args.rounds + 1):
-        for branch in branches:  # a new commit per branch: this round's deploys really build
-            add_commit(repo_dir, branch, "BRANCH.txt", f"{branch} round {number} {uuid.uuid4().hex}")
+        with normal_priority():  # git, here as a developer's push, not ahead of the bot
+            for branch in branches:  # a new commit per branch: this round's deploys really build
+                add_commit(repo_dir, branch, "BRANCH.txt", f"{branch} round {number} {uuid.uuid4().hex}")
         deploys = prepared([branches[i % len(branches)] for i in range(args.burst)])  # signed before either burst
         # The floors beside it: the same burst size, the same background load, right before.
         floor = fire(app_url, [FLOOR] * args.burst)
@@ -144,6 +155,8 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
     background = slack.stats()
     collections = garbage_collections(app_url)
     calls = moto.calls()
+    threads = f"deploybot serve: {scheduling(bot.pid)}; its deploy worker: " + "; ".join(
+        scheduling(pid) for pid in children(bot.pid))
     if bot.poll() is not None:
         print(f"deploybot serve exited with {bot.returncode} during the benchmark", flush=True)
 
@@ -171,6 +184,7 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
           f"{background['queued']} queued, {background['succeeded']} succeeded, {background['failed']} failed; "
           f"Beanstalk calls {sum(calls.values())} ({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))})")
     print(f"garbage collections in the serving process, start-up to the end: {collections}")
+    print(f"scheduling at the end: {threads}")
     print(reproduce_line("bench.ack_latency"))
 
 

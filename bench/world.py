@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -180,6 +181,45 @@ def fire(app_url: str, requests: list[Request]) -> list[Fired]:
 
     with ThreadPoolExecutor(max_workers=len(requests)) as pool:
         return list(pool.map(one, requests))
+
+
+CLIENT_PRIORITY = 2  # real-time FIFO, one above deploybot's acks (bot/priority.py): the client never waits for them
+
+
+def client_off_this_machine(wanted: bool) -> str:
+    """Run this thread, and the threads it starts from now on (fire's), ahead of everything here.
+
+    Slack's requests come from Slack's machines: in production no CPU of the bot's machine works
+    for the sender, and time it waits for one is not the bot's. Fifty client threads at normal
+    priority on the bench's two CPUs wait behind the builds as much as the bot does (bot normal and
+    client normal, bot normal and client at FIFO, bot real-time and client at FIFO: README, "Performance"),
+    so by default the client runs at real-time FIFO priority 2. Returns what it runs at; what it starts
+    itself (git) should run in bot.priority.normal_priority()."""
+    if not wanted:
+        return "normal priority (--client-normal)"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(CLIENT_PRIORITY))
+    except (PermissionError, AttributeError):
+        return "normal priority (real-time FIFO not permitted here)"
+    return f"real-time FIFO priority {CLIENT_PRIORITY} (off this machine, as Slack is)"
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def scheduling(pid: int) -> str:
+    """How the threads of process `pid` are scheduled, e.g. "round-robin 1: 20 of 20 threads"."""
+    threads = processes.thread_scheduling(pid)
+    seen = Counter(policy + (f" {priority}" if priority else "") for policy, priority in threads)
+    return ", ".join(f"{label}: {n} of {len(threads)} threads" for label, n in sorted(seen.items()))
 
 
 # --------------------------------------------------------------------------- processes

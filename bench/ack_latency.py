@@ -32,10 +32,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.world import (
-    Fired, PreparedSlack, Request, children, client_off_this_machine, fire, median, percentile, remove_local_images,
+    Fired, PreparedSlack, Request, client_off_this_machine, fire, median, percentile, remove_local_images,
     remove_registry_images, reproduce_line, run_with_logs, scheduling, start_bot, start_moto, start_slack, table,
 )
 from bot.priority import normal_priority
+from tests.world import processes
 from tests.world.apprepo import DOCKERFILE, add_commit, make_app_repo
 from tests.world.aws import deploybot_variables
 
@@ -156,7 +157,7 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
     collections = garbage_collections(app_url)
     calls = moto.calls()
     threads = f"deploybot serve: {scheduling(bot.pid)}; its deploy worker: " + "; ".join(
-        scheduling(pid) for pid in children(bot.pid))
+        scheduling(pid) for pid in processes.children(bot.pid))
     if bot.poll() is not None:
         print(f"deploybot serve exited with {bot.returncode} during the benchmark", flush=True)
 

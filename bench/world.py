@@ -204,17 +204,6 @@ def client_off_this_machine(wanted: bool) -> str:
     return f"real-time FIFO priority {CLIENT_PRIORITY} (off this machine, as Slack is)"
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
 def scheduling(pid: int) -> str:
     """How the threads of process `pid` are scheduled, e.g. "round-robin 1: 20 of 20 threads"."""
     threads = processes.thread_scheduling(pid)

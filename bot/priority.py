@@ -25,13 +25,13 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from deployer.errors import ConfigError
+from deployer.settings import AckPriority
 
 log = logging.getLogger(__name__)
 
-AckPriority = Literal["auto", "realtime", "normal"]
 REALTIME_PRIORITY = 1  # the lowest: ahead of every normal thread, behind the kernel's own real-time work
 HOW_TO_ALLOW = ("allow real-time priority 1: LimitRTPRIO=1 in its systemd unit, `docker run --ulimit rtprio=1`, "
                 "or CAP_SYS_NICE")

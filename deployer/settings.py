@@ -31,6 +31,10 @@ NETWORK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a Docker network's n
 CERT_FILES = ("ca.pem", "cert.pem", "key.pem")  # DOCKER_CERT_PATH's layout
 
 
+# How `deploybot serve` takes its place in the queue for a CPU (bot/priority.py).
+AckPriority = Literal["auto", "realtime", "normal"]
+
+
 def _split_list(value: object) -> object:
     if value is None:  # `DEPLOYBOT_ADMINS=` (as .env.example has it) reads as unset: an empty list
         return []
@@ -157,7 +161,7 @@ class Settings(BaseSettings):
         "text", description="Log lines as `text`, or `json` (one object a line, with the deploy's feature, "
         "environment, deploy id and Slack thread on every line of a deploy).",
     )
-    ack_priority: Literal["auto", "realtime", "normal"] = Field(
+    ack_priority: AckPriority = Field(
         "auto", description="How `deploybot serve` answers Slack on a busy machine: `auto` runs its serving process "
         "at real-time priority 1, ahead of builds, when allowed (LimitRTPRIO=1, `docker run --ulimit rtprio=1`, "
         "CAP_SYS_NICE) and at normal priority otherwise; `realtime` refuses to start without it; `normal` never asks.",

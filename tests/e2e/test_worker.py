@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import start_bot
 from tests.e2e.helpers import finished, root_of
-from tests.world.processes import realtime_allowed, scheduling_of
+from tests.world.processes import children, realtime_allowed, scheduling_of
 
 pytestmark = pytest.mark.e2e
 
@@ -19,15 +19,12 @@ pytestmark = pytest.mark.e2e
 def workers_of(pid: int) -> list[int]:
     """The pids of the deploy workers whose parent is `pid`."""
     found = []
-    for entry in Path("/proc").iterdir():
+    for child in children(pid):
         try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except (OSError, ValueError):
+            if b"bot.worker" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and b"bot.worker" in cmdline:
-            found.append(int(entry.name))
     return found
 
 

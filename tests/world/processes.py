@@ -63,6 +63,18 @@ def realtime_allowed() -> bool:
     return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
 
 
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:  # it ended
+            continue
+    return found
+
+
 def thread_scheduling(pid: int) -> list[tuple[str, int]]:
     """(policy, real-time priority) of each thread of process `pid`, as the kernel has them."""
     names = {0: "normal", 1: "fifo", 2: "round-robin", 3: "batch", 5: "idle"}

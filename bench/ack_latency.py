@@ -45,7 +45,7 @@ BOT_TOKEN = "xoxb-test"
 TARGET_P99_MS = 100.0  # the issue: /deploy p99 always <= 100 ms ...
 TARGET_RATIO = 1.5  # ... and <= 1.5 x the p99 of a /healthz burst beside it, in the median of the rounds
 HEALTHZ: Request = ("GET", "/healthz", None, {})
-# /healthz pings the state store (bot/server.py, deployer/state.py; outside the store's process-wide
+# /healthz pings the state store (bot/server.py, deployer/store/state.py; outside the store's process-wide
 # SQLite lock since session 11); a page that does not exist touches no store and no Bolt: waitress
 # and Flask's 404 only, the server's own floor. (/metrics served that
 # purpose until it asked the deploy worker for its figures: bot/worker.py.)

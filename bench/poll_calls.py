@@ -21,10 +21,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from bench.world import reproduce_line, table
-from deployer.beanstalk import RETRY_CONFIG, BeanstalkGateway
+from deployer.providers.beanstalk.gateway import RETRY_CONFIG, BeanstalkGateway
 from deployer.errors import DeployTimeout
-from deployer.poller import Poller
-from deployer.providers.beanstalk import BeanstalkProvider
+from deployer.providers.beanstalk.poller import Poller
+from deployer.providers.beanstalk.provider import BeanstalkProvider
 from deployer.request import DeployRequest
 from tests.world import motoserver
 from tests.world.aws import APPLICATION, BUCKET, REGION, TEMPLATE, Moto, prepare_account

@@ -22,10 +22,10 @@ from bot.priority import at_normal_priority
 from bot.settings import SlackSettings
 from bot.webhooks import Receiver
 from deployer import metrics
-from deployer.claims import Heartbeat
-from deployer.deployments import NO_REPORTS, DeploymentReporter
+from deployer.store.claims import Heartbeat
+from deployer.repo_hosts.deployments import NO_REPORTS, DeploymentReporter
 from deployer.factory import Services, deployment_reporter
-from deployer.hooks import Followed
+from deployer.repo_hosts.webhooks import Followed
 from deployer.pipeline import utcnow
 from deployer.request import limits_of
 from deployer.settings import Settings

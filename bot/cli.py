@@ -12,20 +12,20 @@ from datetime import datetime
 
 from bot.jobs import announce_terminated
 from deployer import logs
-from deployer.claims import DEPLOY, Claims, Heartbeat, busy_message
+from deployer.store.claims import DEPLOY, Claims, Heartbeat, busy_message
 from deployer.durations import format_duration, parse_duration
 from deployer.environment import Environment, iso
-from deployer.lifecycle import MalformedLifetime, lifetime_of
+from deployer.lifecycle.expiry import MalformedLifetime, lifetime_of
 from deployer.pipeline import utcnow
 from deployer.errors import Busy, DeployError
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
     ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, WaitingForBuildSlot,
 )
-from deployer.reaper import REAPER_LEASE
+from deployer.lifecycle.reaper import REAPER_LEASE
 from deployer.request import limits_of, make_request
 from deployer.settings import Settings, load_settings
-from deployer.state import Store
+from deployer.store.state import Store
 
 if TYPE_CHECKING:
     from bot.notices import Notices

@@ -17,18 +17,18 @@ from slack_sdk.errors import SlackApiError
 from bot import env_views, views
 from bot.errors import answer_for
 from deployer import metrics
-from deployer.claims import DOING, Claim
-from deployer.deployments import NO_REPORTS, Deployment, DeploymentReporter
+from deployer.store.claims import DOING, Claim
+from deployer.repo_hosts.deployments import NO_REPORTS, Deployment, DeploymentReporter
 from deployer.environment import Environment
 from deployer.errors import BranchNotFound, DeployError
-from deployer.git import Commit
+from deployer.build.git import Commit
 from deployer.logs import log_context
-from deployer.manager import EnvironmentManager
+from deployer.lifecycle.manager import EnvironmentManager
 from deployer.pipeline import Deployer, DeployResult, utcnow
 from deployer.progress import CommitResolved, EnvironmentCreating, EnvironmentReused, Progress
 from deployer.request import DeployRequest
-from deployer.queue import DeployQueue
-from deployer.state import DeployRecord, Store
+from deployer.store.queue import DeployQueue
+from deployer.store.state import DeployRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Sharded:
 
 
 class DeployService:
-    """Accepts /deploy requests as durable jobs (deployer/queue.py) and runs them with a Slack thread."""
+    """Accepts /deploy requests as durable jobs (deployer/store/queue.py) and runs them with a Slack thread."""
 
     def __init__(
         self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, *, max_running: int,
@@ -133,7 +133,7 @@ class DeployService:
         self._commits: dict[int, Commit] = {}  # resolved at intake, for a job that starts at once
         # Two stages, so that a burst of fifty opens fifty threads at once: `_intake` only opens them;
         # `_admitting` resolves the branches (the fetches of those waiting are made together:
-        # deployer/git.py) and records the jobs. Both keep one branch's requests in the order they came.
+        # deployer/build/git.py) and records the jobs. Both keep one branch's requests in the order they came.
         self._intake = Sharded(intake_workers, "deploybot-intake")
         self._admitting = Sharded(2 * intake_workers, "deploybot-admit")
 

@@ -19,7 +19,7 @@ from bot.permissions import Admins, may_extend, may_tear_down
 from bot.views import Message
 from deployer.environment import TERMINATING, Environment
 from deployer.errors import InvalidRequest, NotAllowed
-from deployer.manager import EnvironmentManager
+from deployer.lifecycle.manager import EnvironmentManager
 from deployer.request import Limits, make_request
 
 

@@ -19,7 +19,7 @@ from bot.mrkdwn import Mrkdwn, escape
 from bot.views import Message, clip, code, context, section
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, TERMINATED, TERMINATING, Environment, iso
-from deployer.lifecycle import Lifetime, MalformedLifetime, lifetime_of
+from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, lifetime_of
 
 PAGE_SIZE = 10  # 3 blocks each, plus a header and the page buttons: well under Slack's 50
 HEALTH = {"Green": ":large_green_circle:", "Yellow": ":large_yellow_circle:", "Red": ":red_circle:"}

@@ -14,7 +14,7 @@ from bot.env_views import date_token, person, relative
 from bot.mrkdwn import Mrkdwn, escape
 from bot.views import Message, clip, code, context, section
 from deployer.environment import Environment
-from deployer.hooks import BranchDeleted, Event, PullRequest, Pushed
+from deployer.repo_hosts.webhooks import BranchDeleted, Event, PullRequest, Pushed
 
 
 def login(event: Event) -> str:

@@ -2,7 +2,7 @@
 
 Called on the webhook receiver's one worker thread (bot/webhooks.py), so two pushes of one
 branch are never weighed at the same time in a process. Every change goes through the same
-paths as Slack's: a redeploy is a deploy job in the durable queue (deployer/queue.py), a tear
+paths as Slack's: a redeploy is a deploy job in the durable queue (deployer/store/queue.py), a tear
 down goes through EnvironmentManager under the environment's claim.
 
 - A push to a branch with a live environment redeploys it in the environment's thread. At most
@@ -35,15 +35,15 @@ from bot.env_views import Gone
 from bot.errors import answering
 from bot.notices import Notices
 from bot.permissions import Admins, may_extend
-from deployer.claims import DOING
+from deployer.store.claims import DOING
 from deployer.environment import TERMINATED, TERMINATING, Environment
 from deployer.errors import BranchNotFound, DeployError, InvalidRequest, NotAllowed
-from deployer.git import Commit
-from deployer.hooks import BranchDeleted, Event, PullRequest, Pushed
-from deployer.manager import EnvironmentManager
-from deployer.queue import Jobs
+from deployer.build.git import Commit
+from deployer.repo_hosts.webhooks import BranchDeleted, Event, PullRequest, Pushed
+from deployer.lifecycle.manager import EnvironmentManager
+from deployer.store.queue import Jobs
 from deployer.request import DeployRequest, Limits, make_request
-from deployer.state import QUEUED, DeployRecord
+from deployer.store.state import QUEUED, DeployRecord
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from bot.notices import Notices
 from deployer import metrics
 from deployer.environment import TERMINATED, TERMINATING, Environment, iso
 from deployer.errors import DeployError
-from deployer.lifecycle import Lifetime, MalformedLifetime, lifetime_of, warning_due
-from deployer.manager import EnvironmentManager
-from deployer.reaper import REAPER, REAPER_LEASE, Decision, Reaper, ReapReport
-from deployer.state import Store
+from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, lifetime_of, warning_due
+from deployer.lifecycle.manager import EnvironmentManager
+from deployer.lifecycle.reaper import REAPER, REAPER_LEASE, Decision, Reaper, ReapReport
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 LEASE = REAPER_LEASE

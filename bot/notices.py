@@ -16,8 +16,8 @@ from slack_sdk.errors import SlackApiError
 from bot import env_views
 from bot.env_views import Gone
 from bot.views import Message
-from deployer.deployments import NO_REPORTS, DeploymentReporter
-from deployer.state import Store
+from deployer.repo_hosts.deployments import NO_REPORTS, DeploymentReporter
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")  # an owner from the command line (`jenkins`) has no DM

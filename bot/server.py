@@ -26,10 +26,10 @@ from bot.worker import WorkerGone, WorkerProcess
 from deployer import metrics
 from deployer.errors import ConfigError, StoreUnavailable
 from deployer.factory import build_services, open_store, startup_checks
-from deployer.hooks import MAX_BODY
+from deployer.repo_hosts.webhooks import MAX_BODY
 from deployer.preflight import run_checks, store_check
 from deployer.settings import Settings
-from deployer.state import Store
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 

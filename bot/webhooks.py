@@ -2,7 +2,7 @@
 
 GitHub counts a delivery as failed when it has no answer within 10 seconds, and GitLab
 disables hooks that keep failing, so nothing slow happens on the request: what a delivery
-asks for (deployer/hooks.py reads it) is handed to one worker thread of this process, in
+asks for (deployer/repo_hosts/webhooks.py reads it) is handed to one worker thread of this process, in
 the order deliveries came. Each verified delivery is recorded in the store first, by id and
 by body, so a redelivery or a replay does nothing twice.
 
@@ -28,11 +28,11 @@ from typing import IO
 from flask import Flask, jsonify, request
 
 from deployer.errors import DeployError, StoreUnavailable
-from deployer.hooks import (
+from deployer.repo_hosts.webhooks import (
     MAX_BODY, BadDelivery, Delivery, Event, Followed, Host, body_digest, github_signature_ok, gitlab_token_ok,
     parse_github, parse_gitlab,
 )
-from deployer.state import Store
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 # GitHub lets people redeliver up to 3 days back; a replay older than this is the only one not recognised.

@@ -32,10 +32,10 @@ from typing import Any
 
 from bot.deploys import DeployService, Origin, ResponseUrl
 from bot.priority import normal_priority
-from deployer.queue import waiting_for
-from deployer.claims import Claims
+from deployer.store.queue import waiting_for
+from deployer.store.claims import Claims
 from deployer.request import DeployRequest
-from deployer.state import Store
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +226,9 @@ def work(sock: socket.socket) -> None:
     from bot.app import MAX_RUNNING_DEPLOYS, slack_client
     from bot.settings import load_serve_settings
     from deployer import logs, metrics
-    from deployer.claims import Heartbeat
+    from deployer.store.claims import Heartbeat
     from deployer.factory import build_services, deployment_reporter
-    from deployer.state import engine_for
+    from deployer.store.state import engine_for
 
     settings, slack = load_serve_settings()
     logs.configure(json=settings.log_format == "json", verbose=True)

@@ -82,7 +82,7 @@ class BundleInvalid(DeployError):
 
 
 class DockerrunRefused(BundleInvalid):
-    """The branch's Dockerrun template asks for more than the operator allows (deployer/dockerrun.py);
+    """The branch's Dockerrun template asks for more than the operator allows (deployer/build/dockerrun.py);
     the message names every refused key and the setting that would allow it."""
 
     title = "Dockerrun template refused"

@@ -13,30 +13,30 @@ import docker.constants
 import docker.tls
 import requests.exceptions
 
-from deployer.beanstalk import RETRY_CONFIG, BeanstalkGateway
-from deployer.claims import Claims, process_holder
-from deployer.dockerrun import DockerrunPolicy
-from deployer.deployments import NO_REPORTS, DeploymentReporter, GitHubDeployments
+from deployer.providers.beanstalk.gateway import RETRY_CONFIG, BeanstalkGateway
+from deployer.store.claims import Claims, process_holder
+from deployer.build.dockerrun import DockerrunPolicy
+from deployer.repo_hosts.deployments import NO_REPORTS, DeploymentReporter, GitHubDeployments
 from deployer.errors import ConfigError
-from deployer.git import GitRepo
-from deployer.github import GitHubApi, github_session
-from deployer.image_sweep import ImageSweep
-from deployer.images import ImageBuilder
-from deployer.manager import EnvironmentManager, Limits
+from deployer.build.git import GitRepo
+from deployer.repo_hosts.github import GitHubApi, github_session
+from deployer.build.image_sweep import ImageSweep
+from deployer.build.images import ImageBuilder
+from deployer.lifecycle.manager import EnvironmentManager, Limits
 from deployer.metrics import count_aws_calls
 from deployer.pipeline import Deployer, utcnow
-from deployer.poller import Poller
+from deployer.providers.beanstalk.poller import Poller
 from deployer.preflight import (
     Check, beanstalk_checks, build_network_check, git_check, local_checks, registry_check,
 )
 from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange, engine_host
-from deployer.providers.beanstalk import BeanstalkProvider
-from deployer.reaper import Reaper
-from deployer.registry import SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository
+from deployer.providers.beanstalk.provider import BeanstalkProvider
+from deployer.lifecycle.reaper import Reaper
+from deployer.build.registry import SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository
 from deployer.settings import Settings
-from deployer.slots import BuildSlots
-from deployer.state import Store, engine_for
+from deployer.build.slots import BuildSlots
+from deployer.store.state import Store, engine_for
 
 
 def docker_client() -> docker.DockerClient:
@@ -107,7 +107,7 @@ def registry_for(settings: Settings, session: boto3.session.Session) -> Registry
         return LocalImages(settings.ecr_repository)
     if settings.registry:
         return PlainRegistry(settings.registry, settings.ecr_repository)
-    # The safety net keeps far more images than deploybot may run at once (see deployer/registry.py).
+    # The safety net keeps far more images than deploybot may run at once (see deployer/build/registry.py).
     return EcrRegistry(count_aws_calls(session.client("ecr", config=RETRY_CONFIG)), settings.ecr_repository,
                        keep_newest=max(SAFETY_NET_IMAGES, 2 * settings.max_envs))
 

@@ -8,20 +8,20 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from deployer.dockerrun import DockerrunPolicy
+from deployer.build.dockerrun import DockerrunPolicy
 from deployer.errors import ImageVanished
 from deployer.environment import Environment
-from deployer.git import Commit, GitRepo
-from deployer.images import ImageBuilder, ImageRef, missing_dockerfile
+from deployer.build.git import Commit, GitRepo
+from deployer.build.images import ImageBuilder, ImageRef, missing_dockerfile
 from deployer.logs import bound
-from deployer.manager import EnvironmentManager
+from deployer.lifecycle.manager import EnvironmentManager
 from deployer.progress import (
     BuildLine, Progress, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
     WaitingForBuildSlot,
 )
 from deployer.providers import Provider, Release, Report
-from deployer.registry import Registry, image_tag
-from deployer.slots import BuildSlots
+from deployer.build.registry import Registry, image_tag
+from deployer.build.slots import BuildSlots
 from deployer.request import DeployRequest
 
 
@@ -80,7 +80,7 @@ class Deployer:
         return self._git.resolve(feature)
 
     def deploy(self, request: DeployRequest, report: Report, commit: Commit | None = None) -> DeployResult:
-        """Deploy `request`; the caller holds the feature's claim (deployer/claims.py) throughout."""
+        """Deploy `request`; the caller holds the feature's claim (deployer/store/claims.py) throughout."""
         started = time.monotonic()
         commit = commit or self.resolve(request.feature)
         report(CommitResolved(commit))
@@ -141,7 +141,7 @@ class Deployer:
         return self.provider.wait_ready(env, report, created=created), created
 
     def _build(self, commit: Commit, image: ImageRef, labels: dict, on_line: Callable[[str], None]) -> None:
-        # This process sweeps no image while it builds (deployer/slots.py), but another bot or an
+        # This process sweeps no image while it builds (deployer/build/slots.py), but another bot or an
         # operator's `docker image prune` on the same engine may: the second try rebuilds what went.
         for attempt in (1, 2):
             try:

@@ -5,14 +5,14 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from deployer.beanstalk import BeanstalkGateway
-from deployer.claims import clock_skew_problem
+from deployer.providers.beanstalk.gateway import BeanstalkGateway
+from deployer.store.claims import clock_skew_problem
 from deployer.errors import ConfigError, DeployError
-from deployer.git import GitRepo
-from deployer.images import ImageBuilder
-from deployer.registry import Registry
+from deployer.build.git import GitRepo
+from deployer.build.images import ImageBuilder
+from deployer.build.registry import Registry
 from deployer.settings import Settings
-from deployer.state import Store
+from deployer.store.state import Store
 
 Check = Callable[[], str | None]
 

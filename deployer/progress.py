@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from deployer.environment import Environment
-from deployer.git import Commit
+from deployer.build.git import Commit
 
 
 @dataclass(frozen=True)

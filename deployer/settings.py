@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 
 from deployer.durations import format_duration, parse_duration
 from deployer.errors import ConfigError
-from deployer.hooks import github_repository
+from deployer.repo_hosts.webhooks import github_repository
 
 log = logging.getLogger(__name__)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

@@ -23,8 +23,8 @@ from docker.types import IPAMConfig, IPAMPool
 from deployer.errors import ConfigError
 from deployer.factory import LazyDocker, image_builder
 from deployer.factory import docker_client as bots_own_engine
-from deployer.git import GitRepo
-from deployer.images import ImageBuilder, ImageRef
+from deployer.build.git import GitRepo
+from deployer.build.images import ImageBuilder, ImageRef
 from deployer.preflight import run_checks
 from deployer.settings import Settings
 from tests.world.apprepo import BASE_IMAGE, make_app_repo

@@ -4,7 +4,7 @@ import zipfile
 
 import pytest
 
-from deployer.bundle import DOCKERRUN, make_bundle, render_dockerrun
+from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.errors import BundleInvalid
 
 VALUES = {"IMAGE": "127.0.0.1:5000/app:deploybot-abc", "APP_PORT": 8080, "FEATURE": 'we"ird', "COMMIT": "abc"}

@@ -1,4 +1,4 @@
-"""Claims (deployer/claims.py) in a real store, SQLite and PostgreSQL: one holder per environment,
+"""Claims (deployer/store/claims.py) in a real store, SQLite and PostgreSQL: one holder per environment,
 taken atomically by racing processes, kept alive by the heartbeat, lost by a holder that stops."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from deployer.claims import DEPLOY, EXTEND, Claims, busy_message
-from deployer.state import Store, engine_for
-from deployer.state import claims as claims_table
+from deployer.store.claims import DEPLOY, EXTEND, Claims, busy_message
+from deployer.store.state import Store, engine_for
+from deployer.store.state import claims as claims_table
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 TIMEOUT = timedelta(seconds=30)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from bot.cli import progress_line
 from deployer import progress
 from deployer.environment import Environment
-from deployer.git import Commit
+from deployer.build.git import Commit
 
 ENV = Environment("e-1", "feature-x", "Ready", "Yellow", "http://x.example")
 COMMIT = Commit("0123456789abcdef0123456789abcdef01234567", "feature-x", "A change")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from deployer.state import Store, engine_for
+from deployer.store.state import Store, engine_for
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 

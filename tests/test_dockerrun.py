@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from deployer.bundle import render_dockerrun
-from deployer.dockerrun import DockerrunPolicy, check_dockerrun
+from deployer.build.bundle import render_dockerrun
+from deployer.build.dockerrun import DockerrunPolicy, check_dockerrun
 from deployer.errors import BundleInvalid, DockerrunRefused
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop:deploybot-abc"

@@ -18,13 +18,13 @@ from bot.errors import answer_for
 from bot.jobs import LifecycleJobs
 from bot.notices import Notices
 from bot.permissions import Admins, may_tear_down
-from deployer.claims import Claims
+from deployer.store.claims import Claims
 from deployer.environment import EXPIRES, READY, TERMINATING, Environment, environment_tags, iso
 from deployer.errors import CloudError, EnvironmentGone, InvalidRequest, NotAllowed
-from deployer.manager import EnvironmentManager, Limits
+from deployer.lifecycle.manager import EnvironmentManager, Limits
 from deployer.request import Limits as RequestLimits
-from deployer.reaper import Reaper
-from deployer.state import Store, engine_for
+from deployer.lifecycle.reaper import Reaper
+from deployer.store.state import Store, engine_for
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)

@@ -1,4 +1,4 @@
-"""The one expiry rule (deployer/lifecycle.py): the later of the tags and what deploybot decided.
+"""The one expiry rule (deployer/lifecycle/expiry.py): the later of the tags and what deploybot decided.
 
 Nothing deploybot does ever moves an expiry earlier: property tests over arbitrary moments.
 """
@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deployer.environment import EXPIRES, Environment, environment_tags, iso
-from deployer.lifecycle import CannotExtend, Lifetime, effective_expiry, extended, renewed, tags_behind
-from deployer.reaper import tagged_expiry, with_pending_expiries
+from deployer.lifecycle.expiry import CannotExtend, Lifetime, effective_expiry, extended, renewed, tags_behind
+from deployer.lifecycle.reaper import tagged_expiry, with_pending_expiries
 
 moments = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1),
                        timezones=st.just(timezone.utc)).map(lambda m: m.replace(microsecond=0))

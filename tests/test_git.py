@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deployer.errors import BranchNotFound, ConfigError, DeployError, InvalidRequest
-from deployer.git import Commit, GitRepo, redact_url
+from deployer.build.git import Commit, GitRepo, redact_url
 from tests.world.apprepo import (
     BROKEN_BUILD_LINE,
     WORKING_BRANCHES,
@@ -252,7 +252,7 @@ def test_a_branch_asked_for_during_a_fetch_waits_for_a_fetch_that_begins_after_i
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from deployer.git import FetchRounds
+    from deployer.build.git import FetchRounds
 
     rounds, started, release, ran = FetchRounds(), threading.Event(), threading.Event(), []
 

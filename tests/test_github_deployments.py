@@ -1,5 +1,5 @@
-"""GitHub's Deployments API (deployer/github.py) and the reporter that posts to it off the deploy's
-path (deployer/deployments.py), against the GitHub stand-in: what GitHub records, retries after
+"""GitHub's Deployments API (deployer/repo_hosts/github.py) and the reporter that posts to it off the deploy's
+path (deployer/repo_hosts/deployments.py), against the GitHub stand-in: what GitHub records, retries after
 5xx and rate limits, and that nothing ever raises into, or waits in, the caller."""
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from slack_sdk import WebClient
 
 from bot.env_views import Gone
 from bot.notices import Notices
-from deployer.deployments import DeploymentReporter, GitHubDeployments
+from deployer.repo_hosts.deployments import DeploymentReporter, GitHubDeployments
 from deployer.errors import GitHubError
-from deployer.github import SECONDARY_LIMIT_WAIT, GitHubApi, github_session, rate_limit_wait, retrying
-from deployer.state import Store, engine_for
+from deployer.repo_hosts.github import SECONDARY_LIMIT_WAIT, GitHubApi, github_session, rate_limit_wait, retrying
+from deployer.store.state import Store, engine_for
 from tests.world.github_api import GitHubApiStandIn
 
 TOKEN, REPO, ENV = "ghp-unit-secret", "octo/shop", "shop-feature-x"

@@ -13,12 +13,12 @@ import pytest
 from moto import mock_aws
 
 from bot import views
-from deployer.beanstalk import BeanstalkGateway
+from deployer.providers.beanstalk.gateway import BeanstalkGateway
 from deployer.errors import EnvironmentFailed
-from deployer.git import Commit
-from deployer.poller import Poller
+from deployer.build.git import Commit
+from deployer.providers.beanstalk.poller import Poller
 from deployer.providers import Release
-from deployer.providers.beanstalk import BeanstalkProvider, ended
+from deployer.providers.beanstalk.provider import BeanstalkProvider, ended
 from deployer.request import Limits, make_request
 from tests.world import eb_sim
 

@@ -17,10 +17,10 @@ from bot.notices import Notices
 from bot.permissions import Admins
 from deployer.environment import TERMINATING
 from deployer.errors import BranchNotFound, NotAllowed
-from deployer.git import Commit
-from deployer.hooks import BranchDeleted, PullRequest, Pushed
+from deployer.build.git import Commit
+from deployer.repo_hosts.webhooks import BranchDeleted, PullRequest, Pushed
 from deployer.request import Limits as RequestLimits
-from deployer.state import QUEUED
+from deployer.store.state import QUEUED
 from tests.test_env_jobs import CHANNEL, DAY, HOUR, T0, World
 from tests.world.slack_api import BOT_TOKEN, SlackApiStandIn, manifest_bot_scopes
 

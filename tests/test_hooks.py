@@ -1,4 +1,4 @@
-"""Webhook deliveries read and verified (deployer/hooks.py), with payloads shaped as GitHub and GitLab document them."""
+"""Webhook deliveries read and verified (deployer/repo_hosts/webhooks.py), with payloads shaped as GitHub and GitLab document them."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer.hooks import (
+from deployer.repo_hosts.webhooks import (
     BadDelivery, BranchDeleted, Followed, PullRequest, Pushed, Repository, body_digest, github_repository,
     github_signature_ok, gitlab_token_ok, parse_github, parse_gitlab, repo_key,
 )

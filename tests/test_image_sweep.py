@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from deployer.image_sweep import ImageSweep
-from deployer.images import ImageBuilder, ImageRef
+from deployer.build.image_sweep import ImageSweep
+from deployer.build.images import ImageBuilder, ImageRef
 from deployer.providers.local import LocalProvider, PortRange
-from deployer.registry import PlainRegistry, image_tag
-from deployer.slots import BuildSlots
+from deployer.build.registry import PlainRegistry, image_tag
+from deployer.build.slots import BuildSlots
 from tests.world.dockerenv import docker_client, dockerfile_context, registry_url, require_base_image
 
 LIVE, GONE, OTHER = "a" * 40, "b" * 40, "c" * 40

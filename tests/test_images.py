@@ -15,9 +15,9 @@ import docker
 import pytest
 
 from deployer.errors import BuildFailed, CloudError, DeployTimeout, RegistryError
-from deployer.git import GitRepo
-from deployer.images import LOG_TAIL_LINES, ImageBuilder, ImageRef, tagged_at
-from deployer.registry import image_tag
+from deployer.build.git import GitRepo
+from deployer.build.images import LOG_TAIL_LINES, ImageBuilder, ImageRef, tagged_at
+from deployer.build.registry import image_tag
 from tests.world.apprepo import BROKEN_BUILD_LINE, DOCKERFILE, make_app_repo, page_for
 from tests.world.dockerenv import docker_client, dockerfile_context, registry_url, require_base_image, unused_port
 
@@ -188,7 +188,7 @@ def test_unreachable_engine_is_cloud_error(tmp_path: Path) -> None:
 def test_a_build_step_that_prints_nothing_for_too_long_is_a_timeout_in_its_own_words(
     builder: ImageBuilder, repository: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from deployer import images
+    from deployer.build import images
 
     monkeypatch.setattr(images, "BUILD_READ_TIMEOUT_S", 2)
     context = dockerfile_context(f"FROM deploybot-test/busybox:1\nRUN echo {uuid.uuid4()} && sleep 6\n")

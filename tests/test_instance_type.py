@@ -11,12 +11,12 @@ import pytest
 from moto import mock_aws
 
 from bot import views
-from deployer.beanstalk import BeanstalkGateway
+from deployer.providers.beanstalk.gateway import BeanstalkGateway
 from deployer.errors import EnvironmentFailed, InvalidRequest
-from deployer.git import Commit
-from deployer.poller import Poller
+from deployer.build.git import Commit
+from deployer.providers.beanstalk.poller import Poller
 from deployer.providers import Release
-from deployer.providers.beanstalk import BeanstalkProvider
+from deployer.providers.beanstalk.provider import BeanstalkProvider
 from deployer.request import Limits, limits_of, make_request
 from deployer.settings import load_settings
 from tests.world import eb_sim

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from deployer.environment import environment_tags
-from deployer.lifecycle import (
+from deployer.lifecycle.expiry import (
     CannotExtend, Lifetime, MalformedLifetime, extended, is_expired, lifetime_of, renewed, warning_due,
 )
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deployer.beanstalk import BeanstalkGateway
+from deployer.providers.beanstalk.gateway import BeanstalkGateway
 from deployer.environment import EXPIRES, environment_tags, iso
 from tests.world import eb_sim
 

@@ -9,9 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deployer.beanstalk import BeanstalkGateway
-from deployer.poller import Poller
-from deployer.providers.beanstalk import BeanstalkProvider
+from deployer.providers.beanstalk.gateway import BeanstalkGateway
+from deployer.providers.beanstalk.poller import Poller
+from deployer.providers.beanstalk.provider import BeanstalkProvider
 from deployer.request import Limits, make_request
 from tests.world import eb_sim
 

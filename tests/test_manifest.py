@@ -16,7 +16,7 @@ from werkzeug.test import Client
 
 from bot.parsing import DeployCommand, parse_deploy
 from bot.server import http_app
-from deployer.state import Store, engine_for
+from deployer.store.state import Store, engine_for
 from tests.world.slack_api import MANIFEST, METHOD_SCOPES, manifest_bot_scopes
 
 # The Web API methods deploybot's own code calls (bot/deploys.py, bot/notices.py,

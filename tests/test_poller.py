@@ -5,7 +5,7 @@ import pytest
 
 from deployer.environment import Environment
 from deployer.errors import DeployTimeout
-from deployer.poller import Poller
+from deployer.providers.beanstalk.poller import Poller
 
 
 class ScriptedBeanstalk:

@@ -3,7 +3,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deployer.beanstalk import BeanstalkGateway
+from deployer.providers.beanstalk.gateway import BeanstalkGateway
 from deployer.errors import ConfigError
 from deployer.preflight import beanstalk_checks, run_checks
 from deployer.settings import Settings

@@ -1,4 +1,4 @@
-"""Durable deploy jobs (deployer/queue.py) shared by two processes on one store, SQLite and PostgreSQL.
+"""Durable deploy jobs (deployer/store/queue.py) shared by two processes on one store, SQLite and PostgreSQL.
 
 Each "process" is a DeployQueue with its own claims holder and its own connection pool; the
 runners are real threads that wait for the test to let them finish, so jobs really overlap.
@@ -9,10 +9,10 @@ import threading
 import time
 from datetime import timedelta
 
-from deployer.claims import DEPLOY, Claims
+from deployer.store.claims import DEPLOY, Claims
 from tests.test_claims import T0, TIMEOUT, Clock
-from deployer.queue import DeployQueue
-from deployer.state import DONE, RUNNING, DeployRecord, Store, engine_for
+from deployer.store.queue import DeployQueue
+from deployer.store.state import DONE, RUNNING, DeployRecord, Store, engine_for
 
 class Process:
     """One bot process: its own store connection, claims holder and queue; runs record what they did."""
@@ -109,7 +109,7 @@ def test_a_deploy_the_first_release_left_unfinished_is_handed_to_the_runner_as_r
     process = Process(store_url, "bot-1", clock, log)
     job = process.store.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", "1.0001", T0, TIMEOUT, "t3.small")
     with process.store._engine.begin() as conn:  # as migration 0002 leaves one: running, no holder
-        from deployer.state import deploys
+        from deployer.store.state import deploys
         conn.execute(deploys.update().where(deploys.c.id == job).values(state=RUNNING, holder=None))
     process.queue.dispatch()
     until(lambda: ("start", job, "bot-1", True) in log, "the runner to be asked about it")

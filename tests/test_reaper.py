@@ -12,21 +12,21 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deployer.beanstalk import BeanstalkGateway
-from deployer.bundle import DOCKERRUN, make_bundle, render_dockerrun
-from deployer.claims import Claims
+from deployer.providers.beanstalk.gateway import BeanstalkGateway
+from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
+from deployer.store.claims import Claims
 from deployer.environment import Environment, environment_tags
 from deployer.errors import CapReached, CloudError, EnvironmentGone
-from deployer.git import Commit
+from deployer.build.git import Commit
 from deployer.naming import version_label
 from deployer.providers import Release
-from deployer.lifecycle import CannotExtend
-from deployer.manager import EnvironmentManager, Limits
-from deployer.poller import Poller
-from deployer.providers.beanstalk import BeanstalkProvider
-from deployer.providers.beanstalk import sweepable
-from deployer.reaper import Reaper, decide, plan
-from deployer.state import Store, engine_for
+from deployer.lifecycle.expiry import CannotExtend
+from deployer.lifecycle.manager import EnvironmentManager, Limits
+from deployer.providers.beanstalk.poller import Poller
+from deployer.providers.beanstalk.provider import BeanstalkProvider
+from deployer.providers.beanstalk.provider import sweepable
+from deployer.lifecycle.reaper import Reaper, decide, plan
+from deployer.store.state import Store, engine_for
 from tests.world import eb_sim
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

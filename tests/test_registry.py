@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from deployer.errors import CloudError, ConfigError
-from deployer.registry import EcrRegistry, PlainRegistry, image_tag, merged_lifecycle_policy
+from deployer.build.registry import EcrRegistry, PlainRegistry, image_tag, merged_lifecycle_policy
 
 REGION = "eu-west-1"
 ACCOUNT_HOST = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"  # moto's default account
@@ -277,8 +277,8 @@ def test_sweep_of_a_repository_not_made_yet_deletes_nothing(ecr: Any) -> None:
 
 def test_the_image_sweep_keeps_what_live_environments_run_and_deploys_resolved(ecr: Any, tmp_path) -> None:
     # The reaper's sweep end to end below the bot: versions from Beanstalk, commits from the store.
-    from deployer.image_sweep import ImageSweep
-    from deployer.state import Store, engine_for
+    from deployer.build.image_sweep import ImageSweep
+    from deployer.store.state import Store, engine_for
 
     store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
     running = store.enqueue_deploy("feature-y", "U0ANA", "C0DEPLOY", "1.000100", datetime.now(UTC),

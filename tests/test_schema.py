@@ -1,4 +1,4 @@
-"""The store's schema is versioned (deployer/schema.py): an older store opens in a newer deploybot,
+"""The store's schema is versioned (deployer/store/schema.py): an older store opens in a newer deploybot,
 a newer or foreign one is refused with a message, and the migrations describe exactly the tables
 deploybot uses. On SQLite and on PostgreSQL."""
 from __future__ import annotations
@@ -12,10 +12,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from deployer import schema
-from deployer.claims import DEPLOY, Claims
+from deployer.store import schema
+from deployer.store.claims import DEPLOY, Claims
 from deployer.errors import ConfigError
-from deployer.state import RUNNING, Store, engine_for, metadata
+from deployer.store.state import RUNNING, Store, engine_for, metadata
 
 FIRST_RELEASE = Path(__file__).parent / "data" / "store-0.1.sql"  # made by the code of 0.1 (commit 1e4cc90)
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)

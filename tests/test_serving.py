@@ -11,7 +11,7 @@ from slack_bolt import App
 from werkzeug.test import Client
 
 from bot.server import EVENTS_PATH, MAX_SLACK_BODY, SlackFirst, http_app
-from deployer.state import Store, engine_for
+from deployer.store.state import Store, engine_for
 
 
 class Unread(io.RawIOBase):

@@ -1,11 +1,11 @@
-"""Build slots (deployer/slots.py) with real threads: at most `size` builds, in the order asked,
+"""Build slots (deployer/build/slots.py) with real threads: at most `size` builds, in the order asked,
 and whoever waits is told how many are ahead."""
 from __future__ import annotations
 
 import threading
 import time
 
-from deployer.slots import BuildSlots
+from deployer.build.slots import BuildSlots
 
 
 def test_builds_beyond_the_slots_wait_in_order_and_are_told_how_many_are_ahead():

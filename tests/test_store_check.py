@@ -1,5 +1,5 @@
 """The start-up check of the state store (deployer/preflight.py): it takes a write, and its clock agrees
-with this machine's (and the heartbeat keeps comparing them, deployer/claims.py); and the health
+with this machine's (and the heartbeat keeps comparing them, deployer/store/claims.py); and the health
 check's ping. Against a real SQLite file and a real PostgreSQL
 server; only this process's clock is moved (a function handed in), never the machine's."""
 from __future__ import annotations
@@ -12,11 +12,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from deployer import metrics
-from deployer.claims import Claims, Heartbeat
+from deployer.store.claims import Claims, Heartbeat
 from deployer.errors import ConfigError
 from deployer.preflight import store_check
-from deployer.reaper import REAPER_LEASE
-from deployer.state import Store, engine_for
+from deployer.lifecycle.reaper import REAPER_LEASE
+from deployer.store.state import Store, engine_for
 
 CLAIM_TIMEOUT = timedelta(seconds=30)  # the default: clocks must agree within 5 s
 
@@ -78,7 +78,7 @@ def test_a_clock_that_drifts_after_start_up_is_shown_and_logged_once(postgres, c
     store = Store(engine_for(postgres.new_database()))
     claims = Claims(store, "drifting", lambda: datetime.now(timezone.utc) + timedelta(minutes=1),
                     timedelta(seconds=3))  # a beat a second
-    caplog.set_level(logging.ERROR, logger="deployer.claims")
+    caplog.set_level(logging.ERROR, logger="deployer.store.claims")
     heartbeat = Heartbeat(claims, watch_clock=True).start()
     try:
         deadline = time.monotonic() + 15

@@ -20,8 +20,8 @@ LARGE_DOCKERFILE = f"FROM {BASE_IMAGE}\nCOPY blob.bin /blob.bin\n"
 BUILD = """
 import json, resource, sys
 from pathlib import Path
-from deployer.git import GitRepo
-from deployer.images import ImageBuilder, ImageRef
+from deployer.build.git import GitRepo
+from deployer.build.images import ImageBuilder, ImageRef
 from tests.world.dockerenv import docker_client
 git = GitRepo(sys.argv[1], Path(sys.argv[2]))
 commit = git.resolve("large")

@@ -5,7 +5,7 @@ from slack_sdk.models.blocks import Block
 from bot import views
 from deployer.environment import Environment
 from deployer.errors import BuildFailed
-from deployer.git import Commit
+from deployer.build.git import Commit
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     BuildLine, CommitResolved, EnvironmentChanged, ImageReused, InstanceTypeChanging, LiveWithWarnings,

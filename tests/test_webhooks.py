@@ -15,8 +15,8 @@ from flask import Flask
 
 from bot import webhooks
 from bot.webhooks import Receiver, read_limited
-from deployer.hooks import MAX_BODY, BranchDeleted, Followed, Pushed
-from deployer.state import Store, engine_for
+from deployer.repo_hosts.webhooks import MAX_BODY, BranchDeleted, Followed, Pushed
+from deployer.store.state import Store, engine_for
 
 HOOKS = Path(__file__).parent / "data" / "hooks"
 SECRET, TOKEN = "gh-secret", "gl-token"

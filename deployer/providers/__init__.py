@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deployer.environment import Environment
-from deployer.git import Commit
+from deployer.build.git import Commit
 from deployer.progress import Progress
 from deployer.request import DeployRequest
 

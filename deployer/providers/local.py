@@ -23,13 +23,13 @@ import docker
 from deployer.environment import (
     LAUNCHING, MANAGED_BY, MANAGER, READY, Environment, environment_tags,
 )
-from deployer.images import tagged_at
+from deployer.build.images import tagged_at
 from deployer.errors import CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
 from deployer.naming import environment_name, short_hash
 from deployer.progress import Deploying, EnvironmentChanged
 from deployer.providers import Release, Report
 from deployer.request import DeployRequest
-from deployer.slots import BuildSlots
+from deployer.build.slots import BuildSlots
 
 PORT_LABEL = "deploybot:port"
 IMAGE_LABEL = "deploybot:image"
@@ -188,7 +188,7 @@ class LocalProvider:
 
     def sweep_versions(self) -> tuple[list[str], list[str]]:
         """Remove this deploybot's images that no container runs any more (see `prunable`);
-        nothing while a build runs (deployer/slots.py says why): the next pass sweeps."""
+        nothing while a build runs (deployer/build/slots.py says why): the next pass sweeps."""
         with self._slots.idle() as quiet:
             return self._sweep_images() if quiet else ([], [])
 

@@ -13,7 +13,7 @@ import pytest
 from slack_sdk import WebClient
 
 from deployer.environment import environment_tags
-from deployer.state import Store, engine_for
+from deployer.store.state import Store, engine_for
 from tests.e2e.helpers import CHANNEL
 from tests.e2e.test_cli import _deploybot
 

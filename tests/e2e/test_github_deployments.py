@@ -180,7 +180,7 @@ def test_github_answering_500_never_holds_a_deploy_and_hears_the_news_once_it_is
 
 def test_a_github_that_hangs_never_holds_a_deploy(world, slack, github):
     before = len(github.calls())
-    github.hang(60)  # longer than the bot waits for an answer (deployer/github.py TIMEOUT)
+    github.hang(60)  # longer than the bot waits for an answer (deployer/repo_hosts/github.py TIMEOUT)
     environment = environment_name("ghd-hang", PREFIX)
     try:
         _, rocket = world.deploy(slack, "ghd-hang")

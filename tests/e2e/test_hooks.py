@@ -21,7 +21,7 @@ import requests
 from sqlalchemy import select
 
 from bot.buttons import KEEP
-from deployer.state import Store, deploys, engine_for
+from deployer.store.state import Store, deploys, engine_for
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, Bot, start_bot
 from tests.e2e.helpers import CHANNEL, click, finished, page, replies, root_of, until
 from tests.world.apprepo import add_commit, make_app_repo, page_for

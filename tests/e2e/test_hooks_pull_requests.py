@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from deployer.state import Store, deploys, engine_for
+from deployer.store.state import Store, deploys, engine_for
 from tests.e2e.conftest import Bot, start_bot
 from tests.e2e.helpers import CHANNEL, finished, until
 from tests.world.aws import BUCKET, Moto, create_application

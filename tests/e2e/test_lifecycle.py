@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from deployer.state import Store, engine_for
+from deployer.store.state import Store, engine_for
 from tests.e2e.conftest import Bot, start_bot
 from tests.e2e.helpers import finished, root_of, until
 from tests.world import processes

@@ -2,7 +2,7 @@
 
 A container's labels are facts fixed when it was created: an Extend records the new
 expiry in deploybot's store (the effective expiry is the later of the label and the
-store's value, deployer/lifecycle.effective_expiry) and never touches the container.
+store's value, deployer/lifecycle/expiry.effective_expiry) and never touches the container.
 So what testers put into an environment survives an Extend, and a deploy running
 while someone presses Extend is not disturbed. Against a `deploybot serve` process of
 its own on the local provider, driven with signed Slack requests.

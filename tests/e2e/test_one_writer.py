@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from deployer.state import Store, engine_for
+from deployer.store.state import Store, engine_for
 from tests.e2e.conftest import Bot, start_bot
 from tests.e2e.helpers import CHANNEL, click, finished, replies, root_of, until
 from tests.world.apprepo import add_commit

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from deployer.beanstalk import BeanstalkGateway, Started
-from deployer.bundle import DOCKERRUN, make_bundle, render_dockerrun
+from deployer.providers.beanstalk.gateway import BeanstalkGateway, Started
+from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
 from deployer.errors import Busy, CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
 from deployer.naming import cname_prefixes, environment_name, version_environment, version_label
-from deployer.poller import Poller
+from deployer.providers.beanstalk.poller import Poller
 from deployer.progress import Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings
 from deployer.providers import Release, Report
 from deployer.request import DeployRequest

@@ -5,7 +5,7 @@ Tags on the environments stay the source of truth for lifetimes; this store adds
 tags can't hold: where each environment's thread is, which warnings went out, expiries
 deploybot decided that the tags may not show yet, the deploys (queued, running, done),
 the audit trail, the reaper's lease and the claims that give each environment one writer.
-The schema is versioned (deployer/schema.py, Alembic); this module describes its newest form.
+The schema is versioned (deployer/store/schema.py, Alembic); this module describes its newest form.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from deployer.errors import ConfigError, StoreUnavailable
-from deployer.schema import db_reason, migrate
+from deployer.store.schema import db_reason, migrate
 
 
 class UTCDateTime(TypeDecorator):

@@ -3,7 +3,7 @@
 A deploy calls `started` once its commit is known, then `succeeded` or `failed`; a tear down
 calls `gone`. Each returns at once. GitHubDeployments posts from one worker thread, in order,
 so a slow or absent GitHub never delays or fails a deploy: each post is retried
-(deployer/github.py `retrying`) until it is MAX_AGE old, then given up with a warning.
+(deployer/repo_hosts/github.py `retrying`) until it is MAX_AGE old, then given up with a warning.
 The base class tells nobody: it is what runs without DEPLOYBOT_GITHUB_TOKEN.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from deployer.errors import GitHubError
-from deployer.github import ACTIVE, GitHubApi, retrying
+from deployer.repo_hosts.github import ACTIVE, GitHubApi, retrying
 from deployer.logs import bound
 
 log = logging.getLogger(__name__)

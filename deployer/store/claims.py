@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from deployer import metrics
 from deployer.durations import format_duration
 from deployer.errors import ConfigError
-from deployer.state import ClaimRow, Store
+from deployer.store.state import ClaimRow, Store
 
 log = logging.getLogger(__name__)
 

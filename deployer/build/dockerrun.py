@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Union
 
-from deployer.bundle import template_shape
+from deployer.build.bundle import template_shape
 from deployer.errors import DockerrunRefused
 
 ALLOW_SETTING = "DEPLOYBOT_DOCKERRUN_ALLOW"

@@ -1,4 +1,4 @@
-"""Alembic's entry point for deploybot's store: run by `deployer.schema.migrate` on its own connection."""
+"""Alembic's entry point for deploybot's store: run by `deployer.store.schema.migrate` on its own connection."""
 from alembic import context
 
 context.configure(connection=context.config.attributes["connection"], target_metadata=None)

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from deployer.claims import DOING, EXTEND, TEAR_DOWN, Claims
+from deployer.store.claims import DOING, EXTEND, TEAR_DOWN, Claims
 from deployer.environment import LAUNCHING, UPDATING, Environment, iso
 from deployer.errors import Busy, CapReached, EnvironmentGone
-from deployer.lifecycle import Lifetime, MalformedLifetime, extended, lifetime_of, renewed, tags_behind
-from deployer.reaper import claim_key, tagged_expiry, with_pending_expiries
-from deployer.state import Store
+from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, extended, lifetime_of, renewed, tags_behind
+from deployer.lifecycle.reaper import claim_key, tagged_expiry, with_pending_expiries
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class Expiry:
 
 
 class EnvironmentManager:
-    """Changes to live environments, each under the environment's claim (deployer/claims.py)."""
+    """Changes to live environments, each under the environment's claim (deployer/store/claims.py)."""
 
     def __init__(self, provider, store: Store, clock: Callable[[], datetime], limits: Limits,  # type: ignore[no-untyped-def]
                  claims: Claims) -> None:

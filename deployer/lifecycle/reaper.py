@@ -11,12 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from deployer.claims import DOING, EXTEND, REAP, Claims
+from deployer.store.claims import DOING, EXTEND, REAP, Claims
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, LAUNCHING, READY, TERMINATING, UPDATING, Environment, iso
 from deployer.errors import Busy, DeployError
-from deployer.image_sweep import ImageSweep
-from deployer.lifecycle import MalformedLifetime, effective_expiry, is_expired, lifetime_of, parse_time, tags_behind
+from deployer.build.image_sweep import ImageSweep
+from deployer.lifecycle.expiry import MalformedLifetime, effective_expiry, is_expired, lifetime_of, parse_time, tags_behind
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ A deploy is a row from the moment it is accepted (queued). Any process may run i
 it holds the feature's claim, so deploys of one branch run one after the other, in the
 order they were accepted, whichever process took them; different branches run in
 parallel, up to `max_running` in each process (waiting for AWS costs only a thread; builds,
-the scarce part, are limited separately: deployer/slots.py). A running deploy whose process died
+the scarce part, are limited separately: deployer/build/slots.py). A running deploy whose process died
 (its claim ran out) is taken over by another process: the runner is told it resumes.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from deployer.claims import DEPLOY, Claim, Claims
+from deployer.store.claims import DEPLOY, Claim, Claims
 from deployer.errors import DeployError
-from deployer.state import QUEUED, RUNNING, DeployRecord, Store
+from deployer.store.state import QUEUED, RUNNING, DeployRecord, Store
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ Every build leaves its image on the engine after the push; the registry keeps th
 so the local one is only a cache. Each reaper pass removes this repository's local images except
 those of the commits live environments run, and those tagged within the deploy timeout (a deploy
 may be about to push or reuse them). Layers no image uses any more go with them, which is why
-a sweep waits for a moment when no build runs (see deployer/slots.py).
+a sweep waits for a moment when no build runs (see deployer/build/slots.py).
 
-In the registry (ECR: see deployer/registry.py) the same rule deletes deploybot's tags, also keeping
+In the registry (ECR: see deployer/build/registry.py) the same rule deletes deploybot's tags, also keeping
 the commits unfinished deploys have resolved: a deploy may reuse an image pushed days ago.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from deployer.images import ImageBuilder
+from deployer.build.images import ImageBuilder
 from deployer.naming import version_commit
-from deployer.registry import TAG_PREFIX, Registry
-from deployer.slots import BuildSlots
+from deployer.build.registry import TAG_PREFIX, Registry
+from deployer.build.slots import BuildSlots
 
 
 class ImageSweep:

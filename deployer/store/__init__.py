@@ -1,0 +1,1 @@
+"""The state store: what deploybot remembers between restarts, its schema and migrations, claims and the durable deploy queue."""

@@ -10,10 +10,22 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+# No `_created` samples: /metrics sums two processes' counters, and a sum has no creation time;
+# the text format writes each as a family of its own, so both processes' would be two families of
+# one name, which makes Prometheus drop the whole scrape.
+disable_created_metrics()
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 
@@ -99,9 +111,10 @@ def _renamed(family: Metric, name: str, documentation: str) -> Metric:
 
 
 class _Sum:
-    """deploybot's counters and histograms of two processes, summed sample by sample. Process
-    figures (memory, CPU) are not summed (adding start times would mean nothing): the worker's are
-    shown as `deploybot_worker_process_…`, beside the serving process's own `process_…`."""
+    """deploybot's counters and histograms of two processes, summed sample by sample; a gauge both
+    have is this process's reading. Process figures (memory, CPU) are not summed (adding start times
+    would mean nothing): the worker's are shown as `deploybot_worker_process_…`, beside the serving
+    process's own `process_…`."""
 
     def __init__(self, registry: CollectorRegistry, text: str) -> None:
         self._registry, self._text = registry, text
@@ -120,6 +133,6 @@ class _Sum:
                 n = at.get((sample.name, tuple(sorted(sample.labels.items()))))
                 if n is None:
                     family.samples.append(sample)
-                elif not sample.name.endswith("_created"):  # when it was first counted: the earlier stays
+                elif family.type != "gauge":  # a gauge is a reading (a clock's skew), not a count: ours stands
                     family.samples[n] = family.samples[n]._replace(value=family.samples[n].value + sample.value)
         yield from families.values()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine (as root).
-#   scripts/setup.sh        for the tests and the demo: system packages (PostgreSQL included),
+#   scripts/setup.sh        for the tests and the demo: system packages (PostgreSQL, and Prometheus
+#                           for promtool, included),
 #                           deploybot with its test extras in .venv, a Docker engine, a local
 #                           registry on 127.0.0.1:5000, the offline busybox base image and a
 #                           Python base image for building deploybot's own Dockerfile.
@@ -29,12 +30,13 @@ need_packages() {
     ! command -v dockerd >/dev/null || ! command -v git >/dev/null || ! command -v curl >/dev/null \
         || ! venv_possible \
         || { [[ $mode != --bot ]] && { ! command -v docker-registry >/dev/null || [[ ! -x /bin/busybox ]] \
-                                      || ! command -v debootstrap >/dev/null || ! have_postgresql; }; }
+                                      || ! command -v debootstrap >/dev/null || ! have_postgresql \
+                                      || ! command -v promtool >/dev/null; }; }
 }
 
 if need_packages; then
     packages="docker.io git curl python3-venv"
-    [[ $mode == --bot ]] || packages+=" docker-registry busybox-static debootstrap postgresql"
+    [[ $mode == --bot ]] || packages+=" docker-registry busybox-static debootstrap postgresql prometheus"
     echo "setup: installing $packages" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

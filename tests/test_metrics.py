@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import shutil
+import subprocess
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -31,7 +34,38 @@ def test_the_workers_counts_are_added_to_this_processes_and_its_process_figures_
     assert merged[("process_start_time_seconds", ())] == mine[("process_start_time_seconds", ())]
     assert merged[("deploybot_worker_process_start_time_seconds", ())] == 1.0
     assert merged[("deploybot_worker_process_resident_memory_bytes", ())] == 123456789.0
-    assert merged[("process_resident_memory_bytes", ())] == mine[("process_resident_memory_bytes", ())]
+    # This process's own memory, read afresh at each scrape: not the worker's, not a sum.
+    assert 0 < merged[("process_resident_memory_bytes", ())] != 123456789.0
+
+
+def test_a_gauge_both_processes_set_is_this_processes_reading_not_a_sum():
+    worker = CollectorRegistry()
+    Gauge("deploybot_clock_skew_seconds", "", registry=worker).set(0.25)
+    metrics.CLOCK_SKEW.set(0.25)
+    try:
+        merged = samples(metrics.exposition(also=generate_latest(worker).decode())[0].decode())
+    finally:
+        metrics.CLOCK_SKEW.set(0)
+    assert merged[("deploybot_clock_skew_seconds", ())] == 0.25
+
+
+@pytest.fixture
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if not found:
+        pytest.skip("promtool is not installed (Debian's prometheus package; scripts/setup.sh installs it)")
+    return found
+
+
+def test_the_summed_exposition_is_one_that_prometheus_accepts(promtool):
+    """Prometheus drops a whole scrape that does not parse (a family's HELP twice, say)."""
+    worker = CollectorRegistry()
+    Counter("deploybot_slack_rate_limited", "Slack Web API calls answered with HTTP 429.", registry=worker).inc()
+    Counter("deploybot_deploys", "", ["outcome"], registry=worker).labels("deployed").inc()
+    metrics.SLACK_RATE_LIMITED.inc()
+    text = metrics.exposition(also=generate_latest(worker).decode())[0]
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
 
 
 def test_each_garbage_collection_is_timed_and_the_frozen_objects_counted():

@@ -90,7 +90,7 @@ def test_the_local_provider_removes_no_image_while_a_build_runs_either():
     builder.build(slow_build_context(seconds=0), ImageRef(repository, image_tag(GONE)),
                   labels={"deploybot.commit": GONE, "deploybot.feature": "torn-down"})
     provider = LocalProvider(client, repository=repository, public_url="http://127.0.0.1",
-                             ports=PortRange(21000, 21001), app_port=8080, deploy_timeout=timedelta(0), slots=slots)
+                             ports=PortRange(21950, 21951), app_port=8080, deploy_timeout=timedelta(0), slots=slots)
     try:
         with slots.slot(lambda ahead: None):  # a build is running
             assert provider.sweep_versions() == ([], [])

@@ -39,8 +39,9 @@ def world(tmp_path):
     client = docker_client()
     require_base_image(client)
     name = f"vanish-{uuid.uuid4().hex[:8]}"
-    settings = Settings(git_url="", provider="local", ecr_repository=name, work_dir=tmp_path / "work",
-                        state=f"sqlite:///{tmp_path}/state.db", local_ports="21900-21949",
+    # Its own environment prefix: never the container of a user's demo (`deploybot-feature-x`).
+    settings = Settings(git_url="", provider="local", ecr_repository=name, env_prefix=f"{name}-",
+                        work_dir=tmp_path / "work", state=f"sqlite:///{tmp_path}/state.db", local_ports="21900-21949",
                         public_url="http://127.0.0.1", deploy_timeout=timedelta(seconds=60))
     yield client, settings, tmp_path
     for container in client.containers.list(all=True, filters={"label": "deploybot:image"}):

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.e2e
 
 def test_the_demo_deploys_a_sample_branch_and_prints_its_url(docker_world, tmp_path):
     result = subprocess.run(
-        [processes.python(), "-m", "tests.world.demo", "feature/login-page", "--dir", str(tmp_path)],
+        [processes.python(), "-m", "tests.world.demo", "feature/login-page", "--dir", str(tmp_path),
+         "--env-prefix", "t-demo-"],  # never a container of the user's own demo
         cwd=processes.ROOT, capture_output=True, text=True, timeout=180,
     )
     try:
@@ -24,5 +25,5 @@ def test_the_demo_deploys_a_sample_branch_and_prints_its_url(docker_world, tmp_p
         assert re.fullmatch(r"http://localhost:2\d{4}", url)
         assert page(url) == page_for("feature/login-page")
     finally:
-        for container in docker_client().containers.list(all=True, filters={"name": "deploybot-feature-login-page"}):
+        for container in docker_client().containers.list(all=True, filters={"name": "deploybot-t-demo-feature-login-page"}):
             container.remove(force=True)

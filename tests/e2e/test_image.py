@@ -80,7 +80,7 @@ def test_the_bot_in_its_container_deploys_and_tears_down_on_the_local_provider(i
         **env_file(processes.ROOT / ".env.example"),
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
         "PORT": str(port), "DEPLOYBOT_GIT_URL": app_repo_for_anyone, "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
-        "DEPLOYBOT_LOCAL_PORTS": "23000-23999", "DEPLOYBOT_ENV_PREFIX": PREFIX, "DEPLOYBOT_REAP_INTERVAL": "1h",
+        "DEPLOYBOT_LOCAL_PORTS": "23500-23999", "DEPLOYBOT_ENV_PREFIX": PREFIX, "DEPLOYBOT_REAP_INTERVAL": "1h",
     }
     repo_dir = app_repo_for_anyone.removeprefix("file://")
     bot = client.containers.run(

@@ -31,8 +31,8 @@ def local(tmp_path_factory, docker_world):
     env = {
         "DEPLOYBOT_GIT_URL": url,
         "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
-        "DEPLOYBOT_LOCAL_PORTS": "21000-21999",
-        "DEPLOYBOT_ENV_PREFIX": "t-",
+        "DEPLOYBOT_LOCAL_PORTS": "21000-21499",  # each module its own range: they run side by side
+        "DEPLOYBOT_ENV_PREFIX": "tl-",
         "DEPLOYBOT_ECR_REPOSITORY": "local-tests",  # its images: deploybot-local/local-tests
         "DEPLOYBOT_DEPLOY_TIMEOUT": "30s",
         "DEPLOYBOT_WORK_DIR": str(work),
@@ -41,7 +41,7 @@ def local(tmp_path_factory, docker_world):
     }
     client = docker_client()
     yield root, env, client
-    for container in client.containers.list(all=True, filters={"name": "deploybot-t-"}):
+    for container in client.containers.list(all=True, filters={"name": "deploybot-tl-"}):
         container.remove(force=True)
 
 
@@ -52,7 +52,7 @@ def test_deploy_serves_the_branch_and_a_redeploy_keeps_the_url(local):
     url = first.stdout.strip()
     assert url.startswith("http://127.0.0.1:21")
     assert page(url) == page_for("feature-x")
-    container = client.containers.get("deploybot-t-feature-x")
+    container = client.containers.get("deploybot-tl-feature-x")
     labels = container.labels
     assert labels["deploybot:managed-by"] == "deploybot" and labels["deploybot:feature"] == "feature-x"
     # DEPLOYBOT_PUBLIC_URL is this machine's loopback, so the environment is published there only.
@@ -64,13 +64,13 @@ def test_deploy_serves_the_branch_and_a_redeploy_keeps_the_url(local):
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == url
     assert page(url) == "<h1>feature-x, second take</h1>\n"
-    assert "reusing environment t-feature-x" in second.stderr
+    assert "reusing environment tl-feature-x" in second.stderr
 
 
 def test_a_replaced_container_takes_its_anonymous_volumes_with_it(local):
     root, env, client = local
     assert _deploybot(env, "deploy", "keeps-data").returncode == 0
-    (first,) = [m["Name"] for m in client.containers.get("deploybot-t-keeps-data").attrs["Mounts"]]
+    (first,) = [m["Name"] for m in client.containers.get("deploybot-tl-keeps-data").attrs["Mounts"]]
     add_commit(root, "keeps-data", "index.html", "<h1>keeps-data, again</h1>\n")
     assert _deploybot(env, "deploy", "keeps-data").returncode == 0
     assert first not in {volume.name for volume in client.volumes.list()}  # nothing piles up
@@ -92,27 +92,27 @@ def test_the_reaper_removes_exactly_deploybots_expired_containers(local):
     theirs = {**expired, **environment_tags("theirs", "U2", now - timedelta(days=2), now - timedelta(hours=1)),
               IMAGE_LABEL: f"{THEIRS}:deploybot-0ld"}
     run = dict(detach=True, command=["sleep", "600"])
-    client.containers.run(BASE_IMAGE, name="deploybot-t-old", labels=expired, **run)
-    client.containers.run(BASE_IMAGE, name="deploybot-t-odd", labels=garbage, **run)
-    client.containers.run(BASE_IMAGE, name="deploybot-t-theirs", labels=theirs, **run)
-    client.containers.run(BASE_IMAGE, name="deploybot-t-decoy", labels={"team": "web"}, **run)
+    client.containers.run(BASE_IMAGE, name="deploybot-tl-old", labels=expired, **run)
+    client.containers.run(BASE_IMAGE, name="deploybot-tl-odd", labels=garbage, **run)
+    client.containers.run(BASE_IMAGE, name="deploybot-tl-theirs", labels=theirs, **run)
+    client.containers.run(BASE_IMAGE, name="deploybot-tl-decoy", labels={"team": "web"}, **run)
 
     listed = _deploybot(env, "envs")
-    assert "t-old" in listed.stdout and "t-odd" in listed.stdout
-    assert "t-decoy" not in listed.stdout and "t-theirs" not in listed.stdout
+    assert "tl-old" in listed.stdout and "tl-odd" in listed.stdout
+    assert "tl-decoy" not in listed.stdout and "tl-theirs" not in listed.stdout
 
     dry = _deploybot(env, "reap", "--dry-run")
-    assert "would terminate t-old (old)" in dry.stdout
-    assert client.containers.get("deploybot-t-old").status == "running"
+    assert "would terminate tl-old (old)" in dry.stdout
+    assert client.containers.get("deploybot-tl-old").status == "running"
 
     real = _deploybot(env, "reap")
     assert real.returncode == 0, real.stderr
-    assert "terminated t-old (old)" in real.stdout
+    assert "terminated tl-old (old)" in real.stdout
     names = {c.name for c in client.containers.list(all=True)}
-    assert "deploybot-t-old" not in names
-    assert {"deploybot-t-odd", "deploybot-t-decoy", "deploybot-t-theirs"} <= names
+    assert "deploybot-tl-old" not in names
+    assert {"deploybot-tl-odd", "deploybot-tl-decoy", "deploybot-tl-theirs"} <= names
     # The image of feature-x's first commit is no longer used by any container: pruned.
-    running = client.containers.get("deploybot-t-feature-x").image.id
+    running = client.containers.get("deploybot-tl-feature-x").image.id
     built = client.images.list(name=OURS, filters={"label": "deploybot.feature=feature-x"})
     assert [image.id for image in built] == [running]
 
@@ -121,7 +121,7 @@ def test_a_container_of_another_deploybot_with_the_same_name_is_left_alone(local
     _, env, client = local
     now = datetime.now(timezone.utc)
     labels = {**environment_tags("main", "U2", now, now + timedelta(days=1)), IMAGE_LABEL: f"{THEIRS}:deploybot-abc"}
-    clash = client.containers.run(BASE_IMAGE, name="deploybot-t-main", labels=labels, command=["sleep", "600"],
+    clash = client.containers.run(BASE_IMAGE, name="deploybot-tl-main", labels=labels, command=["sleep", "600"],
                                   detach=True)
     result = _deploybot(env, "deploy", "main")
     assert result.returncode == 2, result.stderr

@@ -56,7 +56,7 @@ def world(slack, docker_world, logs, tmp_path_factory):
         "DEPLOYBOT_PROVIDER": "local",
         "DEPLOYBOT_GIT_URL": url,
         "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
-        "DEPLOYBOT_LOCAL_PORTS": "23000-23999",
+        "DEPLOYBOT_LOCAL_PORTS": "23000-23499",
         "DEPLOYBOT_ENV_PREFIX": PREFIX,
         "DEPLOYBOT_ECR_REPOSITORY": repository,
         "DEPLOYBOT_DEPLOY_TIMEOUT": "60s",

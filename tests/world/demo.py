@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("branch", nargs="?", default="feature-x", help="branch of the sample repository")
     parser.add_argument("--dir", type=Path, default=DEMO_DIR, help="where the sample repository and state live")
+    parser.add_argument("--env-prefix", default="", help="DEPLOYBOT_ENV_PREFIX (the tests' own, beside a user's demo)")
     args = parser.parse_args(argv)
 
     repo = args.dir / "app"
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "DEPLOYBOT_WORK_DIR": str(args.dir / "work"),
         "DEPLOYBOT_STATE": f"sqlite:///{args.dir / 'state.db'}",
         "DEPLOYBOT_ECR_REPOSITORY": "demo",
+        "DEPLOYBOT_ENV_PREFIX": args.env_prefix,
     }
     result = _deploybot(variables, "deploy", args.branch)
     if result.returncode == 0:

@@ -22,7 +22,7 @@ from bot.priority import at_normal_priority
 from bot.settings import SlackSettings
 from bot.webhooks import Receiver
 from deployer import metrics
-from deployer.store.claims import Heartbeat
+from deployer.store.claims import Claims, Heartbeat
 from deployer.repo_hosts.deployments import NO_REPORTS, DeploymentReporter
 from deployer.factory import Services, deployment_reporter
 from deployer.repo_hosts.webhooks import Followed
@@ -43,6 +43,7 @@ class DeployBot:
     worker: WorkerProcess  # where deploys run (bot/worker.py)
     heartbeat: Heartbeat
     hooks: Receiver
+    claims: Claims
     deployments: DeploymentReporter = NO_REPORTS
 
     def start(self) -> None:
@@ -52,12 +53,18 @@ class DeployBot:
         self.hooks.start()  # deliveries a process took and did not carry out before it died
         self.schedule.start()
 
-    def stop(self) -> None:
+    def drain(self) -> None:
+        """Take no more work and let the worker hand its deploys back (DEPLOYBOT_STOP_TIMEOUT at most),
+        while Slack is still answered: a /deploy meanwhile is recorded for the next start."""
         self.schedule.stop()
         self.hooks.shutdown()
         self.worker.stop()
+
+    def stop(self) -> None:
+        self.drain()
         self.deployments.close()
         self.heartbeat.stop()
+        self.claims.release_all()  # a click's claim still held goes now, not when it runs out
 
 
 class CountedRateLimitRetries(RateLimitErrorRetryHandler):
@@ -102,8 +109,8 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
     )
     deployments = deployment_reporter(settings)
     notices = Notices(client, services.store, settings.channel, deployments=deployments)
-    worker = worker or WorkerProcess()
-    deploys = RemoteDeploys(worker, services.store, services.claims)
+    worker = worker or WorkerProcess(stop_timeout=settings.stop_timeout.total_seconds())
+    deploys = RemoteDeploys(worker, services.store, services.claims, utcnow)
     commands.register(app, deploys, limits_of(settings))
     admins = Admins(client, settings.admins)
     envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
@@ -123,7 +130,7 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
     )
     heartbeat = Heartbeat(services.claims, also=jobs.renew, watch_clock=True)
     return DeployBot(app, Schedule(jobs, settings.reap_interval), worker, heartbeat,
-                     webhook_receiver(settings, services, hook_actions), deployments)
+                     webhook_receiver(settings, services, hook_actions), services.claims, deployments)
 
 
 def webhook_receiver(settings: Settings, services: Services, actions: HookActions) -> Receiver:

@@ -5,8 +5,9 @@ from slack_bolt import Ack, App, Respond
 
 from bot import views
 from bot.deploys import Deploys, Origin, ResponseUrl
+from bot.errors import answer_for
 from bot.parsing import DEPLOY_USAGE, HelpCommand, UsageError, parse_deploy
-from deployer.errors import InvalidRequest
+from deployer.errors import DeployError, InvalidRequest
 from deployer.request import Limits, make_request
 
 
@@ -27,5 +28,9 @@ def register(app: App, service: Deploys, limits: Limits) -> None:
         except InvalidRequest as error:
             ack(text=views.usage_reply(error.message, DEPLOY_USAGE), response_type="ephemeral")
             return
+        try:  # recorded before Slack hears back: from here on a crash or a restart loses nothing
+            service.start(request, Origin(command["user_id"], command["channel_id"], ResponseUrl(respond.response_url)))
+        except DeployError as error:  # the store can't be reached: nothing was accepted, and the person is told
+            ack(text=answer_for(error), response_type="ephemeral")
+            return
         ack()
-        service.start(request, Origin(command["user_id"], command["channel_id"], ResponseUrl(respond.response_url)))

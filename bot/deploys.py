@@ -1,10 +1,17 @@
-"""A /deploy from Slack, start to finish: intake, thread, progress, result."""
+"""A /deploy from Slack, start to finish: intake, thread, progress, result.
+
+The serving process records each /deploy (and Redeploy) as a new job before Slack hears back
+(`record`), so that nothing is lost to a crash or a restart after the ack; a deploy worker then
+admits it (opens its thread, checks the branch) and runs it when its turn comes.
+"""
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import zlib
+from datetime import datetime
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,18 +24,19 @@ from slack_sdk.errors import SlackApiError
 from bot import env_views, views
 from bot.errors import answer_for
 from deployer import metrics
-from deployer.store.claims import DOING, Claim
+from deployer.store.claims import ADMIT, DOING, Claim
 from deployer.repo_hosts.deployments import NO_REPORTS, Deployment, DeploymentReporter
 from deployer.environment import Environment
-from deployer.errors import BranchNotFound, DeployError
+from deployer.errors import BranchNotFound, DeployError, Interrupted
 from deployer.build.git import Commit
 from deployer.logs import log_context
 from deployer.lifecycle.manager import EnvironmentManager
-from deployer.pipeline import Deployer, DeployResult, utcnow
+from deployer.pipeline import Deployer, utcnow
 from deployer.progress import CommitResolved, EnvironmentCreating, EnvironmentReused, Progress
 from deployer.request import DeployRequest
 from deployer.store.queue import DeployQueue
-from deployer.store.state import DeployRecord, Store
+from deployer.stopping import Stopping
+from deployer.store.state import NEW, DeployRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,20 @@ class ResponseUrl:
     def __call__(self, text: str) -> None:
         Respond(response_url=self.url)(text=text, **self.options)
 
+    def to_json(self) -> str:
+        return json.dumps({"url": self.url, "options": self.options})
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "ResponseUrl | None":
+        if not text:
+            return None
+        saved = json.loads(text)
+        return cls(saved["url"], saved.get("options") or {})
+
+
+def _nobody(text: str) -> None:
+    log.info("no way to answer privately: %s", text)
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -54,9 +76,18 @@ class Origin:
 
 
 class Deploys(Protocol):
-    """What takes a /deploy: DeployService, or the serving process's hand-off to it (bot/worker.py)."""
+    """What takes a /deploy: the serving process records it and wakes the deploy worker (bot/worker.py)."""
 
     def start(self, request: DeployRequest, origin: Origin) -> None: ...
+
+
+def record(store: Store, request: DeployRequest, origin: Origin, at: datetime) -> int:
+    """A /deploy as a new job, before Slack's ack: its thread is opened by whichever worker admits it."""
+    if not isinstance(origin.respond, ResponseUrl):
+        raise TypeError("a recorded deploy answers through a response_url")
+    return store.enqueue_deploy(request.feature, request.owner, origin.channel_id, None, at, request.ttl,
+                                request.instance_type, instance_asked=request.instance_asked,
+                                respond_to=origin.respond.to_json())
 
 
 class Thread:
@@ -123,63 +154,103 @@ class DeployService:
     def __init__(
         self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, *, max_running: int,
         intake_workers: int = 4, poll: float = 1.0, deployments: DeploymentReporter = NO_REPORTS,
+        stopping: Stopping | None = None,
     ) -> None:
         self._deployer = deployer
+        self._handed_back = 0
         self._deployments = deployments  # GitHub's view of each deploy, told off the deploy's path
         self._manager = manager
         self._store: Store = manager.store
         self._client = client
-        self.queue = DeployQueue(self._store, manager.claims, self._run_job, max_running=max_running, poll=poll)
+        self._claims = manager.claims
+        self._stopping = stopping or Stopping()
+        self.queue = DeployQueue(self._store, manager.claims, self._run_job, max_running=max_running, poll=poll,
+                                 admit=lambda job: self.admit(job.id, job.feature))
         self._commits: dict[int, Commit] = {}  # resolved at intake, for a job that starts at once
         # Two stages, so that a burst of fifty opens fifty threads at once: `_intake` only opens them;
         # `_admitting` resolves the branches (the fetches of those waiting are made together:
-        # deployer/build/git.py) and records the jobs. Both keep one branch's requests in the order they came.
+        # deployer/build/git.py). Both keep one branch's jobs in the order they came.
         self._intake = Sharded(intake_workers, "deploybot-intake")
         self._admitting = Sharded(2 * intake_workers, "deploybot-admit")
 
-    def start(self, request: DeployRequest, origin: Origin) -> None:
-        """Called right after the ack: everything slow happens on other threads."""
-        self._intake.submit(request.feature, self._guarded, origin, None, self._announce, request, origin)
+    def admit(self, job_id: int, feature: str) -> None:
+        """A new job (recorded by a serving process): open its thread, check its branch, queue it.
+        Returns at once; under the job's admission claim, so that one process does it."""
+        if not self._stopping.is_set():
+            self._intake.submit(feature, self._announce, job_id)
 
-    def _announce(self, request: DeployRequest, origin: Origin) -> None:
-        # The thread first, before anything slow (the git fetch): the person sees their deploy at once.
-        thread = self._open_thread(request, origin)
-        if thread is not None:
-            self._admitting.submit(request.feature, self._guarded, origin, thread, self._admit, request, origin,
-                                   thread)
+    def stop(self, timeout: float) -> int:
+        """deploybot stops: admit and start nothing more, let the running deploys reach a safe point
+        (at most `timeout` seconds) and hand them back, each thread told so. Returns how many."""
+        self.queue.shutdown()
+        self._stopping.stop()
+        late = self.queue.stop(timeout)
+        for job in late:
+            if job.channel and job.thread_ts:
+                Thread(self._client, job.channel, job.thread_ts).reply(views.stopping_reply(job.feature))
+        return self._handed_back + len(late)
 
-    def _admit(self, request: DeployRequest, origin: Origin, thread: Thread) -> None:
+    def _announce(self, job_id: int) -> None:
+        claim = self._claims.take(f"{ADMIT}:{job_id}", ADMIT, job_id)
+        if claim is None:
+            return  # another thread or process is admitting it
+        handed_on = False
         try:
-            commit = self._deployer.resolve(request.feature)
-            job = self._store.enqueue_deploy(request.feature, request.owner, thread.channel, thread.ts, utcnow(),
-                                             request.ttl, request.instance_type,
-                                             instance_asked=request.instance_asked)
+            job = self._store.deploy(job_id)
+            if job is None or job.state != NEW:
+                return
+            origin = Origin(job.owner, job.channel or "", ResponseUrl.from_json(job.respond_to) or _nobody)
+            # The thread first, before anything slow (the git fetch): the person sees their deploy at once.
+            # One a process opened before it died is reused.
+            thread = (Thread(self._client, job.channel, job.thread_ts) if job.channel and job.thread_ts
+                      else self._open_thread(job, origin))
+            if thread is None:
+                return
+            self._admitting.submit(job.feature, self._guarded, origin, thread, self._admit, job, origin, thread,
+                                   claim)
+            handed_on = True
+        finally:
+            if not handed_on:
+                self._claims.release(claim)
+
+    def _admit(self, job: DeployRecord, origin: Origin, thread: Thread, claim: Claim) -> None:
+        try:
+            self._resolve_and_queue(job, origin, thread)
+        finally:
+            self._claims.release(claim)
+
+    def _resolve_and_queue(self, job: DeployRecord, origin: Origin, thread: Thread) -> None:
+        try:
+            commit = self._deployer.resolve(job.feature)
         except BranchNotFound as error:  # a typo, not a deploy: take the thread back, answer privately
+            self._store.deploy_finished(job.id, "cancelled", utcnow(), error.message)
             thread.delete()
             origin.respond(answer_for(error))
             return
-        except DeployError as error:  # git or the store failed: the thread that was opened gets the last word
-            thread.update(views.deploy_failed(request.feature, origin.user_id, error))
+        except DeployError as error:  # git failed: the thread that was opened gets the last word
+            self._store.deploy_finished(job.id, "failed", utcnow(), error.message)
+            thread.update(views.deploy_failed(job.feature, origin.user_id, error))
             thread.reply(answer_for(error))
             return
-        except Exception as error:  # a bug: still a last word, with an incident id
-            thread.reply(answer_for(error))
-            return
-        self._commits[job] = commit
-        if not self.queue.submit(job):
+        if not self._store.admit_deploy(job.id):
+            return  # called off meanwhile (its branch was deleted)
+        self._commits[job.id] = commit
+        if not self.queue.submit(job.id):
             # It waits its turn, and then takes the branch's commit as it is when its turn comes.
-            self._commits.pop(job, None)
-            waiting_for = self.queue.waiting_for(job)
+            self._commits.pop(job.id, None)
+            waiting_for = self.queue.waiting_for(job.id)
             thread.reply(views.queued_reply(DOING.get(waiting_for) if waiting_for else None))
 
-    def _open_thread(self, request: DeployRequest, origin: Origin) -> Thread | None:
-        message = views.deploy_started(request.feature, origin.user_id)
+    def _open_thread(self, job: DeployRecord, origin: Origin) -> Thread | None:
+        message = views.deploy_started(job.feature, origin.user_id)
         try:
             posted = self._client.chat_postMessage(channel=origin.channel_id, text=message.text, blocks=message.blocks)
         except SlackApiError as exc:
             log.warning("could not open a deploy thread in %s: %s", origin.channel_id, exc.response.get("error"))
+            self._store.deploy_finished(job.id, "cancelled", utcnow(), f"no thread: {exc.response.get('error')}")
             origin.respond(views.cannot_post_reply(exc.response.get("error"), exc.response.get("needed")))
             return None
+        self._store.deploy_thread(job.id, posted["channel"], posted["ts"])
         return Thread(self._client, posted["channel"], posted["ts"])
 
     def _run_job(self, job: DeployRecord, claim: Claim, resumed: bool) -> None:
@@ -202,14 +273,20 @@ class DeployService:
             log.info("deploy %d of %s %s", job.id, job.feature, "resumed" if resumed else "started")
             try:
                 outcome, detail = self._run(request, job.owner, thread, commit, job.id)
+            except Interrupted:  # deploybot stops: the queue hands the job back, the next process resumes it
+                outcome = ""
+                self._handed_back += 1
+                thread.reply(views.stopping_reply(job.feature))
+                raise
             except Exception as error:  # the one place a deploy's failure becomes words
                 thread.update(views.deploy_unfinished(job.feature, job.owner, "an unexpected error stopped it"))
                 thread.reply(answer_for(error))
             finally:
-                self._store.deploy_finished(job.id, outcome, utcnow(), detail)
-                metrics.DEPLOYS.labels(outcome).inc()
-                metrics.DEPLOY_SECONDS.labels(outcome).observe(time.monotonic() - started)
-                log.info("deploy %d of %s ended: %s", job.id, job.feature, outcome)
+                if outcome:
+                    self._store.deploy_finished(job.id, outcome, utcnow(), detail)
+                    metrics.DEPLOYS.labels(outcome).inc()
+                    metrics.DEPLOY_SECONDS.labels(outcome).observe(time.monotonic() - started)
+                    log.info("deploy %d of %s ended: %s", job.id, job.feature, outcome)
 
     def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None,
              job_id: int) -> tuple[str, str]:
@@ -242,6 +319,8 @@ class DeployService:
             thread.update(self._card(failed, environment[-1], thread) if environment else failed)
             thread.reply(answer_for(error))
             return "failed", error.message
+        except Interrupted:
+            raise  # nothing failed: it goes on in the next process
         except Exception:
             self._deployments.failed(github[0], "deploybot hit an unexpected error")
             raise

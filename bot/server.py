@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 
 import boto3
@@ -149,8 +151,11 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
                 *startup_checks(settings, session)])
     services = build_services(settings, session, store=stores[0])
     bot = build_app(slack, settings, services, client)
-    # A SIGTERM (docker stop, systemd) ends the jobs cleanly and hands the reaper's lease back.
-    signal.signal(signal.SIGTERM, _stop)
+    # A SIGTERM (docker stop, systemd) or Ctrl-C: the deploys are handed back at a safe point while
+    # Slack is still answered, then the process ends (exit 0) and hands the reaper's lease back.
+    stop = GracefulStop(bot.drain)
+    signal.signal(signal.SIGTERM, stop.signal)
+    signal.signal(signal.SIGINT, stop.signal)
     bot.start()
     metrics.time_garbage_collections("serving")
     # What start-up made (boto3's service models, Bolt, pydantic, SQLAlchemy) lives as long as the
@@ -168,8 +173,30 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
         log.info("deploybot stopped")
 
 
-def _stop(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+class GracefulStop:
+    """The first signal drains on a thread of its own while the main thread keeps serving; once the
+    drain is done, or at a second signal (an impatient Ctrl-C), the main thread leaves its loop."""
+
+    def __init__(self, drain: Callable[[], None]) -> None:
+        self._drain = drain
+        self._began = self._done = False
+
+    def signal(self, signum: int, frame: object) -> None:
+        if self._done or self._began and signum == signal.SIGINT:
+            raise SystemExit(0)
+        if self._began:
+            return
+        self._began = True
+        log.info("deploybot stopping (%s): handing running deploys back for the next start",
+                 signal.Signals(signum).name)
+        threading.Thread(target=self._run, args=(signum,), name="deploybot-stop", daemon=True).start()
+
+    def _run(self, signum: int) -> None:
+        try:
+            self._drain()
+        finally:
+            self._done = True
+            os.kill(os.getpid(), signum)  # into the main thread's loop: SystemExit there
 
 
 def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver, worker: WorkerProcess) -> None:

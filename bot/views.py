@@ -124,6 +124,16 @@ def cannot_post_reply(error: str | None, needed: str | None = None) -> str:
     return f"Slack would not let me post in this channel (`{error}`); nothing was deployed. Try again shortly."
 
 
+def stopping_reply(feature: str) -> str:
+    return f":pause_button: deploybot is restarting; this deploy of {code(feature)} resumes when it is back."
+
+
+def delayed_reply(feature: str) -> str:
+    """A /deploy accepted while deploybot restarts (or its deploy worker does)."""
+    return (f":hourglass_flowing_sand: deploybot is restarting; your deploy of {code(feature)} is recorded "
+            "and starts when it is back.")
+
+
 def resumed_reply(feature: str) -> str:
     return (f":repeat: deploybot restarted while this deploy of {code(feature)} was running; "
             "resuming it here (the environment and the image are reused where they exist).")

@@ -2,15 +2,19 @@
 
 Slack wants its acknowledgement at once, and Python runs one thread of a process at a time: fifty
 deploys streaming build logs, polling Beanstalk and posting to their threads would each hold the
-interpreter a moment while a slash command waits for it. So the serving process hands each accepted
-/deploy to the worker over a socket and goes back to listening; the worker opens the thread,
-resolves the branch, records the job and runs it (bot/deploys.py). The two are processes on one
-store, as two bots would be: claims and durable jobs make that safe. The worker dies with the
-serving process (a kill -9 too: its deploys are resumed by the next bot, as a crash's are), and
-is started again if it dies alone.
+interpreter a moment while a slash command waits for it. So the serving process records each
+accepted /deploy in the store (a new job) before it acks, tells the worker, and goes back to
+listening; the worker opens the thread, resolves the branch and runs the job (bot/deploys.py).
+The two are processes on one store, as two bots would be: claims and durable jobs make that
+safe, and a job the worker never heard of (it was being started again) is found in the store.
+The worker dies with the serving process (a kill -9 too: its deploys are resumed by the next
+bot, as a crash's are), and is started again if it dies alone.
 
-The socket carries JSON lines: `deploy` (a request and where to answer), and two calls that wait
-for their answer: `submit` (a job the serving process recorded: a push's redeploy) and `metrics`.
+When the serving process stops (SIGTERM), it closes the socket: the worker lets its deploys reach
+a safe point (DEPLOYBOT_STOP_TIMEOUT at most), hands them back for the next start, and exits.
+
+The socket carries JSON lines: `admit` (a new job), and two calls that wait for their answer:
+`submit` (a job the serving process queued: a push's redeploy) and `metrics`.
 """
 from __future__ import annotations
 
@@ -26,23 +30,28 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
-from bot.deploys import DeployService, Origin, ResponseUrl
+from bot import views
+from bot.deploys import DeployService, Origin, record
 from bot.priority import normal_priority
-from deployer.store.queue import waiting_for
-from deployer.store.claims import Claims
 from deployer.request import DeployRequest
+from deployer.store.claims import Claims
+from deployer.store.queue import waiting_for
 from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 
 RESTART_AFTER_S = 1.0
+RESTART_AT_MOST_S = 60.0  # a worker that can't be started is tried again, less and less often
 WORKER_NICENESS = 10
 CALL_TIMEOUT_S = 30.0
 STOP_WRITING_S = 5.0
+STOP_GRACE_S = 3.0  # beyond DEPLOYBOT_STOP_TIMEOUT: the worker's own hand-back and exit
 
 
 class WorkerGone(Exception):
@@ -52,8 +61,9 @@ class WorkerGone(Exception):
 class WorkerProcess:
     """The serving process's side: starts the worker (again when it dies), sends it work, calls it."""
 
-    def __init__(self, command: list[str] | None = None) -> None:
+    def __init__(self, command: list[str] | None = None, stop_timeout: float = 5.0) -> None:
         self._command = command or [sys.executable, "-m", "bot.worker"]
+        self._stop_timeout = stop_timeout
         self._lock = threading.Lock()  # the process and its socket change together
         self._calls: dict[int, Future] = {}
         self._ids = itertools.count(1)
@@ -65,10 +75,18 @@ class WorkerProcess:
         self._exit: str | None = None
 
     def start(self) -> "WorkerProcess":
-        self._spawn()
+        try:
+            self._spawn()
+        except OSError as error:  # the watcher tries again; /deploys are recorded meanwhile
+            self._exit = f"the deploy worker could not be started ({error})"
+            log.error("%s; trying again in %.0fs", self._exit, RESTART_AFTER_S)
         self._writer.start()
         threading.Thread(target=self._watch, name="deploybot-worker-watch", daemon=True).start()
         return self
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
@@ -82,16 +100,26 @@ class WorkerProcess:
         log.info("deploy worker started (pid %d)", process.pid)
 
     def _watch(self) -> None:
+        wait = RESTART_AFTER_S
         while not self._stopping.is_set():
             process = self._process
-            code = process.wait() if process else 0
+            if process is not None:
+                code = process.wait()
+                if self._stopping.is_set():
+                    return
+                self._exit = f"the deploy worker exited with code {code}"
+                log.error("%s; starting it again (its deploys are resumed)", self._exit)
+            self._stopping.wait(wait)
             if self._stopping.is_set():
                 return
-            self._exit = f"the deploy worker exited with code {code}"
-            log.error("%s; starting it again (its deploys are resumed)", self._exit)
-            self._stopping.wait(RESTART_AFTER_S)
-            if not self._stopping.is_set():
+            try:
                 self._spawn()
+                wait = RESTART_AFTER_S
+            except OSError as error:  # /deploys are recorded meanwhile: the worker runs them once it is back
+                with self._lock:
+                    self._process, self._exit = None, f"the deploy worker could not be started ({error})"
+                log.error("%s; trying again in %.0fs", self._exit, wait)
+                wait = min(2 * wait, RESTART_AT_MOST_S)
 
     def _read(self, sock: socket.socket) -> None:
         try:
@@ -117,7 +145,7 @@ class WorkerProcess:
 
     def _write(self) -> None:
         while (data := self._outbox.get()) is not None:
-            while not self._stopping.is_set():
+            while True:
                 sock = self._socket
                 try:
                     if sock is not None:
@@ -125,7 +153,9 @@ class WorkerProcess:
                         break
                 except OSError:  # it died: the watcher starts another, which gets this message
                     pass
-                self._stopping.wait(0.1)
+                if self._stopping.is_set():
+                    break  # nobody will read it; what it asked for is in the store for the next start
+                time.sleep(0.1)
 
     def call(self, op: str, **args: Any) -> Any:
         future: Future = Future()
@@ -141,35 +171,51 @@ class WorkerProcess:
         """What /healthz says when the worker is not running; None while it is."""
         # Not poll(): while the watching thread waits for the process, poll() answers None.
         if self._process is None:
-            return "the deploy worker is not running"
+            return self._exit or "the deploy worker is not running"
         return self._exit
 
     def stop(self) -> None:
-        """Let the worker end its jobs as a bot would on SIGTERM, and wait for it."""
+        """Tell the worker to stop (it hands its deploys back at a safe point within the stop
+        timeout), and wait for it; one that takes longer is killed: its deploys are then resumed
+        as a crash's are."""
+        self._stopping.set()  # from now on, /deploys are recorded and wait for the next start
         self._outbox.put(None)
         self._writer.join(STOP_WRITING_S)  # what was queued before is written first
-        self._stopping.set()
         with self._lock:
             sock, self._socket = self._socket, None
         if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)  # end of input: the worker stops (close() alone waits for the reader)
             sock.close()
         if self._process is not None:
-            self._process.wait()
+            try:
+                self._process.wait(self._stop_timeout + STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                log.error("the deploy worker did not stop within %.0fs; killing it (its deploys are resumed "
+                          "at the next start, once their claims run out)", self._stop_timeout + STOP_GRACE_S)
+                self._process.kill()
+                self._process.wait()
 
 
 class RemoteDeploys:
-    """DeployService's face in the serving process: the worker does the work."""
+    """DeployService's face in the serving process: a /deploy is recorded here, before Slack's ack,
+    and the worker does the rest."""
 
-    def __init__(self, worker: WorkerProcess, store: Store, claims: Claims) -> None:
+    def __init__(self, worker: WorkerProcess, store: Store, claims: Claims,
+                 clock: Callable[[], datetime]) -> None:
         self._worker = worker
+        self._store = store
+        self._clock = clock
         self.queue = RemoteQueue(worker, store, claims)
 
     def start(self, request: DeployRequest, origin: Origin) -> None:
+        job = record(self._store, request, origin, self._clock())
+        if self._worker.stopping or self._worker.problem():
+            origin.respond(views.delayed_reply(request.feature))  # the next worker finds it in the store
+            return
         try:
-            self._worker.send({"deploy": _request(request), "origin": _origin(origin)})
+            self._worker.send({"admit": job, "feature": request.feature})
         except WorkerGone:
-            origin.respond("deploybot is shutting down; please try `/deploy` again in a minute.")
+            origin.respond(views.delayed_reply(request.feature))
 
 
 class RemoteQueue:
@@ -188,18 +234,6 @@ class RemoteQueue:
         return waiting_for(self._store, self._claims, job)
 
 
-def _request(request: DeployRequest) -> dict:
-    return {"feature": request.feature, "owner": request.owner, "ttl": request.ttl.total_seconds(),
-            "instance_type": request.instance_type, "instance_asked": request.instance_asked}
-
-
-def _origin(origin: Origin) -> dict:
-    if not isinstance(origin.respond, ResponseUrl):
-        raise TypeError("a deploy handed to the worker answers through a response_url")
-    return {"user_id": origin.user_id, "channel_id": origin.channel_id, "response_url": origin.respond.url,
-            "options": origin.respond.options}
-
-
 # the worker's side ------------------------------------------------------------------------------
 def _die_with_parent(parent: int) -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -209,11 +243,8 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _handle(message: dict, deploys: DeployService, answer: Any) -> None:
-    if "deploy" in message:
-        r, o = message["deploy"], message["origin"]
-        request = DeployRequest(r["feature"], r["owner"], timedelta(seconds=r["ttl"]), r["instance_type"],
-                                r["instance_asked"])
-        deploys.start(request, Origin(o["user_id"], o["channel_id"], ResponseUrl(o["response_url"], o["options"])))
+    if "admit" in message:
+        deploys.admit(message["admit"], message["feature"])
     elif message.get("call") == "submit":
         answer(message["id"], deploys.queue.submit(message["job"]))
     elif message.get("call") == "metrics":
@@ -235,7 +266,7 @@ def work(sock: socket.socket) -> None:
     services = build_services(settings, store=Store(engine_for(settings.state), migrated=True))
     deployments = deployment_reporter(settings)
     deploys = DeployService(services.deployer, services.manager, slack_client(slack),
-                            max_running=MAX_RUNNING_DEPLOYS, deployments=deployments)
+                            max_running=MAX_RUNNING_DEPLOYS, deployments=deployments, stopping=services.stopping)
     heartbeat = Heartbeat(services.claims).start()
     deploys.queue.start()
     metrics.time_garbage_collections("worker")
@@ -254,9 +285,16 @@ def work(sock: socket.socket) -> None:
                 except Exception:  # one bad message must not end the others' deploys
                     log.exception("the deploy worker could not handle a message")
     finally:
-        deploys.queue.shutdown()
+        started = time.monotonic()
+        handed_back = deploys.stop(settings.stop_timeout.total_seconds())
+        services.claims.release_all()  # admissions in flight too: the next start takes them up at once
+        log.info("deploy worker stopped in %.1fs; %d deploy(s) handed back for the next start",
+                 time.monotonic() - started, handed_back)
         deployments.close()
         heartbeat.stop()
+        logging.shutdown()
+        # Deploy threads that did not reach a safe point must not write again: their claims are gone.
+        os._exit(0)
 
 
 def main(argv: list[str]) -> int:

@@ -142,3 +142,8 @@ class GitHubError(DeployError):
         super().__init__(message)
         self.status = status
         self.retry_in = retry_in
+
+
+class Interrupted(Exception):
+    """This process is stopping (SIGTERM): the deploy stopped at a safe point, to be resumed by the next
+    process. Not a DeployError: nothing failed, and nothing that reports failures may take it for one."""

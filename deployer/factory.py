@@ -33,8 +33,11 @@ from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange, engine_host
 from deployer.providers.beanstalk.provider import BeanstalkProvider
 from deployer.lifecycle.reaper import Reaper
-from deployer.build.registry import SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository
+from deployer.build.registry import (
+    SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository,
+)
 from deployer.settings import Settings
+from deployer.stopping import Stopping
 from deployer.build.slots import BuildSlots
 from deployer.store.state import Store, engine_for
 
@@ -121,6 +124,7 @@ class Services:
     reaper: Reaper
     store: Store
     claims: Claims
+    stopping: Stopping  # stop() at SIGTERM: deploys stop at their next safe point (deployer/stopping.py)
 
 
 def startup_checks(settings: Settings, session: boto3.session.Session) -> list[Check]:
@@ -149,12 +153,13 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     builder, registry = image_builder(settings, docker), registry_for(settings, session)
     store = store or open_store(settings)
     slots = BuildSlots(settings.max_parallel)  # shared with the image sweeps: they never meet a build
+    stopping = Stopping()
     images = None
     if settings.provider == "local":
-        provider: Provider = build_local_provider(settings, docker, slots)  # it sweeps its own images
+        provider: Provider = build_local_provider(settings, docker, slots, stopping)  # it sweeps its own images
     else:
         gateway = build_gateway(settings, session)
-        provider = build_provider(settings, gateway)
+        provider = build_provider(settings, gateway, stopping)
         images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
                             settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight, slots=slots)
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
@@ -172,11 +177,13 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         slots=slots,
         # The local provider runs no Dockerrun file, so a branch's template is left alone there.
         dockerrun=DockerrunPolicy(frozenset(settings.dockerrun_allow)) if settings.provider == "beanstalk" else None,
+        stopping=stopping,
     )
-    return Services(deployer, manager, Reaper(provider, store, utcnow, claims, images), store, claims)
+    return Services(deployer, manager, Reaper(provider, store, utcnow, claims, images), store, claims, stopping)
 
 
-def build_local_provider(settings: Settings, docker: object, slots: BuildSlots | None = None) -> LocalProvider:
+def build_local_provider(settings: Settings, docker: object, slots: BuildSlots | None = None,
+                         stopping: Stopping | None = None) -> LocalProvider:
     return LocalProvider(
         docker,
         repository=local_repository(settings.ecr_repository),
@@ -188,6 +195,7 @@ def build_local_provider(settings: Settings, docker: object, slots: BuildSlots |
         env_prefix=settings.env_prefix,
         deploy_timeout=settings.deploy_timeout,
         slots=slots,
+        stopping=stopping,
     )
 
 
@@ -200,8 +208,11 @@ def build_gateway(settings: Settings, session: boto3.session.Session) -> Beansta
     )
 
 
-def build_provider(settings: Settings, gateway: BeanstalkGateway) -> BeanstalkProvider:
+def build_provider(settings: Settings, gateway: BeanstalkGateway,
+                   stopping: Stopping | None = None) -> BeanstalkProvider:
     poller = Poller(gateway.describe, settings.poll_interval.total_seconds())
+    if stopping is not None:
+        stopping.on_stop(poller.interrupt)
     return BeanstalkProvider(
         gateway, poller,
         template=settings.eb_template or "",

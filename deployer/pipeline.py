@@ -23,6 +23,7 @@ from deployer.providers import Provider, Release, Report
 from deployer.build.registry import Registry, image_tag
 from deployer.build.slots import BuildSlots
 from deployer.request import DeployRequest
+from deployer.stopping import Stopping
 
 
 def utcnow() -> datetime:
@@ -62,8 +63,10 @@ class Deployer:
         manager: EnvironmentManager | None = None,
         slots: BuildSlots | None = None,
         dockerrun: DockerrunPolicy | None = DockerrunPolicy(),
+        stopping: Stopping | None = None,
     ) -> None:
-        """`dockerrun` checks the branch's Dockerrun template; None when the provider runs none (local)."""
+        """`dockerrun` checks the branch's Dockerrun template; None when the provider runs none (local).
+        Once `stopping` is set, a deploy stops with Interrupted at its next report (deployer/stopping.py)."""
         self._git = git
         self._builder = builder
         self._registry = registry
@@ -74,6 +77,7 @@ class Deployer:
         self._clock = clock
         self.manager = manager
         self._slots = slots or BuildSlots(1)
+        self._stopping = stopping or Stopping()
 
     def resolve(self, feature: str) -> Commit:
         """The branch's current commit; BranchNotFound before anything is built."""
@@ -82,6 +86,7 @@ class Deployer:
     def deploy(self, request: DeployRequest, report: Report, commit: Commit | None = None) -> DeployResult:
         """Deploy `request`; the caller holds the feature's claim (deployer/store/claims.py) throughout."""
         started = time.monotonic()
+        report = self._at_safe_points(report)
         commit = commit or self.resolve(request.feature)
         report(CommitResolved(commit))
         image = ImageRef(self._registry.repository, image_tag(commit.sha))
@@ -90,11 +95,19 @@ class Deployer:
             self._dockerrun.check(template, image.uri, source=f"`{self._dockerrun_template}` on `{commit.branch}`")
         prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template, request.ttl))
         env, created, built = self._image_and_environment(request, commit, image, report)
+        self._stopping.check()
         env = self.provider.deploy(env, prepared, self._clock(), report)
         if self.manager:
             self.manager.write_expiry(env)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took)
+
+    def _at_safe_points(self, report: Report) -> Report:
+        """Every step a deploy reports (a build's every line too) is a point where it may stop."""
+        def checked(event: Progress) -> None:
+            self._stopping.check()
+            report(event)
+        return checked
 
     def _image_and_environment(
         self, request: DeployRequest, commit: Commit, image: ImageRef, report: Report

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         description="How long a bot process that stopped answering (crashed, lost its machine) keeps its claims on "
         "environments; then another process resumes its deploys and takes over its work.",
     )
+    stop_timeout: Duration = Field(
+        timedelta(seconds=5),
+        description="How long `deploybot serve`, told to stop (SIGTERM, Ctrl-C), gives running deploys to reach a "
+        "safe point; then it hands them back and exits, and the next start resumes them. Keep it inside "
+        "`docker stop --time` (10s by default) and systemd's TimeoutStopSec (90s).",
+    )
     work_dir: Path = Field(Path("~/.cache/deploybot"), description="Where the git cache lives.")
     github_webhook_secret: SecretStr | None = Field(
         None, description="The secret of the GitHub webhook (POST /hooks/github verifies each delivery with it); "

@@ -1,4 +1,5 @@
-"""Webhook deliveries read and verified (deployer/repo_hosts/webhooks.py), with payloads shaped as GitHub and GitLab document them."""
+"""Webhook deliveries read and verified (deployer/repo_hosts/webhooks.py), with payloads shaped as
+GitHub and GitLab document them."""
 from __future__ import annotations
 
 import hashlib

@@ -92,3 +92,32 @@ def test_a_wait_that_follows_another_hears_only_of_what_changed_since():
     poller.wait("e-1", ready, 5, on_change=lambda env: seen.append(env.status), last=first)
     poller.stop()
     assert (first.status, seen) == ("Launching", ["Ready"])
+
+
+def test_a_stop_ends_every_wait_at_once_with_interrupted_and_later_ones_before_they_begin():
+    from deployer.errors import Interrupted
+    from deployer.stopping import Stopping
+
+    world = ScriptedBeanstalk({"e-1": 10_000, "e-2": 10_000})  # launches that outlast any stop
+    poller, stopping = Poller(world.describe, interval=0.05), Stopping()
+    stopping.on_stop(poller.interrupt)
+    outcomes: dict[str, BaseException] = {}
+
+    def wait(env_id: str) -> None:
+        try:
+            poller.wait(env_id, ready, timeout=60)
+        except BaseException as error:  # noqa: BLE001 - the test reads what ended it
+            outcomes[env_id] = error
+
+    threads = [threading.Thread(target=wait, args=(env_id,)) for env_id in ("e-1", "e-2")]
+    for thread in threads:
+        thread.start()
+    while len(world.calls) < 2:  # both are being polled
+        threading.Event().wait(0.01)
+    stopping.stop()
+    for thread in threads:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+    assert {env_id: type(error) for env_id, error in outcomes.items()} == {"e-1": Interrupted, "e-2": Interrupted}
+    with pytest.raises(Interrupted):
+        poller.wait("e-1", ready, timeout=60)

@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import timedelta
 
+from deployer.errors import Interrupted
 from deployer.store.claims import DEPLOY, Claims
 from tests.test_claims import T0, TIMEOUT, Clock
 from deployer.store.queue import DeployQueue
@@ -22,11 +23,17 @@ class Process:
         self.claims = Claims(self.store, name, clock, TIMEOUT)
         self.name, self.log = name, log
         self.release: dict[int, threading.Event] = {}
+        self.stopping = threading.Event()
+        self.stubborn: set[int] = set()  # jobs that reach no safe point while the process stops
         self.queue = DeployQueue(self.store, self.claims, self._run, max_running=max_running, clock=clock)
 
     def _run(self, job: DeployRecord, claim, resumed: bool) -> None:
         self.log.append(("start", job.id, self.name, resumed))
-        self.release.setdefault(job.id, threading.Event()).wait(10)
+        released, deadline = self.release.setdefault(job.id, threading.Event()), time.monotonic() + 10
+        while not released.wait(0.02) and time.monotonic() < deadline:
+            if self.stopping.is_set() and job.id not in self.stubborn:
+                self.log.append(("stopped", job.id, self.name))
+                raise Interrupted()  # a safe point, as the pipeline's
         self.store.deploy_finished(job.id, "deployed", T0)
         self.log.append(("end", job.id, self.name))
 
@@ -123,8 +130,8 @@ def test_slots_limit_a_process_and_the_rest_wait(store_url):
     assert [started for _, started in jobs] == [True, True, False]
     process.finish(jobs[0][0])
     until(lambda: ("end", jobs[0][0], "bot-1") in log, "a slot to free up")
-    process.queue.dispatch()
-    until(lambda: ("start", jobs[2][0], "bot-1", False) in log, "the third deploy to start")
+    # The slot is free once the runner's thread has let go of it, a moment after its last line.
+    until(lambda: process.queue.dispatch() or ("start", jobs[2][0], "bot-1", False) in log, "the third deploy to start")
     for job, _ in jobs:
         process.finish(job)
 
@@ -184,3 +191,71 @@ def test_a_job_remembers_whether_its_instance_type_was_asked_for(store_url):
     asked = store.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", "1.1", T0, TIMEOUT, "t3.small", instance_asked=True)
     default = store.enqueue_deploy("feature-y", "U0ANA", "C0DEPLOY", "1.2", T0, TIMEOUT, "t3.small")
     assert store.deploy(asked).instance_asked and not store.deploy(default).instance_asked
+
+
+def test_a_stopping_process_hands_its_deploys_back_and_another_resumes_them_at_once(store_url):
+    clock, log = Clock(), []
+    bot1, bot2 = Process(store_url, "bot-1", clock, log), Process(store_url, "bot-2", clock, log)
+    jobs = [bot1.accept(f"feature-{n}")[0] for n in range(2)]
+    until(lambda: all(("start", job, "bot-1", False) in log for job in jobs), "both deploys to start")
+
+    bot1.queue.shutdown()
+    bot1.stopping.set()
+    assert bot1.queue.stop(timeout=5) == []  # both reached a safe point: none left to hand back by force
+    for job in jobs:
+        record = bot1.store.deploy(job)
+        assert (record.state, record.holder, record.attempts) == (RUNNING, None, 0)  # the stop is not a crash
+    assert bot1.store.claims() == []  # given back, not left to run out
+
+    bot2.queue.dispatch()  # no clock moved: nothing had to expire
+    until(lambda: all(("start", job, "bot-2", True) in log for job in jobs), "both to be resumed")
+    for job in jobs:
+        bot2.finish(job)
+    until(lambda: bot2.store.unfinished_deploys() == [], "the resumed deploys to finish")
+
+
+def test_a_deploy_that_reaches_no_safe_point_is_handed_back_when_the_stop_timeout_ends(store_url):
+    clock, log = Clock(), []
+    bot1, bot2 = Process(store_url, "bot-1", clock, log), Process(store_url, "bot-2", clock, log)
+    job, started = bot1.accept("feature-x")
+    assert started
+    bot1.stubborn.add(job)
+    bot1.queue.shutdown()
+    bot1.stopping.set()
+    (late,) = bot1.queue.stop(timeout=0.2)
+    assert late.id == job and late.holder is None and bot1.store.claims() == []
+    bot2.queue.dispatch()
+    until(lambda: ("start", job, "bot-2", True) in log, "the job to be resumed")
+    bot1.finish(job), bot2.finish(job)
+
+
+def test_a_stopping_queue_starts_nothing_more(store_url):
+    clock, log = Clock(), []
+    bot1 = Process(store_url, "bot-1", clock, log)
+    bot1.queue.shutdown()
+    job, started = bot1.accept("feature-x")
+    bot1.queue.dispatch()
+    assert not started and log == [] and bot1.store.deploy(job).state == "queued"
+
+
+def test_a_new_deploy_is_admitted_not_run_and_keeps_its_branchs_turn(store_url):
+    clock, log, admitted = Clock(), [], []
+    bot1 = Process(store_url, "bot-1", clock, log)
+    bot1.queue = DeployQueue(bot1.store, bot1.claims, bot1._run, max_running=4, clock=clock, admit=admitted.append)
+    new = bot1.store.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", None, T0, TIMEOUT, "t3.small",
+                                    respond_to='{"url": "https://hooks.example/1"}')
+    behind, started = bot1.accept("feature-x")  # a push's redeploy, with its thread already
+    assert bot1.store.deploy(new).state == "new" and not started
+    bot1.queue.dispatch()
+    assert log == [] and admitted == []  # its own process is admitting it right now
+    clock.now += timedelta(seconds=4)  # it did not (it died): another process admits it
+    bot1.queue.dispatch()
+    assert [job.id for job in admitted] == [new] and log == []  # the push waits behind it
+    assert bot1.store.admit_deploy(new) and not bot1.store.admit_deploy(new)
+    bot1.queue.dispatch()
+    until(lambda: ("start", new, "bot-1", False) in log, "the admitted deploy to run first")
+    bot1.finish(new)
+    until(lambda: bot1.store.deploy(new).state == DONE, "it to end")
+    bot1.queue.dispatch()
+    until(lambda: ("start", behind, "bot-1", False) in log, "the push's redeploy next")
+    bot1.finish(behind)

@@ -16,7 +16,9 @@ from deployer.durations import format_duration
 from deployer.environment import EXPIRES, LAUNCHING, READY, TERMINATING, UPDATING, Environment, iso
 from deployer.errors import Busy, DeployError
 from deployer.build.image_sweep import ImageSweep
-from deployer.lifecycle.expiry import MalformedLifetime, effective_expiry, is_expired, lifetime_of, parse_time, tags_behind
+from deployer.lifecycle.expiry import (
+    MalformedLifetime, effective_expiry, is_expired, lifetime_of, parse_time, tags_behind,
+)
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ from deployer.naming import environment_name, short_hash
 from deployer.progress import Deploying, EnvironmentChanged
 from deployer.providers import Release, Report
 from deployer.request import DeployRequest
+from deployer.stopping import Stopping
 from deployer.build.slots import BuildSlots
 
 PORT_LABEL = "deploybot:port"
@@ -77,8 +78,10 @@ class LocalProvider:
         probe: Callable[[int], bool] | None = None,
         port_free: Callable[[int], bool] | None = None,
         slots: BuildSlots | None = None,
+        stopping: Stopping | None = None,
     ) -> None:
         self._docker = client
+        self._stopping = stopping or Stopping()
         self._slots = slots or BuildSlots(1)  # the deployer's: no image is removed while one builds
         # Several deploybots may share a Docker host: each owns only the containers running
         # images of its own repository, and the images in it.
@@ -158,6 +161,7 @@ class LocalProvider:
                 ready = self._environment(container)
                 report(EnvironmentChanged(ready))
                 return ready
+            self._stopping.check()  # a safe point: the deploy that resumes it starts the container again
             time.sleep(0.2)
         raise DeployTimeout(
             f"{env.name} started but did not answer HTTP on port {self._app_port} within "

@@ -25,6 +25,9 @@ from deployer.store.state import ClaimRow, Store
 log = logging.getLogger(__name__)
 
 DEPLOY, EXTEND, TEAR_DOWN, REAP = "deploy", "extend", "tear down", "reap"
+# A new deploy job being admitted (its thread opened, its branch checked): keyed `admit:<job id>`,
+# which no branch can be (git refuses ':' in a branch name).
+ADMIT = "admit"
 # What each operation is called when someone else has to wait for it.
 DOING = {DEPLOY: "a deploy", EXTEND: "an extension", TEAR_DOWN: "a tear down", REAP: "the reaper"}
 
@@ -64,6 +67,10 @@ class Claims:
 
     def release(self, claim: Claim) -> None:
         self._store.release_claim(claim.key, claim.token)
+
+    def release_all(self) -> None:
+        """This process is ending: every claim it holds goes now, not when it runs out."""
+        self._store.release_claims_of(self.holder)
 
     def current(self, key: str) -> ClaimRow | None:
         """The live claim on `key`, whoever holds it."""

@@ -1,11 +1,14 @@
 """Deploys as durable jobs, shared by every process on one store.
 
-A deploy is a row from the moment it is accepted (queued). Any process may run it once
-it holds the feature's claim, so deploys of one branch run one after the other, in the
-order they were accepted, whichever process took them; different branches run in
-parallel, up to `max_running` in each process (waiting for AWS costs only a thread; builds,
-the scarce part, are limited separately: deployer/build/slots.py). A running deploy whose process died
-(its claim ran out) is taken over by another process: the runner is told it resumes.
+A deploy is a row from the moment it is accepted, before Slack hears back: new, until a
+process has opened its thread and checked its branch (`admit`), then queued. Any process may
+run a queued job once it holds the feature's claim, so deploys of one branch run one after
+the other, in the order they were accepted, whichever process took them; different branches
+run in parallel, up to `max_running` in each process (waiting for AWS costs only a thread;
+builds, the scarce part, are limited separately: deployer/build/slots.py). A running deploy
+whose process died (its claim ran out) is taken over by another process: the runner is told
+it resumes. A process that stops hands its running jobs back at a safe point (Interrupted) and
+the next one resumes them at once.
 """
 from __future__ import annotations
 
@@ -16,16 +19,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+from deployer.errors import DeployError, Interrupted
 from deployer.store.claims import DEPLOY, Claim, Claims
-from deployer.errors import DeployError
-from deployer.store.state import QUEUED, RUNNING, DeployRecord, Store
+from deployer.store.state import NEW, QUEUED, RUNNING, DeployRecord, Store
 
 log = logging.getLogger(__name__)
 
 ADOPT_AFTER = timedelta(seconds=3)
 # Called with the job as it was before this process took it, its claim, and whether it
-# resumes a deploy another process started. The claim is released when it returns.
+# resumes a deploy another process started. The claim is released when it returns; when it
+# raises Interrupted, the job is handed back for the next process.
 Runner = Callable[[DeployRecord, Claim, bool], None]
+# Called (and expected to return at once) with a new job another process accepted and did not admit.
+Admit = Callable[[DeployRecord], None]
 
 
 class Jobs(Protocol):
@@ -55,16 +61,19 @@ def waiting_for(store: Store, claims: Claims, job_id: int) -> str | None:
 
 class DeployQueue:
     def __init__(self, store: Store, claims: Claims, runner: Runner, *, max_running: int, poll: float = 1.0,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 admit: Admit = lambda job: None) -> None:
         self._store = store
         self._clock = clock
         self._claims = claims
         self._runner = runner
+        self._admit = admit
         self._slots = max_running
         self._poll = poll
         self._pool = ThreadPoolExecutor(max_workers=max_running, thread_name_prefix="deploybot-deploy")
         self._lock = threading.Lock()
-        self._mine: dict[int, str] = {}  # jobs running in this process → feature
+        self._mine: dict[int, Claim] = {}  # jobs running in this process → the claim on their feature
+        self._idle = threading.Condition(self._lock)  # notified as each of them ends
         self._accepted: set[int] = set()  # jobs this process accepted that have not started yet
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -93,7 +102,9 @@ class DeployQueue:
         """Start every job whose turn it is: the oldest of its feature, a slot free, the claim taken.
 
         A job another process has just accepted is left to it for a moment (ADOPT_AFTER): the
-        process that took the request runs it when it can, with the commit it has resolved.
+        process that took the request runs it when it can, with the commit it has resolved. So is
+        a new one: after that moment it is handed to `admit` (its process may have died before it
+        opened the thread).
         """
         with self._lock:
             live = self._claims.live()
@@ -104,6 +115,10 @@ class DeployQueue:
             for job in jobs:
                 first = job.feature not in ahead
                 ahead.add(job.feature)
+                if job.state == NEW:
+                    if job.started_at <= fresh and not self._stop.is_set():
+                        self._admit(job)
+                    continue
                 if not first or job.id in self._mine or len(self._mine) >= self._slots:
                     continue
                 if job.state == QUEUED and job.id not in self._accepted and job.started_at > fresh:
@@ -114,6 +129,8 @@ class DeployQueue:
                 self._start(job, resumed=job.state == RUNNING)
 
     def _start(self, job: DeployRecord, *, resumed: bool) -> None:
+        if self._stop.is_set():
+            return  # stopping: the next process starts it
         claim = self._claims.take(job.feature, DEPLOY, job.id)
         if claim is None:
             return
@@ -121,20 +138,27 @@ class DeployQueue:
         if not self._store.take_deploy(job.id, self._claims.holder, state=job.state, previous_holder=previous):
             self._claims.release(claim)  # another process took it between our read and now
             return
-        self._mine[job.id] = job.feature
+        self._mine[job.id] = claim
         self._accepted.discard(job.id)
         self._pool.submit(self._run, job, claim, resumed)
 
     def _run(self, job: DeployRecord, claim: Claim, resumed: bool) -> None:
         try:
             self._runner(job, claim, resumed)
+        except Interrupted:  # this process stops: the next one resumes it, without waiting for the claim to run out
+            self._store.hand_back_deploy(job.id, self._claims.holder)
+            log.info("deploy job %d (%s) handed back at a safe point", job.id, job.feature)
         except Exception:  # runners report their own failures; this only keeps the queue moving
             log.exception("deploy job %d (%s) crashed", job.id, job.feature)
             self._store.deploy_finished(job.id, "crashed", datetime.now(timezone.utc))
         finally:
-            self._claims.release(claim)
+            with self._lock:
+                mine = job.id in self._mine  # not handed back by stop() already
+            if mine:
+                self._claims.release(claim)  # before it leaves _mine: stop() waits for that
             with self._lock:
                 self._mine.pop(job.id, None)
+                self._idle.notify_all()
             self._wake.set()
 
     # the dispatcher's own thread: jobs of other processes, and those whose process died
@@ -152,6 +176,24 @@ class DeployQueue:
             self._wake.clear()
 
     def shutdown(self) -> None:
+        """Start nothing more (the dispatcher stops); running jobs go on until they return."""
         self._stop.set()
         self._wake.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def stop(self, timeout: float) -> list[DeployRecord]:
+        """After shutdown() and once the runners were told to stop (deployer/stopping.py): wait up to
+        `timeout` seconds for the running jobs to reach a safe point and be handed back, then hand
+        back those that have not, releasing their claims. The caller ends the process before they
+        write again. Returns the jobs handed back that way."""
+        with self._lock:
+            self._idle.wait_for(lambda: not self._mine, timeout)
+            late, self._mine = self._mine, {}
+        stragglers = []
+        for job_id, claim in late.items():
+            self._store.hand_back_deploy(job_id, self._claims.holder)
+            self._claims.release(claim)
+            job = self._store.deploy(job_id)
+            if job is not None:
+                stragglers.append(job)
+        return stragglers

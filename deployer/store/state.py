@@ -79,7 +79,8 @@ deploys = Table(
     Column("finished_at", UTCDateTime),
     Column("outcome", String(32)),
     Column("detail", Text),
-    # A deploy is a job from the moment it is accepted: queued → running (by `holder`) → done.
+    # A deploy is a job from the moment it is accepted: new (recorded before Slack's ack; no thread,
+    # no commit yet) → queued (its thread open) → running (by `holder`) → done.
     Column("state", String(16)),
     Column("holder", String(128)),
     Column("ttl_seconds", Integer),
@@ -87,6 +88,7 @@ deploys = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("instance_asked", Boolean, nullable=False, server_default=false()),
     Column("commit_sha", String(40)),  # once resolved: the image sweep keeps what deploys are using
+    Column("respond_to", Text),  # a new job's private answers (JSON: Slack's response_url and its options)
     Index("ix_deploys_feature_state", "feature", "state"),  # whose turn it is on a branch
 )
 
@@ -154,7 +156,8 @@ class Remembered:
     teardown_at: datetime | None = None
 
 
-QUEUED, RUNNING, DONE = "queued", "running", "done"
+NEW, QUEUED, RUNNING, DONE = "new", "queued", "running", "done"
+WAITING, UNFINISHED = (NEW, QUEUED), (NEW, QUEUED, RUNNING)
 
 
 @dataclass(frozen=True)
@@ -173,13 +176,14 @@ class DeployRecord:
     instance_type: str | None = None
     attempts: int = 0
     instance_asked: bool = False
+    respond_to: str | None = None
 
     @classmethod
     def of(cls, row: Mapping) -> "DeployRecord":
         ttl = timedelta(seconds=row["ttl_seconds"]) if row["ttl_seconds"] is not None else None
         return cls(row["id"], row["feature"], row["owner"], row["channel"], row["thread_ts"], row["started_at"],
                    row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0,
-                   bool(row["instance_asked"]))
+                   bool(row["instance_asked"]), row["respond_to"])
 
 
 @dataclass(frozen=True)
@@ -341,13 +345,36 @@ class Store:
 
     # deploys: jobs from the moment they are accepted ------------------------
     def enqueue_deploy(self, feature: str, owner: str, channel: str | None, thread_ts: str | None, at: datetime,
-                       ttl: timedelta, instance_type: str, *, instance_asked: bool = False) -> int:
+                       ttl: timedelta, instance_type: str, *, instance_asked: bool = False,
+                       respond_to: str | None = None) -> int:
+        """A job with its thread (queued), or without one yet (new: its thread is opened by a worker,
+        which answers privately through `respond_to` when it can't)."""
         with self._tx() as conn:
             result = conn.execute(insert(deploys).values(
-                feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at, state=QUEUED,
-                ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type, instance_asked=instance_asked,
-                attempts=0))
+                feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at,
+                state=QUEUED if thread_ts else NEW, ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type,
+                instance_asked=instance_asked, attempts=0, respond_to=respond_to))
             return int(result.inserted_primary_key[0])
+
+    def deploy_thread(self, deploy_id: int, channel: str, thread_ts: str) -> None:
+        """A new job's thread is open (a process that admits it after a crash reuses it)."""
+        with self._tx() as conn:
+            conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(channel=channel, thread_ts=thread_ts))
+
+    def admit_deploy(self, deploy_id: int) -> bool:
+        """A new job's thread is open and its branch exists: queued from now on. False when it was no
+        longer new (called off meanwhile)."""
+        with self._tx() as conn:
+            return conn.execute(update(deploys).where(deploys.c.id == deploy_id).where(deploys.c.state == NEW)
+                                .values(state=QUEUED)).rowcount == 1
+
+    def hand_back_deploy(self, deploy_id: int, holder: str) -> bool:
+        """A running job left at a safe point by a process that stops: the next one resumes it, and this
+        attempt does not count among those that end in a report instead (a crash's do)."""
+        with self._tx() as conn:
+            return conn.execute(update(deploys).where(deploys.c.id == deploy_id).where(deploys.c.holder == holder)
+                                .where(deploys.c.state == RUNNING)
+                                .values(holder=None, attempts=deploys.c.attempts - 1)).rowcount == 1
 
     def take_deploy(self, deploy_id: int, holder: str, *, state: str, previous_holder: str | None) -> bool:
         """Start (or resume) a job, unless someone else got to it first: a compare-and-set on its row."""
@@ -366,7 +393,7 @@ class Store:
     def cancel_queued_deploys(self, feature: str, at: datetime, why: str) -> list[DeployRecord]:
         """Call off the deploys of `feature` nobody has started; those a process takes meanwhile run."""
         with self._tx() as conn:
-            rows = conn.execute(update(deploys).where(deploys.c.feature == feature).where(deploys.c.state == QUEUED)
+            rows = conn.execute(update(deploys).where(deploys.c.feature == feature).where(deploys.c.state.in_(WAITING))
                                 .values(state=DONE, outcome="cancelled", finished_at=at, detail=why)
                                 .returning(*deploys.c)).mappings()
             return sorted((DeployRecord.of(r) for r in rows), key=lambda job: job.id)
@@ -378,7 +405,7 @@ class Store:
     def commits_in_flight(self) -> set[str]:
         """The commits unfinished deploys have resolved: their images are in use, or about to be."""
         with self._tx() as conn:
-            rows = conn.execute(select(deploys.c.commit_sha).where(deploys.c.state.in_((QUEUED, RUNNING)))
+            rows = conn.execute(select(deploys.c.commit_sha).where(deploys.c.state.in_(UNFINISHED))
                                 .where(deploys.c.commit_sha.is_not(None)))
             return {sha for (sha,) in rows}
 
@@ -388,17 +415,17 @@ class Store:
         return DeployRecord.of(row) if row else None
 
     def first_unfinished_deploy(self, feature: str) -> DeployRecord | None:
-        """The oldest queued or running job of `feature`: the one whose turn it is."""
+        """The oldest unfinished job of `feature`: the one whose turn it is."""
         with self._tx() as conn:
             row = conn.execute(select(deploys).where(deploys.c.feature == feature)
-                               .where(deploys.c.state.in_((QUEUED, RUNNING))).order_by(deploys.c.id).limit(1)
+                               .where(deploys.c.state.in_(UNFINISHED)).order_by(deploys.c.id).limit(1)
                                ).mappings().first()
         return DeployRecord.of(row) if row else None
 
     def unfinished_deploys(self) -> list[DeployRecord]:
-        """Queued and running jobs, oldest first."""
+        """New, queued and running jobs, oldest first."""
         with self._tx() as conn:
-            rows = conn.execute(select(deploys).where(deploys.c.state.in_((QUEUED, RUNNING)))
+            rows = conn.execute(select(deploys).where(deploys.c.state.in_(UNFINISHED))
                                 .order_by(deploys.c.id)).mappings()
             return [DeployRecord.of(r) for r in rows]
 
@@ -513,6 +540,10 @@ class Store:
     def release_claim(self, key: str, token: str) -> None:
         with self._tx() as conn:
             conn.execute(delete(claims).where(claims.c.key == key).where(claims.c.token == token))
+
+    def release_claims_of(self, holder: str) -> None:
+        with self._tx() as conn:
+            conn.execute(delete(claims).where(claims.c.holder == holder))
 
     def renew_claims(self, holder: str, until: datetime) -> int:
         """The heartbeat: every claim of this process lives on; returns how many it holds."""

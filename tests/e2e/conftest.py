@@ -31,13 +31,20 @@ EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", 
                   *(f"burst-{n}" for n in range(10)), "socket-hook",
                   "hook-push", "hook-burst", "hook-delete", "hook-merge", "hook-busy", "hook-gitlab", "hook-later",
                   "hook-keep", "pr-open", "pr-gitlab", "pr-off", "nopr-skip", "worker-a", "worker-b",
-                  *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql"))]
+                  *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql")),
+                  *(f"stop-{what}-{store}" for what in ("a", "b", "build", "late", "intake")
+                    for store in ("sqlite", "postgresql"))]
 BROKEN_BUILD = {"build-fails-fast": {"Dockerfile": BROKEN_DOCKERFILE}}
 # Builds slowly: the environment sits Ready (and expired) while the image builds.
 SLOW_DOCKERFILE = (f"FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nRUN sleep 5\n"
                    'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
 SLOW_BUILD = {b: {"Dockerfile": SLOW_DOCKERFILE} for b in ("ow-renew", "ow-extend", "kill-building", "slot-a",
                                                              "slot-b")}
+# Slow whatever the engine's cache holds: a file new to each session comes before the slow step.
+SLOW_UNCACHED = (f"FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nCOPY SESSION.txt /www/session.txt\n"
+                 'RUN sleep 5\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
+SLOW_BUILD.update({b: {"Dockerfile": SLOW_UNCACHED, "SESSION.txt": uuid.uuid4().hex}
+                   for b in ("stop-build-sqlite", "stop-build-postgresql")})
 
 
 @pytest.fixture(scope="session")

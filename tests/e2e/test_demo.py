@@ -25,5 +25,6 @@ def test_the_demo_deploys_a_sample_branch_and_prints_its_url(docker_world, tmp_p
         assert re.fullmatch(r"http://localhost:2\d{4}", url)
         assert page(url) == page_for("feature/login-page")
     finally:
-        for container in docker_client().containers.list(all=True, filters={"name": "deploybot-t-demo-feature-login-page"}):
+        ours = {"name": "deploybot-t-demo-feature-login-page"}
+        for container in docker_client().containers.list(all=True, filters=ours):
             container.remove(force=True)

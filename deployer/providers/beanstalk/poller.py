@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from deployer.environment import Environment
-from deployer.errors import DeployTimeout
+from deployer.errors import DeployTimeout, Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class Poller:
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._interrupted = False
 
     def wait(
         self,
@@ -60,6 +61,8 @@ class Poller:
         """
         waiter = _Waiter(env_id, done, self._monotonic() + timeout, what, last)
         with self._lock:
+            if self._interrupted:
+                raise Interrupted()
             self._waiters.append(waiter)
             self._ensure_thread()
             self._lock.notify_all()
@@ -76,6 +79,15 @@ class Poller:
         with self._lock:
             self._stopped = True
             self._lock.notify_all()
+
+    def interrupt(self) -> None:
+        """The process is stopping: every wait, now and later, ends with Interrupted (deployer/stopping.py);
+        what Beanstalk is doing goes on, and the deploy that resumes it waits again."""
+        with self._lock:
+            self._interrupted = True
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.news.put(("error", Interrupted()))
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -127,6 +139,8 @@ class Poller:
 
     def _finish(self, waiter: _Waiter, *, result: Environment | None = None, error: Exception | None = None) -> None:
         with self._lock:
+            if waiter not in self._waiters:
+                return  # interrupted meanwhile: it has its answer
             self._waiters.remove(waiter)
         waiter.news.put(("error", error) if error else ("done", result))
 

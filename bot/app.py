@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -56,9 +57,12 @@ class DeployBot:
     def drain(self) -> None:
         """Take no more work and let the worker hand its deploys back (DEPLOYBOT_STOP_TIMEOUT at most),
         while Slack is still answered: a /deploy meanwhile is recorded for the next start."""
-        self.schedule.stop()
         self.hooks.shutdown()
+        # A reaper pass may be running: it ends while the worker hands its deploys back, not after.
+        schedule = threading.Thread(target=self.schedule.stop, name="deploybot-stop-schedule")
+        schedule.start()
         self.worker.stop()
+        schedule.join()
 
     def stop(self) -> None:
         self.drain()

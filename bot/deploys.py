@@ -232,7 +232,7 @@ class DeployService:
             thread.update(views.deploy_failed(job.feature, origin.user_id, error))
             thread.reply(answer_for(error))
             return
-        if not self._store.admit_deploy(job.id):
+        if not self._store.admit_deploy(job.id, utcnow()):
             return  # called off meanwhile (its branch was deleted)
         self._commits[job.id] = commit
         if not self.queue.submit(job.id):
@@ -257,8 +257,9 @@ class DeployService:
         """The queue's runner: every job ends with a final word in its thread and a finished record."""
         thread = Thread(self._client, job.channel, job.thread_ts) if job.channel and job.thread_ts else None
         commit = self._commits.pop(job.id, None)
+        mine = self._claims.holder
         if thread is None or (resumed and not resumable(job)):
-            self._store.deploy_finished(job.id, "interrupted", utcnow())
+            self._store.deploy_finished(job.id, "interrupted", utcnow(), holder=mine)
             if thread:
                 thread.update(views.deploy_unfinished(job.feature, job.owner, "deploybot restarted while it ran"))
                 thread.reply(views.interrupted_reply(job.feature))
@@ -272,7 +273,7 @@ class DeployService:
                          deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):
             log.info("deploy %d of %s %s", job.id, job.feature, "resumed" if resumed else "started")
             try:
-                outcome, detail = self._run(request, job.owner, thread, commit, job.id)
+                outcome, detail = self._run(request, job.owner, thread, commit, job.id, claim)
             except Interrupted:  # deploybot stops: the queue hands the job back, the next process resumes it
                 outcome = ""
                 self._handed_back += 1
@@ -283,18 +284,19 @@ class DeployService:
                 thread.reply(answer_for(error))
             finally:
                 if outcome:
-                    self._store.deploy_finished(job.id, outcome, utcnow(), detail)
+                    self._store.deploy_finished(job.id, outcome, utcnow(), detail, holder=mine)
                     metrics.DEPLOYS.labels(outcome).inc()
                     metrics.DEPLOY_SECONDS.labels(outcome).observe(time.monotonic() - started)
                     log.info("deploy %d of %s ended: %s", job.id, job.feature, outcome)
 
     def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None,
-             job_id: int) -> tuple[str, str]:
+             job_id: int, claim: Claim) -> tuple[str, str]:
         """Deploy, telling the thread; returns the outcome and what to record with it (the URL or the error)."""
         environment: list[Environment] = []  # the one this deploy created or took, once it has
         github: list[Deployment | None] = [None]  # the deployment GitHub shows, once the commit is known
 
         def report(event: Progress) -> None:
+            self._claims.check(claim)  # the fence: each step is reported before the next change it makes
             if isinstance(event, CommitResolved):
                 self._store.deploy_commit(job_id, event.commit.sha)  # its image is in use from now on
                 github[0] = self._deployments.started(self._deployer.provider.name_for(request.feature),

@@ -44,7 +44,7 @@ from deployer.store.claims import Claims
 from deployer.store.queue import waiting_for
 from deployer.store.state import Store
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.worker")  # not __main__ when run as `python -m bot.worker`: the log filters by name
 
 RESTART_AFTER_S = 1.0
 RESTART_AT_MOST_S = 60.0  # a worker that can't be started is tried again, less and less often

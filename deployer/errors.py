@@ -125,6 +125,15 @@ class StoreUnavailable(DeployError):
     title = "State store unavailable"
 
 
+class ClaimLost(DeployError):
+    """This process no longer holds the claim it works under (the store was out of reach longer than
+    DEPLOYBOT_CLAIM_TIMEOUT, or the process stood still that long): it stops before it changes
+    anything more, as another process may have taken the environment over."""
+
+    exit_code = 9
+    title = "Claim lost"
+
+
 class Busy(DeployError):
     """Another operation holds the environment's claim; `message` says which and what happens next."""
 

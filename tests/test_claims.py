@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
@@ -150,3 +151,72 @@ def test_the_claim_state_machine(store_url):
     ClaimMachine.url = store_url
     run_state_machine_as_test(ClaimMachine, settings=settings(max_examples=25, stateful_step_count=20,
                                                                deadline=None))
+
+
+def test_the_heartbeat_renews_only_the_claims_this_process_still_works_under(store_url):
+    store, clock = Store(engine_for(store_url)), Clock()
+    bot1 = Claims(store, "bot-1", clock, TIMEOUT)
+    kept = bot1.take("feature-x", DEPLOY)
+    # A row of this holder that no thread works under (a release the store never saw, say).
+    assert store.claim("feature-y", "orphan", "bot-1", DEPLOY, None, clock.now, clock.now + TIMEOUT)
+    clock.now += TIMEOUT * 2 / 3
+    assert bot1.heartbeat() == 1
+    clock.now += TIMEOUT * 2 / 3
+    assert bot1.current("feature-y") is None  # it ran out instead of being renewed for ever
+    assert bot1.current("feature-x").token == kept.token
+    bot1.release(kept)
+
+
+def test_a_claim_taken_over_fails_its_holders_next_check(store_url):
+    from deployer.errors import ClaimLost
+
+    store, clock = Store(engine_for(store_url)), Clock()
+    stalled, other = Claims(store, "bot-1", clock, TIMEOUT), Claims(store, "bot-2", clock, TIMEOUT)
+    claim = stalled.take("feature-x", DEPLOY)
+    stalled.check(claim)  # held: work goes on
+    clock.now += TIMEOUT  # bot-1 stood still (a long pause, a store outage): no beat for a whole timeout
+    with pytest.raises(ClaimLost, match="feature-x"):
+        stalled.check(claim)  # it can't know whether someone took it: it stops before its next change
+    assert other.take("feature-x", DEPLOY) is not None
+    assert stalled.heartbeat() == 0  # back, it learns it was taken over
+    with pytest.raises(ClaimLost):
+        stalled.check(claim)
+
+
+def test_a_claim_is_trusted_only_while_its_last_renewal_is_young_enough(store_url):
+    from deployer.errors import ClaimLost
+
+    store, clock = Store(engine_for(store_url)), Clock()
+    bot1 = Claims(store, "bot-1", clock, TIMEOUT)
+    claim = bot1.take("feature-x", DEPLOY)
+    clock.now += TIMEOUT * 2 / 3
+    bot1.heartbeat()
+    clock.now += TIMEOUT * 2 / 3  # past its first lifetime, inside the renewed one
+    bot1.check(claim)
+    clock.now += TIMEOUT * 1 / 6  # five sixths since the last renewal: another clock may be ahead that much
+    with pytest.raises(ClaimLost):
+        bot1.check(claim)
+
+
+def test_a_release_during_a_store_outage_is_done_by_the_next_heartbeat_not_renewed(postgres):
+    store, clock = Store(engine_for(postgres.new_database())), Clock()
+    bot1, bot2 = Claims(store, "bot-1", clock, TIMEOUT), Claims(store, "bot-2", clock, TIMEOUT)
+    claim = bot1.take("feature-x", DEPLOY, job_id=3)
+    postgres.stop()  # a failover at the end of a deploy
+    try:
+        bot1.release(claim)  # logged, not raised: the deploy's end must not fail for it
+    finally:
+        postgres.start()
+    assert bot2.current("feature-x").holder == "bot-1"  # the store never heard of the release
+    assert bot1.heartbeat() == 0  # the beat releases it now, and renews nothing
+    assert bot2.current("feature-x") is None and bot2.take("feature-x", DEPLOY) is not None
+
+
+def test_a_fenced_write_of_a_process_that_lost_its_job_records_nothing(store_url):
+    store = Store(engine_for(store_url))
+    job = store.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", "1.000100", T0, TIMEOUT, "t3.small")
+    assert store.take_deploy(job, "bot-1", state="queued", previous_holder=None)
+    assert store.take_deploy(job, "bot-2", state="running", previous_holder="bot-1")  # taken over
+    assert not store.deploy_finished(job, "deployed", T0, "http://old", holder="bot-1")
+    assert store.deploy(job).state == "running"
+    assert store.deploy_finished(job, "deployed", T0, "http://new", holder="bot-2")

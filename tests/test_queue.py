@@ -251,8 +251,11 @@ def test_a_new_deploy_is_admitted_not_run_and_keeps_its_branchs_turn(store_url):
     clock.now += timedelta(seconds=4)  # it did not (it died): another process admits it
     bot1.queue.dispatch()
     assert [job.id for job in admitted] == [new] and log == []  # the push waits behind it
-    assert bot1.store.admit_deploy(new) and not bot1.store.admit_deploy(new)
-    bot1.queue.dispatch()
+    assert bot1.store.admit_deploy(new, clock.now) and not bot1.store.admit_deploy(new, clock.now)
+    other = Process(store_url, "bot-2", clock, log)
+    other.queue.dispatch()
+    assert log == []  # just admitted: left a moment to the process that admitted it
+    assert bot1.queue.submit(new)  # which starts it at once
     until(lambda: ("start", new, "bot-1", False) in log, "the admitted deploy to run first")
     bot1.finish(new)
     until(lambda: bot1.store.deploy(new).state == DONE, "it to end")

@@ -85,6 +85,7 @@ class EnvironmentManager:
             claim = self.claims.take(claim_key(env), EXTEND)
             if claim is not None:
                 try:
+                    self.claims.check(claim)
                     tagged = self.provider.set_expiry(env, expires)
                 finally:
                     self.claims.release(claim)
@@ -125,6 +126,7 @@ class EnvironmentManager:
             if env.status in (LAUNCHING, UPDATING):
                 return self._tear_down_later(env, actor, reason, env.status.lower(), now)
             try:
+                self.claims.check(claim)
                 self.provider.terminate(env)
             except Busy:
                 return self._tear_down_later(env, actor, reason, "an update on AWS", now)

@@ -161,6 +161,7 @@ class Reaper:
                 if claim is None:
                     continue
                 try:
+                    self._claims.check(claim)
                     self._provider.set_expiry(env, decided)
                 finally:
                     self._claims.release(claim)
@@ -172,6 +173,7 @@ class Reaper:
             report.busy.append(decision)
             return
         try:
+            self._claims.check(claim)
             self._provider.terminate(env)
         except Busy:  # Beanstalk began something with it since the listing: a later pass
             report.busy.append(decision)

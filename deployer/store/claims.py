@@ -5,6 +5,11 @@ holds its claim (keyed by the feature) for as long as it works on it. A claim ha
 holder (the process) and a lifetime that the process's heartbeat keeps renewing, so
 the claims of a process that died run out and others may take them over (a Kubernetes
 Lease, in a table). Taking a claim is one atomic statement in the store.
+
+Claims are fenced: the heartbeat renews only the claims this process still works under (by
+token), and `check(claim)` — called before each change made under it — raises ClaimLost once
+the claim was taken over, or could not be renewed for long enough that it may have been. A
+release that fails (the store away for a moment) is retried by the heartbeat, not renewed.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from datetime import datetime, timedelta
 
 from deployer import metrics
 from deployer.durations import format_duration
-from deployer.errors import ConfigError
+from deployer.errors import ClaimLost, ConfigError, DeployError
 from deployer.store.state import ClaimRow, Store
 
 log = logging.getLogger(__name__)
@@ -56,20 +61,55 @@ class Claims:
         self.holder = holder
         self._clock = clock
         self.timeout = timeout
+        self._lock = threading.Lock()
+        self._held: dict[str, datetime] = {}  # token -> until when this process may still trust it
+        self._lost: set[str] = set()
+        self._unreleased: dict[str, Claim] = {}  # releases the store did not take: the heartbeat retries
 
     def take(self, key: str, operation: str, job_id: int | None = None) -> Claim | None:
         """The claim on `key`, or None while someone else's is alive."""
         now = self._clock()
         claim = Claim(key, uuid.uuid4().hex, operation, job_id)
         if self._store.claim(key, claim.token, self.holder, operation, job_id, now, now + self.timeout):
+            with self._lock:
+                self._held[claim.token] = self._trusted_until(now)
             return claim
         return None
 
+    def _trusted_until(self, renewed_at: datetime) -> datetime:
+        # Others may take it once it runs out on their clock, which may be a sixth of the timeout
+        # ahead of ours (clock_skew_problem): stop trusting it before then.
+        return renewed_at + self.timeout - self.timeout / MAX_SKEW_PER_CLAIM
+
     def release(self, claim: Claim) -> None:
-        self._store.release_claim(claim.key, claim.token)
+        """Let go of `claim`; if the store can't be reached now, the heartbeat tries again (and the
+        claim is no longer renewed meanwhile, so at worst it runs out)."""
+        with self._lock:
+            self._held.pop(claim.token, None)
+            self._lost.discard(claim.token)
+        try:
+            self._store.release_claim(claim.key, claim.token)
+        except DeployError as error:
+            with self._lock:
+                self._unreleased[claim.token] = claim
+            log.warning("could not release the claim on %s (%s); trying again at the next heartbeat",
+                        claim.key, error.message)
+
+    def check(self, claim: Claim) -> None:
+        """The fence: ClaimLost unless this process still holds `claim` and may trust it is still its own."""
+        with self._lock:
+            until = self._held.get(claim.token)
+            lost = claim.token in self._lost
+        if until is None or lost or self._clock() >= until:
+            raise ClaimLost(f"deploybot lost its claim on `{claim.key}` (the state store was out of reach, or "
+                            "this process stood still, longer than DEPLOYBOT_CLAIM_TIMEOUT) and stopped before "
+                            "changing anything more; another deploybot process may take it over.")
 
     def release_all(self) -> None:
         """This process is ending: every claim it holds goes now, not when it runs out."""
+        with self._lock:
+            self._held.clear()
+            self._unreleased.clear()
         self._store.release_claims_of(self.holder)
 
     def current(self, key: str) -> ClaimRow | None:
@@ -82,7 +122,28 @@ class Claims:
         return {row.key: row for row in self._store.claims() if row.until > now}
 
     def heartbeat(self) -> int:
-        return self._store.renew_claims(self.holder, self._clock() + self.timeout)
+        """Retry the releases that failed, then renew the claims still held; returns how many were
+        renewed. One that was not is lost: `check` says so to whoever works under it."""
+        with self._lock:
+            unreleased = list(self._unreleased.values())
+        for claim in unreleased:
+            self._store.release_claim(claim.key, claim.token)
+            with self._lock:
+                self._unreleased.pop(claim.token, None)
+        with self._lock:
+            tokens = list(self._held)
+        now = self._clock()
+        renewed = self._store.renew_claims(self.holder, tokens, now + self.timeout)
+        with self._lock:
+            for token in tokens:
+                if token not in self._held:
+                    continue  # released meanwhile
+                if token in renewed:
+                    self._held[token] = self._trusted_until(now)
+                elif token not in self._lost:
+                    self._lost.add(token)
+                    log.error("a claim of this process was taken over or removed: its work stops at its next change")
+        return len(renewed)
 
     def clock_skew(self) -> timedelta | None:
         """How far this process's clock is ahead of the store's; None where the store has none of its own."""

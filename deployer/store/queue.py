@@ -121,7 +121,7 @@ class DeployQueue:
                     continue
                 if not first or job.id in self._mine or len(self._mine) >= self._slots:
                     continue
-                if job.state == QUEUED and job.id not in self._accepted and job.started_at > fresh:
+                if job.state == QUEUED and job.id not in self._accepted and (job.queued_at or job.started_at) > fresh:
                     continue  # its own process is starting it right now
                 holder = live.get(job.feature)
                 if job.state == RUNNING and holder is not None and holder.job_id == job.id:

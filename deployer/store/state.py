@@ -10,7 +10,7 @@ The schema is versioned (deployer/store/schema.py, Alembic); this module describ
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -89,6 +89,7 @@ deploys = Table(
     Column("instance_asked", Boolean, nullable=False, server_default=false()),
     Column("commit_sha", String(40)),  # once resolved: the image sweep keeps what deploys are using
     Column("respond_to", Text),  # a new job's private answers (JSON: Slack's response_url and its options)
+    Column("queued_at", UTCDateTime),  # when it was admitted: its own process starts it, others wait a moment
     Index("ix_deploys_feature_state", "feature", "state"),  # whose turn it is on a branch
 )
 
@@ -177,13 +178,14 @@ class DeployRecord:
     attempts: int = 0
     instance_asked: bool = False
     respond_to: str | None = None
+    queued_at: datetime | None = None
 
     @classmethod
     def of(cls, row: Mapping) -> "DeployRecord":
         ttl = timedelta(seconds=row["ttl_seconds"]) if row["ttl_seconds"] is not None else None
         return cls(row["id"], row["feature"], row["owner"], row["channel"], row["thread_ts"], row["started_at"],
                    row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0,
-                   bool(row["instance_asked"]), row["respond_to"])
+                   bool(row["instance_asked"]), row["respond_to"], row["queued_at"])
 
 
 @dataclass(frozen=True)
@@ -353,7 +355,7 @@ class Store:
             result = conn.execute(insert(deploys).values(
                 feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at,
                 state=QUEUED if thread_ts else NEW, ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type,
-                instance_asked=instance_asked, attempts=0, respond_to=respond_to))
+                instance_asked=instance_asked, attempts=0, respond_to=respond_to, queued_at=at if thread_ts else None))
             return int(result.inserted_primary_key[0])
 
     def deploy_thread(self, deploy_id: int, channel: str, thread_ts: str) -> None:
@@ -361,12 +363,12 @@ class Store:
         with self._tx() as conn:
             conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(channel=channel, thread_ts=thread_ts))
 
-    def admit_deploy(self, deploy_id: int) -> bool:
+    def admit_deploy(self, deploy_id: int, at: datetime) -> bool:
         """A new job's thread is open and its branch exists: queued from now on. False when it was no
         longer new (called off meanwhile)."""
         with self._tx() as conn:
             return conn.execute(update(deploys).where(deploys.c.id == deploy_id).where(deploys.c.state == NEW)
-                                .values(state=QUEUED)).rowcount == 1
+                                .values(state=QUEUED, queued_at=at)).rowcount == 1
 
     def hand_back_deploy(self, deploy_id: int, holder: str) -> bool:
         """A running job left at a safe point by a process that stops: the next one resumes it, and this
@@ -385,10 +387,15 @@ class Store:
             return conn.execute(query.values(state=RUNNING, holder=holder, attempts=deploys.c.attempts + 1)
                                 ).rowcount == 1
 
-    def deploy_finished(self, deploy_id: int, outcome: str, at: datetime, detail: str = "") -> None:
+    def deploy_finished(self, deploy_id: int, outcome: str, at: datetime, detail: str = "", *,
+                        holder: str | None = None) -> bool:
+        """Record a job's end; with `holder`, only while that process still holds it (a fenced write:
+        one that lost it to another process records nothing). False when nothing was recorded."""
+        query = update(deploys).where(deploys.c.id == deploy_id)
+        if holder is not None:
+            query = query.where(deploys.c.holder == holder)
         with self._tx() as conn:
-            conn.execute(update(deploys).where(deploys.c.id == deploy_id)
-                         .values(state=DONE, outcome=outcome, finished_at=at, detail=detail))
+            return conn.execute(query.values(state=DONE, outcome=outcome, finished_at=at, detail=detail)).rowcount == 1
 
     def cancel_queued_deploys(self, feature: str, at: datetime, why: str) -> list[DeployRecord]:
         """Call off the deploys of `feature` nobody has started; those a process takes meanwhile run."""
@@ -545,10 +552,16 @@ class Store:
         with self._tx() as conn:
             conn.execute(delete(claims).where(claims.c.holder == holder))
 
-    def renew_claims(self, holder: str, until: datetime) -> int:
-        """The heartbeat: every claim of this process lives on; returns how many it holds."""
+    def renew_claims(self, holder: str, tokens: Iterable[str], until: datetime) -> set[str]:
+        """The heartbeat: the claims this process still works under live on; returns the tokens renewed
+        (one missing was taken over, or released by someone cleaning up)."""
+        tokens = list(tokens)
+        if not tokens:
+            return set()
         with self._tx() as conn:
-            return conn.execute(update(claims).where(claims.c.holder == holder).values(until=until)).rowcount
+            rows = conn.execute(update(claims).where(claims.c.holder == holder).where(claims.c.token.in_(tokens))
+                                .values(until=until).returning(claims.c.token))
+            return {token for (token,) in rows}
 
     def claims(self, key: str | None = None) -> list[ClaimRow]:
         query = select(claims) if key is None else select(claims).where(claims.c.key == key)

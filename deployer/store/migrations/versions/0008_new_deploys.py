@@ -12,3 +12,4 @@ down_revision = "0007"
 
 def upgrade() -> None:
     op.add_column("deploys", sa.Column("respond_to", sa.Text()))
+    op.add_column("deploys", sa.Column("queued_at", sa.DateTime()))

@@ -5,6 +5,9 @@ Both modes answer `GET /healthz` on PORT, so one container HEALTHCHECK fits eith
 from __future__ import annotations
 
 import gc
+import hmac
+import io
+import ipaddress
 import logging
 import os
 import signal
@@ -13,10 +16,11 @@ import threading
 from collections.abc import Callable, Iterable
 
 import boto3
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler as WsgiSlackRequestHandler
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 
 from bot.app import build_app, slack_client
 from bot.preflight import app_token_problem, port_check, port_problem, slack_checks
@@ -37,7 +41,9 @@ log = logging.getLogger(__name__)
 
 
 EVENTS_PATH = "/slack/events"  # the request URL of both commands and of interactivity (manifest.yml)
-MAX_SLACK_BODY = 1024 ** 2
+# Slack's requests are small: a click carries the clicked message, and deploybot's largest (a page of
+# /envs) is under 20 KB form-encoded. Anything bigger is not from Slack, signed or not.
+MAX_SLACK_BODY = 128 * 1024
 
 
 class SlackFirst:
@@ -49,23 +55,36 @@ class SlackFirst:
     behind it (bench/README.md, "ack_latency").
     """
 
-    def __init__(self, app: App, web: Flask) -> None:
+    def __init__(self, app: App, web: Flask, signing_secret: str | None = None) -> None:
         self.slack = WsgiSlackRequestHandler(app, path=EVENTS_PATH)
         self.web = web
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != EVENTS_PATH:
             return self.web(environ, start_response)
-        # Bolt reads the whole body before it checks the signature: anyone could make it hold
-        # gigabytes. Slack's own requests are a few kilobytes.
+        # Bolt reads and parses the whole body before it checks the signature, on threads that run
+        # ahead of everything else (bot/priority.py): anyone could make it parse a large form for
+        # every ack to wait behind. The signature is checked here first, over the raw bytes.
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return _plain(start_response, "400 Bad Request", "the Content-Length is not a number")
         if length > MAX_SLACK_BODY:
             return _plain(start_response, "413 Content Too Large",
-                          f"a request from Slack is at most {MAX_SLACK_BODY // 1024 ** 2} MB")
+                          f"a request from Slack is at most {MAX_SLACK_BODY // 1024} KB")
+        if self._verifier is not None:
+            body = environ["wsgi.input"].read(length) if length else b""
+            if not self._signed(body, environ):
+                return _plain(start_response, "401 Unauthorized", "not signed by Slack with this app's signing secret")
+            environ = {**environ, "wsgi.input": io.BytesIO(body)}
         return self.slack(environ, start_response)
+
+    def _signed(self, body: bytes, environ: dict) -> bool:
+        timestamp, signature = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"), environ.get("HTTP_X_SLACK_SIGNATURE")
+        if not timestamp or not signature or not timestamp.isdigit():
+            return False
+        return self._verifier is not None and self._verifier.is_valid(body, timestamp, signature)
 
 
 def _plain(start_response: Callable, status: str, text: str) -> list[bytes]:
@@ -74,7 +93,8 @@ def _plain(start_response: Callable, status: str, text: str) -> list[bytes]:
     return [body]
 
 
-def http_app(app: App, store: Store, hooks: Receiver | None = None, worker: WorkerProcess | None = None) -> SlackFirst:
+def http_app(app: App, store: Store, hooks: Receiver | None = None, worker: WorkerProcess | None = None, *,
+             signing_secret: str | None = None, metrics_token: str | None = None) -> SlackFirst:
     web = Flask("deploybot")
     if hooks is not None:
         webhooks.register(web, hooks)
@@ -84,12 +104,12 @@ def http_app(app: App, store: Store, hooks: Receiver | None = None, worker: Work
         problems = _problems(store, worker)
         return (jsonify(ok=False, **problems), 503) if problems else jsonify(ok=True)
 
-    web.get("/metrics")(lambda: _metrics(worker))
-    return SlackFirst(app, web)
+    web.get("/metrics")(lambda: _metrics(worker, metrics_token))
+    return SlackFirst(app, web, signing_secret)
 
 
 def socket_mode_health_app(is_connected: Callable[[], bool], store: Store, hooks: Receiver | None = None,
-                           worker: WorkerProcess | None = None) -> Flask:
+                           worker: WorkerProcess | None = None, *, metrics_token: str | None = None) -> Flask:
     # Slack's events arrive over the WebSocket, so the bot is healthy only while it is connected;
     # the client reconnects on its own, and /healthz says 503 until it has. Webhooks come here too.
     web = Flask("deploybot")
@@ -104,12 +124,16 @@ def socket_mode_health_app(is_connected: Callable[[], bool], store: Store, hooks
             return jsonify(ok=True, socket_mode=mode)
         return jsonify(ok=False, socket_mode=mode, **problems), 503
 
-    web.get("/metrics")(lambda: _metrics(worker))
+    web.get("/metrics")(lambda: _metrics(worker, metrics_token))
     return web
 
 
-def _metrics(worker: WorkerProcess | None) -> Response:
-    """This process's figures with the deploy worker's added in (deploys are counted there)."""
+def _metrics(worker: WorkerProcess | None, token: str | None) -> Response:
+    """This process's figures with the deploy worker's added in (deploys are counted there); for this
+    machine only, or for whoever shows DEPLOYBOT_METRICS_TOKEN as a bearer token."""
+    if not _may_scrape(token):
+        return Response("GET /metrics answers on this machine only, or with DEPLOYBOT_METRICS_TOKEN as a bearer "
+                        "token (Authorization: Bearer …)\n", status=403, content_type="text/plain; charset=utf-8")
     also = ""
     if worker is not None:
         try:
@@ -118,6 +142,16 @@ def _metrics(worker: WorkerProcess | None) -> Response:
             log.warning("the deploy worker did not give its metrics; this scrape has the serving process's only")
     body, content_type = metrics.exposition(also=also)
     return Response(body, content_type=content_type)
+
+
+def _may_scrape(token: str | None) -> bool:
+    if token:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _problems(store: Store, worker: WorkerProcess | None) -> dict[str, str]:
@@ -167,7 +201,8 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
         # After the worker started (it stays at normal priority) and before waitress starts its
         # threads (they inherit this one's): bot/priority.py.
         acks_first(settings.ack_priority)
-        _listen(bot.app, slack, services.store, bot.hooks, bot.worker)
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        _listen(bot.app, slack, services.store, bot.hooks, bot.worker, token)
     finally:
         bot.stop()
         log.info("deploybot stopped")
@@ -199,10 +234,13 @@ class GracefulStop:
             os.kill(os.getpid(), signum)  # into the main thread's loop: SystemExit there
 
 
-def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver, worker: WorkerProcess) -> None:
+def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver, worker: WorkerProcess,
+            metrics_token: str | None) -> None:
     if not slack.socket_mode:
         log.info("deploybot listening on port %d (POST /slack/events, POST /hooks/..., GET /healthz)", slack.port)
-        _serve_http(http_app(app, store, hooks, worker), slack.port, threads=16)
+        secret = slack.signing_secret.get_secret_value() if slack.signing_secret else None
+        _serve_http(http_app(app, store, hooks, worker, signing_secret=secret, metrics_token=metrics_token),
+                    slack.port, threads=16)
         return
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -214,7 +252,8 @@ def _listen(app: App, slack: SlackSettings, store: Store, hooks: Receiver, worke
         except SlackApiError as error:
             raise ConfigError(app_token_problem(error)) from None
         log.info("deploybot connected; GET /healthz and POST /hooks/... on port %d", slack.port)
-        _serve_http(socket_mode_health_app(handler.client.is_connected, store, hooks, worker), slack.port, threads=4)
+        _serve_http(socket_mode_health_app(handler.client.is_connected, store, hooks, worker,
+                                           metrics_token=metrics_token), slack.port, threads=4)
     finally:
         # Also on SIGTERM's SystemExit: Slack sees the socket close, and the client's reconnect threads end.
         handler.close()

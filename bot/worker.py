@@ -73,6 +73,7 @@ class WorkerProcess:
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="deploybot-worker-write", daemon=True)
         self._exit: str | None = None
+        self._ready = threading.Event()  # the worker said it is ready (its start-up takes seconds on a busy machine)
 
     def start(self) -> "WorkerProcess":
         try:
@@ -95,6 +96,7 @@ class WorkerProcess:
                                        pass_fds=(theirs.fileno(),))
         theirs.close()
         with self._lock:
+            self._ready.clear()
             self._process, self._socket, self._exit = process, ours, None
         threading.Thread(target=self._read, args=(ours,), name="deploybot-worker-read", daemon=True).start()
         log.info("deploy worker started (pid %d)", process.pid)
@@ -126,6 +128,9 @@ class WorkerProcess:
             with sock.makefile("rb") as lines:
                 for line in lines:
                     answer = json.loads(line)
+                    if answer.get("ready"):
+                        self._ready.set()
+                        continue
                     future = self._calls.pop(answer["id"], None)
                     if future is not None:
                         future.set_result(answer.get("result"))
@@ -168,11 +173,16 @@ class WorkerProcess:
             self._calls.pop(call_id, None)
 
     def problem(self) -> str | None:
-        """What /healthz says when the worker is not running; None while it is."""
+        """What /healthz says when the worker is not running, or not ready yet; None while it is."""
         # Not poll(): while the watching thread waits for the process, poll() answers None.
         if self._process is None:
             return self._exit or "the deploy worker is not running"
-        return self._exit
+        return self._exit or (None if self._ready.is_set() else "the deploy worker is starting")
+
+    @property
+    def down(self) -> bool:
+        """Not running (it exited, or could not be started): what is sent to it waits for the next one."""
+        return self._process is None or self._exit is not None
 
     def stop(self) -> None:
         """Tell the worker to stop (it hands its deploys back at a safe point within the stop
@@ -209,7 +219,7 @@ class RemoteDeploys:
 
     def start(self, request: DeployRequest, origin: Origin) -> None:
         job = record(self._store, request, origin, self._clock())
-        if self._worker.stopping or self._worker.problem():
+        if self._worker.stopping or self._worker.down:
             origin.respond(views.delayed_reply(request.feature))  # the next worker finds it in the store
             return
         try:
@@ -276,6 +286,9 @@ def work(sock: socket.socket) -> None:
     def answer(call_id: int, result: Any) -> None:
         with lock:
             sock.sendall((json.dumps({"id": call_id, "result": result}) + "\n").encode())
+
+    with lock:
+        sock.sendall(b'{"ready": true}\n')
 
     try:
         with sock.makefile("rb") as lines:

@@ -171,6 +171,10 @@ class Settings(BaseSettings):
         description="How long a bot process that stopped answering (crashed, lost its machine) keeps its claims on "
         "environments; then another process resumes its deploys and takes over its work.",
     )
+    metrics_token: SecretStr | None = Field(
+        None, description="A bearer token that lets Prometheus scrape GET /metrics from another machine "
+        "(Authorization: Bearer …); unset, /metrics answers on this machine only.",
+    )
     stop_timeout: Duration = Field(
         timedelta(seconds=5),
         description="How long `deploybot serve`, told to stop (SIGTERM, Ctrl-C), gives running deploys to reach a "

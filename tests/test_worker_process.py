@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import sys
 import time
 from datetime import timedelta
 
@@ -45,9 +46,12 @@ def test_a_worker_that_cannot_be_started_is_tried_again_and_deploys_wait_in_the_
         assert (job.state, job.feature, job.channel, job.thread_ts) == (NEW, "feature-x", "C0DEPLOY", None)
         assert json.loads(job.respond_to)["url"] == url  # where a worker answers privately, once one runs
 
-        program.write_text("#!/bin/sh\nexec sleep 30\n")
+        # A stand-in worker that says it is ready on its socket, as bot.worker does after its start-up.
+        program.write_text(f"#!{sys.executable}\nimport os, sys, time\n"
+                           "os.write(int(sys.argv[sys.argv.index('--fd') + 1]), b'{\"ready\": true}\\n')\n"
+                           "time.sleep(30)\n")
         program.chmod(program.stat().st_mode | stat.S_IXUSR)
-        until(lambda: worker.problem() is None, "the worker to be started on a later try")
+        until(lambda: worker.problem() is None, "the worker to be started on a later try, and ready")
     finally:
         worker.stop()
 

@@ -169,9 +169,15 @@ class LocalProvider:
             details=_last_lines(container),
         )
 
+    def _containers(self) -> list[Any]:
+        # Others remove containers on this engine too (another deploybot, an operator, the tests
+        # beside each other): one that goes between the listing and its inspection is not an error.
+        return self._docker.containers.list(all=True, ignore_removed=True)
+
     # life cycle ---------------------------------------------------------------------
     def environments(self) -> list[Environment]:
-        containers = self._docker.containers.list(all=True, filters={"label": f"{MANAGED_BY}={MANAGER}"})
+        containers = self._docker.containers.list(all=True, filters={"label": f"{MANAGED_BY}={MANAGER}"},
+                                                  ignore_removed=True)
         return [self._environment(c) for c in containers if c.name.startswith(NAME_PREFIX) and self._owns(c)]
 
     def get(self, env_id: str) -> Environment | None:
@@ -197,7 +203,7 @@ class LocalProvider:
             return self._sweep_images() if quiet else ([], [])
 
     def _sweep_images(self) -> tuple[list[str], list[str]]:
-        in_use = {c.labels.get(IMAGE_LABEL) for c in self._docker.containers.list(all=True)}
+        in_use = {c.labels.get(IMAGE_LABEL) for c in self._containers()}
         images = [
             LocalImage(tag, image.labels.get("deploybot.feature"), tagged_at(image))
             for image in self._docker.images.list(name=self._repository, filters={"label": "deploybot.commit"})
@@ -242,7 +248,7 @@ class LocalProvider:
         return f"{self._public}:{port}"
 
     def _free_port(self, feature: str) -> int:
-        taken = {c.labels.get(PORT_LABEL) for c in self._docker.containers.list(all=True)}
+        taken = {c.labels.get(PORT_LABEL) for c in self._containers()}
         for port in self._ports.candidates(feature):
             if str(port) not in taken and self._port_free(port):
                 return port

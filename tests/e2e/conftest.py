@@ -115,13 +115,16 @@ class Bot:
 
 
 def start_bot(env: dict[str, str], slack: SlackApiStandIn, log: Path) -> Bot:
-    """`deploybot serve` as a process, answering once its /healthz does."""
+    """`deploybot serve` as a process, once its /healthz answers and says its deploy worker is ready
+    (on a busy machine its start-up takes seconds, and meanwhile another bot on the store would
+    take up the /deploys this one records)."""
     port = processes.free_port()
     process = processes.start(
         [processes.python(), "-m", "bot.cli", "serve"], {**env, "PORT": str(port)}, log,
         f"http://127.0.0.1:{port}/healthz",
     )
     url = f"http://127.0.0.1:{port}"
+    processes.wait_worker_ready(url, process, log)
     return Bot(url, SlackDriver(url, SIGNING_SECRET, response_urls=slack.new_response_url), process, log)
 
 

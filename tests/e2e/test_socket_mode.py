@@ -63,6 +63,7 @@ def socket_bot(bot_env, slack, logs, tmp_path, request):
             time.sleep(0.1)
         url = f"http://127.0.0.1:{port}"
         processes.wait_http(f"{url}/healthz", process, log_path)  # it listens once connected
+        processes.wait_worker_ready(url, process, log_path)
         yield SocketBot(socket, process, url, log_path)
     finally:
         processes.stop(process)

@@ -88,6 +88,7 @@ def fresh_checkout(target: Path) -> Path:
 
 def test_the_bot_starts_serves_deploys_and_tears_down_on_the_local_provider(started, slack, app_repo):
     bot, client = started
+    processes.wait_worker_ready(bot.url, bot.process, bot.log)
     assert bot.driver.get("/healthz").json() == {"ok": True}
 
     assert bot.driver.slash(text="feature-y").status_code == 200

@@ -64,7 +64,8 @@ def test_a_worker_that_dies_alone_is_started_again_and_health_says_so_meanwhile(
         assert health["ok"] is False and "deploy worker exited with code -9" in health["worker"]
         assert bot.driver.slash(text="worker-a").status_code == 200  # while no worker runs: the next one takes it
         (second,) = wait_until(lambda: [p for p in workers_of(bot.process.pid) if p != first], 10, "a new worker")
-        wait_until(lambda: bot.driver.get("/healthz").status_code == 200, 10, "/healthz to be 200 again")
+        # 200 again once the new worker has said it is ready.
+        wait_until(lambda: bot.driver.get("/healthz").status_code == 200, 30, "/healthz to be 200 again")
         assert finished(slack, root_of(slack, "worker-a"), timeout=90)[-1].startswith(":rocket:")
         assert alive(second) and workers_of(bot.process.pid) == [second]
     finally:

@@ -1,6 +1,7 @@
 """Start the processes of the local world and wait until they answer."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -32,6 +33,25 @@ def wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 3
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def wait_worker_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Until `deploybot serve`'s /healthz no longer says its deploy worker is starting (on a busy
+    machine that takes seconds, and meanwhile another bot on the store takes up what this one records)."""
+    deadline = time.monotonic() + timeout
+    while _worker_problem(f"{url}/healthz"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the deploy worker never got ready:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def _worker_problem(healthz: str) -> str | None:
+    try:
+        with urllib.request.urlopen(healthz, timeout=10) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as refused:  # a 503 says why
+        answer = json.loads(refused.read() or b"{}")
+    return answer.get("worker")
 
 
 def start(args: list[str], env: dict[str, str], log: Path, health_url: str, timeout: float = 30) -> subprocess.Popen:

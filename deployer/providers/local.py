@@ -8,6 +8,7 @@ a later expiry (an Extend, a redeploy's renewal) lives in deploybot's store.
 """
 from __future__ import annotations
 
+import logging
 import socket
 import time
 import urllib.error
@@ -21,7 +22,7 @@ from typing import Any
 import docker
 
 from deployer.environment import (
-    LAUNCHING, MANAGED_BY, MANAGER, READY, Environment, environment_tags,
+    LAUNCHING, MANAGED_BY, MANAGER, READY, TERMINATING, Environment, environment_tags,
 )
 from deployer.build.images import tagged_at
 from deployer.errors import CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
@@ -31,6 +32,8 @@ from deployer.providers import Release, Report
 from deployer.request import DeployRequest
 from deployer.stopping import Stopping
 from deployer.build.slots import BuildSlots
+
+log = logging.getLogger(__name__)
 
 PORT_LABEL = "deploybot:port"
 IMAGE_LABEL = "deploybot:image"
@@ -155,8 +158,11 @@ class LocalProvider:
             if container.status in ("exited", "dead") or restarts:
                 how = (f"keeps exiting (restarted {restarts} times)" if restarts
                        else f"exited with code {container.attrs['State'].get('ExitCode')}")
-                raise EnvironmentFailed(f"The container of {env.name} {how}; its last log lines:",
-                                        details=_last_lines(container))
+                lines = _last_lines(container)
+                _stop_restarting(container)
+                raise EnvironmentFailed(f"The container of {env.name} {how}, so it is stopped (the environment "
+                                        "stays until it expires, or a redeploy fixes it); its last log lines:",
+                                        details=lines)
             if container.status == "running" and self._probe(port):
                 ready = self._environment(container)
                 report(EnvironmentChanged(ready))
@@ -237,7 +243,10 @@ class LocalProvider:
     def _environment(self, container: Any) -> Environment:
         labels = dict(container.labels)
         running = container.status == "running"
-        status = READY if running or container.status in ("exited", "dead") else container.status.capitalize()
+        # Any container can be removed (forced), whatever it is doing: one crash-looping ("restarting"),
+        # never started ("created") or paused is as ready to go as a running one, or it would hold its
+        # port past its expiry. Only one already being removed is not.
+        status = TERMINATING if container.status == "removing" else READY
         port = labels.get(PORT_LABEL)
         return Environment(
             container.name, container.name.removeprefix(NAME_PREFIX), status, "Green" if running else "Red",
@@ -305,6 +314,15 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _stop_restarting(container: Any) -> None:
+    """A container that failed its deploy must not crash-loop under `unless-stopped` until it expires."""
+    try:
+        container.update(restart_policy={"Name": "no"})
+        container.stop(timeout=1)
+    except docker.errors.APIError as err:  # it went meanwhile: nothing is left to loop
+        log.info("could not stop %s after its failed deploy: %s", container.name, err.explanation or err)
 
 
 def _last_lines(container: Any) -> list[str]:

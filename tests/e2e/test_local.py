@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -76,11 +77,27 @@ def test_a_replaced_container_takes_its_anonymous_volumes_with_it(local):
     assert first not in {volume.name for volume in client.volumes.list()}  # nothing piles up
 
 
-def test_a_container_that_exits_is_reported_with_its_log(local):
-    _, env, _ = local
+def test_a_container_that_exits_is_reported_with_its_log_and_left_stopped(local):
+    _, env, client = local
     result = _deploybot(env, "deploy", "crash")
     assert result.returncode == 6, result.stderr
     assert re.search(r"exited with code 3|keeps exiting", result.stderr) and "crashing on purpose" in result.stderr
+    assert "it is stopped" in result.stderr
+    # No crash loop left behind, holding its port until it expires: stopped, and it stays stopped.
+    container = client.containers.get("deploybot-tl-crash")
+    restarts = container.attrs["RestartCount"]
+    time.sleep(2)
+    container.reload()
+    assert container.status == "exited" and container.attrs["RestartCount"] == restarts
+    assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert "it is stopped" in result.stderr
+    # No crash loop left behind, holding its port until it expires: stopped, and it stays stopped.
+    container = client.containers.get("deploybot-tl-crash")
+    restarts = container.attrs["RestartCount"]
+    time.sleep(2)
+    container.reload()
+    assert container.status == "exited" and container.attrs["RestartCount"] == restarts
+    assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"
 
 
 def test_the_reaper_removes_exactly_deploybots_expired_containers(local):
@@ -96,6 +113,11 @@ def test_the_reaper_removes_exactly_deploybots_expired_containers(local):
     client.containers.run(BASE_IMAGE, name="deploybot-tl-odd", labels=garbage, **run)
     client.containers.run(BASE_IMAGE, name="deploybot-tl-theirs", labels=theirs, **run)
     client.containers.run(BASE_IMAGE, name="deploybot-tl-decoy", labels={"team": "web"}, **run)
+    # Expired and crash-looping: "restarting" most of the time, and never Ready in the old sense.
+    looping = {**environment_tags("loop", "U1", now - timedelta(days=2), now - timedelta(hours=1)),
+               IMAGE_LABEL: f"{OURS}:deploybot-l00p"}
+    client.containers.run(BASE_IMAGE, name="deploybot-tl-loop", labels=looping, detach=True,
+                          command=["sh", "-c", "exit 1"], restart_policy={"Name": "unless-stopped"})
 
     listed = _deploybot(env, "envs")
     assert "tl-old" in listed.stdout and "tl-odd" in listed.stdout
@@ -107,9 +129,9 @@ def test_the_reaper_removes_exactly_deploybots_expired_containers(local):
 
     real = _deploybot(env, "reap")
     assert real.returncode == 0, real.stderr
-    assert "terminated tl-old (old)" in real.stdout
+    assert "terminated tl-old (old)" in real.stdout and "terminated tl-loop (loop)" in real.stdout
     names = {c.name for c in client.containers.list(all=True)}
-    assert "deploybot-tl-old" not in names
+    assert "deploybot-tl-old" not in names and "deploybot-tl-loop" not in names
     assert {"deploybot-tl-odd", "deploybot-tl-decoy", "deploybot-tl-theirs"} <= names
     # The image of feature-x's first commit is no longer used by any container: pruned.
     running = client.containers.get("deploybot-tl-feature-x").image.id

@@ -305,6 +305,7 @@ class DeployService:
                 # From now on the reaper and the warnings know where to speak about it.
                 self._manager.remember(event.environment, thread.channel, thread.ts)
                 environment.append(event.environment)
+                self._call_off_teardown(event.environment, user_id, thread)
                 log.info("%s %s", "creating" if isinstance(event, EnvironmentCreating) else "reusing",
                          event.environment.name)
             line = views.progress_text(event)
@@ -330,6 +331,16 @@ class DeployService:
         thread.update(self._card(views.deploy_succeeded(result, user_id), result.environment, thread))
         thread.reply(views.success_reply(result))
         return "deployed", result.url or ""
+
+    def _call_off_teardown(self, env: Environment, user_id: str, thread: Thread) -> None:
+        """New work on a branch whose environment was to go later (its branch deleted, its pull request
+        merged): it stays. A tear down someone asked for now (queued behind this deploy) still happens."""
+        remembered = self._store.recall(env.id)
+        if remembered is None or remembered.teardown_at is None:
+            return
+        _, kept = self._manager.keep(env.id, user_id)
+        if kept:
+            thread.reply(views.teardown_called_off(env.name, remembered.teardown_reason))
 
     def _card(self, message: views.Message, environment: Environment, thread: Thread) -> views.Message:
         """The deploy's channel message gets the environment's buttons, and is remembered as its card."""

@@ -103,7 +103,8 @@ def teardown_waits(env: Environment, why: str, waits_for: str) -> str:
 
 
 def reopened(env: Environment, event: PullRequest) -> str:
-    return f":recycle: {number(event)} reopened by {login(event)}: {code(env.name)} stays; its tear down is called off."
+    return (f":recycle: {number(event)} {event.action} by {login(event)}: {code(env.name)} stays; "
+            "its tear down is called off.")
 
 
 def deploy_called_off(feature: str, why: str) -> str:

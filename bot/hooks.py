@@ -127,7 +127,7 @@ class HookActions:
         elif event.action in ("merged", "closed"):
             self.gone(event)
         else:
-            if event.action == "reopened":
+            if event.action in ("opened", "reopened"):  # a pull request of the branch is open again
                 self.reopened(event)
             self.opened(event)
 
@@ -275,7 +275,8 @@ class HookActions:
                 self._notices.update(job.channel, job.thread_ts, views.deploy_unfinished(job.feature, job.owner, why))
 
     def reopened(self, event: PullRequest) -> None:
-        """A pull request reopened before its environment went: the tear down it asked for is off."""
+        """A pull request of the branch (re)opened before its environment went: the tear down a
+        closed one asked for is off."""
         env = self._live(event.branch)
         remembered = self._store.recall(env.id) if env else None
         if env is None or remembered is None or remembered.teardown_at is None:

@@ -124,6 +124,12 @@ def cannot_post_reply(error: str | None, needed: str | None = None) -> str:
     return f"Slack would not let me post in this channel (`{error}`); nothing was deployed. Try again shortly."
 
 
+def teardown_called_off(name: str, reason: str | None) -> str:
+    """A deploy of a branch whose environment was to go later (a deleted branch, a merged pull request)."""
+    why = f" ({escape(reason)})" if reason else ""
+    return f":recycle: {code(name)} is being deployed again, so the tear down planned for it{why} is called off."
+
+
 def stopping_reply(feature: str) -> str:
     return f":pause_button: deploybot is restarting; this deploy of {code(feature)} resumes when it is back."
 

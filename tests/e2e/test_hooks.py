@@ -289,6 +289,38 @@ def test_keep_calls_off_the_tear_down(later, slack):
     assert [e["action"] for e in later.store.audit_trail(env["EnvironmentId"])][-2:] == ["teardown-scheduled", "keep"]
 
 
+def test_a_deploy_of_the_branch_calls_off_its_scheduled_tear_down(later, slack):
+    root, _ = later.deploy(slack, "hook-anew")
+    merged = fixture("github-pull-request-merged")
+    merged["pull_request"]["head"]["ref"] = "hook-anew"
+    assert later.github("pull_request", merged).status_code == 202
+    keep_card(slack, root)  # it goes in GRACE seconds, unless...
+    assert later.bot.driver.slash(text="hook-anew").status_code == 200  # ... someone works on the branch again
+    again = root_of(slack, "hook-anew", after=1)
+    assert finished(slack, again)[-1].startswith(":rocket:")
+    assert any("is being deployed again, so the tear down planned for it (PR #42 merged by Octocat) is called off"
+               in text for text in replies(slack, again)), replies(slack, again)
+    time.sleep(GRACE + 3)  # past the delay, and a few reaper passes
+    (env,) = later.live("hook-anew")
+    assert "keep" in [e["action"] for e in later.store.audit_trail(env["EnvironmentId"])]
+
+
+def test_another_pull_request_of_the_branch_calls_off_the_tear_down_the_first_asked_for(later, slack):
+    root, _ = later.deploy(slack, "hook-pr2")
+    merged = fixture("github-pull-request-merged")
+    merged["pull_request"]["head"]["ref"] = "hook-pr2"
+    assert later.github("pull_request", merged).status_code == 202
+    keep_card(slack, root)
+    opened = fixture("github-pull-request-opened")
+    opened["pull_request"]["head"]["ref"] = "hook-pr2"
+    opened["number"] = opened["pull_request"]["number"] = 43
+    assert later.github("pull_request", opened).status_code == 202
+    slack.wait_for(lambda s: any("#43 opened by" in t and "its tear down is called off" in t
+                                 for t in replies(s, root)), timeout=15, what="the thread to say it stays")
+    time.sleep(GRACE + 3)
+    assert later.live("hook-pr2")
+
+
 # -- the local provider ------------------------------------------------------------------------------
 LOCAL_PREFIX = "hkl-"
 

@@ -7,8 +7,10 @@ of the branch name: git can't hold `refs/heads/hotfix` and `refs/heads/hotfix/lo
 at once, and a branch deleted upstream stays in the cache until it is asked for
 again, so mirroring names as they are would let a dead branch block new ones.
 
-Credentials embedded in the URL (https://user:token@host/...) are passed to git
-but never stored in the cache's config nor shown in messages.
+Credentials embedded in the URL (https://user:token@host/...) reach git through
+GIT_ASKPASS and its environment, never its command line (which any local user can read
+in /proc), the cache's config or a message. git and ssh run with a short list of this
+process's environment variables, not the bot's tokens and database URL.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from deployer.errors import BranchNotFound, ConfigError, DeployError, InvalidRequest
 
@@ -59,6 +61,7 @@ class GitRepo:
         self.url = url
         self.cache_dir = Path(cache_dir)
         self.display_url = redact_url(url)
+        self._remote, self._login = _without_credentials(url)
         self._lock = _lock_for(self.cache_dir)
         self._rounds = _rounds_for(self.cache_dir)
 
@@ -139,8 +142,8 @@ class GitRepo:
     def reachability_problem(self) -> str | None:
         """Why the repository can't be read (`git ls-remote`), or None: a start-up check."""
         try:
-            result = subprocess.run(["git", "ls-remote", "--heads", "--", self.url], capture_output=True,
-                                    env=_git_env(), timeout=LS_REMOTE_TIMEOUT_S, check=False)
+            result = subprocess.run(["git", "ls-remote", "--heads", "--", self._remote], capture_output=True,
+                                    env=self._env(), timeout=LS_REMOTE_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             return f"{self.display_url} did not answer within {LS_REMOTE_TIMEOUT_S}s (DEPLOYBOT_GIT_URL)."
         if result.returncode == 0:
@@ -185,7 +188,7 @@ class GitRepo:
                 "--no-tags",
                 "--prune",
                 "--",
-                self.url,
+                self._remote,
                 *refspecs,
                 timeout=FETCH_TIMEOUT_S,
             )
@@ -247,9 +250,47 @@ class GitRepo:
             ["git", "--git-dir", str(self.cache_dir), *args],
             capture_output=True,
             timeout=timeout,
-            env=_git_env(),
+            env=self._env(),
             check=False,
         )
+
+    def _env(self) -> dict[str, str]:
+        """git's environment; with the URL's credentials for its askpass program when it has some."""
+        if self._login is None:
+            return _git_env()
+        user, password = self._login
+        return {**_git_env(), "GIT_ASKPASS": str(_askpass(self.cache_dir.parent)),
+                "DEPLOYBOT_ASKPASS_USERNAME": user, "DEPLOYBOT_ASKPASS_PASSWORD": password}
+
+
+def _without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL git is given, and the user name and password it asks its askpass program for."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return url, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), (unquote(user), unquote(password))
+
+
+# Answers git's "Username for …" and "Password for …" from its environment (GitRepo._env).
+_ASKPASS = """#!/bin/sh
+case "$1" in
+    Username*) printf '%s\\n' "$DEPLOYBOT_ASKPASS_USERNAME" ;;
+    *) printf '%s\\n' "$DEPLOYBOT_ASKPASS_PASSWORD" ;;
+esac
+"""
+
+
+def _askpass(directory: Path) -> Path:
+    path = directory / "git-askpass"
+    if not path.exists() or path.read_text() != _ASKPASS:
+        directory.mkdir(parents=True, exist_ok=True)
+        staged = path.with_suffix(f".{os.getpid()}")
+        staged.write_text(_ASKPASS)
+        staged.chmod(0o700)
+        staged.replace(path)  # atomic: another process may be running the one there
+    return path
 
 
 def redact_url(url: str) -> str:
@@ -287,8 +328,16 @@ def _cache_ref(branch: str) -> str:
     return f"refs/deploybot/branches/{hashlib.sha256(branch.encode()).hexdigest()}"
 
 
+# What git and ssh need of this process's environment (the operator's proxies, ssh agent, git and
+# TLS settings); nothing else of the bot's (SLACK_BOT_TOKEN, DEPLOYBOT_STATE, ...) reaches them.
+_PASSED_ON = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "XDG_CONFIG_HOME", "SSH_AUTH_SOCK",
+              "SSL_CERT_FILE", "SSL_CERT_DIR", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY",
+              "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+
+
 def _git_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items()
+           if name in _PASSED_ON or name.startswith("GIT_")}
     env.update(
         LC_ALL="C",  # stable messages to match on
         GIT_TERMINAL_PROMPT="0",  # fail instead of waiting for a password nobody types

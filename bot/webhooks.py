@@ -12,22 +12,25 @@ read, 200 for what is ignored (with why), 202 for what is taken on.
 
 A delivery is kept in the store (its event header and body) until it has been carried out: one
 whose process died after its 202 is carried out by another process on the store (`resume`), once
-ADOPT_AFTER has passed — the process that took it may only be busy — and at most MAX_ATTEMPTS times.
+ADOPT_AFTER has passed — the process that took it may only be busy, and renews its hold while it
+works — and at most MAX_ATTEMPTS times. One that failed for a reason that passes (AWS throttled
+or unreachable, the store away for a moment) is left unfinished, so it is tried again the same way.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO
 
 from flask import Flask, jsonify, request
 
-from deployer.errors import DeployError, StoreUnavailable
+from deployer.errors import CloudError, DeployError, StoreUnavailable
 from deployer.repo_hosts.webhooks import (
     MAX_BODY, BadDelivery, Delivery, Event, Followed, Host, body_digest, github_signature_ok, gitlab_token_ok,
     parse_github, parse_gitlab,
@@ -40,6 +43,8 @@ KEEP_DELIVERIES = timedelta(days=90)
 ADOPT_AFTER = timedelta(minutes=2)
 MAX_ATTEMPTS = 3
 RESUME_EVERY_S = 15.0
+HOLD_EVERY_S = ADOPT_AFTER.total_seconds() / 4  # while a delivery runs (a long fetch), its hold is renewed
+RETRYABLE = (CloudError, StoreUnavailable)  # what may well work a few minutes later
 
 
 @dataclass(frozen=True)
@@ -121,17 +126,26 @@ class Receiver:
             log.info("%s delivery %s ignored: received before", host, delivery_id)
             return Answer(200, {"ignored": "received before"})
         log.info("%s delivery %s taken: %s", host, delivery_id, describe(event))
-        self._worker.submit(self._run, key, event, now)
+        self._worker.submit(self._run, key, event, now, True)
         return Answer(202, {"accepted": type(event).__name__})
 
-    def _run(self, key: str, event: Event, taken_at: datetime | None = None) -> None:
-        """Carry a delivery out; `taken_at` when it waited in this worker (someone may have adopted it since)."""
+    def _run(self, key: str, event: Event, taken_at: datetime, waited: bool = False) -> None:
+        """Carry a delivery out, held since `taken_at`; one that `waited` in this worker may have been
+        adopted by another process meanwhile."""
         try:
-            if taken_at is not None and not self._store.retake_delivery(key, taken_at, self._clock()):
-                log.info("webhook (%s) left to the process that took it over", describe(event))
-                return
-            self._handle(event)
-        except DeployError as error:  # AWS, the store or Slack said no: nothing to retry by itself
+            if waited:
+                now = self._clock()
+                if not self._store.retake_delivery(key, taken_at, now):
+                    log.info("webhook (%s) left to the process that took it over", describe(event))
+                    return
+                taken_at = now
+            with self._holding(key, taken_at):
+                self._handle(event)
+        except RETRYABLE as error:  # left unfinished: tried again after ADOPT_AFTER, MAX_ATTEMPTS at most
+            log.warning("webhook (%s) not carried out, tried again in %s: %s", describe(event), ADOPT_AFTER,
+                        error.message)
+            return
+        except DeployError as error:  # refused for good (gone, not allowed, a bad setting): trying again won't help
             log.warning("webhook (%s) not carried out: %s", describe(event), error.message)
         except Exception:  # a bug: logged with an id, the worker lives on
             log.exception("webhook (%s) failed (incident %s)", describe(event), uuid.uuid4().hex[:8])
@@ -139,6 +153,30 @@ class Receiver:
             self._store.delivery_done(key, self._clock())
         except StoreUnavailable as error:  # it may be carried out again by another process: claims keep it safe
             log.warning("webhook (%s) could not be marked done: %s", describe(event), error.message)
+
+    @contextmanager
+    def _holding(self, key: str, taken_at: datetime) -> Iterator[None]:
+        """Renew the hold on `key` while the block runs, so no other process adopts work in progress."""
+        done = threading.Event()
+
+        def renew() -> None:
+            held = taken_at
+            while not done.wait(HOLD_EVERY_S):
+                now = self._clock()
+                try:
+                    if not self._store.hold_delivery(key, held, now):
+                        return
+                    held = now
+                except StoreUnavailable:
+                    continue  # the next try; the hold may run out meanwhile, as a crash's would
+
+        holder = threading.Thread(target=renew, name="deploybot-hooks-hold", daemon=True)
+        holder.start()
+        try:
+            yield
+        finally:
+            done.set()
+            holder.join()
 
     def resume(self) -> int:
         """Take over the deliveries whose process died before carrying them out; how many were taken."""
@@ -152,9 +190,8 @@ class Receiver:
                 self._store.delivery_done(row["id"], now)
                 continue
             if self._store.retake_delivery(row["id"], row["taken_at"], now):
-                log.info("webhook delivery %s taken over from a process that did not carry it out: %s",
-                         row["id"], describe(event))
-                self._worker.submit(self._run, row["id"], event)
+                log.info("webhook delivery %s taken over (it was not carried out): %s", row["id"], describe(event))
+                self._worker.submit(self._run, row["id"], event, now)
                 taken += 1
         return taken
 

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from flask import Flask
 
 from bot import webhooks
 from bot.webhooks import Receiver, read_limited
+from deployer.errors import CloudError, NotAllowed
 from deployer.repo_hosts.webhooks import MAX_BODY, BranchDeleted, Followed, Pushed
 from deployer.store.state import Store, engine_for
 
@@ -226,3 +228,89 @@ def test_a_delivery_carried_out_is_not_taken_again(tmp_path):
         assert receiver.resume() == 0 and len(handled.events) == 1
     finally:
         receiver.shutdown()
+
+
+class Flaky(Handled):
+    """A handler whose first `failures` calls meet AWS throttling (what a listing meets under load)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def __call__(self, event: object) -> None:
+        super().__call__(event)
+        if len(self.events) <= self.failures:
+            raise CloudError("Beanstalk throttled the listing (Throttling)")
+
+
+def test_a_delivery_that_meets_a_passing_failure_is_tried_again_a_few_times_only(tmp_path):
+    now = [NOW]
+    flaky = Flaky(failures=5)
+    store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
+    receiver = _receiver(store, flaky, lambda: now[0])
+    web = Flask("test")
+    webhooks.register(web, receiver)
+    try:
+        assert github(web.test_client(), fixture("github-push")).status_code == 202
+        flaky.wait(1)
+        receiver.drain()
+        assert receiver.resume() == 0  # its own process may only be busy with it: not at once
+        for attempt in (2, 3):
+            now[0] += webhooks.ADOPT_AFTER + timedelta(seconds=1)
+            assert receiver.resume() == 1, attempt  # left unfinished: tried again
+            flaky.wait(1)
+            receiver.drain()
+        now[0] += webhooks.ADOPT_AFTER + timedelta(seconds=1)
+        assert receiver.resume() == 0 and len(flaky.events) == webhooks.MAX_ATTEMPTS  # then given up
+    finally:
+        receiver.shutdown()
+
+
+def test_a_delivery_that_fails_for_good_is_not_tried_again(tmp_path):
+    now = [NOW]
+
+    def refused(event: object) -> None:
+        raise NotAllowed("deploybot may not tear that environment down")
+
+    receiver = _receiver(Store(engine_for(f"sqlite:///{tmp_path}/state.db")), refused, lambda: now[0])
+    web = Flask("test")
+    webhooks.register(web, receiver)
+    try:
+        assert github(web.test_client(), fixture("github-push")).status_code == 202
+        receiver.drain()
+        now[0] += webhooks.ADOPT_AFTER * 2
+        assert receiver.resume() == 0
+    finally:
+        receiver.shutdown()
+
+
+def test_a_delivery_still_being_carried_out_is_not_adopted_however_long_it_takes(tmp_path, monkeypatch):
+    monkeypatch.setattr(webhooks, "HOLD_EVERY_S", 0.05)
+    url, now, release = f"sqlite:///{tmp_path}/state.db", [NOW], threading.Event()
+    started = threading.Event()
+
+    def slow(event: object) -> None:  # a fetch of a large repository, say
+        started.set()
+        release.wait(10)
+
+    busy = _receiver(Store(engine_for(url)), slow, lambda: now[0])
+    other, also = None, Handled()
+    web = Flask("test")
+    webhooks.register(web, busy)
+    try:
+        assert github(web.test_client(), fixture("github-push")).status_code == 202
+        assert started.wait(5)
+        other = _receiver(Store(engine_for(url)), also, lambda: now[0])
+        for _ in range(3):  # minutes go by while it works; its hold goes with them
+            now[0] += webhooks.ADOPT_AFTER
+            time.sleep(0.2)  # a few renewals
+            assert other.resume() == 0
+        release.set()
+        busy.drain()
+        now[0] += webhooks.ADOPT_AFTER * 2
+        assert other.resume() == 0 and also.events == []  # done: never again
+    finally:
+        release.set()
+        busy.shutdown()
+        if other is not None:
+            other.shutdown()

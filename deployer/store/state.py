@@ -478,6 +478,14 @@ class Store:
                                 .where(deliveries.c.taken_at == taken_at).where(deliveries.c.done_at.is_(None))
                                 .values(taken_at=now, attempts=deliveries.c.attempts + 1)).rowcount == 1
 
+    def hold_delivery(self, delivery_id: str, held_since: datetime, now: datetime) -> bool:
+        """Still carrying it out: nobody adopts it for another ADOPT_AFTER. False when someone took it
+        over since `held_since` (or it is done)."""
+        with self._tx() as conn:
+            return conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                                .where(deliveries.c.taken_at == held_since).where(deliveries.c.done_at.is_(None))
+                                .values(taken_at=now)).rowcount == 1
+
     def delivery_done(self, delivery_id: str, at: datetime) -> None:
         with self._tx() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)

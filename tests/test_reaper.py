@@ -351,7 +351,9 @@ def test_a_reap_that_meets_an_update_begun_since_the_listing_waits_instead_of_fa
     account.eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": "team", "Value": "web"}])
 
     report = account.reaper.run(live=listed)
-    assert report.failed == [] and [d.env.id for d in report.busy] == [env_id]  # no "AWS refused" notice
+    # Looked at again under its claim, it is updating: a later pass, and no "AWS refused" notice.
+    assert report.failed == [] and report.terminated == []
+    assert [(d.env.id, d.action) for d in report.reconsidered] == [(env_id, "later")]
     assert account.status(env_id) == "Updating"
     account.wait(env_id, "Ready")
     assert [d.env.id for d in account.reaper.run().terminated] == [env_id]
@@ -378,3 +380,38 @@ def test_keep_calls_off_a_tear_down_for_later(account):
     assert [d.action for d in account.reaper.run().decisions] == ["keep"]
     assert account.status(env_id) == "Ready"
     assert [e["action"] for e in account.store.audit_trail(env_id)] == ["teardown-scheduled", "keep"]
+
+
+def test_an_extend_that_comes_while_a_pass_terminates_others_is_honoured(account):
+    # Ten environments expired over a weekend; someone extends the second while the pass removes the
+    # first. The pass planned from one listing; each termination is decided again under its claim.
+    first = account.create("weekend-1", expired_tags("weekend-1"))
+    second = account.create("weekend-2", expired_tags("weekend-2"))
+    listed = account.provider.environments()
+    terminate = account.provider.terminate
+
+    def meanwhile(env):  # the Extend lands between the plan and the second termination
+        terminate(env)
+        if env.id == first:
+            account.store.remember(second, "weekend-2", "weekend-2", "U1")
+            account.store.set_pending_expiry(second, NOW + DAY)  # what Extend decides when it can't tag yet
+
+    account.provider.terminate = meanwhile
+    report = account.reaper.run(live=listed)
+    assert [d.env.id for d in report.terminated] == [first]
+    assert [(d.env.id, d.action) for d in report.reconsidered] == [(second, "keep")]
+    assert account.status(second) == "Ready"
+
+
+def test_extend_and_keep_are_refused_while_the_reaper_takes_the_environment(account):
+    from deployer.errors import Busy
+    from deployer.store.claims import REAP
+
+    env_id = account.create("going", expired_tags("going"))
+    reaping = Claims(account.store, "bot-2", account.clock, timedelta(seconds=30)).take("going", REAP)
+    assert reaping is not None
+    with pytest.raises(Busy, match="being torn down"):
+        account.manager.extend(env_id, "U1")
+    with pytest.raises(Busy, match="being torn down"):
+        account.manager.keep(env_id, "U1")
+    assert account.store.pending_expiries() == {}  # nothing was decided that the reaper would not honour

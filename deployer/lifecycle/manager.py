@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from deployer.store.claims import DOING, EXTEND, TEAR_DOWN, Claims
+from deployer.store.claims import DOING, EXTEND, REAP, TEAR_DOWN, Claim, Claims
 from deployer.environment import LAUNCHING, UPDATING, Environment, iso
 from deployer.errors import Busy, CapReached, EnvironmentGone
 from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, extended, lifetime_of, renewed, tags_behind
@@ -77,18 +77,21 @@ class EnvironmentManager:
         """Decided at once, in the store (the reaper honours it); on the tags too unless
         another operation holds the environment, in which case the reaper writes them later."""
         env = self.get(env_id)
-        now = self._clock()
-        expires = extended(self._lifetime(env), now, self._limits.extend_step, self._limits.max_ttl)
-        self._decide_expiry(env, expires)
-        tagged = not self.provider.expiry_in_tags
-        if not tagged:
-            claim = self.claims.take(claim_key(env), EXTEND)
+        claim = self.claims.take(claim_key(env), EXTEND)
+        if claim is None:
+            self._not_while_it_goes(env)  # a deploy holds it: decided in the store, tagged when it ends
+        try:
+            env = self.get(env_id) if claim else env  # as it is now that nobody else changes it
+            now = self._clock()
+            expires = extended(self._lifetime(env), now, self._limits.extend_step, self._limits.max_ttl)
+            self._decide_expiry(env, expires)
+            tagged = not self.provider.expiry_in_tags
+            if claim is not None and not tagged:
+                self.claims.check(claim)
+                tagged = self.provider.set_expiry(env, expires)
+        finally:
             if claim is not None:
-                try:
-                    self.claims.check(claim)
-                    tagged = self.provider.set_expiry(env, expires)
-                finally:
-                    self.claims.release(claim)
+                self.claims.release(claim)
         self.store.log(now, "extend", actor, f"expiry moved to {iso(expires)}", env_id=env.id, name=env.name)
         return env, Expiry(expires, tagged)
 
@@ -146,13 +149,28 @@ class EnvironmentManager:
                        name=env.name)
         return env
 
-    def keep(self, env_id: str, actor: str) -> tuple[Environment, bool]:
-        """Call off a tear down asked for; False when there was none (it went, or someone kept it first)."""
+    def keep(self, env_id: str, actor: str, claim: Claim | None = None) -> tuple[Environment, bool]:
+        """Call off a tear down asked for; False when there was none (it went, or someone kept it first).
+        Under the environment's claim (`claim`, when the caller holds it already: a deploy)."""
         env = self.get(env_id)
-        kept = self.store.cancel_teardown(env.id)
+        mine = claim or self.claims.take(claim_key(env), EXTEND)
+        if mine is None:
+            self._not_while_it_goes(env)
+        try:
+            kept = self.store.cancel_teardown(env.id)
+        finally:
+            if mine is not None and claim is None:
+                self.claims.release(mine)
         if kept:
             self.store.log(self._clock(), "keep", actor, "tear down called off", env_id=env.id, name=env.name)
         return env, kept
+
+    def _not_while_it_goes(self, env: Environment) -> None:
+        """Busy when the reaper or a tear down holds the environment: it is going, whatever is decided now."""
+        row = self.claims.current(claim_key(env))
+        if row is not None and row.operation in (REAP, TEAR_DOWN):
+            raise Busy(f"`{env.name}` is being torn down right now ({DOING[row.operation]} started on it), so it "
+                       "can't be extended or kept any more.")
 
     def _tear_down_later(self, env: Environment, actor: str, reason: str, waits_for: str,
                          now: datetime) -> tuple[Environment, str]:

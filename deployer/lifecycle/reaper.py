@@ -110,6 +110,7 @@ class ReapReport:
     terminated: list[Decision] = field(default_factory=list)
     failed: list[tuple[Decision, str]] = field(default_factory=list)
     busy: list[Decision] = field(default_factory=list)
+    reconsidered: list[Decision] = field(default_factory=list)  # planned, then kept once looked at again
     images_removed: int = 0  # from the bot's own engine
     registry_images_deleted: int = 0
     versions_deleted: list[str] = field(default_factory=list)
@@ -173,6 +174,14 @@ class Reaper:
             report.busy.append(decision)
             return
         try:
+            # The plan is a pass's first look; terminating is decided again under the claim, from what
+            # the environment and the store say now (an Extend, a Keep may have come since).
+            again = self._decide_again(env, now)
+            if again is None or again.action != "terminate":
+                log.info("not terminating %s after all: %s", env.name, again.reason if again else "it is gone")
+                report.reconsidered.append(again or decision)
+                return
+            decision = again
             self._claims.check(claim)
             self._provider.terminate(env)
         except Busy:  # Beanstalk began something with it since the listing: a later pass
@@ -188,6 +197,13 @@ class Reaper:
         self._store.log(now, "terminate", decision.actor or REAPER, decision.reason, env_id=env.id, name=env.name)
         log.info("terminated %s: %s", env.name, decision.reason)
         report.terminated.append(decision)
+
+    def _decide_again(self, env: Environment, now: datetime) -> Decision | None:
+        fresh = self._provider.get(env.id)
+        if fresh is None:
+            return None
+        (fresh,) = with_pending_expiries([fresh], self._store.pending_expiries())
+        return decide(fresh, now, self._store.teardown_requests(now).get(env.id))
 
     def _sweep(self, report: ReapReport) -> None:
         try:

@@ -66,3 +66,13 @@ def test_an_unreadable_tag_is_left_for_the_reaper_to_report():
     assert shown.tags[EXPIRES] == "next tuesday"
     (untagged,) = with_pending_expiries([Environment("e-2", "y", "Ready", "Green")], {"e-2": decided})
     assert untagged.tags[EXPIRES] == iso(decided)
+
+
+def test_tags_that_show_the_decided_second_are_not_behind_it():
+    from deployer.environment import iso
+    from deployer.lifecycle.expiry import parse_time, tags_behind
+
+    decided = datetime(2026, 12, 7, 3, 14, 52, 479163, tzinfo=timezone.utc)  # now + ttl, as a redeploy decides
+    tagged = parse_time(iso(decided))  # what the tag holds once written: whole seconds
+    assert not tags_behind(tagged, decided)
+    assert tags_behind(tagged, decided.replace(second=53))

@@ -415,3 +415,18 @@ def test_extend_and_keep_are_refused_while_the_reaper_takes_the_environment(acco
     with pytest.raises(Busy, match="being torn down"):
         account.manager.keep(env_id, "U1")
     assert account.store.pending_expiries() == {}  # nothing was decided that the reaper would not honour
+
+
+def test_a_renewed_lifetime_written_to_the_tags_is_not_written_again_by_every_pass(account):
+    # A redeploy renews to now + ttl, to the microsecond; a tag holds whole seconds. The reaper took
+    # the tag for behind, wrote it at every pass, and Beanstalk was updating the environment for ever
+    # (a tear down asked for meanwhile waited for ever too).
+    env_id = account.create("renewed", environment_tags("renewed", "U1", NOW - HOUR, NOW + HOUR))
+    account.clock = lambda: NOW.replace(microsecond=479163)
+    env = account.manager.get(env_id)
+    account.manager.renew(env, 3 * HOUR)
+    assert account.manager.write_expiry(env)
+    account.wait(env_id, "Ready")
+    account.reaper.run()
+    assert account.status(env_id) == "Ready"  # no tag update begun by the pass
+    assert account.store.pending_expiries() == {}

@@ -68,8 +68,10 @@ def effective_expiry(tagged: datetime | None, decided: datetime | None) -> datet
 
 
 def tags_behind(tagged: datetime | None, decided: datetime | None) -> bool:
-    """Whether the tags still have to be given what deploybot decided (never an earlier value)."""
-    return decided is not None and (tagged is None or decided > tagged)
+    """Whether the tags still have to be given what deploybot decided (never an earlier value).
+    Tags hold whole seconds: a decision's fraction of a second is not something they lack (else every
+    reaper pass wrote the tag again, and Beanstalk was updating the environment for ever)."""
+    return decided is not None and (tagged is None or decided.replace(microsecond=0) > tagged)
 
 
 def is_expired(lifetime: Lifetime, now: datetime) -> bool:

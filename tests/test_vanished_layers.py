@@ -44,7 +44,7 @@ def world(tmp_path):
                         work_dir=tmp_path / "work", state=f"sqlite:///{tmp_path}/state.db", local_ports="21900-21949",
                         public_url="http://127.0.0.1", deploy_timeout=timedelta(seconds=60))
     yield client, settings, tmp_path
-    for container in client.containers.list(all=True, filters={"label": "deploybot:image"}):
+    for container in client.containers.list(all=True, filters={"label": "deploybot:image"}, ignore_removed=True):
         if container.labels.get("deploybot:image", "").startswith(f"deploybot-local/{name}:"):
             container.remove(force=True)
     for image in client.images.list(name=f"deploybot-local/{name}"):

@@ -319,8 +319,8 @@ def _port_free(port: int) -> bool:
 def _stop_restarting(container: Any) -> None:
     """A container that failed its deploy must not crash-loop under `unless-stopped` until it expires."""
     try:
+        container.stop(timeout=1)  # stopped by hand, unless-stopped restarts it no more (a daemon restart neither)
         container.update(restart_policy={"Name": "no"})
-        container.stop(timeout=1)
     except docker.errors.APIError as err:  # it went meanwhile: nothing is left to loop
         log.info("could not stop %s after its failed deploy: %s", container.name, err.explanation or err)
 

@@ -26,5 +26,5 @@ def test_the_demo_deploys_a_sample_branch_and_prints_its_url(docker_world, tmp_p
         assert page(url) == page_for("feature/login-page")
     finally:
         ours = {"name": "deploybot-t-demo-feature-login-page"}
-        for container in docker_client().containers.list(all=True, filters=ours):
+        for container in docker_client().containers.list(all=True, filters=ours, ignore_removed=True):
             container.remove(force=True)

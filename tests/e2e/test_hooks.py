@@ -346,7 +346,8 @@ def local(slack, docker_world, logs, tmp_path_factory):
         yield World(bot, None, Store(engine_for(env["DEPLOYBOT_STATE"])), root, url)  # type: ignore[arg-type]
     finally:
         bot.stop()
-        for container in client.containers.list(all=True, filters={"name": f"deploybot-{LOCAL_PREFIX}"}):
+        ours = {"name": f"deploybot-{LOCAL_PREFIX}"}
+        for container in client.containers.list(all=True, filters=ours, ignore_removed=True):
             container.remove(force=True)
         for image in client.images.list(name=f"deploybot-local/{repository}"):
             for tag in image.tags:

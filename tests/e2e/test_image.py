@@ -104,7 +104,7 @@ def test_the_bot_in_its_container_deploys_and_tears_down_on_the_local_provider(i
 
         click(driver, slack, root, "deploybot.tear_down", "U0ANA")
         deadline = time.monotonic() + 20
-        while client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}{BRANCH}"}):
+        while client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}{BRANCH}"}, ignore_removed=True):
             assert time.monotonic() < deadline, "the feature's container is still there"
             time.sleep(0.2)
 
@@ -113,7 +113,7 @@ def test_the_bot_in_its_container_deploys_and_tears_down_on_the_local_provider(i
     finally:
         print(bot.logs().decode()[-3000:])
         bot.remove(force=True, v=True)
-        for container in client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}"}):
+        for container in client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}"}, ignore_removed=True):
             container.remove(force=True)
 
 

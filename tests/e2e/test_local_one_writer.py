@@ -73,7 +73,7 @@ def world(slack, docker_world, logs, tmp_path_factory):
         yield bot, client, root
     finally:
         bot.stop()
-        for container in client.containers.list(all=True, filters={"name": CONTAINERS}):
+        for container in client.containers.list(all=True, filters={"name": CONTAINERS}, ignore_removed=True):
             if container.name.startswith(CONTAINERS):
                 container.remove(force=True)
         for image in client.images.list(name=f"deploybot-local/{repository}"):
@@ -212,7 +212,7 @@ def test_an_extend_while_a_redeploy_builds_and_starts_does_not_disturb_it(world,
     (deploying,) = slack.wait_for(lambda s: [t for t in replies(s, second) if t.startswith("Deploying version")],
                                   timeout=60, what="the redeploy to start the new container")
     image = deploying.split("`")[1]
-    new = until(lambda: next((c for c in client.containers.list(filters={"name": env_id})
+    new = until(lambda: next((c for c in client.containers.list(filters={"name": env_id}, ignore_removed=True)
                                if c.name == env_id and c.labels.get(IMAGE_LABEL) == image), None),
                  20, "the new container")
     starting = _press_extend(bot, slack, first, "U0DAN")

@@ -55,7 +55,7 @@ def started(slack, app_repo, docker_world, logs, tmp_path_factory):
     client = docker_client()
     yield bot, client
     bot.stop()
-    for container in client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}"}):
+    for container in client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}"}, ignore_removed=True):
         container.remove(force=True)
 
 
@@ -108,7 +108,7 @@ def test_the_bot_starts_serves_deploys_and_tears_down_on_the_local_provider(star
                                   command=["sleep", "600"], detach=True)
     click(bot.driver, slack, root, "deploybot.tear_down", "U0ANA")
     deadline = time.monotonic() + 15
-    while f"deploybot-{PREFIX}feature-y" in {c.name for c in client.containers.list(all=True)}:
+    while f"deploybot-{PREFIX}feature-y" in {c.name for c in client.containers.list(all=True, ignore_removed=True)}:
         assert time.monotonic() < deadline, "the container is still there"
         time.sleep(0.2)
     decoy.reload()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
@@ -179,7 +180,8 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         dockerrun=DockerrunPolicy(frozenset(settings.dockerrun_allow)) if settings.provider == "beanstalk" else None,
         stopping=stopping,
     )
-    return Services(deployer, manager, Reaper(provider, store, utcnow, claims, images), store, claims, stopping)
+    reaper = Reaper(provider, store, utcnow, claims, images, keep_history=timedelta(days=settings.history_days))
+    return Services(deployer, manager, reaper, store, claims, stopping)
 
 
 def build_local_provider(settings: Settings, docker: object, slots: BuildSlots | None = None,

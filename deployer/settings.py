@@ -175,6 +175,10 @@ class Settings(BaseSettings):
         None, description="A bearer token that lets Prometheus scrape GET /metrics from another machine "
         "(Authorization: Bearer …); unset, /metrics answers on this machine only.",
     )
+    history_days: int = Field(
+        90, ge=1, description="How many days deploybot keeps finished deploys, the audit trail (`deploybot history`), "
+        "environments torn down and webhook deliveries; each reaper pass removes what is older.",
+    )
     stop_timeout: Duration = Field(
         timedelta(seconds=5),
         description="How long `deploybot serve`, told to stop (SIGTERM, Ctrl-C), gives running deploys to reach a "

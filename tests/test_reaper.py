@@ -430,3 +430,11 @@ def test_a_renewed_lifetime_written_to_the_tags_is_not_written_again_by_every_pa
     account.reaper.run()
     assert account.status(env_id) == "Ready"  # no tag update begun by the pass
     assert account.store.pending_expiries() == {}
+
+
+def test_each_pass_removes_the_history_older_than_it_keeps(account):
+    account.store.log(NOW - 100 * DAY, "extend", "U1", "long ago", env_id="e-gone", name="gone")
+    account.store.log(NOW - DAY, "extend", "U1", "yesterday", env_id="e-here", name="here")
+    report = account.reaper.run()
+    assert report.pruned["audit"] == 1
+    assert [e["reason"] for e in account.store.audit_trail()] == ["yesterday"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from deployer.store.claims import DOING, EXTEND, REAP, Claims
@@ -111,6 +111,7 @@ class ReapReport:
     failed: list[tuple[Decision, str]] = field(default_factory=list)
     busy: list[Decision] = field(default_factory=list)
     reconsidered: list[Decision] = field(default_factory=list)  # planned, then kept once looked at again
+    pruned: dict[str, int] = field(default_factory=dict)  # rows past DEPLOYBOT_HISTORY_DAYS, by table
     images_removed: int = 0  # from the bot's own engine
     registry_images_deleted: int = 0
     versions_deleted: list[str] = field(default_factory=list)
@@ -122,12 +123,13 @@ class ReapReport:
 
 class Reaper:
     def __init__(self, provider, store, clock: Callable[[], datetime], claims: Claims,  # type: ignore[no-untyped-def]
-                 images: ImageSweep | None = None) -> None:
+                 images: ImageSweep | None = None, keep_history: timedelta = timedelta(days=90)) -> None:
         self._provider = provider
         self._store = store
         self._clock = clock
         self._claims = claims
         self._images = images
+        self._keep_history = keep_history  # DEPLOYBOT_HISTORY_DAYS
 
     def run(self, *, dry_run: bool = False, live: list[Environment] | None = None) -> ReapReport:
         """One pass over `live` (the provider's listing, taken now when not given)."""
@@ -145,6 +147,10 @@ class Reaper:
         for decision in report.of("malformed"):
             log.debug("not reaping %s: %s", decision.env.name, decision.reason)
         self._sweep(report)
+        try:
+            report.pruned = self._store.prune(now - self._keep_history)
+        except DeployError as error:  # the store is away for a moment: the next pass prunes
+            log.warning("pruning the store's history failed: %s", error.message)
         return report
 
     def _flush_pending(self, live: list[Environment], pending: dict[str, datetime], busy: Mapping[str, str]) -> None:

@@ -91,6 +91,7 @@ deploys = Table(
     Column("respond_to", Text),  # a new job's private answers (JSON: Slack's response_url and its options)
     Column("queued_at", UTCDateTime),  # when it was admitted: its own process starts it, others wait a moment
     Index("ix_deploys_feature_state", "feature", "state"),  # whose turn it is on a branch
+    Index("ix_deploys_state", "state"),  # the unfinished ones, looked for by every dispatcher every second
 )
 
 audit = Table(
@@ -102,6 +103,8 @@ audit = Table(
     Column("action", String(32), nullable=False),
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=False),
+    Index("ix_audit_env_id", "env_id"),  # an environment's history (deploybot history, the reports made once)
+    Index("ix_audit_at", "at"),  # what the retention removes
 )
 
 claims = Table(
@@ -498,6 +501,22 @@ class Store:
                                 .where(deliveries.c.body.is_not(None)).where(deliveries.c.taken_at < taken_before)
                                 .where(deliveries.c.attempts < max_attempts).order_by(deliveries.c.received_at))
             return list(rows.mappings())
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        """Retention (DEPLOYBOT_HISTORY_DAYS): what ended before `before` goes — finished deploys, audit
+        entries, environments terminated (with their cards), webhook deliveries. Nothing unfinished."""
+        gone = select(environments.c.env_id).where(environments.c.terminated_at < before)
+        with self._tx() as conn:
+            counts = {
+                "deploys": conn.execute(delete(deploys).where(deploys.c.state == DONE)
+                                        .where(deploys.c.finished_at < before)).rowcount,
+                "audit": conn.execute(delete(audit).where(audit.c.at < before)).rowcount,
+                "cards": conn.execute(delete(cards).where(cards.c.env_id.in_(gone))).rowcount,
+                "environments": conn.execute(delete(environments)
+                                             .where(environments.c.terminated_at < before)).rowcount,
+                "deliveries": conn.execute(delete(deliveries).where(deliveries.c.received_at < before)).rowcount,
+            }
+        return counts
 
     def forget_deliveries(self, before: datetime) -> int:
         with self._tx() as conn:

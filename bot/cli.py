@@ -5,7 +5,7 @@ import argparse
 import getpass
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 from contextlib import contextmanager
 from datetime import datetime
@@ -162,8 +162,9 @@ def _reaper_lease(store: Store, claims: Claims) -> Iterator[None]:
 
 
 @contextmanager
-def _claimed(claims: Claims, feature: str) -> Iterator[None]:
-    """The feature's claim, as a bot's deploy takes it: wait (saying so) while someone else has it."""
+def _claimed(claims: Claims, feature: str) -> Iterator[Callable[[], None]]:
+    """The feature's claim, as a bot's deploy takes it: wait (saying so) while someone else has it.
+    Yields the fence to check before each change made under it (Claims.check)."""
     told = False
     claims.check_clock()  # the claim's end is compared with this machine's clock
     while (claim := claims.take(feature, DEPLOY)) is None:
@@ -174,7 +175,7 @@ def _claimed(claims: Claims, feature: str) -> Iterator[None]:
         time.sleep(CLAIM_RETRY)
     heartbeat = Heartbeat(claims).start()
     try:
-        yield
+        yield lambda: claims.check(claim)
     finally:
         heartbeat.stop()
         claims.release(claim)
@@ -225,8 +226,12 @@ def _deploy(settings: Settings, args: argparse.Namespace) -> int:
             print(f"[{time.monotonic() - started:5.0f}s] {line}", file=sys.stderr, flush=True)
 
     services = build_services(settings)
-    with _claimed(services.claims, request.feature):
-        result = services.deployer.deploy(request, report)
+    with _claimed(services.claims, request.feature) as fence:
+        def fenced(event: Progress) -> None:  # as the bot's deploys: a lost claim stops it at its next step
+            fence()
+            report(event)
+
+        result = services.deployer.deploy(request, fenced)
     print(f"[{time.monotonic() - started:5.0f}s] {result.environment.name} is ready "
           f"(took {format_duration(result.took)})", file=sys.stderr)
     print(result.url)

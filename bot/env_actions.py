@@ -108,10 +108,12 @@ class EnvActions:
             self._show(click, ref, env, gone)
 
     def redeploy(self, click: Click, ref: EnvButton) -> None:
-        env = self._manager.get(ref.env_id)
-        if not env.feature or not click.channel_id:
-            raise InvalidRequest(env_views.no_branch(env))
-        request = make_request(env.feature, click.user_id, self._limits)
+        """Recorded before Slack hears back, from what the store remembers of the environment (no AWS
+        call on the way): the deploy worker opens the thread and deploys, as for /deploy."""
+        remembered = self._manager.store.recall(ref.env_id)
+        if remembered is None or not remembered.feature or not click.channel_id:
+            raise InvalidRequest(env_views.no_branch(remembered.name if remembered else ref.env_id))
+        request = make_request(remembered.feature, click.user_id, self._limits)
         self._deploys.start(request, Origin(click.user_id, click.channel_id, click.teller()))
 
     def _show(self, click: Click, ref: EnvButton, env: Environment, note: Note) -> None:

@@ -284,5 +284,5 @@ def busy(env: Environment) -> Mrkdwn:
     return Mrkdwn(f"{code(env.name)} is {escape(env.status.lower())} right now; try again in a minute.")
 
 
-def no_branch(env: Environment) -> Mrkdwn:
-    return Mrkdwn(f"{code(env.name)} does not say which branch it runs; deploy with `/deploy BRANCH`.")
+def no_branch(name: str) -> Mrkdwn:
+    return Mrkdwn(f"{code(name)} does not say which branch it runs; deploy with `/deploy BRANCH`.")

@@ -11,7 +11,8 @@ from slack_bolt import Ack, App, Respond
 from bot import buttons, views
 from bot.buttons import EnvButton, ListPage
 from bot.env_actions import Click, EnvActions
-from bot.errors import answering
+from bot.errors import answer_for, answering
+from deployer.errors import DeployError
 from bot.parsing import HelpCommand, UsageError, parse_envs
 
 
@@ -51,11 +52,20 @@ def register(app: App, actions: EnvActions) -> None:
     def tear_down(body: dict, action: dict, respond: Respond) -> None:
         actions.tear_down(Click.of(body, respond), EnvButton.decode(action.get("value")))
 
-    def redeploy(body: dict, action: dict, respond: Respond) -> None:
-        actions.redeploy(Click.of(body, respond), EnvButton.decode(action.get("value")))
+    def ack_redeploy(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+        # Recorded before the ack (a crash or a restart right after it loses nothing): a store write,
+        # no AWS call, so it stays inside the ack's time.
+        click = Click.of(body, respond)
+        try:
+            actions.redeploy(click, EnvButton.decode(action.get("value")))
+        except DeployError as error:
+            ack()
+            click.tell(answer_for(error))
+            return
+        ack()
 
     app.command("/envs")(ack=ack_envs, lazy=[answering(list_envs)])
     app.action(buttons.ENVS_PAGE)(ack=_ack, lazy=[answering(turn_page)])
     app.action(buttons.EXTEND)(ack=_ack, lazy=[answering(extend)])
     app.action(buttons.TEAR_DOWN)(ack=_ack, lazy=[answering(tear_down)])
-    app.action(buttons.REDEPLOY)(ack=_ack, lazy=[answering(redeploy)])
+    app.action(buttons.REDEPLOY)(ack_redeploy)

@@ -33,7 +33,7 @@ EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", 
                   "hook-keep", "hook-anew", "hook-pr2", "pr-open", "pr-gitlab", "pr-off", "nopr-skip", "worker-a",
                   "worker-b",
                   *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql")),
-                  *(f"stop-{what}-{store}" for what in ("a", "b", "build", "late", "intake")
+                  *(f"stop-{what}-{store}" for what in ("a", "b", "build", "late", "intake", "redeploy")
                     for store in ("sqlite", "postgresql"))]
 BROKEN_BUILD = {"build-fails-fast": {"Dockerfile": BROKEN_DOCKERFILE}}
 # Builds slowly: the environment sits Ready (and expired) while the image builds.

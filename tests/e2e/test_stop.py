@@ -4,6 +4,7 @@ and the next start resumes them at once; a /deploy is in the store before Slack 
 worker killed right after the ack loses nothing. On SQLite and on a real PostgreSQL server."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -11,7 +12,8 @@ import time
 import pytest
 
 from tests.e2e.conftest import start_bot
-from tests.e2e.helpers import finished, replies, root_of
+from bot.buttons import REDEPLOY
+from tests.e2e.helpers import CHANNEL, click, finished, replies, root_of
 from tests.e2e.test_worker import wait_until, workers_of
 
 pytestmark = pytest.mark.e2e
@@ -107,5 +109,24 @@ def test_a_deploy_whose_worker_is_killed_right_after_the_ack_still_runs(store, b
         opened = [c for c in slack.calls("chat.postMessage")
                   if not c.thread_ts and f"is deploying `{branch}`" in c.params.get("text", "")]
         assert len(opened) == 1, opened  # one thread, whichever worker admitted it
+    finally:
+        bot.stop()
+
+
+def test_a_redeploy_whose_worker_is_killed_right_after_the_click_still_runs(store, bot_env, slack, moto, logs):
+    name, url = store
+    branch = f"stop-redeploy-{name}"
+    bot = start_bot(_env(bot_env, url, DEPLOYBOT_CLAIM_TIMEOUT="3s"), slack, logs / f"stop-redeploy-{name}.log")
+    try:
+        bot.driver.slash(text=branch)
+        first = root_of(slack, branch)
+        assert finished(slack, first)[-1].startswith(":rocket:")
+        slack.wait_for(lambda s: REDEPLOY in json.dumps(s.messages(CHANNEL)[first].get("blocks")), timeout=10,
+                       what="the card's Redeploy button")
+        (worker,) = wait_until(lambda: workers_of(bot.process.pid), 30, "the deploy worker")
+        click(bot.driver, slack, first, REDEPLOY, "U0BEA")  # answered once it is in the store
+        os.kill(worker, signal.SIGKILL)
+        again = root_of(slack, branch, after=1, timeout=60)
+        assert finished(slack, again, timeout=90)[-1].startswith(":rocket:")
     finally:
         bot.stop()

@@ -157,7 +157,6 @@ class DeployService:
         stopping: Stopping | None = None,
     ) -> None:
         self._deployer = deployer
-        self._handed_back = 0
         self._deployments = deployments  # GitHub's view of each deploy, told off the deploy's path
         self._manager = manager
         self._store: Store = manager.store
@@ -188,7 +187,7 @@ class DeployService:
         for job in late:
             if job.channel and job.thread_ts:
                 Thread(self._client, job.channel, job.thread_ts).reply(views.stopping_reply(job.feature))
-        return self._handed_back + len(late)
+        return self.queue.handed_back
 
     def _announce(self, job_id: int) -> None:
         claim = self._claims.take(f"{ADMIT}:{job_id}", ADMIT, job_id)
@@ -276,7 +275,6 @@ class DeployService:
                 outcome, detail = self._run(request, job.owner, thread, commit, job.id, claim)
             except Interrupted:  # deploybot stops: the queue hands the job back, the next process resumes it
                 outcome = ""
-                self._handed_back += 1
                 thread.reply(views.stopping_reply(job.feature))
                 raise
             except Exception as error:  # the one place a deploy's failure becomes words

@@ -185,6 +185,13 @@ def test_both_ways_of_serving_have_the_endpoints(tmp_path):
     receiver.shutdown()
 
 
+def served(receiver: Receiver):  # noqa: ANN201 - Flask's test client
+    """The receiver behind the two endpoints, as deploybot serve mounts them."""
+    web = Flask("test")
+    webhooks.register(web, receiver)
+    return web.test_client()
+
+
 def _receiver(store: Store, handled, clock) -> Receiver:
     return Receiver(store, Followed("codertocat/hello-world", "git@example.com:mike/diaspora.git"), handled,
                     github_secret=SECRET, gitlab_token=TOKEN, clock=clock)
@@ -218,10 +225,8 @@ def test_a_delivery_carried_out_is_not_taken_again(tmp_path):
     now = [NOW]
     handled = Handled()
     receiver = _receiver(Store(engine_for(f"sqlite:///{tmp_path}/state.db")), handled, lambda: now[0])
-    web = Flask("test")
-    webhooks.register(web, receiver)
     try:
-        assert github(web.test_client(), fixture("github-push")).status_code == 202
+        assert github(served(receiver), fixture("github-push")).status_code == 202
         handled.wait(1)
         receiver.drain()
         now[0] = NOW + timedelta(days=1)
@@ -248,10 +253,8 @@ def test_a_delivery_that_meets_a_passing_failure_is_tried_again_a_few_times_only
     flaky = Flaky(failures=5)
     store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
     receiver = _receiver(store, flaky, lambda: now[0])
-    web = Flask("test")
-    webhooks.register(web, receiver)
     try:
-        assert github(web.test_client(), fixture("github-push")).status_code == 202
+        assert github(served(receiver), fixture("github-push")).status_code == 202
         flaky.wait(1)
         receiver.drain()
         assert receiver.resume() == 0  # its own process may only be busy with it: not at once
@@ -273,10 +276,8 @@ def test_a_delivery_that_fails_for_good_is_not_tried_again(tmp_path):
         raise NotAllowed("deploybot may not tear that environment down")
 
     receiver = _receiver(Store(engine_for(f"sqlite:///{tmp_path}/state.db")), refused, lambda: now[0])
-    web = Flask("test")
-    webhooks.register(web, receiver)
     try:
-        assert github(web.test_client(), fixture("github-push")).status_code == 202
+        assert github(served(receiver), fixture("github-push")).status_code == 202
         receiver.drain()
         now[0] += webhooks.ADOPT_AFTER * 2
         assert receiver.resume() == 0
@@ -295,10 +296,8 @@ def test_a_delivery_still_being_carried_out_is_not_adopted_however_long_it_takes
 
     busy = _receiver(Store(engine_for(url)), slow, lambda: now[0])
     other, also = None, Handled()
-    web = Flask("test")
-    webhooks.register(web, busy)
     try:
-        assert github(web.test_client(), fixture("github-push")).status_code == 202
+        assert github(served(busy), fixture("github-push")).status_code == 202
         assert started.wait(5)
         other = _receiver(Store(engine_for(url)), also, lambda: now[0])
         for _ in range(3):  # minutes go by while it works; its hold goes with them

@@ -74,6 +74,7 @@ class DeployQueue:
         self._lock = threading.Lock()
         self._mine: dict[int, Claim] = {}  # jobs running in this process → the claim on their feature
         self._idle = threading.Condition(self._lock)  # notified as each of them ends
+        self.handed_back = 0  # jobs this process handed back for the next one (a stop)
         self._accepted: set[int] = set()  # jobs this process accepted that have not started yet
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -147,6 +148,8 @@ class DeployQueue:
             self._runner(job, claim, resumed)
         except Interrupted:  # this process stops: the next one resumes it, without waiting for the claim to run out
             self._store.hand_back_deploy(job.id, self._claims.holder)
+            with self._lock:
+                self.handed_back += 1
             log.info("deploy job %d (%s) handed back at a safe point", job.id, job.feature)
         except Exception:  # runners report their own failures; this only keeps the queue moving
             log.exception("deploy job %d (%s) crashed", job.id, job.feature)
@@ -189,6 +192,7 @@ class DeployQueue:
         with self._lock:
             self._idle.wait_for(lambda: not self._mine, timeout)
             late, self._mine = self._mine, {}
+            self.handed_back += len(late)
         stragglers = []
         for job_id, claim in late.items():
             self._store.hand_back_deploy(job_id, self._claims.holder)

@@ -15,6 +15,7 @@ process's environment variables, not the bot's tokens and database URL.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -40,7 +41,8 @@ _MISSING_REF = "couldn't find remote ref"
 
 # Fetches into one cache directory must not overlap: git locks refs and
 # FETCH_HEAD, and a second fetch fails instead of waiting. GitRepo objects for the
-# same directory (one per request, say) therefore share a lock.
+# same directory (one per request, say) therefore share a lock, and processes sharing
+# the directory (the bot, its deploy worker, `deploybot deploy`) a file lock too.
 _cache_locks: dict[Path, threading.Lock] = {}
 _cache_rounds: dict[Path, "FetchRounds"] = {}
 _cache_locks_guard = threading.Lock()
@@ -63,6 +65,9 @@ class GitRepo:
         self.display_url = redact_url(url)
         self._remote, self._login = _without_credentials(url)
         self._lock = _lock_for(self.cache_dir)
+        # Beside the cache, not in it: it must exist before `git init` and outlive an
+        # operator deleting the cache so it is rebuilt.
+        self._lock_file = self.cache_dir.with_name(f"{self.cache_dir.name}.lock")
         self._rounds = _rounds_for(self.cache_dir)
 
     def resolve(self, branch: str) -> Commit:
@@ -87,7 +92,7 @@ class GitRepo:
         """
         outcome: dict[str, Exception | None] = {}
         left = list(branches)
-        with self._lock:
+        with self._writing():
             self._ensure_cache()
             while left:
                 try:
@@ -158,6 +163,27 @@ class GitRepo:
 
     # -- cache and fetching -------------------------------------------------
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the cache against other threads and other processes while git writes to it.
+
+        Reads (rev-parse, log, archive, cat-file) take no lock: git renames finished refs and
+        packs into place, and its gc deletes an old pack only once a new one holds its objects.
+        """
+        with self._lock:
+            try:
+                self._lock_file.parent.mkdir(parents=True, exist_ok=True)
+                # Opened for each hold: an flock belongs to the open file, and closing it lets go.
+                held = open(self._lock_file, "ab")
+            except OSError:
+                raise ConfigError(
+                    f"Could not create the git cache's lock {self._lock_file}; check that the bot "
+                    "may write there."
+                ) from None
+            with held:
+                fcntl.flock(held, fcntl.LOCK_EX)
+                yield
+
     def _ensure_cache(self) -> None:
         if (self.cache_dir / "HEAD").exists():
             return
@@ -183,6 +209,11 @@ class GitRepo:
         refspecs = [f"+{_branch_ref(branch)}:{_cache_ref(branch)}" for branch in branches]
         try:
             result = self._run(
+                # git's automatic gc would otherwise carry on in the background after the fetch,
+                # packing refs outside the lock while another process fetches. It stays on: small
+                # fetches leave loose objects, and without it the cache would only grow.
+                "-c",
+                "gc.autoDetach=false",
                 "fetch",
                 "--quiet",
                 "--no-tags",

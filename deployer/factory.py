@@ -153,7 +153,9 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     docker = LazyDocker()
     builder, registry = image_builder(settings, docker), registry_for(settings, session)
     store = store or open_store(settings)
-    slots = BuildSlots(settings.max_parallel)  # shared with the image sweeps: they never meet a build
+    # Shared with the image sweeps, and through the lock file with every process on this work directory
+    # (the bot's deploy worker, `deploybot deploy`, `deploybot reap`): no sweep meets a build.
+    slots = BuildSlots(settings.max_parallel, settings.work_dir / "builds.lock")
     stopping = Stopping()
     images = None
     if settings.provider == "local":

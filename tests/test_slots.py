@@ -106,3 +106,55 @@ def test_builds_held_back_by_a_sweep_are_told_only_what_they_wait_for_besides_it
     first.join(5)
     second.join(5)
     assert told == {"second": 0}  # next in line behind the first's build; the first had a slot free
+
+
+# Another process on the same engine (the deploy worker, `deploybot deploy`, `deploybot reap`) --------
+_HOLD_A_SLOT = """
+import sys, time
+from pathlib import Path
+from deployer.build.slots import BuildSlots
+print("asking", flush=True)
+with BuildSlots(1, Path(sys.argv[1])).slot(lambda ahead: None):
+    print("building", flush=True)
+    sys.stdin.readline()
+print("built", flush=True)
+"""
+
+
+def _build_elsewhere(lock_file):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", _HOLD_A_SLOT, str(lock_file)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_a_sweep_skips_its_pass_while_another_process_builds(tmp_path):
+    lock_file = tmp_path / "work" / "builds.lock"
+    slots = BuildSlots(2, lock_file)
+    other = _build_elsewhere(lock_file)
+    try:
+        assert other.stdout.readline() == "asking\n" and other.stdout.readline() == "building\n"
+        with slots.idle() as quiet:
+            assert not quiet  # its build may be using the very layers a sweep would remove
+        with slots.slot(lambda ahead: None):
+            pass  # builds of both processes run side by side
+    finally:
+        other.communicate("done\n", timeout=10)
+    with slots.idle() as quiet:
+        assert quiet
+
+
+def test_another_process_builds_only_once_a_sweep_has_ended(tmp_path):
+    lock_file = tmp_path / "builds.lock"
+    slots = BuildSlots(1, lock_file)
+    with slots.idle() as quiet:
+        assert quiet
+        other = _build_elsewhere(lock_file)
+        assert other.stdout.readline() == "asking\n"
+        other.stdin.write("done\n")
+        other.stdin.flush()
+        time.sleep(0.5)
+        assert other.poll() is None  # waiting for the sweep: its build has not started
+    out, _ = other.communicate(timeout=10)
+    assert out == "building\nbuilt\n"

@@ -7,18 +7,27 @@ in the order they were asked for, and whoever waits is told how many are ahead.
 The slots also keep image sweeps away from builds: removing an image can delete the untagged
 layers under it, and a build that has just taken one of them from its cache then fails with
 "unable to find image". A sweep runs only while no build does (see `idle`).
+
+The engine is shared beyond this process: the bot's deploy worker, `deploybot deploy` and
+`deploybot reap` on the same machine, a second bot on the same work directory. Across them, a
+file lock (`lock_file`) is what a sweep and the builds meet on: each build holds it shared,
+a sweep holds it alone or skips its pass.
 """
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 
 class BuildSlots:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, lock_file: Path | None = None) -> None:
         self.size = size
+        self._lock_file = lock_file
         self._free = size
         self._waiting: deque[object] = deque()
         self._paused = False  # a sweep is removing images: builds wait a moment
@@ -41,7 +50,10 @@ class BuildSlots:
             self._free -= 1
             self._turn.notify_all()  # the next in line may find a slot free too
         try:
-            yield
+            # Blocks only while another process sweeps (a moment); flock locks belong to the open
+            # file, so each build opens its own.
+            with self._engine_lock(fcntl.LOCK_SH):
+                yield
         finally:
             with self._turn:
                 self._free += 1
@@ -53,16 +65,42 @@ class BuildSlots:
         nothing held) when one is: the caller skips its sweep and the next pass tries again.
         A sweep is short, so a build asked for meanwhile waits without being told."""
         with self._turn:
-            quiet = self._free == self.size and not self._paused
-            self._paused = self._paused or quiet
+            paused = self._free == self.size and not self._paused
+            self._paused = self._paused or paused
+        lock = self._open_lock_file() if paused and self._lock_file is not None else None
         try:
-            yield quiet
+            yield paused and (lock is None or _alone(lock))
         finally:
-            if quiet:
+            if lock is not None:
+                lock.close()  # releases it
+            if paused:
                 with self._turn:
                     self._paused = False
                     self._turn.notify_all()
 
+    @contextmanager
+    def _engine_lock(self, mode: int) -> Iterator[None]:
+        if self._lock_file is None:
+            yield
+            return
+        with self._open_lock_file() as lock:
+            fcntl.flock(lock, mode)
+            yield
+
+    def _open_lock_file(self) -> IO[bytes]:
+        assert self._lock_file is not None
+        self._lock_file.parent.mkdir(parents=True, exist_ok=True)
+        return open(self._lock_file, "ab")
+
     def waiting(self) -> int:
         with self._turn:
             return len(self._waiting)
+
+
+def _alone(lock: IO[bytes]) -> bool:
+    """Whether `lock` is now held alone: False while a build (or a sweep) of another process holds it."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

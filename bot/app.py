@@ -1,4 +1,7 @@
-"""Wiring only: the Slack client, the Bolt app, its listeners, its error handler and its jobs."""
+"""Wiring only. The serving process: the Slack client, the Bolt app whose listeners ack and record,
+the webhook receiver (`build_app`). The deploy worker: deploys, what clicks and webhooks ask for,
+and the schedule (`build_worker`). docs/processes.md draws the two and what each owns.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,29 +10,33 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 from slack_bolt import App
+from slack_bolt.context.respond import Respond
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot import commands, envs
-from bot.worker import RemoteDeploys, WorkerProcess
+from bot import commands, envs, hooks
+from bot.carrier import Carrier
+from bot.deploys import DeployService
 from bot.env_actions import EnvActions
+from bot.errands import Errands, carry_out
 from bot.errors import on_error
-from bot.hooks import HookActions, PullRequestDeploys, SlackPeople, register as register_hooks
+from bot.hooks import HookActions, PullRequestDeploys, SlackPeople
 from bot.jobs import LifecycleJobs, Schedule
 from bot.notices import Notices
 from bot.permissions import Admins
-from bot.priority import at_normal_priority
 from bot.settings import SlackSettings
 from bot.webhooks import Receiver
+from bot.worker import RemoteDeploys, WorkerProcess
 from deployer import metrics
-from deployer.store.claims import Claims, Heartbeat
-from deployer.repo_hosts.deployments import NO_REPORTS, DeploymentReporter
-from deployer.factory import Services, deployment_reporter
-from deployer.repo_hosts.webhooks import Followed
+from deployer.factory import Services
 from deployer.pipeline import utcnow
+from deployer.repo_hosts.deployments import NO_REPORTS, DeploymentReporter
+from deployer.repo_hosts.webhooks import Followed
 from deployer.request import limits_of
 from deployer.settings import Settings
+from deployer.store.claims import Heartbeat
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 # Deploys of different branches that run at once in the deploy worker. Waiting for Beanstalk costs a
@@ -39,36 +46,22 @@ MAX_RUNNING_DEPLOYS = 100
 
 @dataclass(frozen=True)
 class DeployBot:
+    """The serving process: it answers and records; the worker does the rest."""
+
     app: App
-    schedule: Schedule
-    worker: WorkerProcess  # where deploys run (bot/worker.py)
-    heartbeat: Heartbeat
+    worker: WorkerProcess  # where deploys, clicks, webhooks and the schedule run (bot/worker.py)
     hooks: Receiver
-    claims: Claims
-    deployments: DeploymentReporter = NO_REPORTS
 
     def start(self) -> None:
-        """The background work: claims kept alive, the deploy worker, the schedule."""
-        self.heartbeat.start()
         self.worker.start()
-        self.hooks.start()  # deliveries a process took and did not carry out before it died
-        self.schedule.start()
 
     def drain(self) -> None:
-        """Take no more work and let the worker hand its deploys back (DEPLOYBOT_STOP_TIMEOUT at most),
-        while Slack is still answered: a /deploy meanwhile is recorded for the next start."""
-        self.hooks.shutdown()
-        # A reaper pass may be running: it ends while the worker hands its deploys back, not after.
-        schedule = threading.Thread(target=self.schedule.stop, name="deploybot-stop-schedule")
-        schedule.start()
+        """Let the worker hand its deploys back (DEPLOYBOT_STOP_TIMEOUT at most) while Slack is still
+        answered: a /deploy or a click meanwhile is recorded for the next start."""
         self.worker.stop()
-        schedule.join()
 
     def stop(self) -> None:
         self.drain()
-        self.deployments.close()
-        self.heartbeat.stop()
-        self.claims.release_all()  # a click's claim still held goes now, not when it runs out
 
 
 class CountedRateLimitRetries(RateLimitErrorRetryHandler):
@@ -96,7 +89,7 @@ class _OwnClientIsIntended(logging.Filter):
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
-def build_app(slack: SlackSettings, settings: Settings, services: Services,
+def build_app(slack: SlackSettings, settings: Settings, store: Store,
               client: WebClient | None = None, worker: WorkerProcess | None = None) -> DeployBot:
     client = client or slack_client(slack)
     bolt_log = logging.getLogger("slack_bolt.App")
@@ -107,41 +100,83 @@ def build_app(slack: SlackSettings, settings: Settings, services: Services,
         client=client,
         signing_secret=secret,
         request_verification_enabled=not slack.socket_mode,
-        # Every listener acks synchronously and leaves slow work to lazy listeners or our
-        # own workers, so Slack gets its answer without Bolt's wait-for-ack polling.
+        # Every listener acks synchronously after a store write at most, so Slack gets its answer
+        # without Bolt's wait-for-ack polling.
         process_before_response=True,
     )
-    deployments = deployment_reporter(settings)
-    notices = Notices(client, services.store, settings.channel, deployments=deployments)
     worker = worker or WorkerProcess(stop_timeout=settings.stop_timeout.total_seconds())
-    deploys = RemoteDeploys(worker, services.store, services.claims, utcnow)
-    commands.register(app, deploys, limits_of(settings))
+    deploys = RemoteDeploys(worker, store, utcnow)
+    errands = Errands(store, lambda key: worker.tell({"carry": key}), utcnow)
+    limits = limits_of(settings)
+    commands.register(app, deploys, limits)
+    envs.register(app, errands, envs.redeployer(store, deploys, limits))
+    hooks.register(app, errands)
+    app.error(on_error)
+    receiver = webhook_receiver(settings, store, lambda key: worker.tell({"carry": key}))
+    return DeployBot(app, worker, receiver)
+
+
+def webhook_receiver(settings: Settings, store: Store, carry) -> Receiver:  # type: ignore[no-untyped-def]
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    return Receiver(store, Followed(settings.followed_github_repository, settings.git_url), carry,
+                    github_secret=secret(settings.github_webhook_secret),
+                    gitlab_token=secret(settings.gitlab_webhook_token), clock=utcnow)
+
+
+@dataclass(frozen=True)
+class WorkerSide:
+    """The deploy worker: every change to AWS, Docker, git and the environments starts here."""
+
+    deploys: DeployService
+    carrier: Carrier
+    schedule: Schedule
+    heartbeat: Heartbeat
+    services: Services
+    deployments: DeploymentReporter = NO_REPORTS
+
+    def start(self) -> None:
+        self.heartbeat.start()
+        self.deploys.queue.start()
+        self.carrier.start()  # also what a worker that died before carrying it out left
+        self.schedule.start()
+
+    def stop(self, timeout: float) -> int:
+        """Hand the deploys back at a safe point (`timeout` at most); how many were handed back."""
+        self.carrier.shutdown()  # what it has not begun stays recorded for the next start
+        # A reaper pass may be running: it ends while the deploys are handed back, not after.
+        schedule = threading.Thread(target=self.schedule.stop, name="deploybot-stop-schedule")
+        schedule.start()
+        handed_back = self.deploys.stop(timeout)
+        schedule.join()
+        self.services.claims.release_all()  # admissions and clicks in flight too: the next start takes them up
+        self.deployments.close()
+        self.heartbeat.stop()
+        return handed_back
+
+
+def build_worker(settings: Settings, slack: SlackSettings, services: Services,
+                 deployments: DeploymentReporter = NO_REPORTS) -> WorkerSide:
+    client = slack_client(slack)
+    deploys = DeployService(services.deployer, services.manager, client, max_running=MAX_RUNNING_DEPLOYS,
+                            deployments=deployments, stopping=services.stopping)
+    notices = Notices(client, services.store, settings.channel, deployments=deployments)
     admins = Admins(client, settings.admins)
-    envs.register(app, EnvActions(services.manager, notices, admins, deploys, limits_of(settings), utcnow,
-                                   extend_by=settings.extend_by))
-    pull_requests = (PullRequestDeploys(tuple(settings.deploy_branches), SlackPeople(client),
-                                       at_normal_priority(services.deployer.resolve))
+    limits = limits_of(settings)
+    env_actions = EnvActions(services.manager, notices, admins, utcnow, extend_by=settings.extend_by)
+    pull_requests = (PullRequestDeploys(tuple(settings.deploy_branches), SlackPeople(client), services.deployer.resolve)
                      if settings.deploy_pull_requests else None)
-    hook_actions = HookActions(services.manager, deploys.queue, notices, admins, limits_of(settings), utcnow,
+    hook_actions = HookActions(services.manager, deploys.queue, notices, admins, limits, utcnow,
                                teardown_after=settings.teardown_after, extend_by=settings.extend_by,
                                pull_requests=pull_requests)
-    register_hooks(app, hook_actions)
-    app.error(on_error)
+    carrier = Carrier(services.store, hook_actions.handle, clock=utcnow,
+                      slack=carry_out({**envs.handlers(env_actions), **hooks.handlers(hook_actions)},
+                                      lambda url: Respond(response_url=url)))
     jobs = LifecycleJobs(
         services.manager, services.reaper, services.store, notices,
         warn_before=settings.warn_before, lease_for=settings.claim_timeout,
         holder=services.claims.holder, clock=utcnow,
     )
     heartbeat = Heartbeat(services.claims, also=jobs.renew, watch_clock=True)
-    return DeployBot(app, Schedule(jobs, settings.reap_interval), worker, heartbeat,
-                     webhook_receiver(settings, services, hook_actions), services.claims, deployments)
-
-
-def webhook_receiver(settings: Settings, services: Services, actions: HookActions) -> Receiver:
-    def secret(value: SecretStr | None) -> str | None:
-        return value.get_secret_value() if value else None
-
-    return Receiver(services.store, Followed(settings.followed_github_repository, settings.git_url), actions.handle,
-                    github_secret=secret(settings.github_webhook_secret),
-                    gitlab_token=secret(settings.gitlab_webhook_token), clock=utcnow)
-
+    return WorkerSide(deploys, carrier, Schedule(jobs, settings.reap_interval), heartbeat, services, deployments)

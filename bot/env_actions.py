@@ -1,4 +1,4 @@
-"""What `/envs` and the environment buttons do, between the listeners and the manager.
+"""What `/envs` and the environment buttons do in the deploy worker, between bot/envs.py and the manager.
 
 Errors are not caught here: the app's one error handler turns them into an
 ephemeral answer for the person who clicked.
@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import env_views
 from bot.buttons import EnvButton, ListPage
-from bot.deploys import Deploys, Origin, ResponseUrl
+from bot.deploys import ResponseUrl
 from bot.env_views import Extension, Gone, Note
 from bot.notices import Notices
 from bot.permissions import Admins, may_extend, may_tear_down
@@ -20,7 +20,6 @@ from bot.views import Message
 from deployer.environment import TERMINATING, Environment
 from deployer.errors import InvalidRequest, NotAllowed
 from deployer.lifecycle.manager import EnvironmentManager
-from deployer.request import Limits, make_request
 
 
 
@@ -56,14 +55,12 @@ class Click:
 
 
 class EnvActions:
-    def __init__(self, manager: EnvironmentManager, notices: Notices, admins: Admins, deploys: Deploys,
-                 limits: Limits, clock: Callable[[], datetime], extend_by: str = "anyone") -> None:
+    def __init__(self, manager: EnvironmentManager, notices: Notices, admins: Admins,
+                 clock: Callable[[], datetime], extend_by: str = "anyone") -> None:
         self._extend_by = extend_by
         self._manager = manager
         self._notices = notices
         self._admins = admins
-        self._deploys = deploys
-        self._limits = limits
         self._clock = clock
 
     def listing(self, user_id: str, page: ListPage, notes: Mapping[str, Note] | None = None,
@@ -106,15 +103,6 @@ class EnvActions:
             self._notices.update(click.channel_id or "", clicked[1] or "", env_views.gone_card(gone))
         elif ref.listing is not None:
             self._show(click, ref, env, gone)
-
-    def redeploy(self, click: Click, ref: EnvButton) -> None:
-        """Recorded before Slack hears back, from what the store remembers of the environment (no AWS
-        call on the way): the deploy worker opens the thread and deploys, as for /deploy."""
-        remembered = self._manager.store.recall(ref.env_id)
-        if remembered is None or not remembered.feature or not click.channel_id:
-            raise InvalidRequest(env_views.no_branch(remembered.name if remembered else ref.env_id))
-        request = make_request(remembered.feature, click.user_id, self._limits)
-        self._deploys.start(request, Origin(click.user_id, click.channel_id, click.teller()))
 
     def _show(self, click: Click, ref: EnvButton, env: Environment, note: Note) -> None:
         """Bring the clicked message up to date: a page of /envs is rendered again, a card is patched."""

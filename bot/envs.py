@@ -1,27 +1,34 @@
-"""Listeners for `/envs` and the environment buttons: ack at once, the work in a lazy listener.
+"""`/envs` and the environment buttons: acked and recorded by the serving process (`register`),
+carried out by the deploy worker (`handlers`), which lists and changes the environments.
 
-The app runs with process_before_response=True, so each ack answers Slack from the
-request thread without waiting; Bolt runs the lazy half (which may call AWS) on its
-own threads. A raised error reaches the app's error handler.
+Redeploy is the exception on the serving side: it is a deploy, recorded as a job from what the
+store remembers of the environment (no AWS call), as /deploy is.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from slack_bolt import Ack, App, Respond
 
 from bot import buttons, views
 from bot.buttons import EnvButton, ListPage
+from bot.deploys import Deploys, Origin
 from bot.env_actions import Click, EnvActions
-from bot.errors import answer_for, answering
-from deployer.errors import DeployError
+from bot.env_views import no_branch
+from bot.errands import Errands, Handlers
+from bot.errors import answer_for
 from bot.parsing import HelpCommand, UsageError, parse_envs
+from deployer.errors import DeployError, InvalidRequest
+from deployer.request import Limits, make_request
+from deployer.store.state import Store
+
+LIST = "/envs"
 
 
-def _ack(ack: Ack) -> None:
-    ack()
+def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], None]) -> None:
+    take_list = errands.listener(LIST)
 
-
-def register(app: App, actions: EnvActions) -> None:
-    def ack_envs(ack: Ack, command: dict) -> None:
+    def ack_envs(ack: Ack, command: dict, body: dict, respond: Respond) -> None:
         try:
             parsed = parse_envs(command.get("text", ""))
         except UsageError as error:
@@ -30,42 +37,60 @@ def register(app: App, actions: EnvActions) -> None:
         if isinstance(parsed, HelpCommand):
             ack(text=parsed.usage, response_type="ephemeral")
             return
-        ack()
-
-    def list_envs(command: dict, respond: Respond) -> None:
-        try:
-            parsed = parse_envs(command.get("text", ""))
-        except UsageError:
-            return  # answered by the ack
-        if isinstance(parsed, HelpCommand):
-            return
-        page = actions.listing(command["user_id"], ListPage(mine=parsed.mine), new=True)
-        respond(text=page.text, blocks=page.blocks, response_type="ephemeral")
-
-    def turn_page(body: dict, action: dict, respond: Respond) -> None:
-        page = actions.listing(body["user"]["id"], ListPage.decode(action.get("value")))
-        respond(text=page.text, blocks=page.blocks, response_type="ephemeral", replace_original=True)
-
-    def extend(body: dict, action: dict, respond: Respond) -> None:
-        actions.extend(Click.of(body, respond), EnvButton.decode(action.get("value")))
-
-    def tear_down(body: dict, action: dict, respond: Respond) -> None:
-        actions.tear_down(Click.of(body, respond), EnvButton.decode(action.get("value")))
+        take_list(ack=ack, body=body, respond=respond)
 
     def ack_redeploy(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
         # Recorded before the ack (a crash or a restart right after it loses nothing): a store write,
         # no AWS call, so it stays inside the ack's time.
         click = Click.of(body, respond)
         try:
-            actions.redeploy(click, EnvButton.decode(action.get("value")))
+            redeploy(click, EnvButton.decode(action.get("value")))
         except DeployError as error:
             ack()
             click.tell(answer_for(error))
             return
         ack()
 
-    app.command("/envs")(ack=ack_envs, lazy=[answering(list_envs)])
-    app.action(buttons.ENVS_PAGE)(ack=_ack, lazy=[answering(turn_page)])
-    app.action(buttons.EXTEND)(ack=_ack, lazy=[answering(extend)])
-    app.action(buttons.TEAR_DOWN)(ack=_ack, lazy=[answering(tear_down)])
+    app.command(LIST)(ack_envs)
+    app.action(buttons.ENVS_PAGE)(errands.listener(buttons.ENVS_PAGE.pattern))
+    app.action(buttons.EXTEND)(errands.listener(buttons.EXTEND))
+    app.action(buttons.TEAR_DOWN)(errands.listener(buttons.TEAR_DOWN))
     app.action(buttons.REDEPLOY)(ack_redeploy)
+
+
+def redeployer(store: Store, deploys: Deploys, limits: Limits) -> Callable[[Click, EnvButton], None]:
+    def redeploy(click: Click, ref: EnvButton) -> None:
+        remembered = store.recall(ref.env_id)
+        if remembered is None or not remembered.feature or not click.channel_id:
+            raise InvalidRequest(no_branch(remembered.name if remembered else ref.env_id))
+        request = make_request(remembered.feature, click.user_id, limits)
+        deploys.start(request, Origin(click.user_id, click.channel_id, click.teller()))
+
+    return redeploy
+
+
+def handlers(actions: EnvActions) -> Handlers:
+    def list_envs(body: dict, respond: Respond) -> None:
+        parsed = parse_envs(body.get("text", ""))  # read by the ack already: a usage error was answered there
+        if isinstance(parsed, HelpCommand):
+            return
+        page = actions.listing(body["user_id"], ListPage(mine=parsed.mine), new=True)
+        respond(text=page.text, blocks=page.blocks, response_type="ephemeral")
+
+    def turn_page(body: dict, respond: Respond) -> None:
+        page = actions.listing(body["user"]["id"], ListPage.decode(clicked(body).get("value")))
+        respond(text=page.text, blocks=page.blocks, response_type="ephemeral", replace_original=True)
+
+    def extend(body: dict, respond: Respond) -> None:
+        actions.extend(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
+
+    def tear_down(body: dict, respond: Respond) -> None:
+        actions.tear_down(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
+
+    return {LIST: list_envs, buttons.ENVS_PAGE.pattern: turn_page, buttons.EXTEND: extend,
+            buttons.TEAR_DOWN: tear_down}
+
+
+def clicked(body: dict) -> dict:
+    """The button a block_actions payload is about (Slack sends one per click)."""
+    return (body.get("actions") or [{}])[0]

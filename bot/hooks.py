@@ -1,7 +1,7 @@
 """What happens in Slack and to environments when the repository changes (webhooks), and the Keep button.
 
-Called on the webhook receiver's one worker thread (bot/webhooks.py), so two pushes of one
-branch are never weighed at the same time in a process. Every change goes through the same
+Called in the deploy worker on the carrier's one thread for webhooks (bot/carrier.py), so two pushes
+of one branch are never weighed at the same time in a process. Every change goes through the same
 paths as Slack's: a redeploy is a deploy job in the durable queue (deployer/store/queue.py), a tear
 down goes through EnvironmentManager under the environment's claim.
 
@@ -24,15 +24,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import buttons, hook_views, views
 from bot.buttons import EnvButton
 from bot.env_actions import Click
+from bot.envs import clicked
 from bot.env_views import Gone
-from bot.errors import answering
+from bot.errands import Errands, Handlers
 from bot.notices import Notices
 from bot.permissions import Admins, may_extend
 from deployer.store.claims import DOING
@@ -166,7 +167,8 @@ class HookActions:
     def _open_thread(self, env: Environment, event: Pushed, queued: bool) -> tuple[str, str] | None:
         """An environment deployed from the command line has no thread: one is opened where notices go."""
         target = self._notices.report_to(env.owner)
-        ts = self._notices.post(target, hook_views.push_thread(env.feature or env.name, event, queued)) if target else None
+        thread = hook_views.push_thread(env.feature or env.name, event, queued)
+        ts = self._notices.post(target, thread) if target else None
         if ts is None:
             log.info("push to %r: no thread, channel or owner to report a redeploy to; not redeployed", event.branch)
             return None
@@ -306,11 +308,13 @@ class HookActions:
                      and e.status not in (TERMINATING, TERMINATED)), None)
 
 
-def register(app: App, actions: HookActions) -> None:
-    def ack(ack: Ack) -> None:
-        ack()
+def register(app: App, errands: Errands) -> None:
+    """The serving process's side of Keep: recorded and acked; the worker carries it out (`handlers`)."""
+    app.action(buttons.KEEP)(errands.listener(buttons.KEEP))
 
-    def keep(body: dict, action: dict, respond: Respond) -> None:
-        actions.keep(Click.of(body, respond), EnvButton.decode(action.get("value")))
 
-    app.action(buttons.KEEP)(ack=ack, lazy=[answering(keep)])
+def handlers(actions: HookActions) -> Handlers:
+    def keep(body: dict, respond: Respond) -> None:
+        actions.keep(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
+
+    return {buttons.KEEP: keep}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
@@ -89,13 +89,6 @@ def normal_priority() -> Iterator[None]:
         yield
     finally:
         os.sched_setscheduler(0, policy, param)  # allowed: it is what this thread was given
-
-
-def at_normal_priority(function: Callable[P, T]) -> Callable[P, T]:
-    def run(*args: P.args, **kwargs: P.kwargs) -> T:
-        with normal_priority():
-            return function(*args, **kwargs)
-    return run
 
 
 def _threads() -> list[int]:

@@ -31,7 +31,7 @@ from bot.webhooks import Receiver
 from bot.worker import WorkerGone, WorkerProcess
 from deployer import metrics
 from deployer.errors import ConfigError, StoreUnavailable
-from deployer.factory import build_services, open_store, startup_checks
+from deployer.factory import open_store, startup_checks
 from deployer.repo_hosts.webhooks import MAX_BODY
 from deployer.preflight import run_checks, store_check
 from deployer.settings import Settings
@@ -183,10 +183,10 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
     run_checks([port_check(slack.port), *slack_checks(client, slack, settings.channel),
                 store_check(lambda: open_store(settings), stores.append, claim_timeout=settings.claim_timeout),
                 *startup_checks(settings, session)])
-    services = build_services(settings, session, store=stores[0])
-    bot = build_app(slack, settings, services, client)
-    # A SIGTERM (docker stop, systemd) or Ctrl-C: the deploys are handed back at a safe point while
-    # Slack is still answered, then the process ends (exit 0) and hands the reaper's lease back.
+    store = stores[0]
+    bot = build_app(slack, settings, store, client)
+    # A SIGTERM (docker stop, systemd) or Ctrl-C: the worker hands its deploys (and the reaper's lease)
+    # back at a safe point while Slack is still answered, then the process ends (exit 0).
     stop = GracefulStop(bot.drain)
     signal.signal(signal.SIGTERM, stop.signal)
     signal.signal(signal.SIGINT, stop.signal)
@@ -202,7 +202,7 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
         # threads (they inherit this one's): bot/priority.py.
         acks_first(settings.ack_priority)
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-        _listen(bot.app, slack, services.store, bot.hooks, bot.worker, token)
+        _listen(bot.app, slack, store, bot.hooks, bot.worker, token)
     finally:
         bot.stop()
         log.info("deploybot stopped")

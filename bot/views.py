@@ -140,6 +140,11 @@ def delayed_reply(feature: str) -> str:
             "and starts when it is back.")
 
 
+def click_delayed() -> str:
+    """A click (or /envs) taken while deploybot restarts (or its deploy worker does)."""
+    return ":hourglass_flowing_sand: deploybot is restarting; this is recorded and done as soon as it is back."
+
+
 def resumed_reply(feature: str) -> str:
     return (f":repeat: deploybot restarted while this deploy of {code(feature)} was running; "
             "resuming it here (the environment and the image are reused where they exist).")

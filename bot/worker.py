@@ -5,6 +5,9 @@ deploys streaming build logs, polling Beanstalk and posting to their threads wou
 interpreter a moment while a slash command waits for it. So the serving process records each
 accepted /deploy in the store (a new job) before it acks, tells the worker, and goes back to
 listening; the worker opens the thread, resolves the branch and runs the job (bot/deploys.py).
+Clicks, /envs and webhook deliveries go the same way (bot/errands.py, bot/carrier.py), and the
+schedule (expiry warnings, the reaper, the sweeps) runs here too: whatever calls AWS, Docker or
+git, and every build slot, is this process's (docs/processes.md).
 The two are processes on one store, as two bots would be: claims and durable jobs make that
 safe, and a job the worker never heard of (it was being started again) is found in the store.
 The worker dies with the serving process (a kill -9 too: its deploys are resumed by the next
@@ -13,8 +16,8 @@ bot, as a crash's are), and is started again if it dies alone.
 When the serving process stops (SIGTERM), it closes the socket: the worker lets its deploys reach
 a safe point (DEPLOYBOT_STOP_TIMEOUT at most), hands them back for the next start, and exits.
 
-The socket carries JSON lines: `admit` (a new job), and two calls that wait for their answer:
-`submit` (a job the serving process queued: a push's redeploy) and `metrics`.
+The socket carries JSON lines: `admit` (a new job), `carry` (a recorded click, command or webhook
+delivery), and one call that waits for its answer, `metrics`.
 """
 from __future__ import annotations
 
@@ -34,15 +37,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import views
-from bot.deploys import DeployService, Origin, record
+from bot.deploys import Origin, record
 from bot.priority import normal_priority
 from deployer.request import DeployRequest
-from deployer.store.claims import Claims
-from deployer.store.queue import waiting_for
 from deployer.store.state import Store
+
+if TYPE_CHECKING:
+    from bot.app import WorkerSide
 
 log = logging.getLogger("bot.worker")  # not __main__ when run as `python -m bot.worker`: the log filters by name
 
@@ -162,6 +166,17 @@ class WorkerProcess:
                     break  # nobody will read it; what it asked for is in the store for the next start
                 time.sleep(0.1)
 
+    def tell(self, message: dict) -> bool:
+        """Send `message` unless the worker is away (stopping, or being started again): False then, and
+        what it was about waits in the store for the next worker."""
+        if self._stopping.is_set() or self.down:
+            return False
+        try:
+            self.send(message)
+        except WorkerGone:
+            return False
+        return True
+
     def call(self, op: str, **args: Any) -> Any:
         future: Future = Future()
         call_id = next(self._ids)
@@ -210,38 +225,15 @@ class RemoteDeploys:
     """DeployService's face in the serving process: a /deploy is recorded here, before Slack's ack,
     and the worker does the rest."""
 
-    def __init__(self, worker: WorkerProcess, store: Store, claims: Claims,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(self, worker: WorkerProcess, store: Store, clock: Callable[[], datetime]) -> None:
         self._worker = worker
         self._store = store
         self._clock = clock
-        self.queue = RemoteQueue(worker, store, claims)
 
     def start(self, request: DeployRequest, origin: Origin) -> None:
         job = record(self._store, request, origin, self._clock())
-        if self._worker.stopping or self._worker.down:
+        if not self._worker.tell({"admit": job, "feature": request.feature}):
             origin.respond(views.delayed_reply(request.feature))  # the next worker finds it in the store
-            return
-        try:
-            self._worker.send({"admit": job, "feature": request.feature})
-        except WorkerGone:
-            origin.respond(views.delayed_reply(request.feature))
-
-
-class RemoteQueue:
-    """The deploy queue as the serving process sees it (bot/hooks.py records jobs, the worker runs them)."""
-
-    def __init__(self, worker: WorkerProcess, store: Store, claims: Claims) -> None:
-        self._worker, self._store, self._claims = worker, store, claims
-
-    def submit(self, job: int) -> bool:
-        try:
-            return bool(self._worker.call("submit", job=job))
-        except (WorkerGone, TimeoutError):
-            return False  # recorded: the worker's dispatcher takes it when it is back
-
-    def waiting_for(self, job: int) -> str | None:
-        return waiting_for(self._store, self._claims, job)
 
 
 # the worker's side ------------------------------------------------------------------------------
@@ -252,11 +244,11 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _handle(message: dict, deploys: DeployService, answer: Any) -> None:
+def _handle(message: dict, side: WorkerSide, answer: Any) -> None:
     if "admit" in message:
-        deploys.admit(message["admit"], message["feature"])
-    elif message.get("call") == "submit":
-        answer(message["id"], deploys.queue.submit(message["job"]))
+        side.deploys.admit(message["admit"], message["feature"])
+    elif "carry" in message:
+        side.carrier.carry(message["carry"])
     elif message.get("call") == "metrics":
         from deployer import metrics
 
@@ -264,21 +256,17 @@ def _handle(message: dict, deploys: DeployService, answer: Any) -> None:
 
 
 def work(sock: socket.socket) -> None:
-    from bot.app import MAX_RUNNING_DEPLOYS, slack_client
+    from bot.app import build_worker
     from bot.settings import load_serve_settings
     from deployer import logs, metrics
-    from deployer.store.claims import Heartbeat
     from deployer.factory import build_services, deployment_reporter
     from deployer.store.state import engine_for
 
     settings, slack = load_serve_settings()
     logs.configure(json=settings.log_format == "json", verbose=True)
     services = build_services(settings, store=Store(engine_for(settings.state), migrated=True))
-    deployments = deployment_reporter(settings)
-    deploys = DeployService(services.deployer, services.manager, slack_client(slack),
-                            max_running=MAX_RUNNING_DEPLOYS, deployments=deployments, stopping=services.stopping)
-    heartbeat = Heartbeat(services.claims).start()
-    deploys.queue.start()
+    side = build_worker(settings, slack, services, deployment_reporter(settings))
+    side.start()
     metrics.time_garbage_collections("worker")
     gc.freeze()  # as the serving process does after its start-up (bot/server.py)
     lock = threading.Lock()
@@ -294,17 +282,14 @@ def work(sock: socket.socket) -> None:
         with sock.makefile("rb") as lines:
             for line in lines:  # until the serving process closes its end
                 try:
-                    _handle(json.loads(line), deploys, answer)
+                    _handle(json.loads(line), side, answer)
                 except Exception:  # one bad message must not end the others' deploys
                     log.exception("the deploy worker could not handle a message")
     finally:
         started = time.monotonic()
-        handed_back = deploys.stop(settings.stop_timeout.total_seconds())
-        services.claims.release_all()  # admissions in flight too: the next start takes them up at once
+        handed_back = side.stop(settings.stop_timeout.total_seconds())
         log.info("deploy worker stopped in %.1fs; %d deploy(s) handed back for the next start",
                  time.monotonic() - started, handed_back)
-        deployments.close()
-        heartbeat.stop()
         logging.shutdown()
         # Deploy threads that did not reach a safe point must not write again: their claims are gone.
         os._exit(0)

@@ -12,7 +12,6 @@ from slack_sdk.web import SlackResponse
 
 from bot import env_views
 from bot.buttons import EnvButton
-from bot.deploys import DeployService
 from bot.env_actions import Click, EnvActions
 from bot.errors import answer_for
 from bot.jobs import LifecycleJobs
@@ -22,7 +21,6 @@ from deployer.store.claims import Claims
 from deployer.environment import EXPIRES, READY, TERMINATING, Environment, environment_tags, iso
 from deployer.errors import CloudError, EnvironmentGone, InvalidRequest, NotAllowed
 from deployer.lifecycle.manager import EnvironmentManager, Limits
-from deployer.request import Limits as RequestLimits
 from deployer.lifecycle.reaper import Reaper
 from deployer.store.state import Store, engine_for
 
@@ -223,8 +221,8 @@ def test_errors_become_answers_without_aws_words():
 def _actions(world: World, admins: set[str] = frozenset(), extend_by: str = "anyone") -> EnvActions:
     directory = Mock(spec=Admins)
     directory.user_ids.return_value = set(admins)
-    return EnvActions(world.manager, Notices(world.client, world.store, CHANNEL), directory, Mock(spec=DeployService),
-                      RequestLimits(DAY, 7 * DAY, "t3.small", ("t3.small",)), lambda: world.now, extend_by=extend_by)
+    return EnvActions(world.manager, Notices(world.client, world.store, CHANNEL), directory, lambda: world.now,
+                      extend_by=extend_by)
 
 
 def _click(user: str, message: dict | None = None) -> Click:

@@ -100,3 +100,42 @@ def test_the_local_provider_removes_no_image_while_a_build_runs_either():
     finally:
         for tag in tags(client, repository):
             client.api.remove_image(f"{repository}:{tag}")
+
+
+_BUILD_ELSEWHERE = """
+import sys
+from pathlib import Path
+from deployer.build.images import ImageBuilder, ImageRef
+from deployer.build.slots import BuildSlots
+from tests.test_image_sweep import slow_build_context
+from tests.world.dockerenv import docker_client
+lock_file, repository = Path(sys.argv[1]), sys.argv[2]
+with BuildSlots(1, lock_file).slot(lambda ahead: None):  # as the deploy worker's deployer holds it
+    print("building", flush=True)
+    ImageBuilder(docker_client()).build(slow_build_context(seconds=4), ImageRef(repository, "release-2"))
+print("built", flush=True)
+"""
+
+
+def test_a_sweep_of_another_process_removes_nothing_while_the_workers_build_runs(images, tmp_path):
+    # `deploybot reap` from cron (or a second bot on the same work directory) sweeps while the bot's
+    # deploy worker builds: the lock file in the work directory keeps them apart, as slots do in a process.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    client, registry = images
+    lock_file = tmp_path / "builds.lock"
+    sweep = ImageSweep(ImageBuilder(client), registry, lambda: [], timedelta(minutes=20),
+                       lambda: datetime.now(timezone.utc) + timedelta(hours=1), slots=BuildSlots(2, lock_file))
+    worker = subprocess.Popen([sys.executable, "-c", _BUILD_ELSEWHERE, str(lock_file), registry.repository],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    try:
+        assert worker.stdout.readline() == "building\n"
+        assert sweep.sweep() == 0  # the other process builds: this pass leaves the engine alone
+        assert tags(client, registry.repository) >= {image_tag(LIVE), image_tag(GONE)}
+    finally:
+        out, _ = worker.communicate(timeout=120)
+    assert worker.returncode == 0 and out == "built\n"
+    assert sweep.sweep() == 2
+    assert tags(client, registry.repository) == {"release-1", "release-2"}

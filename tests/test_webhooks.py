@@ -1,4 +1,5 @@
-"""The webhook endpoints (bot/webhooks.py) through Flask's test client, with a real store and a recording handler."""
+"""The webhook endpoints (bot/webhooks.py) through Flask's test client, with a real store, and the carrier
+(bot/carrier.py) that carries the recorded deliveries out with a recording handler."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from bot import webhooks
+from bot import carrier as carrying, webhooks
+from bot.carrier import Carrier
 from bot.webhooks import Receiver, read_limited
 from deployer.errors import CloudError, NotAllowed
 from deployer.repo_hosts.webhooks import MAX_BODY, BranchDeleted, Followed, Pushed
@@ -44,16 +46,33 @@ class Handled:
         return self.events
 
 
+class Process:
+    """One bot on the store, as `deploybot serve` wires it: the receiver records and tells the carrier
+    (in the deploy worker there), which carries out."""
+
+    def __init__(self, store: Store, handle, clock, followed: Followed | None = None,  # type: ignore[no-untyped-def]
+                 github_secret: str | None = SECRET, gitlab_token: str | None = TOKEN) -> None:
+        followed = followed or Followed("codertocat/hello-world", "git@example.com:mike/diaspora.git")
+        self.carrier = Carrier(store, handle, clock=clock)
+        self.receiver = Receiver(store, followed, self.carrier.carry, github_secret=github_secret,
+                                 gitlab_token=gitlab_token, clock=clock)
+
+    def resume(self) -> int:
+        return self.carrier.resume()
+
+    def drain(self) -> None:
+        self.carrier.drain()
+
+    def shutdown(self) -> None:
+        self.carrier.shutdown()
+
+
 @pytest.fixture
 def world(tmp_path):
     handled = Handled()
-    receiver = Receiver(Store(engine_for(f"sqlite:///{tmp_path}/state.db")),
-                        Followed("codertocat/hello-world", "git@example.com:mike/diaspora.git"), handled,
-                        github_secret=SECRET, gitlab_token=TOKEN, clock=lambda: NOW)
-    web = Flask("test")
-    webhooks.register(web, receiver)
-    yield web.test_client(), handled
-    receiver.shutdown()
+    process = Process(Store(engine_for(f"sqlite:///{tmp_path}/state.db")), handled, lambda: NOW)
+    yield served(process), handled
+    process.shutdown()
 
 
 def github(client, raw: bytes, event: str = "push", delivery: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958",
@@ -147,10 +166,8 @@ def test_a_body_over_the_limit_is_413_before_anything_else(world):
 
 def test_an_endpoint_without_its_secret_is_not_there(tmp_path):
     receiver = Receiver(Store(engine_for(f"sqlite:///{tmp_path}/state.db")), Followed(None, "file:///x"),
-                        lambda event: None, github_secret=None, gitlab_token=None, clock=lambda: NOW)
-    web = Flask("test")
-    webhooks.register(web, receiver)
-    client = web.test_client()
+                        lambda key: None, github_secret=None, gitlab_token=None, clock=lambda: NOW)
+    client = served(receiver)
     assert github(client, fixture("github-push")).status_code == 404
     assert gitlab(client, fixture("gitlab-push")).status_code == 404
 
@@ -177,34 +194,56 @@ def test_both_ways_of_serving_have_the_endpoints(tmp_path):
     from bot.server import http_app, socket_mode_health_app
 
     store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
-    receiver = Receiver(store, Followed(None, "file:///x"), lambda event: None, github_secret=None,
+    receiver = Receiver(store, Followed(None, "file:///x"), lambda key: None, github_secret=None,
                         gitlab_token=None, clock=lambda: NOW)
     bolt = App(token="xoxb-unused", signing_secret="unused", token_verification_enabled=False)
     for web in (http_app(bolt, store, receiver).web, socket_mode_health_app(lambda: True, store, receiver)):
         assert {"/hooks/github", "/hooks/gitlab"} <= {rule.rule for rule in web.url_map.iter_rules()}
-    receiver.shutdown()
 
 
-def served(receiver: Receiver):  # noqa: ANN201 - Flask's test client
+def served(receiver: Receiver | Process):  # noqa: ANN201 - Flask's test client
     """The receiver behind the two endpoints, as deploybot serve mounts them."""
     web = Flask("test")
-    webhooks.register(web, receiver)
+    webhooks.register(web, receiver.receiver if isinstance(receiver, Process) else receiver)
     return web.test_client()
 
 
-def _receiver(store: Store, handled, clock) -> Receiver:
-    return Receiver(store, Followed("codertocat/hello-world", "git@example.com:mike/diaspora.git"), handled,
-                    github_secret=SECRET, gitlab_token=TOKEN, clock=clock)
+def _receiver(store: Store, handled, clock) -> Process:  # type: ignore[no-untyped-def]
+    return Process(store, handled, clock)
 
 
-def test_a_delivery_taken_by_a_process_that_died_is_carried_out_by_another_once(tmp_path):
-    # The process answered 202 and recorded it, then died (kill -9, a lost machine) before its worker
-    # got to it, and nobody delivers it again: another process on the store carries it out, once.
+def test_a_delivery_recorded_but_never_started_is_carried_out_at_once_and_once(tmp_path):
+    # The serving process answered 202 and recorded it, but its worker died (or was being started
+    # again) before it heard: the next worker on the store carries it out, without waiting.
     url = f"sqlite:///{tmp_path}/state.db"
     raw = fixture("github-push")
     assert Store(engine_for(url)).record_delivery("github:72d3", webhooks.body_digest(raw), "Pushed", NOW,
                                                   host="github", header="push", body=raw)
-    later = NOW + webhooks.ADOPT_AFTER + timedelta(seconds=1)
+    soon = lambda: NOW + timedelta(seconds=1)  # noqa: E731
+    handled, also = Handled(), Handled()
+    first, second = _receiver(Store(engine_for(url)), handled, soon), _receiver(Store(engine_for(url)), also, soon)
+    try:
+        assert first.resume() + second.resume() == 1  # two workers look at once
+        first.drain()
+        second.drain()
+        (event,) = handled.events + also.events
+        assert isinstance(event, Pushed) and event.branch == "feature-x"
+        assert first.resume() == 0 and second.resume() == 0  # carried out: never again
+    finally:
+        first.shutdown()
+        second.shutdown()
+
+
+def test_a_delivery_started_by_a_worker_that_died_is_carried_out_by_another_once(tmp_path):
+    # Its worker took it and died (kill -9, a lost machine) before carrying it out: it may only be busy,
+    # so nobody takes it until ADOPT_AFTER has gone by without a renewed hold; then one process does.
+    url = f"sqlite:///{tmp_path}/state.db"
+    raw = fixture("github-push")
+    store = Store(engine_for(url))
+    assert store.record_delivery("github:72d3", webhooks.body_digest(raw), "Pushed", NOW, host="github",
+                                 header="push", body=raw)
+    assert store.retake_delivery("github:72d3", NOW, NOW)  # taken by the worker that died
+    later = NOW + carrying.ADOPT_AFTER + timedelta(seconds=1)
     handled, also = Handled(), Handled()
     first = _receiver(Store(engine_for(url)), handled, lambda: later)
     second = _receiver(Store(engine_for(url)), also, lambda: later)
@@ -212,9 +251,10 @@ def test_a_delivery_taken_by_a_process_that_died_is_carried_out_by_another_once(
     try:
         assert soon.resume() == 0  # its taker may only be busy
         assert first.resume() + second.resume() == 1  # two survivors look at once
-        (event,) = handled.wait(1)
-        assert isinstance(event, Pushed) and event.branch == "feature-x" and not also.events
         first.drain()
+        second.drain()
+        (event,) = handled.events + also.events
+        assert isinstance(event, Pushed) and event.branch == "feature-x"
         assert first.resume() == 0 and second.resume() == 0  # carried out: never again
     finally:
         for receiver in (first, second, soon):
@@ -259,12 +299,12 @@ def test_a_delivery_that_meets_a_passing_failure_is_tried_again_a_few_times_only
         receiver.drain()
         assert receiver.resume() == 0  # its own process may only be busy with it: not at once
         for attempt in (2, 3):
-            now[0] += webhooks.ADOPT_AFTER + timedelta(seconds=1)
+            now[0] += carrying.ADOPT_AFTER + timedelta(seconds=1)
             assert receiver.resume() == 1, attempt  # left unfinished: tried again
             flaky.wait(1)
             receiver.drain()
-        now[0] += webhooks.ADOPT_AFTER + timedelta(seconds=1)
-        assert receiver.resume() == 0 and len(flaky.events) == webhooks.MAX_ATTEMPTS  # then given up
+        now[0] += carrying.ADOPT_AFTER + timedelta(seconds=1)
+        assert receiver.resume() == 0 and len(flaky.events) == carrying.MAX_ATTEMPTS  # then given up
     finally:
         receiver.shutdown()
 
@@ -279,14 +319,14 @@ def test_a_delivery_that_fails_for_good_is_not_tried_again(tmp_path):
     try:
         assert github(served(receiver), fixture("github-push")).status_code == 202
         receiver.drain()
-        now[0] += webhooks.ADOPT_AFTER * 2
+        now[0] += carrying.ADOPT_AFTER * 2
         assert receiver.resume() == 0
     finally:
         receiver.shutdown()
 
 
 def test_a_delivery_still_being_carried_out_is_not_adopted_however_long_it_takes(tmp_path, monkeypatch):
-    monkeypatch.setattr(webhooks, "HOLD_EVERY_S", 0.05)
+    monkeypatch.setattr(carrying, "HOLD_EVERY_S", 0.05)
     url, now, release = f"sqlite:///{tmp_path}/state.db", [NOW], threading.Event()
     started = threading.Event()
 
@@ -301,12 +341,12 @@ def test_a_delivery_still_being_carried_out_is_not_adopted_however_long_it_takes
         assert started.wait(5)
         other = _receiver(Store(engine_for(url)), also, lambda: now[0])
         for _ in range(3):  # minutes go by while it works; its hold goes with them
-            now[0] += webhooks.ADOPT_AFTER
+            now[0] += carrying.ADOPT_AFTER
             time.sleep(0.2)  # a few renewals
             assert other.resume() == 0
         release.set()
         busy.drain()
-        now[0] += webhooks.ADOPT_AFTER * 2
+        now[0] += carrying.ADOPT_AFTER * 2
         assert other.resume() == 0 and also.events == []  # done: never again
     finally:
         release.set()

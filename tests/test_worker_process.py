@@ -13,9 +13,8 @@ from bot import worker as worker_module
 from bot.deploys import Origin, ResponseUrl
 from bot.worker import RemoteDeploys, WorkerProcess
 from deployer.request import DeployRequest
-from deployer.store.claims import Claims
 from deployer.store.state import NEW, Store, engine_for
-from tests.test_claims import T0, TIMEOUT, Clock
+from tests.test_claims import T0
 from tests.world.slack_api import SlackApiStandIn
 
 
@@ -37,7 +36,7 @@ def test_a_worker_that_cannot_be_started_is_tried_again_and_deploys_wait_in_the_
         assert "could not be started" in worker.problem()
         with SlackApiStandIn() as slack:
             url = slack.new_response_url()
-            deploys = RemoteDeploys(worker, store, Claims(store, "serving", Clock(), TIMEOUT), lambda: T0)
+            deploys = RemoteDeploys(worker, store, lambda: T0)
             deploys.start(DeployRequest("feature-x", "U0ANA", timedelta(hours=2), "t3.small"),
                           Origin("U0ANA", "C0DEPLOY", ResponseUrl(url)))
             (told,) = until(lambda: [c.params["text"] for c in slack.calls("response_url")], "the answer")
@@ -61,7 +60,7 @@ def test_a_deploy_is_recorded_before_anything_else_happens(tmp_path, monkeypatch
     store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
     worker = WorkerProcess(command=["/bin/sh", "-c", "exec sleep 30"], stop_timeout=0).start()
     try:
-        deploys = RemoteDeploys(worker, store, Claims(store, "serving", Clock(), TIMEOUT), lambda: T0)
+        deploys = RemoteDeploys(worker, store, lambda: T0)
         deploys.start(DeployRequest("feature-x", "U0ANA", timedelta(hours=2), "t3.small", instance_asked=True),
                       Origin("U0ANA", "C0DEPLOY", ResponseUrl("https://hooks.slack.invalid/1")))
         (job,) = store.unfinished_deploys()

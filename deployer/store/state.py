@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator, create_engine,
-    delete, false, func, insert, select, update,
+    delete, false, func, insert, or_, select, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -494,11 +494,16 @@ class Store:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                          .values(done_at=at, body=None))  # the body is only kept for the work
 
+    def delivery(self, delivery_id: str) -> Mapping | None:
+        with self._tx() as conn:
+            return conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).mappings().first()
+
     def unfinished_deliveries(self, taken_before: datetime, max_attempts: int) -> list[Mapping]:
-        """Deliveries taken before `taken_before` and never carried out, oldest first."""
+        """Deliveries never carried out, oldest first: never started, or taken before `taken_before`."""
         with self._tx() as conn:
             rows = conn.execute(select(deliveries).where(deliveries.c.done_at.is_(None))
-                                .where(deliveries.c.body.is_not(None)).where(deliveries.c.taken_at < taken_before)
+                                .where(deliveries.c.body.is_not(None))
+                                .where(or_(deliveries.c.attempts == 0, deliveries.c.taken_at < taken_before))
                                 .where(deliveries.c.attempts < max_attempts).order_by(deliveries.c.received_at))
             return list(rows.mappings())
 

@@ -31,7 +31,7 @@ EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", 
                   *(f"burst-{n}" for n in range(10)), "socket-hook",
                   "hook-push", "hook-burst", "hook-delete", "hook-merge", "hook-busy", "hook-gitlab", "hook-later",
                   "hook-keep", "hook-anew", "hook-pr2", "pr-open", "pr-gitlab", "pr-off", "nopr-skip", "worker-a",
-                  "worker-b",
+                  "worker-b", "worker-c",
                   *(f"ow-{what}-{store}" for what in ("twice", "crash", "live") for store in ("sqlite", "postgresql")),
                   *(f"stop-{what}-{store}" for what in ("a", "b", "build", "late", "intake", "redeploy")
                     for store in ("sqlite", "postgresql"))]

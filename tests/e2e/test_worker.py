@@ -2,6 +2,7 @@
 answers. The worker dies with it, even on kill -9, and is started again when it dies alone."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import start_bot
-from tests.e2e.helpers import finished, root_of
+from tests.e2e.helpers import CHANNEL, finished, root_of
 from tests.world.processes import children, realtime_allowed, scheduling_of
 
 pytestmark = pytest.mark.e2e
@@ -118,5 +119,30 @@ def test_with_ack_priority_normal_nothing_is_raised(bot_env, slack, logs, tmp_pa
     try:
         assert bot.driver.get("/healthz").status_code == 200
         assert scheduling_of(bot.process.pid) == scheduling_of(worker) == {("normal", 0)}
+    finally:
+        bot.stop()
+
+
+def test_a_click_while_the_worker_is_away_is_recorded_and_carried_out_when_it_is_back(bot_env, slack, logs, tmp_path):
+    # Clicks are the deploy worker's work (it calls AWS): the serving process records one before its
+    # ack, so a worker that is being started again loses none, and the person hears that it waits.
+    bot, first = bot_with_worker(bot_env, slack, logs, tmp_path, "worker-click")
+    try:
+        bot.driver.slash(text="worker-c")
+        root = root_of(slack, "worker-c")
+        assert finished(slack, root, timeout=90)[-1].startswith(":rocket:")
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: bot.driver.get("/healthz").status_code == 503, 5, "/healthz to say the worker is down")
+        message = slack.messages(CHANNEL)[root]
+        (button,) = [e for b in message.get("blocks", []) if b["type"] == "actions"
+                     for e in b["elements"] if e["action_id"] == "deploybot.extend"]
+        url = slack.new_response_url()
+        assert bot.driver.block_action("deploybot.extend", button["value"], user_id="U0ANA", message=message,
+                                       message_ts=root, response_url=url).status_code == 200
+        (told,) = slack.wait_for(lambda s: [c.params["text"] for c in s.calls("response_url") if c.response_url == url],
+                                 timeout=5, what="the person to hear that it waits")
+        assert "restarting" in told and "recorded" in told
+        slack.wait_for(lambda s: "extended by <@U0ANA>" in json.dumps(s.messages(CHANNEL)[root]["blocks"]),
+                       timeout=30, what="the new worker to carry the click out")
     finally:
         bot.stop()

@@ -15,7 +15,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 
-import boto3
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler as WsgiSlackRequestHandler
@@ -31,7 +30,7 @@ from bot.webhooks import Receiver
 from bot.worker import WorkerGone, WorkerProcess
 from deployer import metrics
 from deployer.errors import ConfigError, StoreUnavailable
-from deployer.factory import open_store, startup_checks
+from deployer.factory import aws_session, open_store, preload_aws_models, startup_checks
 from deployer.repo_hosts.webhooks import MAX_BODY
 from deployer.preflight import run_checks, store_check
 from deployer.settings import Settings
@@ -175,7 +174,9 @@ GIL_SWITCH_INTERVAL = 0.001
 
 def serve(settings: Settings, slack: SlackSettings) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    session = boto3.session.Session()
+    session = aws_session()
+    # Parsed once, here, for both processes: the deploy worker is forked from this one (bot/prefork.py).
+    preload_aws_models(session)
     client = slack_client(slack)
     stores: list[Store] = []
     # Say what is missing now, all of it at once, not inside someone's deploy; before anything
@@ -184,7 +185,8 @@ def serve(settings: Settings, slack: SlackSettings) -> None:
                 store_check(lambda: open_store(settings), stores.append, claim_timeout=settings.claim_timeout),
                 *startup_checks(settings, session)])
     store = stores[0]
-    bot = build_app(slack, settings, store, client)
+    worker = WorkerProcess(stop_timeout=settings.stop_timeout.total_seconds(), prefork=True)
+    bot = build_app(slack, settings, store, client, worker)
     # A SIGTERM (docker stop, systemd) or Ctrl-C: the worker hands its deploys (and the reaper's lease)
     # back at a safe point while Slack is still answered, then the process ends (exit 0).
     stop = GracefulStop(bot.drain)

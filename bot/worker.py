@@ -21,7 +21,6 @@ delivery), and one call that waits for its answer, `metrics`.
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import itertools
 import json
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from bot import views
 from bot.deploys import Origin, record
 from bot.priority import normal_priority
+from bot.prefork import Forked, die_with, fork_worker, name_worker
 from deployer.request import DeployRequest
 from deployer.store.state import Store
 
@@ -56,6 +56,7 @@ WORKER_NICENESS = 10
 CALL_TIMEOUT_S = 30.0
 STOP_WRITING_S = 5.0
 STOP_GRACE_S = 3.0  # beyond DEPLOYBOT_STOP_TIMEOUT: the worker's own hand-back and exit
+DEFAULT_SWITCH_INTERVAL = 0.005  # Python's own
 
 
 class WorkerGone(Exception):
@@ -65,14 +66,15 @@ class WorkerGone(Exception):
 class WorkerProcess:
     """The serving process's side: starts the worker (again when it dies), sends it work, calls it."""
 
-    def __init__(self, command: list[str] | None = None, stop_timeout: float = 5.0) -> None:
+    def __init__(self, command: list[str] | None = None, stop_timeout: float = 5.0, prefork: bool = False) -> None:
         self._command = command or [sys.executable, "-m", "bot.worker"]
+        self._prefork = prefork  # the first worker is forked from this process (bot/prefork.py)
         self._stop_timeout = stop_timeout
         self._lock = threading.Lock()  # the process and its socket change together
         self._calls: dict[int, Future] = {}
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen | Forked | None = None
         self._socket: socket.socket | None = None
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="deploybot-worker-write", daemon=True)
@@ -94,11 +96,17 @@ class WorkerProcess:
         return self._stopping.is_set()
 
     def _spawn(self) -> None:
-        ours, theirs = socket.socketpair()
-        with normal_priority():  # a restart comes from a thread running acks first: builds go after them
-            process = subprocess.Popen([*self._command, "--fd", str(theirs.fileno()), "--parent", str(os.getpid())],
-                                       pass_fds=(theirs.fileno(),))
-        theirs.close()
+        if self._prefork and threading.active_count() == 1:
+            self._prefork = False
+            gc.collect()
+            gc.freeze()  # the collector never writes to what is shared, so the pages stay shared
+            process, ours = fork_worker(run)
+        else:
+            ours, theirs = socket.socketpair()
+            with normal_priority():  # a restart comes from a thread running acks first: builds go after them
+                process = subprocess.Popen([*self._command, "--fd", str(theirs.fileno()), "--parent",
+                                            str(os.getpid())], pass_fds=(theirs.fileno(),))
+            theirs.close()
         with self._lock:
             self._ready.clear()
             self._process, self._socket, self._exit = process, ours, None
@@ -237,13 +245,6 @@ class RemoteDeploys:
 
 
 # the worker's side ------------------------------------------------------------------------------
-def _die_with_parent(parent: int) -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before the line above
-        os._exit(1)
-
-
 def _handle(message: dict, side: WorkerSide, answer: Any) -> None:
     if "admit" in message:
         side.deploys.admit(message["admit"], message["feature"])
@@ -295,15 +296,22 @@ def work(sock: socket.socket) -> None:
         os._exit(0)
 
 
-def main(argv: list[str]) -> int:
-    fd, parent = int(argv[argv.index("--fd") + 1]), int(argv[argv.index("--parent") + 1])
-    _die_with_parent(parent)
+def run(sock: socket.socket) -> None:
+    """The worker, in a process of its own (forked from the serving process, or `python -m bot.worker`)."""
+    name_worker()
     # On a busy machine the kernel runs the serving process first: an ack is due within 3 s, a build
     # can wait a moment. Git and the other programs the worker runs inherit this.
     os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # docker stop signals the group: the serving process decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    work(socket.socket(fileno=fd))
+    sys.setswitchinterval(DEFAULT_SWITCH_INTERVAL)  # the serving process's shorter one is for its acks
+    work(sock)
+
+
+def main(argv: list[str]) -> int:
+    fd, parent = int(argv[argv.index("--fd") + 1]), int(argv[argv.index("--parent") + 1])
+    die_with(parent)
+    run(socket.socket(fileno=fd))
     return 0
 
 

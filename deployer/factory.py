@@ -39,7 +39,7 @@ from deployer.build.registry import (
 )
 from deployer.settings import Settings
 from deployer.stopping import Stopping
-from deployer.build.slots import BuildSlots
+from deployer.build.slots import BuildSlots, engine_lock_file
 from deployer.store.state import Store, engine_for
 
 
@@ -143,19 +143,41 @@ def startup_checks(settings: Settings, session: boto3.session.Session) -> list[C
     return [git_check(GitRepo(settings.git_url, settings.work_dir / "git")), *checks]
 
 
+AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "sts")
+_session: boto3.session.Session | None = None
+
+
+def aws_session() -> boto3.session.Session:
+    """This process's boto3 session: the deploy worker forked from the serving process uses the copy
+    whose service models the serving process parsed before the fork (bot/prefork.py)."""
+    global _session
+    if _session is None:
+        _session = boto3.session.Session()
+    return _session
+
+
+def preload_aws_models(session: boto3.session.Session) -> None:
+    """Parse the service models and endpoint rules deploybot's clients use: botocore caches them on the
+    session's loader when a client is made (no call to AWS; the clients themselves are dropped)."""
+    for service in AWS_SERVICES:
+        session.client(service, region_name=session.region_name or "us-east-1")
+
+
 def open_store(settings: Settings) -> Store:
     return Store(engine_for(settings.state))
 
 
 def build_services(settings: Settings, session: boto3.session.Session | None = None,
                    store: Store | None = None) -> Services:
-    session = session or boto3.session.Session()
+    session = session or aws_session()
     docker = LazyDocker()
     builder, registry = image_builder(settings, docker), registry_for(settings, session)
     store = store or open_store(settings)
-    # Shared with the image sweeps, and through the lock file with every process on this work directory
-    # (the bot's deploy worker, `deploybot deploy`, `deploybot reap`): no sweep meets a build.
-    slots = BuildSlots(settings.max_parallel, settings.work_dir / "builds.lock")
+    # Shared with the image sweeps, and through the engine's lock file with every process of this user
+    # that builds on it (the bot's deploy worker, `deploybot deploy`, `deploybot reap`, other bots):
+    # no sweep meets a build.
+    slots = BuildSlots(settings.max_parallel,
+                       engine_lock_file(settings.build_docker_host or os.environ.get("DOCKER_HOST")))
     stopping = Stopping()
     images = None
     if settings.provider == "local":

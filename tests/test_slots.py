@@ -2,6 +2,7 @@
 and whoever waits is told how many are ahead."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -158,3 +159,14 @@ def test_another_process_builds_only_once_a_sweep_has_ended(tmp_path):
         assert other.poll() is None  # waiting for the sweep: its build has not started
     out, _ = other.communicate(timeout=10)
     assert out == "building\nbuilt\n"
+
+
+def test_processes_building_on_one_engine_meet_on_one_lock_file_whatever_their_work_directory(monkeypatch, tmp_path):
+    from deployer.build.slots import engine_lock_file
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert engine_lock_file(None) == engine_lock_file("unix:///var/run/docker.sock")  # Docker's default socket
+    assert engine_lock_file("tcp://builder:2376") != engine_lock_file(None)
+    assert engine_lock_file(None).parent == tmp_path
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert engine_lock_file(None).parent.name == f"deploybot-{os.getuid()}"  # the user's own, under the temp dir

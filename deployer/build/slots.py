@@ -9,13 +9,19 @@ layers under it, and a build that has just taken one of them from its cache then
 "unable to find image". A sweep runs only while no build does (see `idle`).
 
 The engine is shared beyond this process: the bot's deploy worker, `deploybot deploy` and
-`deploybot reap` on the same machine, a second bot on the same work directory. Across them, a
-file lock (`lock_file`) is what a sweep and the builds meet on: each build holds it shared,
-a sweep holds it alone or skips its pass.
+`deploybot reap`, other bots on the same machine (whose builds take their cached layers from the
+same engine). Across them, a file lock per engine (`engine_lock_file`) is what a sweep and the
+builds meet on: each build holds it shared, a sweep holds it alone or skips its pass. It lives in
+the user's runtime directory, so it keeps apart the processes of one user on one machine; an
+engine on another machine (DEPLOYBOT_BUILD_DOCKER_HOST) shared by several machines' bots is not
+covered.
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import os
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -89,12 +95,23 @@ class BuildSlots:
 
     def _open_lock_file(self) -> IO[bytes]:
         assert self._lock_file is not None
-        self._lock_file.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return open(self._lock_file, "ab")
 
     def waiting(self) -> int:
         with self._turn:
             return len(self._waiting)
+
+
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+
+
+def engine_lock_file(engine: str | None) -> Path:
+    """The lock every process of this user builds on, or sweeps, the engine at `engine` under
+    (DOCKER_HOST or DEPLOYBOT_BUILD_DOCKER_HOST; None for Docker's default socket)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(tempfile.gettempdir(), f"deploybot-{os.getuid()}")
+    digest = hashlib.sha256((engine or DEFAULT_ENGINE).encode()).hexdigest()[:16]
+    return Path(runtime) / f"deploybot-builds-{digest}.lock"
 
 
 def _alone(lock: IO[bytes]) -> bool:

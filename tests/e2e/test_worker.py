@@ -22,11 +22,15 @@ def workers_of(pid: int) -> list[int]:
     found = []
     for child in children(pid):
         try:
-            if b"bot.worker" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if Path(f"/proc/{child}/comm").read_text().strip() == "deploybot-work":  # forked or started
                 found.append(child)
         except OSError:
             continue
     return found
+
+
+def command_line(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
 def alive(pid: int) -> bool:
@@ -59,6 +63,8 @@ def bot_with_worker(bot_env, slack, logs: Path, tmp_path: Path, name: str):
 def test_a_worker_that_dies_alone_is_started_again_and_health_says_so_meanwhile(bot_env, slack, logs, tmp_path):
     bot, first = bot_with_worker(bot_env, slack, logs, tmp_path, "worker-restart")
     try:
+        # The first worker is forked from the serving process, sharing its modules (bot/prefork.py).
+        assert command_line(first) == command_line(bot.process.pid)
         os.kill(first, signal.SIGKILL)
         health = wait_until(lambda: (r := bot.driver.get("/healthz")).status_code == 503 and r.json(), 5,
                             "/healthz to say the worker is down")  # (a 503 Response is falsy)
@@ -69,6 +75,7 @@ def test_a_worker_that_dies_alone_is_started_again_and_health_says_so_meanwhile(
         wait_until(lambda: bot.driver.get("/healthz").status_code == 200, 30, "/healthz to be 200 again")
         assert finished(slack, root_of(slack, "worker-a"), timeout=90)[-1].startswith(":rocket:")
         assert alive(second) and workers_of(bot.process.pid) == [second]
+        assert b"bot.worker" in command_line(second)  # threads run by now: a new interpreter, not a fork
     finally:
         bot.stop()
 

@@ -175,7 +175,8 @@ def _claimed(claims: Claims, feature: str) -> Iterator[Callable[[], None]]:
         time.sleep(CLAIM_RETRY)
     heartbeat = Heartbeat(claims).start()
     try:
-        yield lambda: claims.check(claim)
+        with claims.fenced(claim):  # its store writes too
+            yield lambda: claims.check(claim)
     finally:
         heartbeat.stop()
         claims.release(claim)

@@ -311,7 +311,8 @@ class DeployService:
                 thread.reply(line)
 
         try:
-            result = self._deployer.deploy(request, report, commit=commit)
+            with self._claims.fenced(claim):  # every store write of the deploy, as its steps are checked
+                result = self._deployer.deploy(request, report, commit=commit)
         except DeployError as error:
             self._deployments.failed(github[0], error.title)
             # The channel message first: whoever reads the last word in the thread finds it up to date.

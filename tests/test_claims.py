@@ -220,3 +220,20 @@ def test_a_fenced_write_of_a_process_that_lost_its_job_records_nothing(store_url
     assert not store.deploy_finished(job, "deployed", T0, "http://old", holder="bot-1")
     assert store.deploy(job).state == "running"
     assert store.deploy_finished(job, "deployed", T0, "http://new", holder="bot-2")
+
+
+def test_a_store_write_under_a_claim_taken_over_is_refused_and_changes_nothing(store_url):
+    from deployer.errors import ClaimLost
+
+    store, clock = Store(engine_for(store_url)), Clock()
+    stalled, other = Claims(store, "bot-1", clock, TIMEOUT), Claims(store, "bot-2", clock, TIMEOUT)
+    claim = stalled.take("feature-x", DEPLOY)
+    with store.fenced(claim.key, claim.token):
+        store.remember("e-1", "feature-x", "feature-x", "U0ANA")  # held: written
+    clock.now += TIMEOUT  # bot-1 stood still longer than the timeout, and bot-2 took the environment over
+    assert other.take("feature-x", DEPLOY) is not None
+    with store.fenced(claim.key, claim.token), pytest.raises(ClaimLost, match="feature-x"):
+        store.set_pending_expiry("e-1", T0 + timedelta(days=3))  # what bot-1 decided before its pause
+    assert store.recall("e-1").pending_expiry is None
+    store.set_pending_expiry("e-1", T0 + timedelta(days=1))  # outside the block, writes are not fenced
+    assert store.recall("e-1").pending_expiry == T0 + timedelta(days=1)

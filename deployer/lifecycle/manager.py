@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,7 +85,8 @@ class EnvironmentManager:
             env = self.get(env_id) if claim else env  # as it is now that nobody else changes it
             now = self._clock()
             expires = extended(self._lifetime(env), now, self._limits.extend_step, self._limits.max_ttl)
-            self._decide_expiry(env, expires)
+            with self._fenced(claim):
+                self._decide_expiry(env, expires)
             tagged = not self.provider.expiry_in_tags
             if claim is not None and not tagged:
                 self.claims.check(claim)
@@ -157,13 +159,19 @@ class EnvironmentManager:
         if mine is None:
             self._not_while_it_goes(env)
         try:
-            kept = self.store.cancel_teardown(env.id)
+            with self._fenced(mine):
+                kept = self.store.cancel_teardown(env.id)
         finally:
             if mine is not None and claim is None:
                 self.claims.release(mine)
         if kept:
             self.store.log(self._clock(), "keep", actor, "tear down called off", env_id=env.id, name=env.name)
         return env, kept
+
+    def _fenced(self, claim: Claim | None) -> AbstractContextManager[None]:
+        """The store's writes under `claim` are refused once it is lost (none: while a deploy holds the
+        environment, a decision in the store is all an Extend or a Keep makes, and the deploy honours it)."""
+        return self.claims.fenced(claim) if claim is not None else nullcontext()
 
     def _not_while_it_goes(self, env: Environment) -> None:
         """Busy when the reaper or a tear down holds the environment: it is going, whatever is decided now."""

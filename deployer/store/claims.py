@@ -19,6 +19,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -104,6 +105,11 @@ class Claims:
             raise ClaimLost(f"deploybot lost its claim on `{claim.key}` (the state store was out of reach, or "
                             "this process stood still, longer than DEPLOYBOT_CLAIM_TIMEOUT) and stopped before "
                             "changing anything more; another deploybot process may take it over.")
+
+    def fenced(self, claim: Claim) -> AbstractContextManager[None]:
+        """The store's fence: this thread's store writes in the block are refused (ClaimLost) once the
+        claim is someone else's, and hold it until they commit."""
+        return self._store.fenced(claim.key, claim.token)
 
     def release_all(self) -> None:
         """This process is ending: every claim it holds goes now, not when it runs out."""

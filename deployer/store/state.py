@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
-from deployer.errors import ConfigError, StoreUnavailable
+from deployer.errors import ClaimLost, ConfigError, StoreUnavailable
 from deployer.store.schema import db_reason, migrate
 
 
@@ -220,6 +220,16 @@ def _unavailable(error: OperationalError) -> StoreUnavailable:
     return StoreUnavailable(f"The state store (DEPLOYBOT_STATE) can't be reached: {db_reason(error)}")
 
 
+def _hold_fence(conn: Connection, key: str, token: str) -> None:
+    # FOR UPDATE (PostgreSQL) holds the claim's row to the end of the transaction: a take-over of a
+    # claim that ran out waits for it, and then sees it was still held. SQLite has one writer at a time.
+    held = conn.execute(select(claims.c.token).where(claims.c.key == key).with_for_update()).scalar()
+    if held != token:
+        raise ClaimLost(f"deploybot lost its claim on `{key}` (the state store was out of reach, or this "
+                        "process stood still, longer than DEPLOYBOT_CLAIM_TIMEOUT) and recorded nothing "
+                        "more; another deploybot process may take it over.")
+
+
 class Store:
     def __init__(self, engine: Engine, *, migrated: bool = False) -> None:
         """`migrated`: another process has brought the schema up to date (the serving process, for its
@@ -227,6 +237,7 @@ class Store:
         self._engine = engine
         # SQLite allows one writer: keep this process's threads in line rather than wait on its lock.
         self._lock = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        self._fence = threading.local()
         if not migrated:
             migrate(engine)
 
@@ -234,9 +245,24 @@ class Store:
     def _tx(self) -> Iterator[Connection]:
         try:
             with self._lock, self._engine.begin() as conn:
+                fence = getattr(self._fence, "claim", None)
+                if fence is not None:
+                    _hold_fence(conn, *fence)
                 yield conn
         except OperationalError as error:
             raise _unavailable(error) from None
+
+    @contextmanager
+    def fenced(self, key: str, token: str) -> Iterator[None]:
+        """Every transaction this thread makes in the block first checks that the claim on `key` is still
+        the one with `token`, and keeps others from taking it until it commits: a process that lost its
+        claim writes nothing more (ClaimLost) about what it worked on."""
+        outer = getattr(self._fence, "claim", None)
+        self._fence.claim = (key, token)
+        try:
+            yield
+        finally:
+            self._fence.claim = outer
 
     def clock_skew(self, clock: Callable[[], datetime]) -> timedelta | None:
         """How far `clock` is ahead of the store's own (behind when negative); None with SQLite, whose

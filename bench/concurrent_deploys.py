@@ -34,7 +34,7 @@ SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-test"
 USERS = 50  # deployers taking turns, as in the team
 ROOT = "is deploying"  # bot/views.py deploy_started
-WAITING = "Waiting for a build slot"  # bot/views.py progress_text(WaitingForBuildSlot)
+WAITING = "Waiting for a build slot"  # bot/progress_view.py, a line of the progress message
 SUCCESS = ":rocket:"  # bot/views.py success_reply
 FAILURE = (":x:", ":warning:")  # failure_reply, unexpected_reply, cloud_reply, interrupted_reply
 AHEAD = re.compile(r"(\d+) deploys? ahead")
@@ -215,14 +215,24 @@ def read_threads(deploys: list[Deploy], posts: list[dict]) -> None:
                 by_root[post["ts"]] = deploy
                 if deploy.thread is None:
                     deploy.thread = post["time"] - deploy.acked_at
+    progress: dict[str, Deploy] = {}  # each deploy's progress reply, edited as it moves (bot/progress_view.py)
     for post in posts:
-        deploy = by_root.get(post["thread_ts"] or "")
-        if deploy is None or post["method"] != "chat.postMessage" or not post["ok"]:
+        if not post["ok"]:
+            continue
+        if post["method"] == "chat.postMessage":
+            deploy = by_root.get(post["thread_ts"] or "")
+        elif post["method"] == "chat.update":
+            deploy = progress.get(post["ts"] or "")
+        else:
+            deploy = None
+        if deploy is None:
             continue
         at, text = post["time"] - deploy.acked_at, post["text"]
-        deploy.said.append(at)
-        if deploy.first_reply is None:
-            deploy.first_reply = at
+        if post["method"] == "chat.postMessage":
+            deploy.said.append(at)
+            progress.setdefault(post["ts"], deploy)
+            if deploy.first_reply is None:
+                deploy.first_reply = at
         if WAITING in text and deploy.waiting is None:
             deploy.waiting = at
             found = AHEAD.search(text)

@@ -361,7 +361,11 @@ def _slack_stats(slack) -> dict:  # noqa: ANN001
     return {
         "calls": by_method,
         "deploys_started": sum(1 for c in posts if not c.thread_ts and "is deploying" in c.params.get("text", "")),
-        "builds": sum(1 for t in replies if t.startswith("Building image")),
+        # A deploy's progress is one reply edited as it moves (bot/progress_view.py): a build is a message
+        # that said so at some point.
+        "builds": len({c.response.get("ts") or c.params.get("ts") for c in calls
+                       if c.ok and c.method in ("chat.postMessage", "chat.update")
+                       and "Building image" in c.params.get("text", "")}),
         "queued": sum(1 for t in replies if t.startswith(":hourglass")),
         "succeeded": sum(1 for t in replies if t.startswith(":rocket:")),
         "failed": sum(1 for t in replies if t.startswith(":x:")),

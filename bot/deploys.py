@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import env_views, views
 from bot.errors import answer_for
+from bot.live_progress import LiveProgress
 from deployer import metrics
 from deployer.store.claims import ADMIT, DOING, Claim
 from deployer.repo_hosts.deployments import NO_REPORTS, Deployment, DeploymentReporter
@@ -103,6 +104,23 @@ class Thread:
                 self._client.chat_postMessage(channel=self.channel, thread_ts=self.ts, text=text)
             except SlackApiError as exc:  # progress is best effort; the final word is retried by the SDK
                 log.warning("could not post to thread %s: %s", self.ts, exc.response.get("error"))
+
+    def post_reply(self, message: views.Message) -> str | None:
+        """A reply with blocks; its ts (None when Slack refused it: progress is best effort)."""
+        try:
+            return self._client.chat_postMessage(channel=self.channel, thread_ts=self.ts, text=message.text,
+                                                 blocks=message.blocks)["ts"]
+        except SlackApiError as exc:
+            log.warning("could not post to thread %s: %s", self.ts, exc.response.get("error"))
+            return None
+
+    def update_reply(self, ts: str | None, message: views.Message) -> None:
+        if ts is None:  # its first post was refused
+            return
+        try:
+            self._client.chat_update(channel=self.channel, ts=ts, text=message.text, blocks=message.blocks)
+        except SlackApiError as exc:
+            log.warning("could not update %s in thread %s: %s", ts, self.ts, exc.response.get("error"))
 
     def delete(self) -> None:
         try:
@@ -292,6 +310,7 @@ class DeployService:
         """Deploy, telling the thread; returns the outcome and what to record with it (the URL or the error)."""
         environment: list[Environment] = []  # the one this deploy created or took, once it has
         github: list[Deployment | None] = [None]  # the deployment GitHub shows, once the commit is known
+        live = LiveProgress(thread, request.feature, utcnow)  # one reply, edited as the deploy moves
 
         def report(event: Progress) -> None:
             self._claims.check(claim)  # the fence: each step is reported before the next change it makes
@@ -306,14 +325,13 @@ class DeployService:
                 self._call_off_teardown(event.environment, user_id, thread)
                 log.info("%s %s", "creating" if isinstance(event, EnvironmentCreating) else "reusing",
                          event.environment.name)
-            line = views.progress_text(event)
-            if line:
-                thread.reply(line)
+            live.report(event)
 
         try:
             with self._claims.fenced(claim):  # every store write of the deploy, as its steps are checked
                 result = self._deployer.deploy(request, report, commit=commit)
         except DeployError as error:
+            live.close(ok=False)
             self._deployments.failed(github[0], error.title)
             # The channel message first: whoever reads the last word in the thread finds it up to date.
             # An environment the deploy made stays until it expires: its buttons say so and offer the way out.
@@ -322,13 +340,16 @@ class DeployService:
             thread.reply(answer_for(error))
             return "failed", error.message
         except Interrupted:
+            live.close(ok=None)
             raise  # nothing failed: it goes on in the next process
         except Exception:
+            live.close(ok=False)
             self._deployments.failed(github[0], "deploybot hit an unexpected error")
             raise
+        live.close(ok=True)
         self._deployments.succeeded(github[0], result.url)
         thread.update(self._card(views.deploy_succeeded(result, user_id), result.environment, thread))
-        thread.reply(views.success_reply(result))
+        thread.reply(views.success_reply(result, user_id))
         return "deployed", result.url or ""
 
     def _call_off_teardown(self, env: Environment, user_id: str, thread: Thread) -> None:

@@ -71,9 +71,11 @@ def deploy_unfinished(feature: str, user_id: str, why: str) -> Message:
     return Message(text, [section(text), context(f"Requested by <@{user_id}> · details in the thread")])
 
 
-def success_reply(result: DeployResult) -> str:
+def success_reply(result: DeployResult, requester: str | None = None) -> str:
+    """The deploy's last word: a reply of its own, so that whoever asked is notified (and only then)."""
+    asked = f" <@{requester}>" if requester else ""
     return (f":rocket: Ready: {escape(str(result.url))} ({escape(result.environment.name)}, "
-            f"took {format_duration(result.took)}){_health_note(result)}")
+            f"took {format_duration(result.took)}){_health_note(result)}{asked}")
 
 
 def _health_note(result: DeployResult) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 import time
 import urllib.request
 
+from bot.progress_view import MARKS
 from tests.world.slack_api import SlackApiStandIn
 from tests.world.slack_driver import SlackDriver
 
 CHANNEL = "C0DEPLOY"
+PROGRESS_MARKS = tuple(f"{mark} " for mark in MARKS)
 
 
 def root_of(slack: SlackApiStandIn, feature: str, *, after: int = 0, timeout: float = 20) -> str:
@@ -23,7 +25,48 @@ def root_of(slack: SlackApiStandIn, feature: str, *, after: int = 0, timeout: fl
 
 
 def replies(slack: SlackApiStandIn, ts: str) -> list[str]:
-    return [m.get("text", "") for m in slack.thread(ts)]
+    """The thread's replies as they read now; the deploy's progress message (one reply, edited as it
+    moves: bot/progress_view.py) as its lines, each without its mark."""
+    said: list[str] = []
+    for message in slack.thread(ts):
+        text = message.get("text", "")
+        if text.startswith(PROGRESS_MARKS):
+            said.extend(_unmarked(line) for line in text.split("\n"))
+        else:
+            said.append(text)
+    return said
+
+
+def progress_messages(slack: SlackApiStandIn, ts: str) -> list[dict]:
+    return [m for m in slack.thread(ts) if m.get("text", "").startswith(PROGRESS_MARKS)]
+
+
+def told_once(slack: SlackApiStandIn, root: str, requester: str) -> int:
+    """A deploy that went through: its thread has one progress reply, edited in place at most about once a
+    second, and one result reply naming who asked (the one notification they want). How many edits."""
+    thread = slack.thread(root)
+    (progress,) = [m for m in thread if m.get("text", "").startswith(PROGRESS_MARKS)]
+    (result,) = [m for m in thread if m.get("text", "").startswith(":rocket:")]
+    assert len(thread) == 2, [m.get("text", "")[:60] for m in thread]
+    assert f"<@{requester}>" in result["text"]
+    edits = sorted(c.time for c in slack.calls("chat.update") if c.ok and c.params.get("ts") == progress["ts"])
+    gaps = [later - earlier for earlier, later in zip(edits, edits[1:], strict=False)]
+    assert all(gap >= 0.5 for gap in gaps[:-1]), gaps  # paced; the last one (the final state) is sent at once
+    return len(edits)
+
+
+def version_of(slack: SlackApiStandIn, ts: str) -> str:
+    """The version the deploy in thread `ts` releases, from its progress message's context line."""
+    (progress, *_) = progress_messages(slack, ts)
+    context = " ".join(e["text"] for b in progress.get("blocks", []) if b["type"] == "context" for e in b["elements"])
+    return context.split("version: `", 1)[1].split("`", 1)[0]
+
+
+def _unmarked(line: str) -> str:
+    for mark in PROGRESS_MARKS:
+        if line.startswith(mark):
+            return line[len(mark):]
+    return line
 
 
 def finished(slack: SlackApiStandIn, ts: str, timeout: float = 60) -> list[str]:

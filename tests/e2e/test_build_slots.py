@@ -39,4 +39,4 @@ def test_one_build_slot_two_deploys_both_launch_at_once_and_one_waits_to_build(b
     assert "1 build at once; next in line" in second[wait_line]
     # Its environment did not wait for the build slot: it was on its way before the build began.
     assert second.index(next(line for line in second if line.startswith("Creating environment"))) < \
-        second.index(next(line for line in second if line.startswith("Building image")))
+        second.index(next(line for line in second if line.startswith("Image built")))

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import start_bot
 from tests.world.aws import APPLICATION, BUCKET
-from tests.e2e.helpers import CHANNEL, finished, replies, root_of, root_text
+from tests.e2e.helpers import CHANNEL, finished, replies, root_of, root_text, told_once
 from tests.world.apprepo import BROKEN_BUILD_LINE
 
 pytestmark = pytest.mark.e2e
@@ -35,8 +35,10 @@ def test_deploy_ends_with_the_url_in_the_thread_and_a_tagged_environment(bot, sl
     (env,) = _live(moto, "feature-x")
     assert thread[-1] == f":rocket: Ready: http://{env['CNAME']} (feature-x, took " + thread[-1].split("took ")[1]
     assert any("Creating environment `feature-x`" in t for t in thread)
-    assert any(t.startswith("Building image") for t in thread)
+    assert any(t.startswith("Image built") for t in thread)
     assert root_text(slack, root).startswith(":white_check_mark: `feature-x` is live at http://")
+    edits = told_once(slack, root, "U0ANA")  # not a reply per step
+    print(f"[beanstalk] a deploy's thread: 2 replies, {edits} edits of the progress reply")
 
     assert (env["Status"], env["Health"]) == ("Ready", "Green")
     tags = moto.tags(env)
@@ -77,8 +79,8 @@ def test_a_second_deploy_reuses_the_environment_and_skips_the_build(bot, slack, 
     assert second[-1].startswith(":rocket:"), second
     assert any("Reusing environment `reuse-me`" in t for t in second)
     assert any("no build needed" in t for t in second)
-    assert not any(t.startswith("Building image") for t in second)
-    assert any(t.startswith("Building image") for t in first)
+    assert not any(t.startswith("Image built") for t in second)
+    assert any(t.startswith("Image built") for t in first)
 
     everything = moto.environments(EnvironmentNames=["reuse-me"], IncludeDeleted=True)
     assert [e["EnvironmentId"] for e in everything] == [env["EnvironmentId"]]

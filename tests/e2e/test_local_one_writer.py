@@ -19,7 +19,7 @@ from bot.buttons import EXTEND
 from deployer.environment import EXPIRES
 from deployer.providers.local import IMAGE_LABEL
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
-from tests.e2e.helpers import CHANNEL, finished, page, replies, root_of, until
+from tests.e2e.helpers import CHANNEL, finished, page, replies, root_of, told_once, until, version_of
 from tests.world.apprepo import APP_PORT, BASE_IMAGE, add_commit, make_app_repo, page_for
 from tests.world.dockerenv import docker_client
 from tests.world.slack_api import SlackApiStandIn
@@ -158,6 +158,8 @@ def test_extend_keeps_the_running_container_and_what_testers_put_in_it(world, sl
     bot, client, _ = world
     ts, thread = _deploy(bot, slack, KEEP)
     assert thread[-1].startswith(":rocket: Ready: http://127.0.0.1:23"), thread
+    edits = told_once(slack, ts, "U0ANA")  # one progress reply edited in place, one result
+    print(f"[local] a deploy's thread: 2 replies, {edits} edits of the progress reply")
     env_id = f"deploybot-{PREFIX}{KEEP}"
     container = client.containers.get(env_id)
     result = container.exec_run(["sh", "-c", "echo tester-data > /tmp/mine"])
@@ -209,9 +211,9 @@ def test_an_extend_while_a_redeploy_builds_and_starts_does_not_disturb_it(world,
     assert _shown_expiry(line) == labelled + EXTEND_STEP, line
 
     # ... and while the deploy waits for the new container to answer (its app sleeps 5s first).
-    (deploying,) = slack.wait_for(lambda s: [t for t in replies(s, second) if t.startswith("Deploying version")],
-                                  timeout=60, what="the redeploy to start the new container")
-    image = deploying.split("`")[1]
+    slack.wait_for(lambda s: [t for t in replies(s, second) if t.startswith("Deploying version")],
+                   timeout=60, what="the redeploy to start the new container")
+    image = version_of(slack, second)  # the image the new container runs
     new = until(lambda: next((c for c in client.containers.list(filters={"name": env_id}, ignore_removed=True)
                                if c.name == env_id and c.labels.get(IMAGE_LABEL) == image), None),
                  20, "the new container")

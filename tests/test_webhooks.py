@@ -212,18 +212,21 @@ def _receiver(store: Store, handled, clock) -> Process:  # type: ignore[no-untyp
     return Process(store, handled, clock)
 
 
-def test_a_delivery_recorded_but_never_started_is_carried_out_at_once_and_once(tmp_path):
-    # The serving process answered 202 and recorded it, but its worker died (or was being started
-    # again) before it heard: the next worker on the store carries it out, without waiting.
-    url = f"sqlite:///{tmp_path}/state.db"
-    raw = fixture("github-push")
-    assert Store(engine_for(url)).record_delivery("github:72d3", webhooks.body_digest(raw), "Pushed", NOW,
-                                                  host="github", header="push", body=raw)
-    soon = lambda: NOW + timedelta(seconds=1)  # noqa: E731
+def _recorded_push(url: str) -> Store:
+    """A push recorded by a serving process (its 202 answered), never started."""
+    raw, store = fixture("github-push"), Store(engine_for(url))
+    assert store.record_delivery("github:72d3", webhooks.body_digest(raw), "Pushed", NOW, host="github",
+                                 header="push", body=raw)
+    return store
+
+
+def _carried_out_once(url: str, at: datetime) -> None:
+    """Two workers on the store look at once, at `at`: exactly one carries the push out, and only once."""
     handled, also = Handled(), Handled()
-    first, second = _receiver(Store(engine_for(url)), handled, soon), _receiver(Store(engine_for(url)), also, soon)
+    first, second = _receiver(Store(engine_for(url)), handled, lambda: at), _receiver(Store(engine_for(url)), also,
+                                                                                     lambda: at)
     try:
-        assert first.resume() + second.resume() == 1  # two workers look at once
+        assert first.resume() + second.resume() == 1
         first.drain()
         second.drain()
         (event,) = handled.events + also.events
@@ -234,31 +237,25 @@ def test_a_delivery_recorded_but_never_started_is_carried_out_at_once_and_once(t
         second.shutdown()
 
 
+def test_a_delivery_recorded_but_never_started_is_carried_out_at_once_and_once(tmp_path):
+    # The serving process answered 202 and recorded it, but its worker died (or was being started
+    # again) before it heard: the next worker on the store carries it out, without waiting.
+    url = f"sqlite:///{tmp_path}/state.db"
+    _recorded_push(url)
+    _carried_out_once(url, NOW + timedelta(seconds=1))
+
+
 def test_a_delivery_started_by_a_worker_that_died_is_carried_out_by_another_once(tmp_path):
     # Its worker took it and died (kill -9, a lost machine) before carrying it out: it may only be busy,
     # so nobody takes it until ADOPT_AFTER has gone by without a renewed hold; then one process does.
     url = f"sqlite:///{tmp_path}/state.db"
-    raw = fixture("github-push")
-    store = Store(engine_for(url))
-    assert store.record_delivery("github:72d3", webhooks.body_digest(raw), "Pushed", NOW, host="github",
-                                 header="push", body=raw)
-    assert store.retake_delivery("github:72d3", NOW, NOW)  # taken by the worker that died
-    later = NOW + carrying.ADOPT_AFTER + timedelta(seconds=1)
-    handled, also = Handled(), Handled()
-    first = _receiver(Store(engine_for(url)), handled, lambda: later)
-    second = _receiver(Store(engine_for(url)), also, lambda: later)
+    assert _recorded_push(url).retake_delivery("github:72d3", NOW, NOW)  # taken by the worker that died
     soon = _receiver(Store(engine_for(url)), Handled(), lambda: NOW + timedelta(seconds=5))
     try:
         assert soon.resume() == 0  # its taker may only be busy
-        assert first.resume() + second.resume() == 1  # two survivors look at once
-        first.drain()
-        second.drain()
-        (event,) = handled.events + also.events
-        assert isinstance(event, Pushed) and event.branch == "feature-x"
-        assert first.resume() == 0 and second.resume() == 0  # carried out: never again
     finally:
-        for receiver in (first, second, soon):
-            receiver.shutdown()
+        soon.shutdown()
+    _carried_out_once(url, NOW + carrying.ADOPT_AFTER + timedelta(seconds=1))
 
 
 def test_a_delivery_carried_out_is_not_taken_again(tmp_path):

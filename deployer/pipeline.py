@@ -1,6 +1,7 @@
 """The deploy pipeline: commit → image and environment (at the same time) → release → URL."""
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 import threading
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from deployer.build.dockerrun import DockerrunPolicy
-from deployer.errors import ImageVanished
+from deployer.durations import format_duration
+from deployer.errors import DeployError, ImageVanished
 from deployer.environment import Environment
 from deployer.build.git import Commit, GitRepo
 from deployer.build.images import ImageBuilder, ImageRef, missing_dockerfile
@@ -24,6 +26,8 @@ from deployer.build.registry import Registry, image_tag
 from deployer.build.slots import BuildSlots
 from deployer.request import DeployRequest
 from deployer.stopping import Stopping
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -84,10 +88,37 @@ class Deployer:
         return self._git.resolve(feature)
 
     def deploy(self, request: DeployRequest, report: Report, commit: Commit | None = None) -> DeployResult:
-        """Deploy `request`; the caller holds the feature's claim (deployer/store/claims.py) throughout."""
-        started = time.monotonic()
+        """Deploy `request`; the caller holds the feature's claim (deployer/store/claims.py) throughout.
+        Its outcome goes into the audit trail (`deploybot history`), beside extends and tear downs."""
+        started, resolved = time.monotonic(), [commit]
+        try:
+            result = self._deploy(request, report, resolved, started)
+        except DeployError as error:
+            self._audit(request, resolved[0], f"failed ({error.title})", started)
+            raise
+        self._audit(request, result.commit, "deployed", started, result.environment)
+        return result
+
+    def _audit(self, request: DeployRequest, commit: Commit | None, outcome: str, started: float,
+               env: Environment | None = None) -> None:
+        if self.manager is None:
+            return
+        took = format_duration(timedelta(seconds=time.monotonic() - started))
+        what = f"{commit.sha[:8]} {outcome} in {took}" if commit else f"{outcome} in {took}"
+        store = self.manager.store
+        try:
+            env_id = env.id if env else next((r.env_id for r in store.recall_all()
+                                              if r.feature == request.feature and r.terminated_at is None), None)
+            store.log(self._clock(), "deploy", request.owner, what, env_id=env_id,
+                      name=env.name if env else self.provider.name_for(request.feature))
+        except DeployError as error:  # the store away, or the claim lost: the deploy's own outcome stands
+            log.warning("the deploy of %s is not in the audit trail: %s", request.feature, error.message)
+
+    def _deploy(self, request: DeployRequest, report: Report, resolved: list[Commit | None],
+                started: float) -> DeployResult:
         report = self._at_safe_points(report)
-        commit = commit or self.resolve(request.feature)
+        commit = resolved[0] or self.resolve(request.feature)
+        resolved[0] = commit
         report(CommitResolved(commit))
         image = ImageRef(self._registry.repository, image_tag(commit.sha))
         template = self._git.read_file(commit.sha, self._dockerrun_template)

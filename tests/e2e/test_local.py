@@ -66,6 +66,11 @@ def test_deploy_serves_the_branch_and_a_redeploy_keeps_the_url(local):
     assert second.stdout.strip() == url
     assert page(url) == "<h1>feature-x, second take</h1>\n"
     assert "reusing environment tl-feature-x" in second.stderr
+    # Both deploys are in the history, beside what else happens to the environment: who, commit, result, time.
+    history = _deploybot(env, "history", "feature-x").stdout.splitlines()[1:]
+    deploys = [line for line in history if " deploy " in f" {line} "]
+    assert len(deploys) == 2 and all("deployed in" in line for line in deploys), history
+    assert re.search(r"\b[0-9a-f]{8} deployed in", deploys[-1]), deploys
 
 
 def test_a_replaced_container_takes_its_anonymous_volumes_with_it(local):

@@ -57,7 +57,7 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def one_run(stack: ExitStack, env: dict[str, str], logs: Path, feature: str, slack) -> list[float]:  # noqa: ANN001
+def one_run(stack: ExitStack, env: dict[str, str], logs: Path, feature: str, slack) -> list[int]:  # noqa: ANN001
     app_url, bot = start_bot(stack, env, logs)
     driver = SlackDriver(app_url, SIGNING_SECRET)
     since = time.time()
@@ -68,7 +68,7 @@ def one_run(stack: ExitStack, env: dict[str, str], logs: Path, feature: str, sla
         if time.monotonic() > deadline:
             raise SystemExit(f"bench: the deploy of {feature} did not finish in 180 s; see {logs}")
         time.sleep(0.5)
-    return [float(bot.pid), *[float(p) for p in tree(bot.pid)[1:]]]
+    return tree(bot.pid)  # the serving process first
 
 
 def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -> None:
@@ -91,7 +91,7 @@ def run(stack: ExitStack, args: argparse.Namespace, registry: str, logs: Path) -
         with ExitStack() as bot_stack:
             bot_logs = logs / f"bot-{number}"
             bot_logs.mkdir()
-            pids = [int(p) for p in one_run(bot_stack, env, bot_logs, feature, slack)]
+            pids = one_run(bot_stack, env, bot_logs, feature, slack)
             time.sleep(args.settle)
             if args.hold:
                 print(f"bot pid {pids[0]}; holding {args.hold}s", flush=True)

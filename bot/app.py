@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -106,17 +107,20 @@ def build_app(slack: SlackSettings, settings: Settings, store: Store,
     )
     worker = worker or WorkerProcess(stop_timeout=settings.stop_timeout.total_seconds())
     deploys = RemoteDeploys(worker, store, utcnow)
-    errands = Errands(store, lambda key: worker.tell({"carry": key}), utcnow)
+    def carry(key: str) -> bool:  # a recorded click or delivery: the worker carries it out
+        return worker.tell({"carry": key})
+
+    errands = Errands(store, carry, utcnow)
     limits = limits_of(settings)
     commands.register(app, deploys, limits)
     envs.register(app, errands, envs.redeployer(store, deploys, limits))
     hooks.register(app, errands)
     app.error(on_error)
-    receiver = webhook_receiver(settings, store, lambda key: worker.tell({"carry": key}))
+    receiver = webhook_receiver(settings, store, carry)
     return DeployBot(app, worker, receiver)
 
 
-def webhook_receiver(settings: Settings, store: Store, carry) -> Receiver:  # type: ignore[no-untyped-def]
+def webhook_receiver(settings: Settings, store: Store, carry: Callable[[str], object]) -> Receiver:
     def secret(value: SecretStr | None) -> str | None:
         return value.get_secret_value() if value else None
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from deployer.errors import CloudError, DeployError, StoreUnavailable
-from deployer.repo_hosts.webhooks import BadDelivery, Event, parse_github, parse_gitlab
+from deployer.repo_hosts.webhooks import BadDelivery, Delivery, Event, parse_github, parse_gitlab
 from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class Carrier:
         self._clicks.shutdown(wait=False, cancel_futures=True)
 
 
-def read(host: str | None, header: str | None, body: bytes):  # type: ignore[no-untyped-def]
+def read(host: str | None, header: str | None, body: bytes) -> Delivery:
     return parse_github(header, body) if host == "github" else parse_gitlab(header, body)
 
 

@@ -31,6 +31,7 @@ class Step:
     took: timedelta | None = None  # None while it runs, or for a step that takes no time
     mark: str = RUNNING
     status: str = ""  # what Beanstalk or Docker says of the environment meanwhile ("Launching, health Grey")
+    key: str = ""  # what a running step is ("build", "env", "release"), for the event that ends it
 
     def line(self) -> str:
         took = f" ({format_duration(self.took)})" if self.took is not None and self.mark != RUNNING else ""
@@ -107,7 +108,7 @@ class DeployProgress:
     # steps ---------------------------------------------------------------------------------------
     def _start(self, text: str, at: datetime, key: str) -> None:
         self._end(key, at)
-        self.steps.append(_Keyed(text.removesuffix(" …"), at, key=key))  # its mark says it runs
+        self.steps.append(Step(text.removesuffix(" …"), at, key=key))  # its mark says it runs
 
     def _done(self, text: str, at: datetime) -> None:
         self.steps.append(Step(text, at, mark=DONE))
@@ -118,10 +119,4 @@ class DeployProgress:
             step.mark, step.took = DONE, at - step.started
 
     def _running(self, key: str) -> Step | None:
-        return next((s for s in reversed(self.steps) if isinstance(s, _Keyed) and s.key == key and s.mark == RUNNING),
-                    None)
-
-
-@dataclass
-class _Keyed(Step):
-    key: str = ""
+        return next((s for s in reversed(self.steps) if s.key == key and s.mark == RUNNING), None)

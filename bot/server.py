@@ -175,8 +175,9 @@ GIL_SWITCH_INTERVAL = 0.001
 def serve(settings: Settings, slack: SlackSettings) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     session = aws_session()
-    # Parsed once, here, for both processes: the deploy worker is forked from this one (bot/prefork.py).
-    preload_aws_models(session)
+    if settings.provider == "beanstalk":  # the local provider makes no AWS client
+        # Parsed once, here, for both processes: the deploy worker is forked from this one (bot/prefork.py).
+        preload_aws_models(session)
     client = slack_client(slack)
     stores: list[Store] = []
     # Say what is missing now, all of it at once, not inside someone's deploy; before anything

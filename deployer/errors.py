@@ -102,6 +102,14 @@ class EnvironmentFailed(DeployError):
     title = "Environment failed"
 
 
+class LogsUnavailable(DeployError):
+    """The app's log could not be read (the environment is gone or busy, or the provider did not answer in
+    time); the message says why and what to try instead."""
+
+    exit_code = 11
+    title = "Logs unavailable"
+
+
 class DeployTimeout(DeployError):
     exit_code = 7
     title = "Timed out"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from deployer.app_logs import AppLogs
 from deployer.environment import Environment
 from deployer.build.git import Commit
 from deployer.progress import Progress
@@ -45,6 +46,9 @@ class Provider(Protocol):
     def deploy(self, env: Environment, prepared: Any, now: datetime, report: Report) -> Environment:
         """Deploy a prepared release and wait until the environment runs it (live, though its health
         may be Yellow or Grey: a LiveWithWarnings says so); raises EnvironmentFailed when it doesn't."""
+
+    def logs(self, env: Environment, lines: int) -> AppLogs:
+        """The app's last `lines` lines of output, unredacted; LogsUnavailable when they can't be read."""
 
     # life cycle
     def environments(self) -> list[Environment]:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from bot.jobs import announce_terminated
+from deployer.app_logs import DEFAULT_LINES, MAX_LINES, secret_values
 from deployer import logs
 from deployer.store.claims import DEPLOY, Claims, Heartbeat, busy_message
 from deployer.durations import format_duration, parse_duration
@@ -48,6 +49,10 @@ def parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="the audit trail: who extended, tore down, reaped what, and why")
     history.add_argument("feature", nargs="?", help="only this branch's environments")
     history.add_argument("--limit", type=int, default=50, help="how many entries, newest last (default 50)")
+    app_logs = commands.add_parser("logs", help="the last lines an environment's app wrote")
+    app_logs.add_argument("feature", help="the branch (or the environment's name)")
+    app_logs.add_argument("--lines", "-n", type=int, default=DEFAULT_LINES,
+                          help=f"how many lines, newest last (default {DEFAULT_LINES}, at most {MAX_LINES})")
     reap = commands.add_parser("reap", help="one reaper pass: terminate what has expired")
     reap.add_argument("--dry-run", action="store_true", help="show what would be terminated and why; change nothing")
     return top
@@ -68,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reap(settings, dry_run=args.dry_run)
         if args.command == "history":
             return _history(settings, args.feature, args.limit)
+        if args.command == "logs":
+            return _logs(settings, args.feature, args.lines)
         return _deploy(settings, args)
     except DeployError as error:
         print(f"deploybot: {error.title.lower()}: {error.message}", file=sys.stderr)
@@ -180,6 +187,17 @@ def _claimed(claims: Claims, feature: str) -> Iterator[Callable[[], None]]:
     finally:
         heartbeat.stop()
         claims.release(claim)
+
+
+def _logs(settings: Settings, feature: str, lines: int) -> int:
+    from deployer.factory import build_services
+
+    manager = build_services(settings).manager
+    env = manager.find(feature)
+    found = manager.logs(env.id, lines).redacted(secret_values(settings))
+    print(f"{env.name}: the last {len(found.lines)} lines of {found.source}", file=sys.stderr)
+    print(found.text)
+    return 0
 
 
 def _history(settings: Settings, feature: str | None, limit: int) -> int:

@@ -5,8 +5,12 @@ redacted wherever they appear, and a size cap that says what it cut.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, SecretStr
 
 DEFAULT_LINES = 100
 MAX_LINES = 1000
@@ -24,6 +28,37 @@ class AppLogs:
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+    def redacted(self, secrets: Iterable[str]) -> AppLogs:
+        secrets = list(secrets)
+        return replace(self, lines=tuple(redact(line, secrets) for line in self.lines))
+
+
+# Credentials boto3 and the Docker SDK take from the environment: the bot holds them, the app may print them.
+# So are Slack's tokens to a command-line run that did not load the bot's settings.
+CREDENTIAL_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DOCKER_AUTH_CONFIG",
+                        "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
+
+
+def secret_values(*models: BaseModel, environ: dict[str, str] | None = None) -> set[str]:
+    """The bot's own secrets: every SecretStr of its settings, the password of every URL among them, and
+    the cloud credentials it was given in its environment."""
+    found: set[str] = set()
+    for model in models:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, SecretStr):
+                found.add(value.get_secret_value())
+            elif isinstance(value, str) and "://" in value:
+                try:
+                    password = urlsplit(value).password
+                except ValueError:
+                    password = None
+                if password:
+                    found.add(password)
+    environ = os.environ if environ is None else environ
+    found.update(environ[name] for name in CREDENTIAL_VARIABLES if environ.get(name))
+    return {value for value in found if value}
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from deployer.app_logs import MAX_LINES, AppLogs
 from deployer.store.claims import DOING, EXTEND, REAP, TEAR_DOWN, Claim, Claims
 from deployer.environment import LAUNCHING, UPDATING, Environment, iso
 from deployer.errors import Busy, CapReached, EnvironmentGone
@@ -73,6 +74,18 @@ class EnvironmentManager:
         if env is None or not env.managed:
             raise EnvironmentGone("That environment no longer exists (it was torn down or expired).")
         return self._with_decided(env)
+
+    def logs(self, env_id: str, lines: int) -> AppLogs:
+        """The last `lines` lines the environment's app wrote (as the provider holds them: unredacted)."""
+        return self.provider.logs(self.get(env_id), max(1, min(lines, MAX_LINES)))
+
+    def find(self, feature_or_name: str) -> Environment:
+        """deploybot's live environment of a branch, or with that environment name; EnvironmentGone if none."""
+        for env in self.managed():
+            if feature_or_name in (env.feature, env.name):
+                return env
+        raise EnvironmentGone(f"No live environment for `{feature_or_name}`: it was torn down, expired or "
+                              "was never deployed (deploybot envs lists the live ones).")
 
     def extend(self, env_id: str, actor: str) -> tuple[Environment, Expiry]:
         """Decided at once, in the store (the reaper honours it); on the tags too unless

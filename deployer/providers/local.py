@@ -24,8 +24,9 @@ import docker
 from deployer.environment import (
     LAUNCHING, MANAGED_BY, MANAGER, READY, TERMINATING, Environment, environment_tags,
 )
+from deployer.app_logs import AppLogs, last_lines
 from deployer.build.images import tagged_at
-from deployer.errors import CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
+from deployer.errors import CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest, LogsUnavailable
 from deployer.naming import environment_name, short_hash
 from deployer.progress import Deploying, EnvironmentChanged
 from deployer.providers import Release, Report
@@ -179,6 +180,19 @@ class LocalProvider:
         # Others remove containers on this engine too (another deploybot, an operator, the tests
         # beside each other): one that goes between the listing and its inspection is not an error.
         return self._docker.containers.list(all=True, ignore_removed=True)
+
+    def logs(self, env: Environment, lines: int) -> AppLogs:
+        """The container's last lines, stdout and stderr interleaved as the app wrote them (a stopped
+        container's too: they say why it stopped)."""
+        container = self._container(env.id)
+        if container is None or not self._owns(container):
+            raise LogsUnavailable(f"{env.name} is gone: there is no container to read a log from.")
+        try:
+            text = container.logs(tail=lines).decode(errors="replace")
+        except docker.errors.APIError as err:
+            raise LogsUnavailable(f"Docker could not read the log of {container.name}: "
+                                  f"{err.explanation or err}") from err
+        return AppLogs(last_lines(text, lines), f"the container {container.name} ({container.status})")
 
     # life cycle ---------------------------------------------------------------------
     def environments(self) -> list[Environment]:

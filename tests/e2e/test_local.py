@@ -19,6 +19,10 @@ pytestmark = pytest.mark.e2e
 OURS = "deploybot-local/local-tests"
 THEIRS = "deploybot-local/another-team"  # a second deploybot on the same Docker host
 CRASH_DOCKERFILE = f'FROM {BASE_IMAGE}\nCMD ["sh", "-c", "echo crashing on purpose; exit 3"]\n'
+PLANTED = "planted-credential-4e1d"  # the bot's AWS secret, which the chatty app prints by mistake
+CHATTY_DOCKERFILE = (f'FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\n'
+                     f'CMD ["sh", "-c", "echo chatty app starting; echo using key {PLANTED}; '
+                     'exec httpd -f -v -p 8080 -h /www"]\n')
 VOLUME_DOCKERFILE = (f'FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nVOLUME /data\n'
                      'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
 
@@ -27,6 +31,7 @@ VOLUME_DOCKERFILE = (f'FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nVOLUM
 def local(tmp_path_factory, docker_world):
     root = tmp_path_factory.mktemp("local-repo")
     url = make_app_repo(root, {"crash": {"Dockerfile": CRASH_DOCKERFILE},
+                               "chatty": {"Dockerfile": CHATTY_DOCKERFILE},
                                "keeps-data": {"Dockerfile": VOLUME_DOCKERFILE}})
     work = tmp_path_factory.mktemp("local-work")
     env = {
@@ -39,6 +44,7 @@ def local(tmp_path_factory, docker_world):
         "DEPLOYBOT_WORK_DIR": str(work),
         "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db",
         "DOCKER_HOST": "unix:///var/run/docker.sock",
+        "AWS_SECRET_ACCESS_KEY": PLANTED,
     }
     client = docker_client()
     yield root, env, client
@@ -94,6 +100,26 @@ def test_a_container_that_exits_is_reported_with_its_log_and_left_stopped(local)
     time.sleep(2)
     container.reload()
     assert container.status == "exited" and container.attrs["RestartCount"] == restarts
+
+
+def test_logs_show_the_apps_last_lines_with_the_bots_secrets_redacted(local):
+    _, env, _ = local
+    deployed = _deploybot(env, "deploy", "chatty")
+    assert deployed.returncode == 0, deployed.stderr
+    page(deployed.stdout.strip())  # httpd -v logs the request: a line written after start-up
+
+    shown = _deploybot(env, "logs", "chatty")
+    assert shown.returncode == 0, shown.stderr
+    assert "chatty app starting" in shown.stdout and "using key [redacted]" in shown.stdout
+    assert PLANTED not in shown.stdout + shown.stderr
+    assert "tl-chatty: the last" in shown.stderr and "deploybot-tl-chatty (running)" in shown.stderr
+    assert _deploybot(env, "logs", "chatty", "--lines", "1").stdout.count("\n") == 1
+
+    # A stopped container's log says why it stopped; a branch with no environment is answered plainly.
+    assert _deploybot(env, "deploy", "crash").returncode == 6
+    assert "crashing on purpose" in _deploybot(env, "logs", "crash").stdout
+    missing = _deploybot(env, "logs", "never-deployed")
+    assert missing.returncode == 3 and "No live environment for `never-deployed`" in missing.stderr
 
 
 def test_the_reaper_removes_exactly_deploybots_expired_containers(local):

@@ -27,9 +27,11 @@ from bot.jobs import LifecycleJobs, Schedule
 from bot.notices import Notices
 from bot.permissions import Admins
 from bot.settings import SlackSettings
+from bot.show_logs import ShowLogs
 from bot.webhooks import Receiver
 from bot.worker import RemoteDeploys, WorkerProcess
 from deployer import metrics
+from deployer.app_logs import secret_values
 from deployer.factory import Services
 from deployer.pipeline import utcnow
 from deployer.repo_hosts.deployments import NO_REPORTS, DeploymentReporter
@@ -174,8 +176,9 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
     hook_actions = HookActions(services.manager, deploys.queue, notices, admins, limits, utcnow,
                                teardown_after=settings.teardown_after, extend_by=settings.extend_by,
                                pull_requests=pull_requests)
+    show_logs = ShowLogs(services.manager, client, secret_values(settings, slack))
     carrier = Carrier(services.store, hook_actions.handle, clock=utcnow,
-                      slack=carry_out({**envs.handlers(env_actions), **hooks.handlers(hook_actions)},
+                      slack=carry_out({**envs.handlers(env_actions, show_logs), **hooks.handlers(hook_actions)},
                                       lambda url: Respond(response_url=url)))
     jobs = LifecycleJobs(
         services.manager, services.reaper, services.store, notices,

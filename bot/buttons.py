@@ -11,7 +11,9 @@ from deployer.errors import InvalidRequest
 EXTEND = "deploybot.extend"
 REDEPLOY = "deploybot.redeploy"
 TEAR_DOWN = "deploybot.tear_down"
+LOGS = "deploybot.logs"
 KEEP = "deploybot.keep"  # calls off a tear down a webhook asked for later
+LOGS = "env_logs"  # the app's last lines; its value is an EnvButton, as Extend's and Tear down's
 ENVS_PAGE = re.compile(r"^deploybot\.envs_(more|back)$")
 ENVS_MORE = "deploybot.envs_more"
 ENVS_BACK = "deploybot.envs_back"
@@ -39,7 +41,7 @@ class ListPage(_Value):
 
 
 class EnvButton(_Value):
-    """What an Extend / Redeploy / Tear down button is about.
+    """What an Extend / Redeploy / Logs / Tear down button is about.
 
     `listing` is set on `/envs` cards: those are ephemeral, so Slack sends no copy of
     the message with a click and the page is rendered again instead.

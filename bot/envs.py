@@ -17,6 +17,7 @@ from bot.env_actions import Click, EnvActions
 from bot.env_views import no_branch
 from bot.errands import Errands, Handlers
 from bot.errors import answer_for
+from bot.show_logs import ShowLogs
 from bot.parsing import HelpCommand, UsageError, parse_envs
 from deployer.errors import DeployError, InvalidRequest
 from deployer.request import Limits, make_request
@@ -55,6 +56,7 @@ def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], 
     app.action(buttons.ENVS_PAGE)(errands.listener(buttons.ENVS_PAGE.pattern))
     app.action(buttons.EXTEND)(errands.listener(buttons.EXTEND))
     app.action(buttons.TEAR_DOWN)(errands.listener(buttons.TEAR_DOWN))
+    app.action(buttons.LOGS)(errands.listener(buttons.LOGS))
     app.action(buttons.REDEPLOY)(ack_redeploy)
 
 
@@ -69,7 +71,7 @@ def redeployer(store: Store, deploys: Deploys, limits: Limits) -> Callable[[Clic
     return redeploy
 
 
-def handlers(actions: EnvActions) -> Handlers:
+def handlers(actions: EnvActions, show_logs: ShowLogs) -> Handlers:
     def list_envs(body: dict, respond: Respond) -> None:
         parsed = parse_envs(body.get("text", ""))  # read by the ack already: a usage error was answered there
         if isinstance(parsed, HelpCommand):
@@ -87,8 +89,11 @@ def handlers(actions: EnvActions) -> Handlers:
     def tear_down(body: dict, respond: Respond) -> None:
         actions.tear_down(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
 
+    def logs(body: dict, respond: Respond) -> None:
+        show_logs.clicked(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
+
     return {LIST: list_envs, buttons.ENVS_PAGE.pattern: turn_page, buttons.EXTEND: extend,
-            buttons.TEAR_DOWN: tear_down}
+            buttons.TEAR_DOWN: tear_down, buttons.LOGS: logs}
 
 
 def clicked(body: dict) -> dict:

@@ -23,7 +23,8 @@ from tests.world.slack_api import MANIFEST, METHOD_SCOPES, manifest_bot_scopes
 # bot/permissions.py, bot/preflight.py). Answers to slash commands and buttons go through ack() and
 # response_url, which need no scope; Bolt's start-up auth.test needs none either.
 METHODS_DEPLOYBOT_CALLS = ("chat.postMessage", "chat.update", "chat.delete", "usergroups.users.list",
-                           "conversations.info")
+                           "conversations.info", "files.getUploadURLExternal", "files.completeUploadExternal",
+                           "views.publish", "views.open", "views.update")
 # Of the scopes a method accepts, the ones deploybot's use of it needs: conversations.info
 # looks at DEPLOYBOT_CHANNEL, a public or private channel, never a DM.
 SCOPES_USED = {"conversations.info": ("channels:read", "groups:read")}
@@ -63,7 +64,7 @@ def test_slash_commands_are_deploy_and_envs(manifest):
 
 def test_every_url_points_at_the_events_path_the_server_serves(manifest):
     urls = list(_urls(manifest))
-    assert len(urls) == 3  # both commands and interactivity
+    assert len(urls) == 4  # both commands, events (the Home tab's) and interactivity
     assert all(url.endswith("/slack/events") for url in urls), urls
     # Bolt answers there (and refuses a request without Slack's signature); a path nobody serves is a 404.
     assert _answer_to_unsigned_post("/slack/events") == 401
@@ -73,6 +74,11 @@ def test_every_url_points_at_the_events_path_the_server_serves(manifest):
 def test_socket_mode_and_interactivity_are_enabled(manifest):
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+
+
+def test_the_home_tab_is_enabled_and_its_event_subscribed(manifest):
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
 
 
 def test_deploy_usage_hint_is_accepted_by_the_parser(manifest):

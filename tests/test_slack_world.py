@@ -428,3 +428,30 @@ def test_non_ascii_text_survives_signing(driver, bolt_app):
     # The signature covers exact bytes; nothing may re-encode the body after signing.
     assert driver.slash("/deploy", "héllo wörld 🚀").status_code == 200
     assert bolt_app[1][0]["text"] == "héllo wörld 🚀"
+
+
+def test_a_file_uploaded_with_slack_sdks_v2_flow_is_shared_in_the_thread(client, slack):
+    root = client.chat_postMessage(channel="C0DEPLOY", text="deploying")["ts"]
+    done = client.files_upload_v2(channel="C0DEPLOY", thread_ts=root, content="line one\nline two\n",
+                                  filename="app.log", title="app.log", initial_comment="the logs")
+    (reply,) = slack.thread(root)
+    assert reply["text"] == "the logs" and reply["files"][0]["id"] == done["file"]["id"]
+    assert slack.file_text(done["file"]["id"]) == "line one\nline two\n"
+
+
+def test_uploading_a_file_needs_files_write(slack):
+    client = WebClient(token="xoxb-narrow", base_url=slack.url)
+    slack.grant("xoxb-narrow", ["chat:write"])
+    with pytest.raises(SlackApiError) as raised:
+        client.files_upload_v2(channel="C0DEPLOY", content="x", filename="x.log")
+    assert raised.value.response["error"] == "missing_scope"
+
+
+def test_a_home_tab_is_published_per_user_and_validated(client, slack):
+    client.views_publish(user_id="U0ANA", view={"type": "home", "blocks": [{"type": "divider"}]})
+    assert slack.home_tabs["U0ANA"]["blocks"] == [{"type": "divider"}]
+    with pytest.raises(SlackApiError) as raised:
+        client.views_publish(user_id="U0ANA", view={"type": "home", "blocks": [{"type": "divider"}] * 101})
+    assert raised.value.response["error"] == "invalid_arguments"
+    with pytest.raises(SlackApiError):
+        client.views_publish(user_id="U0ANA", view={"type": "modal", "blocks": []})

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.buttons import EXTEND
+from bot.buttons import EXTEND, LOGS, EnvButton, ListPage
 from deployer.environment import EXPIRES
 from deployer.providers.local import IMAGE_LABEL
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
@@ -42,13 +42,23 @@ EXPOSE {APP_PORT}
 CMD ["sh", "-c", "sleep 5; exec httpd -f -p {APP_PORT} -h /www"]
 """
 _DATE = re.compile(r"<!date\^(\d+)\^")
+REQUEST_LINE = "handled: GET /index.html 200 from 10.1.2.3"
+CHATTY = "ow-chatty"  # test 3: an app that writes a lot, the bot's signing secret among it
+CHATTY_DOCKERFILE = f"""\
+FROM {BASE_IMAGE}
+COPY index.html /www/index.html
+EXPOSE {APP_PORT}
+CMD ["sh", "-c", "echo chatty app starting; seq 1 600 | sed 's|$| {REQUEST_LINE}|'; \
+echo signing with {SIGNING_SECRET}; exec httpd -f -p {APP_PORT} -h /www"]
+"""
 
 
 @pytest.fixture(scope="module")
 def world(slack, docker_world, logs, tmp_path_factory):
     root = tmp_path_factory.mktemp("one-writer-repo")
     url = make_app_repo(root, {KEEP: {"index.html": page_for(KEEP)},
-                               BUSY: {"index.html": page_for(BUSY), "Dockerfile": SLOW_DOCKERFILE}})
+                               BUSY: {"index.html": page_for(BUSY), "Dockerfile": SLOW_DOCKERFILE},
+                               CHATTY: {"index.html": page_for(CHATTY), "Dockerfile": CHATTY_DOCKERFILE}})
     work = tmp_path_factory.mktemp("one-writer-work")
     repository = f"one-writer-{uuid.uuid4().hex[:8]}"  # new images: the first build of a commit really builds
     env = {
@@ -229,3 +239,37 @@ def test_an_extend_while_a_redeploy_builds_and_starts_does_not_disturb_it(world,
     assert page(url) == "<h1>busy-extend, second take</h1>\n"
     assert client.containers.get(env_id).id == new.id  # the container the deploy started is the one serving
     assert _shown_expiry(_envs_line(bot, slack, env_id)) == labelled + 2 * EXTEND_STEP
+
+
+def test_the_logs_button_shows_the_apps_lines_to_the_channel_or_to_the_clicker(world, slack):
+    bot, _, _ = world
+    ts, thread = _deploy(bot, slack, CHATTY)
+    assert thread[-1].startswith(":rocket: Ready:"), thread
+    env_id = f"deploybot-{PREFIX}{CHATTY}"
+
+    # On the card in the channel: posted in the environment's thread, as a file (it is long), for the channel.
+    (button,) = [e for b in slack.messages(CHANNEL)[ts].get("blocks", []) if b["type"] == "actions"
+                 for e in b["elements"] if e["action_id"] == LOGS]
+    url = slack.new_response_url()
+    assert bot.driver.block_action(LOGS, button["value"], user_id="U0CAT", message=slack.messages(CHANNEL)[ts],
+                                   message_ts=ts, response_url=url).status_code == 200
+    posted = slack.wait_for(lambda s: [m for m in s.thread(ts) if m.get("files")], timeout=20, what="the logs file")
+    (message,) = posted
+    assert message["text"].startswith(f"<@U0CAT> asked for the logs of `{PREFIX}{CHATTY}`: the last 100 lines")
+    (shared,) = message["files"]
+    text = slack.file_text(shared["id"])
+    # The app printed the bot's signing secret last: it is redacted.
+    assert text.splitlines()[-2:] == [f"600 {REQUEST_LINE}", "signing with [redacted]"]
+    assert len(text.splitlines()) == 100
+    assert not _answers(slack, url)  # nothing ephemeral: the channel sees it
+
+    # From /envs (ephemeral): only the clicker sees it, the newest lines that fit one message.
+    url = slack.new_response_url()
+    value = EnvButton(env_id=env_id, listing=ListPage()).encode()
+    assert bot.driver.block_action(LOGS, value, user_id="U0ANA", response_url=url, ephemeral=True).status_code == 200
+    answer = slack.wait_for(lambda s: _answers(s, url), timeout=20, what="the ephemeral logs")[-1]
+    assert answer["response_type"] == "ephemeral" and f"600 {REQUEST_LINE}" in answer["blocks"][1]["text"]["text"]
+    assert "earlier lines cut to fit" in answer["text"]
+
+    assert "signing with [redacted]" in answer["blocks"][1]["text"]["text"]
+    assert SIGNING_SECRET not in text + str(answer)

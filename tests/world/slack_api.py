@@ -62,6 +62,8 @@ DEFAULT_USERS = {"U0ANA": "ana", BOT_USER_ID: BOT_USER_NAME}
 # Limits real Slack enforces and that an app can plausibly trip over.
 MAX_BLOCKS = 50
 MAX_TEXT_CHARS = 40_000
+MAX_VIEW_BLOCKS = 100  # a Home tab or a modal
+MAX_FILE_BYTES = 1_000_000_000
 RESPONSE_URL_MAX_USES = 5
 
 # The scopes each served method needs, from Slack's method reference pages
@@ -79,6 +81,11 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "users.lookupByEmail": ("users:read.email",),
     "reactions.add": ("reactions:write",),
     "usergroups.users.list": ("usergroups:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "views.publish": (),
+    "views.open": (),
+    "views.update": (),
     "apps.connections.open": ("connections:write",),  # app-level tokens; see socket_mode.py
 }
 
@@ -202,6 +209,10 @@ class SlackApiStandIn:
         self._messages: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._response_urls: dict[str, _ResponseUrl] = {}
+        self._uploads: dict[str, dict[str, Any]] = {}  # file id -> what getUploadURLExternal said, and the bytes
+        self.files: dict[str, dict[str, Any]] = {}  # completed uploads: id -> name, title, content, where shared
+        self.home_tabs: dict[str, dict[str, Any]] = {}  # user id -> the view views.publish last set
+        self.modals: dict[str, dict[str, Any]] = {}  # view id -> the modal as views.open/update left it
         self._last_ts_micros = 0
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -217,6 +228,11 @@ class SlackApiStandIn:
             "users.lookupByEmail": self._users_lookup_by_email,
             "reactions.add": self._reactions_add,
             "usergroups.users.list": self._usergroups_users_list,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
+            "views.publish": self._views_publish,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
         }
 
     # ----------------------------------------------------------- lifecycle
@@ -314,6 +330,10 @@ class SlackApiStandIn:
             self._messages.clear()
             self._faults.clear()
             self._response_urls.clear()
+            self._uploads.clear()
+            self.files.clear()
+            self.home_tabs.clear()
+            self.modals.clear()
 
     # --------------------------------------------------------- inspection
 
@@ -368,6 +388,8 @@ class SlackApiStandIn:
             return self._serve_api(parts[1], request)
         if len(parts) == 2 and parts[0] == "response":
             return self._serve_response_url(parts[1], request)
+        if len(parts) == 2 and parts[0] == "upload":
+            return self._serve_upload(parts[1], request)
         return _json_response(404, {"ok": False, "error": "not_found"})
 
     def _serve_api(self, method: str, request: Request) -> Response:
@@ -406,6 +428,21 @@ class SlackApiStandIn:
             except SlackError as err:
                 result = err
             return self._answer("response_url", body, None, True, result, response_url=url)
+
+    def _serve_upload(self, file_id: str, request: Request) -> Response:
+        """The upload URL of files.getUploadURLExternal: the bytes, POSTed (raw or as a form's file)."""
+        with self._lock:
+            upload = self._uploads.get(file_id)
+            if request.method != "POST" or upload is None or "content" in upload:
+                return Response("not found", status=404)
+            # slack_sdk POSTs the raw bytes (urllib labels them form-encoded); a browser would send a form.
+            multipart = request.mimetype == "multipart/form-data"
+            data = next(iter(request.files.values())).read() if multipart else request.get_data()
+            upload["content"] = data
+            self._calls.append(Call(method="upload", params={"file_id": file_id, "bytes": len(data)}, token=None,
+                                    token_valid=True, thread_ts=None, time=time.time(), status=200,
+                                    response={}, response_url=None))
+        return Response(f"OK - {len(data)}", status=200, content_type="text/plain")
 
     def _answer(self, method: str, params: dict[str, Any], token: str | None, token_valid: bool,
                 result: dict[str, Any] | SlackError, response_url: str | None = None,
@@ -568,6 +605,93 @@ class SlackApiStandIn:
         if group not in self.usergroups:
             raise SlackError("no_such_subteam")
         return {"users": list(self.usergroups[group])}
+
+    def _files_get_upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename = str(params.get("filename") or "")
+        try:
+            length = int(params.get("length") or 0)
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
+        if not filename or not 0 < length <= MAX_FILE_BYTES:
+            raise SlackError("invalid_arguments", messages=["[ERROR] filename and a length of at least 1 are required"])
+        file_id = f"F{len(self._uploads) + 1:08d}"
+        self._uploads[file_id] = {"filename": filename, "length": length, "snippet_type": params.get("snippet_type"),
+                                  "alt_txt": params.get("alt_txt")}
+        return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        raw = params.get("files")
+        try:
+            items = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
+        if not isinstance(items, list) or not items:
+            raise SlackError("invalid_arguments", messages=["[ERROR] files must be a non-empty array"])
+        channel = self._channel(params["channel_id"]) if params.get("channel_id") else None
+        thread_ts = _optional_thread_ts(params)
+        if channel in self.channels and channel not in self.memberships:
+            raise SlackError("not_in_channel")
+        done = []
+        for item in items:
+            upload = self._uploads.get(str((item or {}).get("id")))
+            if upload is None or "content" not in upload:
+                raise SlackError("file_not_found")
+            if len(upload["content"]) != upload["length"]:
+                raise SlackError("file_upload_size_mismatch")  # what Slack says when length and bytes differ
+            shared = {**upload, "id": item["id"], "title": item.get("title") or upload["filename"],
+                      "channel": channel, "thread_ts": thread_ts}
+            self.files[item["id"]] = shared
+            done.append({"id": item["id"], "title": shared["title"]})
+        if channel:  # shared: a message with the files, in the thread when one is named
+            message = self._bot_message(channel, self._next_ts(), str(params.get("initial_comment") or ""), None, {})
+            message["files"] = [{"id": f["id"], "title": f["title"], "name": self.files[f["id"]]["filename"]}
+                                for f in done]
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+                self._note_reply(thread_ts, message["ts"])
+            self._messages[message["ts"]] = message
+        return {"files": done}
+
+    def file_text(self, file_id: str) -> str:
+        with self._lock:
+            return self.files[file_id]["content"].decode()
+
+    def _view(self, params: dict[str, Any], kind: str) -> dict[str, Any]:
+        view = params.get("view")
+        try:
+            view = json.loads(view) if isinstance(view, str) else view
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
+        if not isinstance(view, dict) or view.get("type") != kind:
+            raise SlackError("invalid_arguments", messages=[f"[ERROR] view.type must be {kind}"])
+        problems = _block_problems(view.get("blocks", []))
+        problems = [p for p in problems if "no more than" not in p]
+        if len(view.get("blocks", [])) > MAX_VIEW_BLOCKS:
+            problems.append(f"[ERROR] no more than {MAX_VIEW_BLOCKS} items allowed [json-pointer:/view/blocks]")
+        if problems:
+            raise SlackError("invalid_arguments", messages=problems)
+        return view
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self._user(params.get("user_id"))
+        view = {**self._view(params, "home"), "id": f"V{user[1:]}"}
+        self.home_tabs[user] = view
+        return {"view": copy.deepcopy(view)}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("trigger_id"):
+            raise SlackError("invalid_arguments", messages=["[ERROR] trigger_id is required"])
+        view = {**self._view(params, "modal"), "id": f"VM{len(self.modals) + 1:07d}"}
+        self.modals[view["id"]] = view
+        return {"view": copy.deepcopy(view)}
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        view_id = str(params.get("view_id") or "")
+        if view_id not in self.modals:
+            raise SlackError("not_found")
+        view = {**self._view(params, "modal"), "id": view_id}
+        self.modals[view_id] = view
+        return {"view": copy.deepcopy(view)}
 
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel") or not params.get("timestamp"):

@@ -11,9 +11,8 @@ from deployer.errors import InvalidRequest
 EXTEND = "deploybot.extend"
 REDEPLOY = "deploybot.redeploy"
 TEAR_DOWN = "deploybot.tear_down"
-LOGS = "deploybot.logs"
+LOGS = "deploybot.logs"  # the app's last lines; its value is an EnvButton, as Extend's and Tear down's
 KEEP = "deploybot.keep"  # calls off a tear down a webhook asked for later
-LOGS = "env_logs"  # the app's last lines; its value is an EnvButton, as Extend's and Tear down's
 ENVS_PAGE = re.compile(r"^deploybot\.envs_(more|back)$")
 ENVS_MORE = "deploybot.envs_more"
 ENVS_BACK = "deploybot.envs_back"

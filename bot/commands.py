@@ -6,16 +6,18 @@ from slack_bolt import Ack, App, Respond
 from bot import views
 from bot.deploys import Deploys, Origin, ResponseUrl
 from bot.errors import answer_for
-from bot.parsing import DEPLOY_USAGE, HelpCommand, UsageError, parse_deploy
+from bot.parsing import HelpCommand, UsageError, deploy_usage, parse_deploy
 from deployer.errors import DeployError, InvalidRequest
 from deployer.request import Limits, make_request
 
 
 def register(app: App, service: Deploys, limits: Limits) -> None:
+    usage = deploy_usage(instance_types=limits.instance_types_apply)
+
     @app.command("/deploy")
     def deploy(ack: Ack, command: dict, respond: Respond) -> None:
         try:
-            parsed = parse_deploy(command.get("text", ""))
+            parsed = parse_deploy(command.get("text", ""), usage)
             if isinstance(parsed, HelpCommand):
                 ack(text=parsed.usage, response_type="ephemeral")
                 return
@@ -26,7 +28,7 @@ def register(app: App, service: Deploys, limits: Limits) -> None:
             ack(text=views.usage_reply(error.problem, error.usage), response_type="ephemeral")
             return
         except InvalidRequest as error:
-            ack(text=views.usage_reply(error.message, DEPLOY_USAGE), response_type="ephemeral")
+            ack(text=views.usage_reply(error.message, usage), response_type="ephemeral")
             return
         try:  # recorded before Slack hears back: from here on a crash or a restart loses nothing
             service.start(request, Origin(command["user_id"], command["channel_id"], ResponseUrl(respond.response_url)))

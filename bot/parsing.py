@@ -11,14 +11,22 @@ from datetime import timedelta
 from bot.mrkdwn import unescape
 from deployer.durations import parse_duration
 
-DEPLOY_USAGE = (
-    "Usage: `/deploy BRANCH [--ttl 3d] [--instance t3.small]`\n"
-    "• `BRANCH`: the git branch to deploy to its own environment\n"
-    "• `--ttl`: how long the environment lives (45m, 2h, 3d)\n"
-    "• `--instance`: the instance type\n"
-    "`/deploy help` shows this."
-)
-_OPTIONS = ("--ttl", "--instance")
+def deploy_usage(instance_types: bool = True) -> str:
+    """`/deploy`'s usage; `--instance` only where environments have instances (Beanstalk): the local
+    provider refuses it (deployer/request.py) and its usage does not offer it."""
+    instance = " [--instance t3.small]" if instance_types else ""
+    return (
+        f"Usage: `/deploy BRANCH [--ttl 3d]{instance}`\n"
+        "• `BRANCH`: the git branch to deploy to its own environment\n"
+        "• `--ttl`: how long the environment lives before deploybot tears it down (45m, 2h, 3d)\n"
+        + ("• `--instance`: the EC2 instance type its environment runs on\n" if instance_types else "")
+        + "`/deploy help` shows this."
+    )
+
+
+DEPLOY_USAGE = deploy_usage()
+LOCAL_DEPLOY_USAGE = deploy_usage(instance_types=False)
+_OPTIONS = ("--ttl", "--instance")  # --instance also on the local provider, to be refused with its reason
 
 
 class UsageError(Exception):
@@ -40,12 +48,20 @@ class HelpCommand:
     usage: str = DEPLOY_USAGE
 
 
-def parse_deploy(text: str) -> DeployCommand | HelpCommand:
+def parse_deploy(text: str, usage: str = DEPLOY_USAGE) -> DeployCommand | HelpCommand:
+    """`usage` is the provider's (`deploy_usage`), for help and for every usage error."""
+    try:
+        return _parse_deploy(text, usage)
+    except UsageError as error:
+        raise UsageError(error.problem, usage) from None
+
+
+def _parse_deploy(text: str, usage: str) -> DeployCommand | HelpCommand:
     words = unescape(text).split()
     if not words:
         raise UsageError("Tell me which branch to deploy.")
     if words[0] in ("help", "--help", "-h"):
-        return HelpCommand()
+        return HelpCommand(usage)
     positional, options = _split(words)
     if len(positional) != 1:
         raise UsageError(f"Give exactly one branch (got {len(positional)}: {' '.join(positional) or 'none'}).")
@@ -89,7 +105,8 @@ def _duration(text: str) -> timedelta:
 
 ENVS_USAGE = (
     "Usage: `/envs [mine]`\n"
-    "• `/envs`: deploybot's live environments, with buttons to extend, redeploy or tear them down\n"
+    "• `/envs`: deploybot's live environments, with buttons to extend, redeploy, read the logs of or tear "
+    "them down\n"
     "• `/envs mine`: only the ones you own\n"
     "`/envs help` shows this."
 )

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 from bot import views
-from bot.parsing import DeployCommand, HelpCommand, UsageError, parse_deploy
+from bot.parsing import DeployCommand, HelpCommand, UsageError, deploy_usage, parse_deploy
 from deployer.durations import format_duration, parse_duration
 from deployer.errors import InvalidRequest
 from deployer.request import Limits, make_request
@@ -92,3 +92,18 @@ def test_a_usage_problem_quotes_what_was_typed_escaped_again():
     reply = views.usage_reply(caught.value.problem, caught.value.usage)
     assert "(got 2: &lt;!channel&gt; x)" in reply and "<!channel>" not in reply
     assert "`/deploy BRANCH [--ttl 3d]" in reply
+
+
+def test_the_usage_offers_instance_only_where_the_provider_takes_it():
+    beanstalk, local = deploy_usage(instance_types=True), deploy_usage(instance_types=False)
+    assert "[--instance t3.small]" in beanstalk and "• `--instance`" in beanstalk
+    assert "--instance" not in local and "/deploy BRANCH [--ttl 3d]`" in local
+    assert parse_deploy("help", local) == HelpCommand(local)
+    with pytest.raises(UsageError) as caught:
+        parse_deploy("a b", local)
+    assert caught.value.usage == local
+    # Typed anyway on the local provider, it is still read, and refused with its reason.
+    parsed = parse_deploy("feature-x --instance t3.micro", local)
+    containers = Limits(timedelta(days=1), timedelta(days=7), "t3.small", ("t3.small",), instance_types_apply=False)
+    with pytest.raises(InvalidRequest, match="does not apply here"):
+        make_request(parsed.feature, "U0ANA", containers, instance_type=parsed.instance_type)

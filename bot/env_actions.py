@@ -80,7 +80,8 @@ class EnvActions:
             if not may_extend(self._extend_by, click.user_id, env, self._admins.user_ids):
                 raise NotAllowed(env_views.not_allowed_to_extend(env))
         env, expiry = self._manager.extend(ref.env_id, click.user_id)
-        self._show(click, ref, env_views.with_expiry(env, expiry.expires), Extension(click.user_id, not expiry.tagged))
+        extension = Extension(click.user_id, not expiry.tagged, self._clock())
+        self._show(click, ref, env_views.with_expiry(env, expiry.expires), extension)
 
     def tear_down(self, click: Click, ref: EnvButton) -> None:
         env = self._manager.get(ref.env_id)
@@ -89,19 +90,19 @@ class EnvActions:
         if not may_tear_down(click.user_id, env, self._admins.user_ids):
             raise NotAllowed(env_views.not_allowed(env))
         reason = env_views.tear_down_reason(click.user_id)
-        cards = self._manager.store.cards_of(env.id)
         _, waits_for = self._manager.tear_down(env.id, click.user_id, reason)
-        if waits_for:  # Beanstalk or another operation is busy with it: the reaper finishes the job
+        if waits_for:  # the platform or another operation is busy with it: the reaper finishes the job
             queued = env_views.tear_down_queued(env, click.user_id, waits_for)
             self._notices.in_thread_or_channel(env.id, queued)
             click.tell(queued)
             return
         gone = Gone(env.feature or env.name, env.name, self._clock(), click.user_id, reason)
-        self._notices.gone(env.id, gone)
-        clicked = (click.channel_id, (click.message or {}).get("ts"))
-        if ref.listing is None and click.message and clicked not in cards:
-            self._notices.update(click.channel_id or "", clicked[1] or "", env_views.gone_card(gone))
-        elif ref.listing is not None:
+        clicked = None
+        if ref.listing is None and click.message and click.channel_id:  # it stays as it was, but for its buttons
+            original = Message(click.message.get("text", ""), click.message.get("blocks") or [])
+            clicked = (click.channel_id, click.message["ts"], env_views.gone_patched(original, env.id, gone))
+        self._notices.gone(env.id, gone, clicked=clicked)
+        if ref.listing is not None:
             self._show(click, ref, env, gone)
 
     def _show(self, click: Click, ref: EnvButton, env: Environment, note: Note) -> None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ConfirmObject
 
 from bot import buttons
 from bot.buttons import EnvButton, ListPage
-from bot.mrkdwn import Mrkdwn, escape
-from bot.views import Message, clip, code, context, section
+from bot.mrkdwn import Mrkdwn, escape, slack_date
+from bot.views import Message, clip, code, condition, context, section
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, TERMINATED, TERMINATING, Environment, iso
 from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, lifetime_of
@@ -24,22 +24,23 @@ from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, lifetime_of
 PAGE_SIZE = 10  # 3 blocks each, plus a header and the page buttons: well under Slack's 50
 HEALTH = {"Green": ":large_green_circle:", "Yellow": ":large_yellow_circle:", "Red": ":red_circle:"}
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-ALL_BUTTONS = ("extend", "redeploy", "tear_down")
+ALL_BUTTONS = ("extend", "redeploy", "logs", "tear_down")
 WARNING_BUTTONS = ("extend", "tear_down_now")
 
 
 @dataclass(frozen=True)
 class Extension:
-    """Someone just moved the expiry; `pending` while the environment was too busy to tag it."""
+    """Someone moved the expiry `at` that moment; `pending` while the environment was too busy to tag it."""
 
     by: str
     pending: bool = False
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Gone:
-    """An environment that was torn down: when, by whom (a user id or `None` for the reaper) and why
-    (deploybot's own words, such as `tear_down_reason`'s, so sent as they are)."""
+    """An environment that was torn down: when, by whom (a user id, or `None` when deploybot did it by
+    itself) and why (deploybot's own words, such as `tear_down_reason`'s or `expired`'s, so sent as they are)."""
 
     feature: str
     name: str
@@ -52,14 +53,32 @@ Note = Extension | Gone
 
 
 # -- small pieces --------------------------------------------------------------
-def date_token(moment: datetime) -> str:
-    """A Slack date every reader sees in their own time zone, with a UTC fallback."""
-    fallback = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+date_token = slack_date  # every time in a message that stays in the channel
 
 
 def relative(moment: datetime, now: datetime) -> str:
+    """Only for answers read at once (ephemeral): in a message that stays, "in 1d" goes stale."""
     return f"in {format_duration(moment - now)}" if moment > now else f"{format_duration(now - moment)} ago"
+
+
+def names(feature: str, name: str) -> str:
+    """The branch, and its environment's name only when that differs (names are cut to 40 characters)."""
+    return code(feature) if feature == name else f"{code(feature)} (environment {code(name)})"
+
+
+def env_names(env: Environment) -> str:
+    return names(_feature(env), env.name)
+
+
+def platform(env: Environment) -> str:
+    """Whose words to use about it: a Beanstalk environment is an AWS resource (it has an ARN); the local
+    provider's are containers on deploybot's Docker host."""
+    return "AWS" if env.arn else "Docker"
+
+
+def expired(expires: datetime) -> Mrkdwn:
+    """Why deploybot tore an environment down by itself, as its thread and cards say it."""
+    return Mrkdwn(f"it expired {date_token(expires)}")
 
 
 def person(who: str | None) -> str:
@@ -90,31 +109,37 @@ def _feature(env: Environment) -> str:
 
 
 # -- an environment's blocks -------------------------------------------------------
-def expiry_text(env: Environment, now: datetime, note: Note | None = None) -> str:
+def expiry_text(env: Environment, now: datetime, note: Note | None = None, *, ephemeral: bool = False) -> str:
+    """The expiry line: a Slack date in a message that stays; "in 5h" too in an answer read at once."""
     if isinstance(note, Gone):
         return gone_line(note)
     if env.status in (TERMINATING, TERMINATED):
-        return ":wastebasket: Terminating: this environment is going away."
+        return ":wastebasket: Being torn down: its URL stops working shortly."
     life = _lifetime(env)
     if life is None:
-        return ":warning: Its expiry tag can't be read, so it is never torn down automatically; ask an admin."
+        return (":warning: Its expiry can't be read, so deploybot never tears it down by itself: tear it down "
+                "when you are done.")
     verb = "Expires" if life.expires > now else "Expired"
-    text = f":hourglass: {verb} {relative(life.expires, now)} ({date_token(life.expires)})"
+    when = f"{relative(life.expires, now)} ({date_token(life.expires)})" if ephemeral else date_token(life.expires)
+    text = f":hourglass: {verb} {when}"
     if isinstance(note, Extension):
-        text += f" · extended by {person(note.by)}"
+        at = f" {date_token(note.at)}" if note.at else ""
+        text += f" · extended by {person(note.by)}{at}"
         if note.pending:
-            text += " (reaches AWS once the environment is not busy)"
+            text += " (it counts now; the environment itself is updated once it is not busy)"
     return text
 
 
 def info_text(env: Environment, now: datetime) -> str:
+    """A row of /envs (an answer read at once, so its age may be relative)."""
     life = _lifetime(env)
     age = f"up {format_duration(now - life.created)}" if life else "age unknown"
     url = f"<{escape(env.url)}|{escape(env.url)}>" if env.url else "no URL yet"
     health = HEALTH.get(env.health, ":white_circle:")
+    where = "" if _feature(env) == env.name else f" · environment {code(env.name)}"
     return (
-        f"*{code(_feature(env))}* · environment {code(env.name)} · owner {person(env.owner)}\n"
-        f"{health} {escape(env.status)}, health {escape(env.health)} · {age} · {url}"
+        f"*{code(_feature(env))}*{where} · owner {person(env.owner)}\n"
+        f"{health} {escape(condition(env.status, env.health).capitalize())} · {age} · {url}"
     )
 
 
@@ -123,10 +148,12 @@ def _button(kind: str, value: str, feature: str, name: str) -> ButtonElement:
         return ButtonElement(text="Extend lifetime", action_id=buttons.EXTEND, value=value, style="primary")
     if kind == "redeploy":
         return ButtonElement(text="Redeploy", action_id=buttons.REDEPLOY, value=value)
+    if kind == "logs":
+        return ButtonElement(text="Logs", action_id=buttons.LOGS, value=value)
     confirm = ConfirmObject(
         title=clip(f"Tear down {feature}?", 100),
-        text=clip(f"This terminates {code(name)}; its URL stops working. It can't be undone.", 300),
-        confirm="Tear down", deny="Keep it", style="danger",
+        text=clip(f"This tears down {names(feature, name)}; its URL stops working. It can't be undone.", 300),
+        confirm="Tear down", deny="Cancel", style="danger",
     )
     label = "Tear down now" if kind == "tear_down_now" else "Tear down"
     return ButtonElement(text=label, action_id=buttons.TEAR_DOWN, value=value, style="danger", confirm=confirm)
@@ -140,8 +167,10 @@ def actions_block(env: Environment, kinds: Sequence[str] = ALL_BUTTONS, listing:
 
 def controls(env: Environment, now: datetime, *, kinds: Sequence[str] = ALL_BUTTONS,
              listing: ListPage | None = None, note: Note | None = None) -> list[dict]:
-    """The expiry line and, while the environment lives, its buttons."""
-    blocks = [context(expiry_text(env, now, note), block_id=f"env:{env.id}:expiry")]
+    """The expiry line and, while the environment lives, its buttons. A `listing` is a page of /envs,
+    an answer read at once; anything else stays in the channel."""
+    line = expiry_text(env, now, note, ephemeral=listing is not None)
+    blocks = [context(line, block_id=f"env:{env.id}:expiry")]
     if not isinstance(note, Gone) and env.status not in (TERMINATING, TERMINATED):
         blocks.append(actions_block(env, kinds, listing))
     return blocks
@@ -163,7 +192,7 @@ def patched(blocks: Sequence[dict], env: Environment, now: datetime, note: Note)
 
 
 def _kinds(actions: dict) -> tuple[str, ...]:
-    ids = {buttons.EXTEND: "extend", buttons.REDEPLOY: "redeploy", buttons.TEAR_DOWN: "tear_down"}
+    ids = {buttons.EXTEND: "extend", buttons.REDEPLOY: "redeploy", buttons.LOGS: "logs", buttons.TEAR_DOWN: "tear_down"}
     kinds = []
     for element in actions.get("elements", []):
         kind = ids.get(element.get("action_id"))
@@ -218,38 +247,71 @@ def with_controls(message: Message, env: Environment, now: datetime) -> Message:
 
 def expiry_warning(env: Environment, now: datetime) -> Message:
     life = _lifetime(env)
-    when = relative(life.expires, now) if life else "soon"
-    text = (f":hourglass_flowing_sand: {person(env.owner)}, {code(_feature(env))} ({code(env.name)}) "
-            f"expires {when}. Extend it if you still need it.")
+    when = date_token(life.expires) if life else "soon"
+    text = (f":hourglass_flowing_sand: {person(env.owner)}, {env_names(env)} expires {when} and is then "
+            "torn down. Extend it if you still need it.")
     blocks = [section(text, block_id=f"env:{env.id}:info"),
               *controls(env, now, kinds=WARNING_BUTTONS)]
     return Message(text, blocks)
 
 
+def _why(gone: Gone) -> str:
+    """Why, unless it only says who again ("torn down by @ana: on request of @ana")."""
+    if gone.by and gone.why == tear_down_reason(gone.by):
+        return ""
+    return f": {clip(gone.why, 500)}"
+
+
+def _by(gone: Gone) -> str:
+    """By whom: a person, not deploybot itself, nor a git host's login (`github:octocat`: its reason names them)."""
+    return f" by {person(gone.by)}" if gone.by and ":" not in gone.by else ""
+
+
 def gone_line(gone: Gone) -> str:
-    return f":wastebasket: Torn down {date_token(gone.at)} by {actor(gone.by)}: {clip(gone.why, 500)}"
+    return f":wastebasket: Torn down {date_token(gone.at)}{_by(gone)}{_why(gone)}"
 
 
 def gone_card(gone: Gone) -> Message:
-    """What every old message about an environment becomes once it is gone: no buttons left."""
-    text = f":wastebasket: {code(gone.feature)} ({code(gone.name)}) is gone."
+    """What an old message about an environment becomes once it is gone when all deploybot knows of it
+    is where it is (the clicked one keeps what it said: `gone_patched`): no buttons left."""
+    text = f":wastebasket: {names(gone.feature, gone.name)} is gone."
     return Message(text, [section(text), context(gone_line(gone))])
+
+
+def gone_patched(message: Message, env_id: str, gone: Gone) -> Message:
+    """A message that showed the environment, as it was, with its expiry line and buttons replaced by
+    the line that says when, by whom and why it was torn down."""
+    line = context(gone_line(gone), block_id=f"env:{env_id}:expiry")
+    mine = (f"env:{env_id}:expiry", f"env:{env_id}:actions")
+    return Message(f":wastebasket: {names(gone.feature, gone.name)} is gone.",
+                   replaced(message.blocks, mine, line))
+
+
+def replaced(blocks: Sequence[dict], block_ids: Sequence[str], line: dict) -> list[dict]:
+    """`blocks` with those of `block_ids` replaced by `line` (where the first of them was), the rest as it was."""
+    at = next((i for i, b in enumerate(blocks) if b.get("block_id") in block_ids), len(blocks))
+    kept = [b for b in blocks if b.get("block_id") not in block_ids]
+    return [*kept[:at], line, *kept[at:]]
 
 
 def gone_notice(gone: Gone) -> str:
     """The word in the environment's thread (or the channel)."""
-    return (f":wastebasket: {code(gone.feature)} ({code(gone.name)}) was torn down by {actor(gone.by)}: "
-            f"{clip(gone.why, 500)}")
+    return f":wastebasket: {names(gone.feature, gone.name)} was torn down{_by(gone)}{_why(gone)}"
 
 
 def terminate_failed_notice(env: Environment) -> str:
-    return (f":warning: {code(env.name)} has expired but AWS refused to terminate it; deploybot tries again "
-            "on every pass. The bot's log has AWS's answer.")
+    refused = "AWS refused to terminate it" if platform(env) == "AWS" else "Docker refused to remove its container"
+    return (f":warning: {env_names(env)} has expired but {refused}; deploybot tries again on each of its "
+            f"checks. deploybot's log has {platform(env)}'s answer, for whoever runs it.")
 
 
 def malformed_notice(env: Environment, reason: str) -> str:
-    return (f":warning: {code(env.name)} carries deploybot's tags but {escape(clip(reason, 500))}. "
-            "Fix its `deploybot:expires` tag (UTC, like `2026-11-23T10:00:00Z`) or tear it down by hand.")
+    if platform(env) == "AWS":
+        fix = ("Fix its `deploybot:expires` tag in the Elastic Beanstalk console (UTC, like "
+               "`2026-11-23T10:00:00Z`), or tear it down.")
+    else:  # a container's labels can't change
+        fix = "Tear it down when you are done (the Tear down button in `/envs`), then deploy it again if needed."
+    return f":warning: {env_names(env)} is deploybot's but {escape(clip(reason, 500))}. {fix}"
 
 
 def tear_down_reason(user_id: str) -> str:
@@ -257,31 +319,40 @@ def tear_down_reason(user_id: str) -> str:
 
 
 def redeploy_started(env: Environment) -> str:
-    return f"Redeploying {code(_feature(env))} to {code(env.name)}: follow it in the new thread."
+    return f"Redeploying {env_names(env)}: follow it in the new thread."
 
 
 def not_allowed(env: Environment) -> Mrkdwn:
-    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may tear down {code(env.name)}; "
+    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may tear down {env_names(env)}; "
                   "you can extend it, or ask them.")
 
 
 def not_allowed_to_extend(env: Environment) -> Mrkdwn:
-    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may extend {code(env.name)} here; "
+    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may extend {env_names(env)} here; "
                   "ask them.")
 
 
+def busy_with(waits_for: str) -> str:
+    """What keeps an environment busy, as the end of "… as soon as": `waits_for` is its status in lower
+    case (Beanstalk's, or the local provider's), or what another operation on it is doing (claims' DOING)."""
+    statuses = {"launching": "it has started", "updating": "its update ends"}
+    if waits_for in statuses:
+        return statuses[waits_for]
+    doing = {"the reaper": "the expiry check", "a deploy": "the deploy", "an extension": "the extension",
+             "a tear down": "the tear down"}.get(waits_for, escape(waits_for))
+    return f"{doing} running on it ends"
+
+
 def tear_down_queued(env: Environment, user_id: str, waits_for: str) -> str:
-    """`waits_for` is Beanstalk's status in lower case, or what another operation on it is doing."""
-    if waits_for in ("launching", "updating"):
-        now = f"Beanstalk is {waits_for} it right now"
-    else:
-        now = f"{escape(waits_for)} is running on it right now"
-    return (f":hourglass_flowing_sand: {person(user_id)} asked to tear down {code(env.name)}; {now}, "
-            "so it goes as soon as that ends (on the reaper's next pass).")
+    return (f":hourglass_flowing_sand: {person(user_id)} asked to tear down {env_names(env)}; it is torn down "
+            f"as soon as {busy_with(waits_for)}.")
 
 
 def busy(env: Environment) -> Mrkdwn:
-    return Mrkdwn(f"{code(env.name)} is {escape(env.status.lower())} right now; try again in a minute.")
+    if env.status == TERMINATING:
+        return Mrkdwn(f"{env_names(env)} is already being torn down.")
+    return Mrkdwn(f"{env_names(env)} is {escape(condition(env.status, env.health))} right now; "
+                  "try again in a minute.")
 
 
 def no_branch(name: str) -> Mrkdwn:

@@ -11,19 +11,36 @@ import uuid
 from collections.abc import Callable
 
 from bot import views
-from deployer.errors import CloudError, DeployError
+from deployer.errors import CapReached, CloudError, DeployError
 
 log = logging.getLogger(__name__)
 
 
+# Where a CloudError came from, by the library its gateway translated (deployer/providers, deployer/build).
+SERVICES = {"botocore": "AWS", "boto3": "AWS", "docker": "Docker", "requests": "Docker", "urllib3": "Docker"}
+
+
 def answer_for(error: BaseException) -> str:
+    if isinstance(error, CapReached):
+        log.info("refused a new environment: %s", error.message)  # names the setting, for whoever runs deploybot
     if isinstance(error, DeployError) and not isinstance(error, CloudError):
         return views.failure_reply(error)
     incident = uuid.uuid4().hex[:8]
     log.error("incident %s: %s", incident, error, exc_info=error)
     if isinstance(error, CloudError):
-        return views.cloud_reply(incident, error.code)
+        return views.cloud_reply(incident, error.code, service_of(error))
     return views.unexpected_reply(incident)
+
+
+def service_of(error: CloudError) -> str | None:
+    """Whose words to use: AWS's or Docker's. A Beanstalk bot builds on Docker too, so the provider alone
+    can't say; the error the gateway translated can. Only AWS's errors carry a code."""
+    cause = error.__cause__
+    if cause is not None:
+        found = SERVICES.get(type(cause).__module__.partition(".")[0])
+        if found:
+            return found
+    return "AWS" if error.code else None
 
 
 def on_error(error: Exception, body: dict, respond: Callable[..., object] | None = None) -> None:

@@ -10,7 +10,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from bot import buttons
 from bot.buttons import EnvButton
-from bot.env_views import date_token, person, relative
+from bot.env_views import busy_with, date_token, env_names, person, replaced
 from bot.mrkdwn import Mrkdwn, escape
 from bot.views import Message, clip, code, context, section
 from deployer.environment import Environment
@@ -70,40 +70,49 @@ def pull_request_update(event: PullRequest) -> str:
     return f":arrow_up: {pull_request_line(event)} — redeploying its newest commit"
 
 
-def teardown_scheduled(env: Environment, why: str, at: datetime, now: datetime) -> Message:
-    """A tear down after DEPLOYBOT_TEARDOWN_AFTER, with the button that calls it off."""
-    text = (f":hourglass_flowing_sand: {why[:1].upper()}{clip(why, 300)[1:]}: {code(env.feature or env.name)} "
-            f"({code(env.name)}) goes {relative(at, now)} ({date_token(at)}). Keep it if you still need it.")
+def _sentence(why: str) -> str:
+    return f"{why[:1].upper()}{clip(why, 300)[1:]}"
+
+
+def teardown_scheduled(env: Environment, why: str, at: datetime) -> Message:
+    """A tear down after a delay (the operator's choice), with the button that calls it off. It stays in
+    the thread, so its time is a Slack date."""
+    text = (f":hourglass_flowing_sand: {_sentence(why)}: {env_names(env)} is torn down {date_token(at)}. "
+            "Keep it if you still need it.")
     keep = ButtonElement(text="Keep", action_id=buttons.KEEP, value=EnvButton(env_id=env.id).encode(),
                          style="primary")
     return Message(text, [section(text, block_id=f"keep:{env.id}:info"),
                           ActionsBlock(block_id=f"keep:{env.id}:actions", elements=[keep]).to_dict()])
 
 
-def kept(env: Environment, user_id: str) -> Message:
-    text = (f":white_check_mark: {person(user_id)} kept {code(env.feature or env.name)} ({code(env.name)}): "
-            "it stays until it expires, as before.")
-    return Message(text, [section(text)])
+def kept(env: Environment, user_id: str, at: datetime, blocks: list[dict] | None = None) -> Message:
+    """The scheduled tear down's message once someone kept it: as it was (`blocks`, when Slack sent it with
+    the click), its Keep button replaced by a line that says who kept it and when."""
+    text = (f":white_check_mark: {person(user_id)} kept {env_names(env)}: it stays until it expires, "
+            "as before.")
+    line = context(f":white_check_mark: Kept by {person(user_id)} {date_token(at)}: it stays until it expires, "
+                   "as before.", block_id=f"keep:{env.id}:kept")
+    if not blocks:
+        return Message(text, [section(text)])
+    return Message(text, replaced(blocks, (f"keep:{env.id}:actions",), line))
 
 
 def nothing_to_keep(env: Environment) -> Mrkdwn:
-    return Mrkdwn(f"{code(env.name)} has no tear down waiting: someone kept it already.")
+    return Mrkdwn(f"{env_names(env)} has no tear down waiting: someone kept it already.")
 
 
 def not_allowed_to_keep(env: Environment) -> Mrkdwn:
-    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may keep {code(env.name)}; ask them.")
+    return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may keep {env_names(env)}; ask them.")
 
 
 def teardown_waits(env: Environment, why: str, waits_for: str) -> str:
-    """`waits_for` is Beanstalk's status in lower case, or what another operation on it is doing."""
-    busy = (f"Beanstalk is {waits_for} it" if waits_for in ("launching", "updating")
-            else f"{escape(waits_for)} is running on it")
-    return (f":hourglass_flowing_sand: {why[:1].upper()}{clip(why, 300)[1:]}: {code(env.name)} goes as soon as "
-            f"{busy} ends (on the reaper's next pass).")
+    """`waits_for` is the environment's status in lower case, or what another operation on it is doing."""
+    return (f":hourglass_flowing_sand: {_sentence(why)}: {env_names(env)} is torn down as soon as "
+            f"{busy_with(waits_for)}.")
 
 
 def reopened(env: Environment, event: PullRequest) -> str:
-    return (f":recycle: {number(event)} {event.action} by {login(event)}: {code(env.name)} stays; "
+    return (f":recycle: {number(event)} {event.action} by {login(event)}: {env_names(env)} stays; "
             "its tear down is called off.")
 
 

@@ -252,7 +252,7 @@ class HookActions:
         now = self._clock()
         at = now + self._after
         self._manager.tear_down_at(env.id, hook_views.actor(event), why, at)
-        message = hook_views.teardown_scheduled(env, why, at, now)
+        message = hook_views.teardown_scheduled(env, why, at)
         thread = self._notices.thread_of(env.id)
         channel, ts = thread if thread else (self._notices.report_to(env.owner), None)
         if not channel or not self._notices.post_card(env.id, channel, message, ts):
@@ -296,11 +296,11 @@ class HookActions:
         if not kept:
             click.tell(hook_views.nothing_to_keep(env))
             return
-        message = hook_views.kept(env, click.user_id)
-        if click.message and click.channel_id:
+        if click.message and click.channel_id:  # the message stays as it was; a line replaces its button
+            message = hook_views.kept(env, click.user_id, self._clock(), click.message.get("blocks") or [])
             self._notices.update(click.channel_id, click.message["ts"], message)
         else:
-            click.tell(message.text)
+            click.tell(hook_views.kept(env, click.user_id, self._clock()).text)
 
     def _live(self, branch: str) -> Environment | None:
         """The branch's environment, while it lives."""

@@ -133,7 +133,16 @@ def announce_terminated(notices: Notices, report: ReapReport, now: datetime) -> 
     """Each terminated environment's thread hears why, and its cards lose their buttons."""
     for decision in report.terminated:
         env = decision.env
-        notices.gone(env.id, Gone(env.feature or env.name, env.name, now, decision.actor, decision.reason), env.owner)
+        notices.gone(env.id, Gone(env.feature or env.name, env.name, now, decision.actor, _why(decision)), env.owner)
+
+
+def _why(decision: Decision) -> str:
+    """A tear down someone asked for says their reason; the reaper's own ("expired at …Z (3m ago)", for
+    the audit trail) is said with a Slack date, as it stays in the thread and on the cards."""
+    life = _lifetime(decision.env)
+    if decision.actor is not None or life is None:
+        return decision.reason
+    return env_views.expired(life.expires)
 
 
 def _lifetime(env: Environment) -> Lifetime | None:

@@ -79,11 +79,19 @@ class Notices:
         log.info("no thread, channel or owner to tell about %s: %s", env_id, text)
         return False
 
-    def gone(self, env_id: str, gone: Gone, owner: str | None = None) -> None:
-        """Say so in its thread, take the buttons off every card of it, and make its deployments inactive."""
+    def gone(self, env_id: str, gone: Gone, owner: str | None = None, *,
+             clicked: tuple[str, str, Message] | None = None) -> None:
+        """Say so in its thread, take the buttons off every card of it, and make its deployments inactive.
+
+        `clicked` is the message whose button tore it down, as it is to become (its channel, ts and
+        message): Slack sent its blocks with the click, so it keeps them. Of the other cards the store
+        knows only where they are, so they become `gone_card`."""
         self._deployments.gone(gone.name)
         self.in_thread_or_channel(env_id, env_views.gone_notice(gone), owner)
         card = env_views.gone_card(gone)
-        for channel, ts in self._store.cards_of(env_id):
-            self.update(channel, ts, card)
+        cards = self._store.cards_of(env_id)
+        for channel, ts in cards:
+            self.update(channel, ts, clicked[2] if clicked and clicked[:2] == (channel, ts) else card)
+        if clicked and clicked[:2] not in cards:
+            self.update(*clicked)
         self._store.forget_cards(env_id)

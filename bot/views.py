@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlo
 
 from bot.mrkdwn import escape
 from deployer.durations import format_duration
-from deployer.errors import DeployError
+from deployer.errors import CapReached, DeployError
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
@@ -23,12 +23,30 @@ DETAIL_LINES = 15
 # A live environment whose health is not Green: its mark, and what to say when Beanstalk gave no cause.
 HEALTH_MARK = {"Yellow": ":large_yellow_circle:"}
 NO_CAUSE = {"Grey": "Beanstalk has no health data from it yet"}
+# Beanstalk's health colours (the local provider uses Green and Red) and statuses, in a developer's words;
+# the colour itself only ever as a detail.
+HEALTH_WORDS = {"Green": "healthy", "Yellow": "with warnings", "Red": "failing", "Grey": "not checked yet"}
+STATUS_WORDS = {"Launching": "starting", "Updating": "updating", "Terminating": "being torn down",
+                "Terminated": "torn down", "Aborting": "stopping an update"}
 
 
 @dataclass(frozen=True)
 class Message:
     text: str
     blocks: list[dict] = field(default_factory=list)
+
+
+def condition(status: str, health: str) -> str:
+    """How an environment is, in words: "healthy", "starting, not checked yet", "updating"."""
+    if status != "Ready":
+        doing = STATUS_WORDS.get(status, status.lower())
+        return f"{doing}, not checked yet" if status == "Launching" and health == "Grey" else doing
+    words = health_words(health)
+    return words if health in ("Green", "Red") else f"up, {words}"
+
+
+def health_words(health: str) -> str:
+    return HEALTH_WORDS.get(health, f"health {health}")
 
 
 def section(text: str, block_id: str | None = None) -> dict:
@@ -56,7 +74,12 @@ def deploy_started(feature: str, user_id: str) -> Message:
 def deploy_succeeded(result: DeployResult, user_id: str) -> Message:
     text = f":white_check_mark: {code(result.feature)} is live at {escape(str(result.url))}{_health_note(result)}"
     how = "new environment" if result.created else "reused environment"
-    about = f"Deployed by <@{user_id}> · {result.commit.sha[:8]} · {how} · took {format_duration(result.took)}"
+    if result.environment.name != result.feature:
+        how += f" {code(result.environment.name)}"
+    health = result.environment.health
+    colour = "" if health == "Green" else f" · health {escape(health)}"
+    about = (f"Deployed by <@{user_id}> · {result.commit.sha[:8]} · {how} · took {format_duration(result.took)}"
+             f"{colour}")
     return Message(text, [section(text), context(about)])
 
 
@@ -74,22 +97,33 @@ def deploy_unfinished(feature: str, user_id: str, why: str) -> Message:
 def success_reply(result: DeployResult, requester: str | None = None) -> str:
     """The deploy's last word: a reply of its own, so that whoever asked is notified (and only then)."""
     asked = f" <@{requester}>" if requester else ""
-    return (f":rocket: Ready: {escape(str(result.url))} ({escape(result.environment.name)}, "
-            f"took {format_duration(result.took)}){_health_note(result)}{asked}")
+    name = result.environment.name
+    where = "" if name == result.feature else f"{escape(name)}, "
+    return (f":rocket: Ready: {escape(str(result.url))} ({where}took {format_duration(result.took)})"
+            f"{_health_note(result)}{asked}")
 
 
 def _health_note(result: DeployResult) -> str:
-    """Said out loud when a live environment's health is not Green (the thread has the causes)."""
-    health = result.environment.health
-    return "" if health == "Green" else f", health {escape(health)}"
+    """Said out loud when a live environment is not healthy (the thread has the causes, the colour is a detail)."""
+    env = result.environment
+    return "" if env.health == "Green" else f", {escape(health_words(env.health))}"
 
 
 def failure_reply(error: DeployError) -> str:
-    text = f":x: *{error.title}*: {escape(error.message)}"
+    text = f":x: *{error.title}*: {escape(_said(error))}"
     if error.details:
         lines = escape("\n".join(error.details[-DETAIL_LINES:])).replace("```", "'''")
         text += f"\n```{clip(lines, SECTION_LIMIT - len(text) - 10)}```"
     return text
+
+
+def _said(error: DeployError) -> str:
+    """The error's sentence; the cap's names the operator's setting, which is for the log, not a developer."""
+    if isinstance(error, CapReached):
+        oldest = " The oldest:" if error.details else ""
+        return ("deploybot already runs as many environments as the team allows; tear one down or wait for "
+                f"one to expire.{oldest}")
+    return error.message
 
 
 def unexpected_reply(incident: str) -> str:
@@ -99,10 +133,12 @@ def unexpected_reply(incident: str) -> str:
     )
 
 
-def cloud_reply(incident: str, code: str | None = None) -> str:
+def cloud_reply(incident: str, code: str | None = None, service: str | None = None) -> str:
+    """`service` is whose call failed ("AWS", "Docker"); None when deploybot can't tell."""
     said = f" (`{escape(code)}`)" if code else ""
+    who = f"{service} did not accept a request from deploybot" if service else "A request deploybot made failed"
     return (
-        f":x: AWS did not accept a request{said}; incident `{incident}`. Try again in a minute, "
+        f":x: {who}{said}; incident `{incident}`. Try again in a minute, "
         "and quote the incident id to whoever runs deploybot if it persists."
     )
 
@@ -184,7 +220,7 @@ def progress_text(event: Progress) -> str | None:
         case ImageBuilt(uri, took):
             return f"Image built in {format_duration(took)}."
         case EnvironmentCreating(env):
-            return f"Creating environment {code(env.name)} (this takes a while on AWS) …"
+            return f"Creating environment {code(env.name)} …"
         case EnvironmentReused(env):
             return f"Reusing environment {code(env.name)} ({escape(env.status)})."
         case EnvironmentChanged(env):
@@ -198,5 +234,6 @@ def progress_text(event: Progress) -> str | None:
         case LiveWithWarnings(env, causes):
             why = " · ".join(causes) or NO_CAUSE.get(env.health, "Beanstalk gave no cause")
             mark = HEALTH_MARK.get(env.health, ":white_circle:")
-            return f"{mark} {code(env.name)} is live, health {escape(env.health)}: {escape(why)}"
+            state = health_words(env.health)
+            return f"{mark} {code(env.name)} is live, {escape(state)} (health {escape(env.health)}): {escape(why)}"
     return None

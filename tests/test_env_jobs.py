@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from unittest.mock import Mock
 
+import docker
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -161,7 +162,10 @@ def test_the_reaper_terminates_what_expired_says_so_and_replaces_the_cards(world
     assert world.provider.envs[old.id].status == TERMINATING
     assert world.provider.envs[keep.id].status == world.provider.envs[decoy.id].status == READY
     (notice,) = world.posts
-    assert notice["thread_ts"] == "1690000000.000100" and "torn down by deploybot: expired at" in notice["text"]
+    expired = f"<!date^{int((T0 - HOUR).timestamp())}^{{date_short_pretty}} at {{time}}|"
+    assert notice["thread_ts"] == "1690000000.000100"
+    assert notice["text"].startswith(f":wastebasket: `old` was torn down: it expired {expired}")
+    assert " ago" not in notice["text"]  # it stays in the thread: no time that goes stale
     update = world.client.chat_update.call_args.kwargs
     assert update["ts"] == "1690000000.000100" and not [b for b in update["blocks"] if b["type"] == "actions"]
     assert world.store.cards_of(old.id) == []
@@ -174,6 +178,7 @@ def test_a_malformed_expiry_is_reported_once_and_never_reaped(world):
         world.now += HOUR
     (report,) = world.posts
     assert "`garbage`" in report["text"] and "can't be read" in report["text"]
+    assert "tag" not in report["text"] and "Tear it down" in report["text"]  # a container's labels can't change
     assert world.provider.envs["e-garbage"].status == READY
 
 
@@ -215,7 +220,21 @@ def test_errors_become_answers_without_aws_words():
     aws_words = "AWS could not terminate: Rate exceeded for arn:aws:x (Throttling)."
     reply = answer_for(CloudError(aws_words, code="Throttling"))
     assert "arn:aws" not in reply and "Rate exceeded" not in reply and "incident `" in reply and "`Throttling`" in reply
+    assert reply.startswith(":x: AWS did not accept a request")
     assert "incident `" in answer_for(KeyError("boom"))
+
+
+def test_a_cloud_error_is_said_in_the_words_of_whoever_refused():
+    try:  # as the local provider's gateway raises it: from the Docker SDK's error
+        try:
+            raise docker.errors.APIError("409 Conflict: port is already allocated")
+        except docker.errors.APIError as err:
+            raise CloudError("Docker could not start e-x: port is already allocated") from err
+    except CloudError as error:
+        docker_said = answer_for(error)
+    assert docker_said.startswith(":x: Docker did not accept a request from deploybot; incident `")
+    assert "AWS" not in docker_said and "port" not in docker_said
+    assert answer_for(CloudError("something")).startswith(":x: A request deploybot made failed; incident `")
 
 
 def _actions(world: World, admins: set[str] = frozenset(), extend_by: str = "anyone") -> EnvActions:
@@ -237,15 +256,20 @@ def test_tear_down_refuses_others_and_clears_the_clicked_card(world):
     with pytest.raises(NotAllowed, match="Only its owner"):
         actions.tear_down(_click("U0CAT"), EnvButton(env_id=env.id))
     world.provider.envs[env.id] = replace(env, status="Terminating")
-    with pytest.raises(InvalidRequest, match="terminating right now"):
+    with pytest.raises(InvalidRequest, match="already being torn down"):
         actions.tear_down(_click("U0ANA"), EnvButton(env_id=env.id))
     world.provider.envs[env.id] = env
 
-    card = {"ts": "1690000000.000200", "text": "live", "blocks": []}
+    said = env_views.section(":white_check_mark: `feature-x` is live")
+    card = {"ts": "1690000000.000200", "text": "live", "blocks": [said, *env_views.controls(env, T0)]}
     actions.tear_down(_click("U0BOSS", card), EnvButton(env_id=env.id))
     assert world.provider.envs[env.id].status == TERMINATING
     update = world.client.chat_update.call_args.kwargs
     assert update["ts"] == card["ts"] and "is gone" in update["text"]
+    # The message keeps what it said; its expiry line and buttons became the line of what was done.
+    assert update["blocks"][0] == said and len(update["blocks"]) == 2
+    assert update["blocks"][1]["elements"][0]["text"].startswith(":wastebasket: Torn down <!date^")
+    assert "by <@U0BOSS>" in update["blocks"][1]["elements"][0]["text"]
     assert [e["actor"] for e in world.store.audit_trail(env.id)] == ["U0BOSS"]
     with pytest.raises(EnvironmentGone):
         actions.extend(_click("U0ANA"), EnvButton(env_id="e-nope"))
@@ -257,7 +281,7 @@ def test_extend_on_a_card_patches_that_card(world):
     card = {"ts": "1690000000.000300", "text": "warning", "blocks": env_views.controls(env, T0)}
     _actions(world).extend(_click("U0BEA", card), EnvButton(env_id=env.id))
     line = world.client.chat_update.call_args.kwargs["blocks"][0]["elements"][0]["text"]
-    assert "extended by <@U0BEA>" in line and "not busy" in line
+    assert f"extended by <@U0BEA> <!date^{int(T0.timestamp())}^" in line and "not busy" in line
     assert world.store.recall(env.id).pending_expiry == T0 + HOUR + DAY
 
 
@@ -277,7 +301,7 @@ def test_a_tear_down_while_beanstalk_is_busy_is_queued_for_the_reaper_and_said_s
     world.provider.envs[env.id] = replace(env, status="Updating")
     _actions(world).tear_down(_click("U0ANA"), EnvButton(env_id=env.id))
     assert world.provider.envs[env.id].status == "Updating"  # nothing terminated yet
-    assert "goes as soon as that ends" in world.texts()[-1]
+    assert world.texts()[-1].endswith("asked to tear down `feature-x`; it is torn down as soon as its update ends.")
     assert world.store.recall(env.id).teardown_by == "U0ANA"
 
     world.provider.envs[env.id] = env  # Beanstalk is done
@@ -293,8 +317,9 @@ def test_a_termination_aws_refuses_is_reported_once_without_aws_words_and_retrie
     for _ in range(3):
         assert [d.env.id for d, _ in jobs.reap().failed] == [env.id]
         world.now += HOUR
-    (notice,) = [t for t in world.texts() if "refused to terminate" in t]
+    (notice,) = [t for t in world.texts() if "refused" in t]
     assert "`stuck`" in notice and "AccessDenied" not in notice and "ec2:X" not in notice
+    assert "Docker refused to remove its container" in notice  # the fake's environments have no ARN: local
 
     world.provider.refuse.clear()
     assert [d.env.id for d in jobs.reap().terminated] == [env.id]

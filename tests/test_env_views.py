@@ -39,17 +39,46 @@ def test_a_card_shows_everything_and_carries_its_buttons():
     message = env_views.envs_page([env()], NOW, ListPage())
     valid(message)
     info = message.blocks[1]["text"]["text"]
-    assert "`feature-x`" in info and "<@U0ANA>" in info and "Ready, health Green" in info and "up 2h" in info
+    assert "`feature-x`" in info and "<@U0ANA>" in info and "Healthy" in info and "up 2h" in info
+    assert "environment `" not in info  # its environment's name is its branch's: said once
     assert "<http://feature-x.us-east-1.elasticbeanstalk.com|" in info
     expiry = message.blocks[2]["elements"][0]["text"]
     stamp = int((NOW + 5 * HOUR).timestamp())
     assert f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|2026-11-23 15:00 UTC>" in expiry
-    assert "Expires in 5h" in expiry
+    assert "Expires in 5h" in expiry  # /envs is an answer read at once: relative is fine there
     found = buttons_of(message.blocks)
-    assert set(found) == {buttons.EXTEND, buttons.REDEPLOY, buttons.TEAR_DOWN}
+    assert set(found) == {buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.TEAR_DOWN}
+    names = [e["text"]["text"] for e in message.blocks[3]["elements"]]
+    assert names == ["Extend lifetime", "Redeploy", "Logs", "Tear down"]
     assert EnvButton.decode(found[buttons.EXTEND]["value"]) == EnvButton(env_id="e-feature-x", listing=ListPage())
+    assert found[buttons.LOGS]["value"] == found[buttons.EXTEND]["value"] == found[buttons.TEAR_DOWN]["value"]
     confirm = found[buttons.TEAR_DOWN]["confirm"]
     assert confirm["confirm"]["text"] == "Tear down" and "can't be undone" in confirm["text"]["text"]
+    assert confirm["deny"]["text"] == "Cancel"  # not "Keep it", beside a Keep that means something else
+
+
+def test_a_deploy_card_has_the_logs_button_and_a_date_that_stays_true():
+    deployed = env_views.Message("live", [env_views.section(":white_check_mark: `feature-x` is live")])
+    card = env_views.with_controls(deployed, env(), NOW)
+    valid(card)
+    found = buttons_of(card.blocks)
+    assert set(found) == {buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.TEAR_DOWN}
+    assert EnvButton.decode(found[buttons.LOGS]["value"]) == EnvButton(env_id="e-feature-x")
+    assert found[buttons.LOGS]["value"] == found[buttons.TEAR_DOWN]["value"]
+    expiry = card.blocks[1]["elements"][0]["text"]
+    assert expiry == (f":hourglass: Expires <!date^{int((NOW + 5 * HOUR).timestamp())}^{{date_short_pretty}} at "
+                      "{time}|2026-11-23 15:00 UTC>")  # it stays in the channel: no "in 5h" that goes stale
+
+
+def test_an_environment_whose_name_is_not_its_branchs_says_both_once():
+    odd = env(name="feature-x-1a2b", tags=environment_tags("feature/x", "U0ANA", NOW - 2 * HOUR, NOW + HOUR))
+    info = env_views.info_text(odd, NOW)
+    assert info.startswith("*`feature/x`* · environment `feature-x-1a2b` · owner")
+    gone = Gone("feature/x", "feature-x-1a2b", NOW, "U0ANA", env_views.tear_down_reason("U0ANA"))
+    assert env_views.gone_card(gone).text == ":wastebasket: `feature/x` (environment `feature-x-1a2b`) is gone."
+    same = Gone("feature-x", "feature-x", NOW, "U0ANA", env_views.tear_down_reason("U0ANA"))
+    assert env_views.gone_card(same).text == ":wastebasket: `feature-x` is gone."
+    assert env_views.gone_notice(same) == ":wastebasket: `feature-x` was torn down by <@U0ANA>"
 
 
 def test_an_owner_who_is_not_a_slack_user_is_shown_as_written():
@@ -90,7 +119,8 @@ def test_an_unreadable_expiry_is_said_plainly():
     broken = env(tags={"deploybot:managed-by": "deploybot", "deploybot:expires": "next tuesday"})
     message = env_views.envs_page([broken], NOW, ListPage())
     valid(message)
-    assert "can't be read" in message.blocks[2]["elements"][0]["text"]
+    line = message.blocks[2]["elements"][0]["text"]
+    assert "can't be read" in line and "tag" not in line and "ask an admin" not in line
 
 
 def test_extending_patches_only_that_environments_lines():
@@ -100,13 +130,22 @@ def test_extending_patches_only_that_environments_lines():
     valid(env_views.Message("live", blocks))
     assert blocks[0] == original.blocks[0] and blocks[2] == original.blocks[2]
     expiry = blocks[1]["elements"][0]["text"]
-    assert "Expires in 1d 5h" in expiry and "extended by <@U0BEA>" in expiry and "not busy" in expiry
+    stamp = int((NOW + 29 * HOUR).timestamp())
+    assert f":hourglass: Expires <!date^{stamp}^" in expiry
+    assert "extended by <@U0BEA>" in expiry and "not busy" in expiry
+    assert " in 1d" not in expiry and "AWS" not in expiry
+    at = Extension("U0BEA", at=NOW)
+    line = env_views.patched(original.blocks, later, NOW, at)[1]["elements"][0]["text"]
+    assert f"extended by <@U0BEA> <!date^{int(NOW.timestamp())}^" in line  # who, and when
 
 
 def test_a_warning_keeps_its_own_buttons_when_patched():
     warning = env_views.expiry_warning(env(left=HOUR), NOW)
     valid(warning)
-    assert "<@U0ANA>" in warning.text and "expires in 1h" in warning.text
+    stamp = int((NOW + HOUR).timestamp())
+    assert warning.text == (f":hourglass_flowing_sand: <@U0ANA>, `feature-x` expires <!date^{stamp}^"
+                            "{date_short_pretty} at {time}|2026-11-23 11:00 UTC> and is then torn down. "
+                            "Extend it if you still need it.")
     names = [e["text"]["text"] for e in warning.blocks[-1]["elements"]]
     assert names == ["Extend lifetime", "Tear down now"]
     patched = env_views.patched(warning.blocks, env(left=DAY), NOW, Extension("U0ANA"))
@@ -119,11 +158,29 @@ def test_a_gone_environment_loses_its_buttons():
     valid(card)
     assert not buttons_of(card.blocks)
     line = card.blocks[1]["elements"][0]["text"]
-    assert "Torn down <!date^" in line and "by <@U0ANA>" in line and "on request of <@U0ANA>" in line
+    assert line == (f":wastebasket: Torn down <!date^{int(NOW.timestamp())}^{{date_short_pretty}} at {{time}}|"
+                    "2026-11-23 10:00 UTC> by <@U0ANA>")  # "on request of <@U0ANA>" would say who twice
     listed = env_views.envs_page([env()], NOW, ListPage(), {"e-feature-x": gone})
     assert not buttons_of(listed.blocks)
-    reaped = Gone("feature-x", "feature-x", NOW, None, "expired at 2026-11-23T09:00:00Z (1h ago)")
-    assert "by deploybot: expired at" in env_views.gone_notice(reaped)
+    reaped = Gone("feature-x", "feature-x", NOW, None, env_views.expired(NOW - HOUR))
+    assert env_views.gone_notice(reaped) == (
+        f":wastebasket: `feature-x` was torn down: it expired <!date^{int((NOW - HOUR).timestamp())}^"
+        "{date_short_pretty} at {time}|2026-11-23 09:00 UTC>")
+    hook = Gone("feature-x", "feature-x", NOW, "github:octocat", "branch deleted by octocat")
+    assert env_views.gone_notice(hook) == ":wastebasket: `feature-x` was torn down: branch deleted by octocat"
+
+
+def test_a_torn_down_card_keeps_what_it_said_and_loses_only_its_buttons():
+    said = env_views.section(":white_check_mark: `feature-x` is live at http://x")
+    original = env_views.with_controls(env_views.Message("live", [said, env_views.context("Deployed by <@U0ANA>")]),
+                                       env(), NOW)
+    gone = Gone("feature-x", "feature-x", NOW, "U0BEA", env_views.tear_down_reason("U0BEA"))
+    patched = env_views.gone_patched(original, "e-feature-x", gone)
+    valid(patched)
+    assert patched.blocks[:2] == original.blocks[:2] and len(patched.blocks) == 3
+    assert not buttons_of(patched.blocks)
+    assert patched.blocks[2]["elements"][0]["text"] == env_views.gone_line(gone)
+    assert patched.text == ":wastebasket: `feature-x` is gone."
 
 
 def test_terminating_environments_get_no_buttons():
@@ -160,7 +217,7 @@ def test_envs_usage_errors_suggest():
 def test_what_aws_says_about_an_environment_cannot_break_its_card():
     odd = env(status="<!here>", health="<@U0BAD>", url="http://x.example/?a=1&b=<2>")
     info = env_views.info_text(odd, NOW)
-    assert "&lt;!here&gt;, health &lt;@U0BAD&gt;" in info
+    assert ":white_circle: &lt;!here&gt; ·" in info and "<!here>" not in info
     assert "<http://x.example/?a=1&amp;b=&lt;2&gt;|http://x.example/?a=1&amp;b=&lt;2&gt;>" in info
     assert "is &lt;!here&gt; right now" in answer_for(InvalidRequest(env_views.busy(odd)))
 
@@ -168,6 +225,20 @@ def test_what_aws_says_about_an_environment_cannot_break_its_card():
 def test_a_malformed_expiry_tag_is_quoted_escaped():
     notice = env_views.malformed_notice(env(), "its expiry can't be read (`<!channel>` is not a time)")
     assert "(`&lt;!channel&gt;` is not a time)" in notice and "<!channel>" not in notice
+
+
+def test_notices_about_an_environment_use_its_platforms_words():
+    aws = env(arn="arn:aws:elasticbeanstalk:us-east-1:123456789012:environment/app/feature-x")
+    local = env()  # the local provider's containers have no ARN
+    reason = "its expiry can't be read (`soon` is not a time); it is left alone"
+    assert "`deploybot:expires` tag" in env_views.malformed_notice(aws, reason)
+    local_notice = env_views.malformed_notice(local, reason)
+    assert "tag" not in local_notice and "AWS" not in local_notice
+    assert "AWS refused to terminate it" in env_views.terminate_failed_notice(aws)
+    refused = env_views.terminate_failed_notice(local)
+    assert "Docker refused to remove its container" in refused and "AWS" not in refused
+    for notice in (env_views.terminate_failed_notice(aws), env_views.terminate_failed_notice(local)):
+        assert "reaper" not in notice and "pass" not in notice
 
 
 def test_refusals_keep_their_mention_when_answered_as_errors():

@@ -80,7 +80,7 @@ def test_a_deploy_that_settles_at_yellow_is_live_and_says_yellow_with_the_cause(
 
     assert (deployed.status, deployed.health) == ("Ready", "Yellow")
     assert time.monotonic() - started < DEPLOY_TIMEOUT / 2
-    said = [line for line in world.lines() if "live, health Yellow" in line]
+    said = [line for line in world.lines() if "live, with warnings (health Yellow)" in line]
     assert said and "20.0 % of the requests are failing with HTTP 5xx." in said[-1], world.lines()
 
 
@@ -93,7 +93,7 @@ def test_a_deploy_that_settles_at_grey_is_live_not_timed_out(world):
 
     assert (deployed.status, deployed.health) == ("Ready", "Grey")
     assert time.monotonic() - started < DEPLOY_TIMEOUT / 2
-    assert any("live, health Grey" in line for line in world.lines()), world.lines()
+    assert any("live, not checked yet (health Grey)" in line for line in world.lines()), world.lines()
 
 
 def test_a_new_environment_that_comes_up_yellow_is_used_not_waited_on(world):

@@ -115,7 +115,7 @@ def test_a_deleted_branch_goes_at_once_with_its_queued_deploys_called_off(world)
     texts = [(p.get("thread_ts"), p["text"]) for p in world.posts]
     assert ("1690000000.000200", ":no_entry_sign: This queued deploy of `feature-x` is called off: "
             "branch deleted by octocat.") in texts
-    assert any(ts == THREAD and "was torn down by deploybot: branch deleted by octocat" in t for ts, t in texts)
+    assert (THREAD, ":wastebasket: `feature-x` was torn down: branch deleted by octocat") in texts
     assert [(e["action"], e["actor"]) for e in world.store.audit_trail(env.id)] == [("terminate", "github:octocat")]
 
 
@@ -132,10 +132,17 @@ def test_with_a_delay_the_thread_gets_a_keep_button_and_keep_calls_it_off(world)
     assert button["action_id"] == buttons.KEEP
 
     answers = []
-    click = Click("U0BEA", CHANNEL, {"ts": "1700000000.000001", "text": card["text"]}, lambda **kw: answers.append(kw))
+    clicked = {"ts": "1700000000.000001", "text": card["text"], "blocks": card["blocks"]}
+    click = Click("U0BEA", CHANNEL, clicked, lambda **kw: answers.append(kw))
     hooks.keep(click, EnvButton.decode(button["value"]))
     assert world.store.recall(env.id).teardown_by is None
-    assert "<@U0BEA> kept `feature-x`" in world.client.chat_update.call_args.kwargs["text"]
+    update = world.client.chat_update.call_args.kwargs
+    assert "<@U0BEA> kept `feature-x`" in update["text"]
+    # What it said stays; only its button became the line of who kept it, and when.
+    assert update["blocks"][0] == card["blocks"][0] and len(update["blocks"]) == 2
+    line = update["blocks"][1]
+    assert line["type"] == "context" and line["elements"][0]["text"].startswith(
+        f":white_check_mark: Kept by <@U0BEA> <!date^{int(T0.timestamp())}^")
     hooks.keep(click, EnvButton.decode(button["value"]))
     assert "no tear down waiting" in answers[-1]["text"]
 

@@ -96,17 +96,31 @@ def test_what_aws_says_about_an_environment_is_escaped():
 def test_a_live_environment_that_is_not_green_says_its_health_and_why():
     yellow = Environment("e-1", "feature-x", "Ready", "Yellow", ENV.url)
     result = DeployResult("feature-x", yellow, COMMIT, "reg/app:1", False, False, timedelta(seconds=5))
-    assert views.success_reply(result).endswith("took 5s), health Yellow")
-    assert views.deploy_succeeded(result, "U0ANA").text.endswith(", health Yellow")
-    assert "health" not in views.success_reply(RESULT) and "health" not in views.deploy_succeeded(RESULT, "U0ANA").text
+    # In words; the colour only as a detail (the context line under the channel message).
+    assert views.success_reply(result).endswith("took 5s), with warnings")
+    succeeded = views.deploy_succeeded(result, "U0ANA")
+    assert succeeded.text.endswith(", with warnings") and "Yellow" not in succeeded.text
+    assert succeeded.blocks[1]["elements"][0]["text"].endswith(" · health Yellow")
+    for said in (views.success_reply(RESULT), views.deploy_succeeded(RESULT, "U0ANA").text):
+        assert "health" not in said and "warnings" not in said and "Green" not in said
 
     line = views.progress_text(LiveWithWarnings(yellow, ("Environment health has transitioned from Ok to Warning.",
                                                          EVIL)))
-    assert line == (":large_yellow_circle: `feature-x` is live, health Yellow: "
+    assert line == (":large_yellow_circle: `feature-x` is live, with warnings (health Yellow): "
                     f"Environment health has transitioned from Ok to Warning. · {ESCAPED}")
     grey = Environment("e-1", "feature-x", "Ready", "Grey", ENV.url)
     assert views.progress_text(LiveWithWarnings(grey, ())) == (
-        ":white_circle: `feature-x` is live, health Grey: Beanstalk has no health data from it yet")
+        ":white_circle: `feature-x` is live, not checked yet (health Grey): Beanstalk has no health data from it yet")
+
+
+def test_an_environment_is_described_in_words_not_beanstalk_colours():
+    assert views.condition("Launching", "Grey") == "starting, not checked yet"
+    assert views.condition("Ready", "Green") == "healthy"
+    assert views.condition("Ready", "Yellow") == "up, with warnings"
+    assert views.condition("Ready", "Grey") == "up, not checked yet"
+    assert views.condition("Ready", "Red") == "failing"
+    assert views.condition("Updating", "Green") == "updating"
+    assert views.condition("Terminating", "Grey") == "being torn down"
 
 
 def test_an_instance_type_change_is_said_before_it_happens():

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -32,6 +33,7 @@ REGION = "us-east-1"
 STACK = "64bit Amazon Linux 2023 v4.6.0 running Docker"
 # Long enough that a loaded CI machine still sees each transient state it asserts on.
 LAUNCH, UPDATE, TERMINATE = 1.0, 0.8, 0.6
+INFO = 0.5  # how long a log tail request takes
 DOCKERRUN_V1 = {"AWSEBDockerrunVersion": 1, "Image": {"Name": "nginx:latest"}, "Ports": [{"ContainerPort": 80}]}
 DOCKERRUN_V2 = {"AWSEBDockerrunVersion": 2, "containerDefinitions": [{"name": "web", "image": "nginx"}]}
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -116,11 +118,15 @@ def world():
         call_latency=0,
         health_after={},
         health_lag_seconds=0,
+        info_seconds=INFO,
+        info_url_seconds=900,
+        app_output={},
     )
     eb_sim.reset_call_counts()
     with mock_aws():
         yield World()
-    eb_sim.configure(health_after={}, health_lag_seconds=0)  # other modules' fixtures don't know them
+    # Other modules' fixtures don't know them.
+    eb_sim.configure(health_after={}, health_lag_seconds=0, app_output={}, info_seconds=0.5)
 
 
 # --------------------------------------------------------------------------
@@ -694,6 +700,145 @@ def test_configure_rejects_unknown_or_bad_settings():
 
 
 # --------------------------------------------------------------------------
+# The app's logs: log tails in S3 behind presigned URLs, streams in CloudWatch Logs
+# --------------------------------------------------------------------------
+
+STREAM_LOGS = {"Namespace": "aws:elasticbeanstalk:cloudwatch:logs", "OptionName": "StreamLogs", "Value": "true"}
+
+
+def ask_for_tail(world: World, name: str) -> str:
+    """Request the environment's log tail; its RequestId."""
+    return world.eb.request_environment_info(EnvironmentName=name, InfoType="tail")["ResponseMetadata"]["RequestId"]
+
+
+def wait_pulled(world: World, request_id: str) -> None:
+    deadline = time.monotonic() + 5
+    while "Pulled logs for environment instances." not in world.messages(RequestId=request_id):
+        assert time.monotonic() < deadline, "the tail never completed"
+        time.sleep(0.02)
+
+
+def request_tail(world: World, name: str) -> None:
+    """Request the log tail and wait until its events say it was pulled."""
+    wait_pulled(world, ask_for_tail(world, name))
+
+
+def test_a_log_tail_is_asynchronous_and_its_events_carry_its_request_id(world):
+    world.ready("tail-env")
+    request_id = ask_for_tail(world, "tail-env")
+    # Nothing to retrieve until the instances have answered.
+    assert world.eb.retrieve_environment_info(EnvironmentName="tail-env", InfoType="tail")["EnvironmentInfo"] == []
+    wait_pulled(world, request_id)
+    assert world.messages(RequestId=request_id) == [
+        "Pulled logs for environment instances.",
+        "Requested environment info from each instance.",
+    ]
+    assert "Successfully launched environment: tail-env" not in world.messages(RequestId=request_id)
+
+
+def test_each_instance_leaves_a_tail_file_in_beanstalks_bucket_behind_a_presigned_url(world):
+    eb_sim.configure(app_output={"two-instances": ["first says hello\nfirst is ready", "second says hello"]})
+    world.ready("two-instances")
+    request_tail(world, "two-instances")
+
+    infos = world.eb.retrieve_environment_info(EnvironmentName="two-instances", InfoType="tail")["EnvironmentInfo"]
+
+    assert [(i["InfoType"], i["Ec2InstanceId"][:2]) for i in infos] == [("tail", "i-"), ("tail", "i-")]
+    assert len({i["Ec2InstanceId"] for i in infos}) == 2
+    assert all(isinstance(i["SampleTimestamp"], datetime) for i in infos)
+    texts = [requests.get(i["Message"], timeout=5).text for i in infos]  # moto's S3 serves them in process
+    bucket_url = r"https://elasticbeanstalk-us-east-1-\d{12}\.s3\.us-east-1\.amazonaws\.com/resources/"
+    assert re.match(bucket_url, infos[0]["Message"]) and "X-Amz-Expires=900" in infos[0]["Message"]
+    assert any("first says hello\nfirst is ready\n" in t for t in texts)
+    assert any("second says hello\n" in t for t in texts) and not any("first" in t and "second" in t for t in texts)
+    # The app's section among the common logs' last lines, each under its path, as Beanstalk writes a tail.
+    assert re.search(
+        r"-{37}\n/var/log/eb-docker/containers/eb-current-app/eb-[0-9a-f]{12}-stdouterr\.log\n-{37}\n", texts[0]
+    )
+    assert "/var/log/eb-engine.log" in texts[0] and "/var/log/nginx/access.log" in texts[0]
+
+
+def test_by_default_the_app_writes_a_few_lines_naming_its_version(world):
+    world.version("v7")
+    world.ready("default-out", VersionLabel="v7")
+    request_tail(world, "default-out")
+    [info] = world.eb.retrieve_environment_info(EnvironmentName="default-out", InfoType="tail")["EnvironmentInfo"]
+    assert "Starting default-out (v7)" in requests.get(info["Message"], timeout=5).text
+
+
+def test_a_tail_files_url_expires_with_the_file_and_s3_then_refuses_it(world, monkeypatch):
+    eb_sim.configure(info_url_seconds=60)
+    world.ready("expiring")
+    request_tail(world, "expiring")
+    [info] = world.eb.retrieve_environment_info(EnvironmentName="expiring", InfoType="tail")["EnvironmentInfo"]
+    assert re.search(r"X-Amz-Expires=(\d+)", info["Message"])[1] in {"59", "60"}
+    assert requests.get(info["Message"], timeout=5).status_code == 200
+
+    a_minute_later = datetime.now(UTC) + timedelta(seconds=61)
+    monkeypatch.setattr(eb_sim, "_now", lambda: a_minute_later)
+    refused = requests.get(info["Message"], timeout=5)
+    assert refused.status_code == 403 and "<Message>Request has expired</Message>" in refused.text
+    # The file is gone with it, and no longer listed.
+    assert world.eb.retrieve_environment_info(EnvironmentName="expiring", InfoType="tail")["EnvironmentInfo"] == []
+    bucket = info["Message"].split("//")[1].split(".")[0]
+    assert world.s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_s3_serves_unexpired_and_unsigned_requests_as_before(world):
+    world.s3.put_object(Bucket="bundles", Key="plain.txt", Body=b"plain")
+    url = world.s3.generate_presigned_url("get_object", Params={"Bucket": "bundles", "Key": "plain.txt"}, ExpiresIn=5)
+    assert requests.get(url, timeout=5).text == "plain"
+    assert world.s3.get_object(Bucket="bundles", Key="plain.txt")["Body"].read() == b"plain"
+
+
+def test_a_log_tail_needs_a_live_ready_environment_and_the_tail_type(world):
+    assert error_of(world.eb.request_environment_info, EnvironmentName="nowhere", InfoType="tail") == (
+        "InvalidParameterValue",
+        "No Environment found for EnvironmentName = 'nowhere'.",
+    )
+    world.launch("still-launching")
+    code, message = error_of(world.eb.request_environment_info, EnvironmentName="still-launching", InfoType="tail")
+    assert code == "InvalidParameterValue" and "Must be Ready." in message
+    world.wait("still-launching", "Ready")
+    code, message = error_of(world.eb.request_environment_info, EnvironmentName="still-launching", InfoType="bundle")
+    assert code == "InvalidParameterValue" and "tail only" in message
+    assert error_of(world.eb.retrieve_environment_info, EnvironmentName="nowhere", InfoType="tail")[0] == (
+        "InvalidParameterValue"
+    )
+
+
+def test_an_environment_that_streams_logs_writes_its_apps_output_to_cloudwatch_logs(world):
+    logs = boto3.client("logs", region_name=REGION)
+    eb_sim.configure(app_output={"streaming": "booting\nserving on 8080"})
+    world.version("v1")
+    world.version("v2")
+    world.ready("streaming", VersionLabel="v1", OptionSettings=[STREAM_LOGS])
+    world.ready("quiet-env")
+    group = "/aws/elasticbeanstalk/streaming/var/log/eb-docker/containers/eb-current-app/stdouterr.log"
+    assert eb_sim.app_log_group("streaming") == group
+
+    [stream] = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert re.fullmatch(r"i-[0-9a-f]{17}", stream["logStreamName"])
+    events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]
+    assert [e["message"] for e in events] == ["booting", "serving on 8080"]
+
+    world.eb.update_environment(EnvironmentName="streaming", VersionLabel="v2")
+    world.wait("streaming", "Updating")
+    world.wait("streaming", "Ready")
+    events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]
+    assert [e["message"] for e in events] == ["booting", "serving on 8080"] * 2  # the app started again
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/elasticbeanstalk/")["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [group]  # quiet-env does not stream
+
+
+def test_configure_rejects_bad_log_settings():
+    for bad in ({"app_output": {"env": 3}}, {"app_output": {"env": []}}, {"app_output": ["env"]},
+                {"info_seconds": -1}, {"info_url_seconds": 0.5}):
+        with pytest.raises(ValueError):
+            eb_sim.configure(**bad)
+
+
+# --------------------------------------------------------------------------
 # The server process
 # --------------------------------------------------------------------------
 
@@ -783,6 +928,20 @@ def test_server_call_latency_and_tagging_counts(remote):
         request()
         assert time.monotonic() - started >= LATENCY
     assert control(remote, "/_eb_sim/calls") == {"DescribeEnvironments": 1, "tagging:GetResources": 1}
+
+
+def test_server_hands_out_log_tail_urls_of_its_own_that_urllib_reads(remote):
+    world = World(endpoint_url=remote, **FAKE_CREDENTIALS)
+    control(remote, "/_eb_sim/config", {"info_seconds": 0.1, "app_output": {"remote-logs": "remote says hi"}})
+    try:
+        world.ready("remote-logs")
+        request_tail(world, "remote-logs")
+        [info] = world.eb.retrieve_environment_info(EnvironmentName="remote-logs", InfoType="tail")["EnvironmentInfo"]
+        assert info["Message"].startswith(f"{remote}/elasticbeanstalk-us-east-1-")
+        with urllib.request.urlopen(info["Message"], timeout=5) as answer:
+            assert "remote says hi\n" in answer.read().decode()
+    finally:
+        control(remote, "/_eb_sim/config", {"info_seconds": 0.5, "app_output": {}})
 
 
 def test_server_rejects_bad_control_requests(remote):

@@ -20,12 +20,27 @@ running in this process.  :func:`configure`, :func:`settings`,
 Installing also routes the Resource Groups Tagging API (moto's own, which
 lists the simulator's environments) through the simulator's lock, network
 latency and call counts, since deploybot may read environment tags there.
+
+Logs: the simulator runs no containers, so what an environment's app wrote is
+a setting (``app_output``; by default a few lines naming the version it runs).
+``RequestEnvironmentInfo(InfoType=tail)`` plans its two events under its
+RequestId and, once done, leaves one tail file per instance in moto's S3
+(bucket ``elasticbeanstalk-REGION-ACCOUNT``); ``RetrieveEnvironmentInfo``
+answers presigned URLs to them.  A file is removed ``info_url_seconds`` after
+it was written (AWS: 15 minutes) and its URLs expire then: installing makes
+moto's S3 refuse an expired presigned GET (403 "Request has expired", as S3
+does; moto itself ignores X-Amz-Expires).  An environment whose settings say
+``aws:elasticbeanstalk:cloudwatch:logs`` ``StreamLogs=true`` also gets its
+app's output in moto's CloudWatch Logs after each launch and version deploy,
+under the Docker platform's group, one stream per instance.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import math
 import json
 import re
 import string
@@ -39,16 +54,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
+import boto3
 import moto.elasticbeanstalk.urls as eb_urls
+from botocore.config import Config
 from moto.core.responses import ActionResult, EmptyResult
 from moto.elasticbeanstalk.models import EBBackend, eb_backends
 from moto.elasticbeanstalk.responses import EBResponse
+from moto.logs.models import logs_backends
 from moto.moto_api._internal import mock_random as random
 from moto.resourcegroupstaggingapi.exceptions import ResourceGroupsTaggingAPIError
 from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
 from moto.s3.models import s3_backends
+from moto.s3.responses import S3Response
 from moto.utilities.utils import get_partition
 
 # --------------------------------------------------------------------------
@@ -79,13 +99,23 @@ class _Settings:
     # Seconds every Elastic Beanstalk and tagging request waits before it is
     # served, as a network round trip to a real endpoint would.
     call_latency: float = 0.0
+    # Seconds a RequestEnvironmentInfo takes until its files can be retrieved.
+    info_seconds: float = 0.5
+    # Seconds a retrieved file (and every presigned URL to it) lasts after it was written; AWS: 15 minutes.
+    info_url_seconds: float = 900.0
+    # Environment name -> what its app wrote: one text that every instance wrote, or a list of texts,
+    # one per instance (the environment then runs that many). Others write a few lines naming their version.
+    app_output: dict[str, str | list[str]] = field(default_factory=dict)
 
 
 _settings = _Settings()
 _calls: Counter[str] = Counter()
 _installed = False
 
-_DURATIONS = ("launch_seconds", "update_seconds", "terminate_seconds", "call_latency", "health_lag_seconds")
+_DURATIONS = (
+    "launch_seconds", "update_seconds", "terminate_seconds", "call_latency", "health_lag_seconds", "info_seconds",
+    "info_url_seconds",
+)
 _RULES = ("fail_launch", "fail_deploy", "health_after")
 # Tagging API requests are counted as "tagging:<Action>", next to Beanstalk's own actions.
 TAGGING_PREFIX = "tagging:"
@@ -95,13 +125,15 @@ def configure(**changes: Any) -> dict[str, Any]:
     """Change simulator settings; returns all settings afterwards.
 
     Accepts launch_seconds, update_seconds, terminate_seconds,
-    call_latency and health_lag_seconds (seconds, may be fractional),
+    call_latency, health_lag_seconds, info_seconds and info_url_seconds
+    (seconds, may be fractional; info_url_seconds at least 1),
     fail_launch and fail_deploy ({environment name: message}, replacing the
     current rules), health_after ({environment name: HealthStatus}, one of
-    Warning, Degraded, Severe, NoData) and throttle (count).
+    Warning, Degraded, Severe, NoData), throttle (count) and app_output
+    ({environment name: text, or a list of texts, one per instance}).
     Raises ValueError for unknown names or bad values.
     """
-    unknown = set(changes) - set(_DURATIONS) - set(_RULES) - {"throttle"}
+    unknown = set(changes) - set(_DURATIONS) - set(_RULES) - {"throttle", "app_output"}
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     for name in _DURATIONS:
@@ -114,9 +146,13 @@ def configure(**changes: Any) -> dict[str, Any]:
         raise ValueError(f"health_after must map environment names to one of {', '.join(_HEALTH_CAUSES)}")
     if "throttle" in changes and not (isinstance(changes["throttle"], int) and changes["throttle"] >= 0):
         raise ValueError("throttle must be a non-negative integer")
+    if "info_url_seconds" in changes and changes["info_url_seconds"] < 1:
+        raise ValueError("info_url_seconds must be at least 1 (a presigned URL lasts whole seconds)")
+    if "app_output" in changes and not _is_output_map(changes["app_output"]):
+        raise ValueError("app_output must map environment names to a text or a non-empty list of texts")
     with _lock:
         for name, value in changes.items():
-            setattr(_settings, name, dict(value) if name in _RULES else value)
+            setattr(_settings, name, dict(value) if name in (*_RULES, "app_output") else value)
         return settings()
 
 
@@ -148,6 +184,14 @@ def _is_non_negative_number(value: Any) -> bool:
 
 def _is_message_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def _is_output_map(value: Any) -> bool:
+    def is_output(text: Any) -> bool:
+        return isinstance(text, str) or (
+            isinstance(text, list) and bool(text) and all(isinstance(t, str) for t in text))
+
+    return isinstance(value, dict) and all(isinstance(k, str) and is_output(v) for k, v in value.items())
 
 
 def _take_rule(rules: dict[str, str], env_name: str) -> str | None:
@@ -596,6 +640,7 @@ class SimEnvironment:
         )
         self.cname = cname
         self.instance_id = "i-" + _random_string("0123456789abcdef", 17)
+        self._extra_instances: list[str] = []
         load_balancer = f"awseb-{self.environment_id[:3]}-AWSEBLoa-" + _random_string(
             string.ascii_uppercase + string.digits, 12
         )
@@ -629,11 +674,11 @@ class SimEnvironment:
 
     # -- life cycle --------------------------------------------------------
 
-    def settle(self, now: datetime) -> None:
-        """Apply the results of the current operation once it has finished."""
+    def settle(self, now: datetime) -> bool:
+        """Apply the results of the current operation once it has finished; True the first time."""
         op = self.op
         if op.settled or op.running(now):
-            return
+            return False
         op.settled = True
         self.date_updated = op.ends
         if op.failure is None:
@@ -642,6 +687,28 @@ class SimEnvironment:
             self.tags = self.tags if op.tags is None else op.tags
         if op.health_after is not None:
             self.health_status = op.health_after
+        return True
+
+    def instances(self) -> list[str]:
+        """The instances' ids: one, or as many as the app_output setting gives texts (the first stays)."""
+        configured = _settings.app_output.get(self.environment_name)
+        count = len(configured) if isinstance(configured, list) else 1
+        while len(self._extra_instances) < count - 1:
+            self._extra_instances.append("i-" + _random_string("0123456789abcdef", 17))
+        return [self.instance_id, *self._extra_instances[: count - 1]]
+
+    def app_output(self) -> dict[str, str]:
+        """What the app wrote on each instance: the app_output setting, or a few lines naming the version."""
+        configured = _settings.app_output.get(self.environment_name)
+        instances = self.instances()
+        if isinstance(configured, list):
+            return dict(zip(instances, configured, strict=True))
+        version = self.version_label or "the sample application"
+        default = f"Starting {self.environment_name} ({version})\nListening on port 80\nGET / 200\n"
+        return dict.fromkeys(instances, default if configured is None else configured)
+
+    def streams_logs(self) -> bool:
+        return self.options.get((None, *_STREAM_LOGS), "false").strip().lower() == "true"
 
     def start(self, op: Operation) -> None:
         op.health_before = self.health_status
@@ -814,6 +881,105 @@ def _terminate_events() -> list[PlannedEvent]:
 
 
 # --------------------------------------------------------------------------
+# Logs: tail files in Beanstalk's S3 bucket, the app's output in CloudWatch Logs
+# --------------------------------------------------------------------------
+
+_STREAM_LOGS = ("aws:elasticbeanstalk:cloudwatch:logs", "StreamLogs")
+# The Docker platform's app output on an instance; streamed, its group is this path under /aws/elasticbeanstalk/<env>.
+_APP_LOG = "/var/log/eb-docker/containers/eb-current-app/stdouterr.log"
+_TAIL_LINES = 100  # a tail holds the last 100 lines of each common log file
+_TAIL_RULE = "-" * 37
+_INFO_REQUESTED = "Requested environment info from each instance."
+_INFO_PULLED = "Pulled logs for environment instances."
+
+
+def app_log_group(env_name: str) -> str:
+    """The CloudWatch Logs group a streaming environment's app output goes to (one stream per instance)."""
+    return f"/aws/elasticbeanstalk/{env_name}{_APP_LOG}"
+
+
+def _tail_file(app_output: str, container: str, taken: datetime) -> str:
+    """An instance's tail as Beanstalk writes it: the last lines of each common log file, each under its path."""
+    stamp = taken.strftime("%Y/%m/%d %H:%M:%S.%f")
+    sections = {
+        "/var/log/eb-engine.log": [
+            f"{stamp} [INFO] Executing instruction: GetTailLogs",
+            f"{stamp} [INFO] Executing cleanup logic",
+        ],
+        f"/var/log/eb-docker/containers/eb-current-app/eb-{container}-stdouterr.log":
+            app_output.splitlines()[-_TAIL_LINES:],
+        "/var/log/nginx/access.log": [
+            f'172.31.0.1 - - [{taken:%d/%b/%Y:%H:%M:%S} +0000] "GET / HTTP/1.1" 200 612 "-" "ELB-HealthChecker/2.0"',
+        ],
+    }
+    return "".join(
+        f"{_TAIL_RULE}\n{path}\n{_TAIL_RULE}\n" + "".join(f"{line}\n" for line in lines) + "\n"
+        for path, lines in sections.items()
+    )
+
+
+@dataclass
+class InfoRequest:
+    """A RequestEnvironmentInfo in progress: what each instance's file holds once it is done."""
+
+    environment_id: str
+    info_type: str
+    op: Operation
+    files: dict[str, str]  # instance id -> the app's output there
+
+
+@dataclass
+class InfoSample:
+    """One instance's file in Beanstalk's bucket, as RetrieveEnvironmentInfo describes it, until it is removed."""
+
+    environment_id: str
+    info_type: str
+    instance_id: str
+    taken: datetime
+    bucket: str
+    key: str
+    removed: datetime
+
+
+@functools.lru_cache(maxsize=8)
+def _presigner(endpoint: str, region: str, path_style: bool) -> Any:
+    """An S3 client that only signs URLs (Beanstalk signs with credentials of its own; moto takes any)."""
+    return boto3.session.Session().client(
+        "s3", region_name=region, endpoint_url=endpoint,
+        aws_access_key_id="ASIAEBSIMULATORSIGNER", aws_secret_access_key="simulated",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path" if path_style else "virtual"}),
+    )
+
+
+def _presigned_url_expiry(query: dict[str, list[str]]) -> datetime | None:
+    """When a presigned request's URL expires: SigV4's X-Amz-Date plus X-Amz-Expires, or SigV2's Expires."""
+    try:
+        if "X-Amz-Date" in query and "X-Amz-Expires" in query:
+            signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            return signed + timedelta(seconds=int(query["X-Amz-Expires"][0]))
+        if "Expires" in query and "Signature" in query:
+            return datetime.fromtimestamp(int(query["Expires"][0]), UTC)
+    except ValueError:
+        return None
+    return None
+
+
+_moto_s3_get = S3Response._key_response_get
+
+
+def _s3_get_refusing_expired_urls(self: S3Response, query: dict[str, list[str]], key_name: str) -> Any:
+    """S3's GET of an object, refusing a presigned URL past its expiry as S3 does (moto does not check)."""
+    expires, now = _presigned_url_expiry(query), _now()
+    if expires is None or now <= expires:
+        return _moto_s3_get(self, query, key_name)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message>'
+        f"<Expires>{expires:%Y-%m-%dT%H:%M:%SZ}</Expires><ServerTime>{now:%Y-%m-%dT%H:%M:%SZ}</ServerTime></Error>"
+    )
+    return 403, {"content-type": "application/xml"}, body
+
+
+# --------------------------------------------------------------------------
 # Backend
 # --------------------------------------------------------------------------
 
@@ -859,6 +1025,8 @@ class SimBackend(EBBackend):
         super().__init__(region_name, account_id)
         self.applications: dict[str, SimApplication] = {}  # type: ignore[assignment]
         self.events: list[Event] = []
+        self.info_requests: list[InfoRequest] = []
+        self.info_samples: list[InfoSample] = []
 
     @property
     def _url_module(self) -> Any:
@@ -870,7 +1038,8 @@ class SimBackend(EBBackend):
     def _environments(self, now: datetime) -> Iterator[SimEnvironment]:
         for app in self.applications.values():
             for env in app.environments.values():
-                env.settle(now)
+                if env.settle(now):
+                    self._app_ran(env, env.op)
                 yield env
 
     def _application(self, name: str) -> SimApplication:
@@ -1319,6 +1488,80 @@ class SimBackend(EBBackend):
         self._schedule(env, op, _terminate_events())
         return env
 
+    # -- the app's logs -------------------------------------------------------
+
+    def _app_ran(self, env: SimEnvironment, op: Operation) -> None:
+        """A launch or a version deploy (re)started the app: with StreamLogs its output reaches CloudWatch Logs."""
+        if not env.streams_logs() or not (op.kind == "launch" or (op.kind == "update" and op.version_label)):
+            return
+        logs = logs_backends[self.account_id][self.region_name]
+        group = app_log_group(env.environment_name)
+        if group not in logs.groups:
+            logs.create_log_group(group, {})
+        start = int(op.ends.timestamp() * 1000)
+        for instance, text in env.app_output().items():
+            if instance not in logs.groups[group].streams:
+                logs.create_log_stream(group, instance)
+            events = [{"timestamp": start + i, "message": line} for i, line in enumerate(text.splitlines())]
+            if events:
+                logs.put_log_events(group, instance, events)
+
+    def request_environment_info(
+        self, request_id: str, environment_id: str | None, environment_name: str | None, info_type: str
+    ) -> None:
+        now = _now()
+        env = self._environment(environment_id, environment_name, now)
+        if info_type not in ("tail", "bundle"):
+            raise EBError(
+                f"Value {info_type} at 'InfoType' failed to satisfy constraint: "
+                "Member must satisfy enum value set: [tail, bundle]"
+            )
+        if info_type != "tail":
+            raise EBError("This simulator serves InfoType tail only; bundle is not simulated.")
+        if env.status(now) not in ("Ready", "Updating"):
+            raise EBError(
+                f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready."
+            )
+        self._settle_info(now)
+        op = Operation("info", now, _settings.info_seconds, request_id)
+        self.info_requests.append(InfoRequest(env.environment_id, info_type, op, env.app_output()))
+        self._schedule(env, op, [(0.0, _INFO, _INFO_REQUESTED), (1.0, _INFO, _INFO_PULLED)])
+
+    def retrieve_environment_info(
+        self, environment_id: str | None, environment_name: str | None, info_type: str
+    ) -> list[InfoSample]:
+        """The files of finished requests that are still there, oldest first (several per instance)."""
+        now = _now()
+        env = self._environment(environment_id, environment_name, now)
+        self._settle_info(now)
+        found = [s for s in self.info_samples if s.environment_id == env.environment_id and s.info_type == info_type]
+        return sorted(found, key=lambda s: s.taken)
+
+    def _settle_info(self, now: datetime) -> None:
+        """Write the files of the requests that are done; remove the files whose time is up."""
+        s3 = s3_backends[self.account_id][get_partition(self.region_name)]
+        for request in [r for r in self.info_requests if not r.op.running(now)]:
+            self.info_requests.remove(request)
+            self.info_samples += [self._write_tail(s3, request, i, text) for i, text in request.files.items()]
+        for sample in [s for s in self.info_samples if s.removed <= now]:
+            self.info_samples.remove(sample)
+            if sample.bucket in s3.buckets:
+                s3.delete_object(sample.bucket, sample.key)
+
+    def _write_tail(self, s3: Any, request: InfoRequest, instance_id: str, text: str) -> InfoSample:
+        taken = request.op.ends
+        bucket = f"elasticbeanstalk-{self.region_name}-{self.account_id}"
+        if bucket not in s3.buckets:
+            s3.create_bucket(bucket, self.region_name)
+        key = (
+            f"resources/environments/logs/tail/{request.environment_id}/{instance_id}/"
+            f"TailLogs-{int(taken.timestamp() * 1000)}.out"
+        )
+        container = _random_string("0123456789abcdef", 12)
+        s3.put_object(bucket, key, _tail_file(text, container, taken).encode())
+        removed = taken + timedelta(seconds=_settings.info_url_seconds)
+        return InfoSample(request.environment_id, request.info_type, instance_id, taken, bucket, key, removed)
+
     # -- tags ----------------------------------------------------------------
 
     def _tagged_resource(self, arn: str, now: datetime) -> Any:
@@ -1536,6 +1779,37 @@ class SimResponse(EBResponse):
         )
         return ActionResult(env.describe(_now()))
 
+    # -- environment info (logs) ---------------------------------------------
+
+    def request_environment_info(self) -> EmptyResult:
+        self.backend.request_environment_info(
+            self.request_id, self._get_param("EnvironmentId"), self._get_param("EnvironmentName"),
+            self._get_param("InfoType"),
+        )
+        return EmptyResult()
+
+    def retrieve_environment_info(self) -> ActionResult:
+        samples = self.backend.retrieve_environment_info(
+            self._get_param("EnvironmentId"), self._get_param("EnvironmentName"), self._get_param("InfoType")
+        )
+        now = _now()
+        return ActionResult({"EnvironmentInfo": [
+            {"InfoType": s.info_type, "Ec2InstanceId": s.instance_id, "SampleTimestamp": s.taken,
+             "Message": self._presigned_url(s, now)}
+            for s in samples
+        ]})
+
+    def _presigned_url(self, sample: InfoSample, now: datetime) -> str:
+        """A URL to the file that lasts as long as the file: on the moto server this request came to, or on
+        S3's own endpoint in process (mock_aws)."""
+        url, region = urlsplit(self.uri), self.backend.region_name
+        local = not (url.hostname or "").endswith("amazonaws.com")
+        endpoint = f"{url.scheme}://{url.netloc}" if local else f"https://s3.{region}.amazonaws.com"
+        lifetime = max(1, math.ceil((sample.removed - now).total_seconds()))
+        return _presigner(endpoint, region, local).generate_presigned_url(
+            "get_object", Params={"Bucket": sample.bucket, "Key": sample.key}, ExpiresIn=lifetime
+        )
+
     # -- events and tags -----------------------------------------------------
 
     def describe_events(self) -> ActionResult:
@@ -1625,7 +1899,8 @@ def install() -> None:
     request, so rewiring those two serves both.  Region backends created
     before installation are dropped so they are rebuilt as simulators.
     The tagging API keeps moto's handler, wrapped (on its class, which both
-    paths instantiate per request) with the simulator's latency and counts.
+    paths instantiate per request) with the simulator's latency and counts;
+    S3's object GET is wrapped the same way to refuse expired presigned URLs.
     """
     global _installed
     with _lock:
@@ -1639,4 +1914,5 @@ def install() -> None:
                 del account_backends[region]
         ResourceGroupsTaggingAPIResponse.call_action = _tagging_call_action  # type: ignore[method-assign]
         ResourceGroupsTaggingAPIResponse.get_resources = _get_resources  # type: ignore[method-assign]
+        S3Response._key_response_get = _s3_get_refusing_expired_urls  # type: ignore[method-assign]
         _installed = True

@@ -117,6 +117,8 @@ NOTES = {
     "DEPLOYBOT_POLL_INTERVAL": "One `DescribeEnvironments` call for all environments in flight.",
     "DEPLOYBOT_DEPLOY_TIMEOUT": "Also how old an image no environment runs must be before a pass deletes it.",
     "DEPLOYBOT_REGISTRY": "deploybot deletes nothing there: use the registry's own garbage collection.",
+    "DEPLOYBOT_BUILD_DOCKER_HOST": "Over ssh the builder needs the `docker` CLI. The local provider refuses it "
+            "(docs/security.md, *Builds and the bot's credentials*).",
     "DEPLOYBOT_MAX_PARALLEL": "Per bot process; a deploy holds a slot only while its image builds and pushes.",
     "DEPLOYBOT_STATE": "`sqlite:///path` or `postgresql+psycopg://user:password@host/db` (when several bot processes "
             "on several machines share it). Its schema is upgraded at start-up; a store written by a newer "

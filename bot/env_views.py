@@ -78,7 +78,7 @@ def platform(env: Environment) -> str:
 
 def expired(expires: datetime) -> Mrkdwn:
     """Why deploybot tore an environment down by itself, as its thread and cards say it."""
-    return Mrkdwn(f"it expired {date_token(expires)}")
+    return Mrkdwn(f"because it expired {date_token(expires)}")
 
 
 def person(who: str | None) -> str:
@@ -152,7 +152,8 @@ def _button(kind: str, value: str, feature: str, name: str) -> ButtonElement:
         return ButtonElement(text="Logs", action_id=buttons.LOGS, value=value)
     confirm = ConfirmObject(
         title=clip(f"Tear down {feature}?", 100),
-        text=clip(f"This tears down {names(feature, name)}; its URL stops working. It can't be undone.", 300),
+        text=clip(f"This tears down {names(clip(feature, 100), name)}; its URL stops working. It can't be undone.",
+                  300),
         confirm="Tear down", deny="Cancel", style="danger",
     )
     label = "Tear down now" if kind == "tear_down_now" else "Tear down"
@@ -259,7 +260,7 @@ def _why(gone: Gone) -> str:
     """Why, unless it only says who again ("torn down by @ana: on request of @ana")."""
     if gone.by and gone.why == tear_down_reason(gone.by):
         return ""
-    return f": {clip(gone.why, 500)}"
+    return f" {gone.why}" if gone.why.startswith("because ") else f": {clip(gone.why, 500)}"
 
 
 def _by(gone: Gone) -> str:

@@ -110,7 +110,8 @@ def _health_note(result: DeployResult) -> str:
 
 
 def failure_reply(error: DeployError) -> str:
-    text = f":x: *{error.title}*: {escape(_said(error))}"
+    """At most a section's 3,000 characters: the sentence first (cut at a third of it), then the details."""
+    text = clip(f":x: *{error.title}*: {escape(_said(error))}", SECTION_LIMIT // 3)
     if error.details:
         lines = escape("\n".join(error.details[-DETAIL_LINES:])).replace("```", "'''")
         text += f"\n```{clip(lines, SECTION_LIMIT - len(text) - 10)}```"
@@ -164,7 +165,7 @@ def cannot_post_reply(error: str | None, needed: str | None = None) -> str:
 
 def teardown_called_off(name: str, reason: str | None) -> str:
     """A deploy of a branch whose environment was to go later (a deleted branch, a merged pull request)."""
-    why = f" ({escape(reason)})" if reason else ""
+    why = f" ({escape(clip(reason, 300))})" if reason else ""
     return f":recycle: {code(name)} is being deployed again, so the tear down planned for it{why} is called off."
 
 
@@ -208,7 +209,7 @@ def progress_text(event: Progress) -> str | None:
     """One thread line per step worth a notification; None for the noise."""
     match event:
         case CommitResolved(commit):
-            return f"Commit {code(commit.sha[:8])} on {code(commit.branch)}: {escape(commit.subject)}"
+            return f"Commit {code(commit.sha[:8])} on {code(commit.branch)}: {escape(clip(commit.subject, 200))}"
         case ImageReused(uri):
             return f"Image {code(uri)} is already in the registry: no build needed."
         case WaitingForBuildSlot(ahead, slots):

@@ -164,7 +164,7 @@ def test_the_reaper_terminates_what_expired_says_so_and_replaces_the_cards(world
     (notice,) = world.posts
     expired = f"<!date^{int((T0 - HOUR).timestamp())}^{{date_short_pretty}} at {{time}}|"
     assert notice["thread_ts"] == "1690000000.000100"
-    assert notice["text"].startswith(f":wastebasket: `old` was torn down: it expired {expired}")
+    assert notice["text"].startswith(f":wastebasket: `old` was torn down because it expired {expired}")
     assert " ago" not in notice["text"]  # it stays in the thread: no time that goes stale
     update = world.client.chat_update.call_args.kwargs
     assert update["ts"] == "1690000000.000100" and not [b for b in update["blocks"] if b["type"] == "actions"]

@@ -29,6 +29,7 @@ def valid(message: env_views.Message) -> None:
     assert len(message.blocks) <= MAX_BLOCKS
     for block in message.blocks:
         Block.parse(block).validate_json()
+        assert Block.parse(block).to_dict() == block  # to_dict validates the elements (buttons, dialogs) too
 
 
 def buttons_of(blocks: list[dict]) -> dict[str, dict]:
@@ -164,7 +165,7 @@ def test_a_gone_environment_loses_its_buttons():
     assert not buttons_of(listed.blocks)
     reaped = Gone("feature-x", "feature-x", NOW, None, env_views.expired(NOW - HOUR))
     assert env_views.gone_notice(reaped) == (
-        f":wastebasket: `feature-x` was torn down: it expired <!date^{int((NOW - HOUR).timestamp())}^"
+        f":wastebasket: `feature-x` was torn down because it expired <!date^{int((NOW - HOUR).timestamp())}^"
         "{date_short_pretty} at {time}|2026-11-23 09:00 UTC>")
     hook = Gone("feature-x", "feature-x", NOW, "github:octocat", "branch deleted by octocat")
     assert env_views.gone_notice(hook) == ":wastebasket: `feature-x` was torn down: branch deleted by octocat"

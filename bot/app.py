@@ -16,7 +16,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot import commands, envs, hooks
+from bot import commands, envs, home, hooks
 from bot.carrier import Carrier
 from bot.deploys import DeployService
 from bot.env_actions import EnvActions
@@ -116,6 +116,7 @@ def build_app(slack: SlackSettings, settings: Settings, store: Store,
     limits = limits_of(settings)
     commands.register(app, deploys, limits)
     envs.register(app, errands, envs.redeployer(store, deploys, limits))
+    home.register(app, errands)
     hooks.register(app, errands)
     app.error(on_error)
     receiver = webhook_receiver(settings, store, carry)
@@ -177,9 +178,10 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
                                teardown_after=settings.teardown_after, extend_by=settings.extend_by,
                                pull_requests=pull_requests)
     show_logs = ShowLogs(services.manager, client, secret_values(settings, slack))
+    home_tab = home.HomeTab(services.manager, client, utcnow)
+    handlers = {**envs.handlers(env_actions, show_logs), **hooks.handlers(hook_actions), **home.handlers(home_tab)}
     carrier = Carrier(services.store, hook_actions.handle, clock=utcnow,
-                      slack=carry_out({**envs.handlers(env_actions, show_logs), **hooks.handlers(hook_actions)},
-                                      lambda url: Respond(response_url=url)))
+                      slack=carry_out(handlers, lambda url: Respond(response_url=url), home_tab))
     jobs = LifecycleJobs(
         services.manager, services.reaper, services.store, notices,
         warn_before=settings.warn_before, lease_for=settings.claim_timeout,

@@ -60,6 +60,8 @@ class ResponseUrl:
         if not text:
             return None
         saved = json.loads(text)
+        if not saved.get("url"):  # asked from a Home tab: there is no response_url to answer through
+            return None
         return cls(saved["url"], saved.get("options") or {})
 
 

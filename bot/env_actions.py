@@ -51,7 +51,7 @@ class Click:
 
     def teller(self) -> ResponseUrl:
         """`tell`, as something another process can call (bot/worker.py)."""
-        return ResponseUrl(self.respond.response_url, TELL)
+        return ResponseUrl(self.respond.response_url or "", TELL)
 
 
 class EnvActions:

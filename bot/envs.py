@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from slack_bolt import Ack, App, Respond
 
-from bot import buttons, views
+from bot import buttons, home, views
 from bot.buttons import EnvButton, ListPage
 from bot.deploys import Deploys, Origin
 from bot.env_actions import Click, EnvActions
@@ -44,13 +44,19 @@ def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], 
         # Recorded before the ack (a crash or a restart right after it loses nothing): a store write,
         # no AWS call, so it stays inside the ack's time.
         click = Click.of(body, respond)
+        on_home = home.from_home(body)
         try:
             redeploy(click, EnvButton.decode(action.get("value")))
         except DeployError as error:
             ack()
-            click.tell(answer_for(error))
+            if on_home:  # no response_url there: the refreshed tab says it
+                errands.tell(home.REFRESH, {"user_id": click.user_id, "note": answer_for(error)})
+            else:
+                click.tell(answer_for(error))
             return
         ack()
+        if on_home:
+            errands.tell(home.REFRESH, {"user_id": click.user_id})
 
     app.command(LIST)(ack_envs)
     app.action(buttons.ENVS_PAGE)(errands.listener(buttons.ENVS_PAGE.pattern))
@@ -63,10 +69,11 @@ def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], 
 def redeployer(store: Store, deploys: Deploys, limits: Limits) -> Callable[[Click, EnvButton], None]:
     def redeploy(click: Click, ref: EnvButton) -> None:
         remembered = store.recall(ref.env_id)
-        if remembered is None or not remembered.feature or not click.channel_id:
+        channel = click.channel_id or (remembered.channel if remembered else None)  # a Home tab has none
+        if remembered is None or not remembered.feature or not channel:
             raise InvalidRequest(no_branch(remembered.name if remembered else ref.env_id))
         request = make_request(remembered.feature, click.user_id, limits)
-        deploys.start(request, Origin(click.user_id, click.channel_id, click.teller()))
+        deploys.start(request, Origin(click.user_id, channel, click.teller()))
 
     return redeploy
 

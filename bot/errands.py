@@ -18,6 +18,7 @@ from slack_bolt import Ack, Respond
 from bot import views
 from bot.carrier import SLACK
 from bot.errors import answer_for, answering
+from bot.home import HomeTab, from_home
 from deployer.errors import StoreUnavailable
 from deployer.repo_hosts.webhooks import body_digest
 from deployer.store.state import Store
@@ -42,6 +43,13 @@ class Errands:
         self._store.record_delivery(key, body_digest(body), name, self._clock(), host=SLACK, header=name, body=body)
         return key
 
+    def tell(self, name: str, payload: dict) -> None:
+        """Record a request of the serving process's own for the worker (best effort: it is a refresh)."""
+        try:
+            self._tell(self.record(name, payload))
+        except StoreUnavailable as error:
+            log.warning("could not record %s: %s", name, error)
+
     def listener(self, name: str) -> Callable[..., None]:
         """A Bolt listener that records the request as `name` before its ack."""
 
@@ -60,14 +68,36 @@ class Errands:
         return take
 
 
-def carry_out(handlers: Handlers, respond: Callable[[str], Respond]) -> Callable[[str, dict], None]:
+    def event_listener(self, name: str) -> Callable[..., None]:
+        """A Bolt listener for an Events API event: recorded, then acked; there is nobody to answer."""
+
+        def take(ack: Ack, body: dict) -> None:
+            try:
+                key = self.record(name, body)
+            except StoreUnavailable as error:
+                log.warning("could not record %s: %s", name, error)
+                ack()
+                return
+            ack()
+            self._tell(key)
+
+        take.__name__ = f"take_{name}"
+        return take
+
+
+def carry_out(handlers: Handlers, respond: Callable[[str], Respond],
+              home: HomeTab | None = None) -> Callable[[str, dict], None]:
     """The worker's side: Slack's payload to the handler registered under its name, with an answer for
-    the person (`respond` makes one from a response_url); a failure becomes that answer."""
+    the person (`respond` makes one from a response_url; on a Home tab, the tab shows it); a failure
+    becomes that answer."""
 
     def run(name: str, payload: dict) -> None:
         handler = handlers.get(name)
         if handler is None:  # recorded by a newer release
             log.warning("no handler for the recorded Slack request %r; dropped", name)
+            return
+        if home is not None and from_home(payload):
+            home.carried(answering(handler), payload)
             return
         answering(handler)(body=payload, respond=respond(payload.get("response_url", "")))
 

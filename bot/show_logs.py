@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from bot.buttons import EnvButton
 from bot.env_actions import Click
 from bot.logs_views import logs_answer, logs_post
+from bot.views import code
 from deployer.app_logs import DEFAULT_LINES, AppLogs
 from deployer.environment import Environment
 from deployer.lifecycle.manager import EnvironmentManager
@@ -36,19 +37,19 @@ class ShowLogs:
 
     def clicked(self, click: Click, ref: EnvButton) -> None:
         env, found = self.read(ref.env_id)
+        remembered = self._manager.store.recall(env.id)
+        if click.channel_id is None and remembered and remembered.channel and remembered.thread_ts:
+            # On the Home tab, which only its owner sees: the logs go where the environment's people are.
+            self.post(remembered.channel, remembered.thread_ts, env, found, asked_by=click.user_id)
+            click.tell(f"The logs of {code(env.name)} are in its thread in <#{remembered.channel}>.")
+            return
         if click.message is None or not click.channel_id:  # a page of /envs: for the clicker's eyes only
             answer = logs_answer(env.name, found)
             click.respond(text=answer.text, blocks=answer.blocks, response_type="ephemeral", replace_original=False)
             return
-        self.post(click.channel_id, self._thread_for(env, click), env, found, asked_by=click.user_id)
-
-    def _thread_for(self, env: Environment, click: Click) -> str:
-        """The environment's own thread when the click was in its channel, else the clicked message's."""
-        remembered = self._manager.store.recall(env.id)
-        if remembered and remembered.channel == click.channel_id and remembered.thread_ts:
-            return remembered.thread_ts
-        message = click.message or {}
-        return message.get("thread_ts") or message["ts"]
+        in_its_thread = remembered and remembered.channel == click.channel_id and remembered.thread_ts
+        thread = remembered.thread_ts if in_its_thread else (click.message.get("thread_ts") or click.message["ts"])
+        self.post(click.channel_id, thread, env, found, asked_by=click.user_id)
 
     def post(self, channel: str, thread_ts: str, env: Environment, found: AppLogs, asked_by: str | None) -> None:
         post = logs_post(env.name, found, asked_by)

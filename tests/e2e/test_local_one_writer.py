@@ -9,13 +9,14 @@ its own on the local provider, driven with signed Slack requests.
 """
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.buttons import EXTEND, LOGS, EnvButton, ListPage
+from bot.buttons import EXTEND, LOGS, TEAR_DOWN, EnvButton, ListPage
 from deployer.environment import EXPIRES
 from deployer.providers.local import IMAGE_LABEL
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
@@ -157,8 +158,8 @@ def _still_running(slack: SlackApiStandIn, ts: str, too_quick: str) -> None:
     assert not [t for t in texts if t.startswith(":rocket:")], too_quick
 
 
-def _deploy(bot, slack: SlackApiStandIn, feature: str, after: int = 0) -> tuple[str, list[str]]:
-    assert bot.driver.slash(text=feature, user_id="U0ANA").status_code == 200
+def _deploy(bot, slack: SlackApiStandIn, feature: str, after: int = 0, user: str = "U0ANA") -> tuple[str, list[str]]:
+    assert bot.driver.slash(text=feature, user_id=user).status_code == 200
     ts = root_of(slack, feature, after=after)
     return ts, finished(slack, ts, timeout=90)
 
@@ -273,3 +274,60 @@ def test_the_logs_button_shows_the_apps_lines_to_the_channel_or_to_the_clicker(w
 
     assert "signing with [redacted]" in answer["blocks"][1]["text"]["text"]
     assert SIGNING_SECRET not in text + str(answer)
+
+
+def _home(slack: SlackApiStandIn, user: str, until_text: str) -> dict:
+    def tab(world: SlackApiStandIn) -> dict | None:
+        view = world.home_tabs.get(user)
+        return view if view and until_text in json.dumps(view) else None
+
+    return slack.wait_for(tab, timeout=20, what=f"{user}'s Home tab to say {until_text!r}")
+
+
+def _cards(view: dict) -> list[str]:
+    """The environments on a Home tab, in order, from their cards' block ids."""
+    return [b["block_id"].split(":")[1] for b in view["blocks"] if b.get("block_id", "").endswith(":info")]
+
+
+def _home_button(view: dict, env_id: str, action_id: str) -> dict:
+    (button,) = [e for b in view["blocks"] if b.get("block_id") == f"env:{env_id}:actions"
+                 for e in b["elements"] if e["action_id"] == action_id]
+    return button
+
+
+def test_the_home_tab_shows_each_person_theirs_first_and_its_buttons_work_there(world, slack):
+    bot, client, _ = world
+    ana, cat = f"deploybot-{PREFIX}feature-x", f"deploybot-{PREFIX}feature-y"
+    _deploy(bot, slack, "feature-x", user="U0ANA")
+    _deploy(bot, slack, "feature-y", user="U0CAT")
+
+    assert bot.driver.app_home_opened("U0ANA").status_code == 200
+    assert bot.driver.app_home_opened("U0CAT").status_code == 200
+    mine = _home(slack, "U0ANA", "feature-y")
+    theirs = _home(slack, "U0CAT", "feature-x")
+    assert _cards(mine).index(ana) < _cards(mine).index(cat)  # yours first, then the team's
+    assert _cards(theirs).index(cat) < _cards(theirs).index(ana)
+
+    # Extend pressed on the Home tab: the tab is published again, saying what was done.
+    before = len(slack.calls("views.publish"))
+    button = _home_button(mine, ana, EXTEND)
+    assert bot.driver.home_action(EXTEND, button["value"], slack.home_tabs["U0ANA"], user_id="U0ANA").status_code == 200
+    slack.wait_for(lambda s: len(s.calls("views.publish")) > before, timeout=20, what="the tab published again")
+    extended = _home(slack, "U0ANA", "extended by <@U0ANA>")
+    assert ana in _cards(extended)
+
+    # Someone else's Tear down is refused, on the tab; the owner's tears it down.
+    button = _home_button(mine, cat, TEAR_DOWN)
+    assert bot.driver.home_action(TEAR_DOWN, button["value"], slack.home_tabs["U0ANA"],
+                                  user_id="U0ANA").status_code == 200
+    def note(world: SlackApiStandIn) -> str:
+        blocks = world.home_tabs["U0ANA"]["blocks"]
+        return next((b["text"]["text"] for b in blocks if b.get("block_id") == "home:note"), "")
+
+    refusal = slack.wait_for(lambda s: "feature-y" in note(s) and note(s), timeout=20, what="the refusal on the tab")
+    assert "owner" in refusal and cat in _cards(slack.home_tabs["U0ANA"]), refusal
+    button = _home_button(slack.home_tabs["U0CAT"], cat, TEAR_DOWN)
+    assert bot.driver.home_action(TEAR_DOWN, button["value"], slack.home_tabs["U0CAT"],
+                                  user_id="U0CAT").status_code == 200
+    slack.wait_for(lambda s: cat not in _cards(s.home_tabs["U0CAT"]), timeout=30, what="feature-y off the tab")
+    assert not client.containers.list(all=True, filters={"name": cat})

@@ -116,6 +116,36 @@ class SlackDriver:
 
     # ------------------------------------------------------------- plumbing
 
+    def app_home_opened(self, user_id: str = "U0ANA", *, tab: str = "home") -> requests.Response:
+        """POST the Events API's `app_home_opened` (JSON, signed), as Slack does when a person opens the app."""
+        body = json.dumps({
+            "token": VERIFICATION_TOKEN, "team_id": TEAM_ID, "api_app_id": APP_ID,
+            "event": {"type": "app_home_opened", "user": user_id, "channel": "D" + user_id[1:], "tab": tab,
+                      "event_ts": f"{time.time():.6f}"},
+            "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()), "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID,
+                                                               "is_bot": True, "is_enterprise_install": False}],
+        })
+        return self.post(body, content_type="application/json")
+
+    def home_action(self, action_id: str, value: str, view: dict[str, Any], *, user_id: str = "U0ANA",
+                    user_name: str = "ana", block_id: str = "b") -> requests.Response:
+        """A button pressed on a Home tab (`view` as views.publish set it): Slack sends the view, and
+        neither a channel, a message nor a response_url."""
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID},
+            "api_app_id": APP_ID, "token": VERIFICATION_TOKEN,
+            "container": {"type": "view", "view_id": view.get("id", "V0HOME")},
+            "trigger_id": _trigger_id(), "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "enterprise": None, "is_enterprise_install": False,
+            "view": {**view, "id": view.get("id", "V0HOME"), "team_id": TEAM_ID, "app_id": APP_ID},
+            "actions": [{"action_id": action_id, "block_id": block_id, "value": value, "type": "button",
+                         "text": {"type": "plain_text", "text": value, "emoji": True},
+                         "action_ts": f"{time.time():.6f}"}],
+        }
+        return self.post(urlencode({"payload": json.dumps(payload)}))
+
     def post(self, body: str, *, path: str = EVENTS_PATH,
              content_type: str = "application/x-www-form-urlencoded", sign: bool = True,
              timestamp: int | None = None, secret: str | None = None) -> requests.Response:

@@ -143,7 +143,7 @@ def startup_checks(settings: Settings, session: boto3.session.Session) -> list[C
     return [git_check(GitRepo(settings.git_url, settings.work_dir / "git")), *checks]
 
 
-AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "sts")
+AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "logs", "sts")
 _session: boto3.session.Session | None = None
 
 
@@ -231,6 +231,7 @@ def build_gateway(settings: Settings, session: boto3.session.Session) -> Beansta
         count_aws_calls(session.client("s3", config=RETRY_CONFIG)),
         settings.eb_application or "",
         count_aws_calls(session.client("resourcegroupstaggingapi", config=RETRY_CONFIG)),
+        logs=count_aws_calls(session.client("logs", config=RETRY_CONFIG)),  # the app's log, when streamed
     )
 
 

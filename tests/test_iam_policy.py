@@ -6,7 +6,8 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIENTS = {"_eb": "elasticbeanstalk", "_s3": "s3", "_ecr": "ecr", "_tagging": "resourcegroupstaggingapi"}
+CLIENTS = {"_eb": "elasticbeanstalk", "_s3": "s3", "_ecr": "ecr", "_tagging": "resourcegroupstaggingapi",
+           "_logs": "logs"}
 # IAM's name for a service where it differs from boto3's.
 IAM_PREFIX = {"resourcegroupstaggingapi": "tag"}
 # S3 authorizes some API operations under other action names.
@@ -42,7 +43,7 @@ def _allowed() -> set[str]:
 def test_the_policy_allows_every_call_the_code_makes():
     calls = _calls()
     assert {"elasticbeanstalk:CreateEnvironment", "s3:PutObject", "ecr:GetAuthorizationToken",
-            "tag:GetResources"} <= calls
+            "tag:GetResources", "elasticbeanstalk:RequestEnvironmentInfo", "logs:GetLogEvents"} <= calls
     assert calls - _allowed() == set()
 
 
@@ -59,6 +60,7 @@ def _actions(statement: dict) -> set[str]:
 NOT_CALLED_BUT_NEEDED = {
     "elasticbeanstalk:AddTags",  # authorizes tags given to CreateEnvironment and UpdateTagsForResource
     "s3:GetObject", "s3:DeleteObject",  # Beanstalk reads bundles, and deletes them with their version, as the caller
+    # (s3:GetObject also lets the bot fetch the log tails behind RetrieveEnvironmentInfo's presigned URLs)
     *(f"ecr:{a}" for a in ("BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer",
                            "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload", "PutImage")),  # docker push
 }

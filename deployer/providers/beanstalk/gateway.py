@@ -1,4 +1,5 @@
-"""The Elastic Beanstalk (and S3, for bundles) gateway: only the calls deploybot uses.
+"""The Elastic Beanstalk (and S3, for bundles; CloudWatch Logs, for the app's log) gateway: only the calls
+deploybot uses.
 
 Built with clients passed in; botocore's retry config handles throttling and
 transient errors, and what remains is translated into deploybot's errors here.
@@ -10,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, TypeVar
 
@@ -38,6 +39,23 @@ _PERMISSION_CODES = {
 class Event:
     when: datetime
     severity: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TailFile:
+    """One instance's log tail as RetrieveEnvironmentInfo lists it. `url` is a presigned S3 URL: anyone holding
+    it can read the file until it expires, so it is kept out of reprs (and never shown or logged)."""
+
+    instance_id: str
+    taken: datetime
+    url: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp: int  # milliseconds since the epoch
+    stream: str
     message: str
 
 
@@ -80,10 +98,11 @@ def translated(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
 
 
 class BeanstalkGateway:
-    def __init__(self, eb: Any, s3: Any, application: str, tagging: Any = None) -> None:
+    def __init__(self, eb: Any, s3: Any, application: str, tagging: Any = None, logs: Any = None) -> None:
         self._eb = eb
         self._s3 = s3
         self._tagging = tagging  # the Resource Groups Tagging API: every environment's tags in a few calls
+        self._logs = logs  # CloudWatch Logs: the app's output, for environments that stream it
         self.application = application
         # Tags this process wrote, until the tagging API (eventually consistent) surely shows them.
         self._written: dict[str, tuple[float, dict[str, str]]] = {}
@@ -306,6 +325,49 @@ class BeanstalkGateway:
         )["Events"]
         events = [Event(e["EventDate"], e.get("Severity", "INFO"), e.get("Message", "")) for e in raw]
         return sorted(events, key=lambda e: e.when)
+
+    @translated("ask Beanstalk for the instances' log tail")
+    def request_tail(self, env_id: str) -> str | None:
+        """Start collecting each instance's log tail; the request id whose events say when it is done."""
+        raw = self._eb.request_environment_info(EnvironmentId=env_id, InfoType="tail")
+        return raw.get("ResponseMetadata", {}).get("RequestId")
+
+    @translated("retrieve the instances' log tail")
+    def tail_files(self, env_id: str) -> list[TailFile]:
+        """Every tail file Beanstalk still holds for the environment (several per instance, of earlier requests too)."""
+        raw = self._eb.retrieve_environment_info(EnvironmentId=env_id, InfoType="tail")["EnvironmentInfo"]
+        return [TailFile(e["Ec2InstanceId"], e["SampleTimestamp"], e["Message"]) for e in raw
+                if e.get("Ec2InstanceId") and e.get("Message")]
+
+    @translated("list the app's log streams in CloudWatch Logs")
+    def log_streams(self, group: str, count: int) -> list[str] | None:
+        """The group's streams written to last, newest first (at most `count`, up to 50); None when there is no
+        such group."""
+        if self._logs is None:
+            raise ConfigError("deploybot was built without a CloudWatch Logs client, so streamed logs can't be read.")
+        try:
+            raw = self._logs.describe_log_streams(
+                logGroupName=group, orderBy="LastEventTime", descending=True, limit=min(count, 50))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise
+        return [s["logStreamName"] for s in raw["logStreams"]]
+
+    @translated("read the app's log in CloudWatch Logs")
+    def last_log_events(self, group: str, stream: str, count: int) -> list[LogEvent]:
+        """The stream's last `count` events, oldest first. GetLogEvents may answer a page with fewer events than
+        there are (even none), so earlier pages are read until there are enough or the token stops moving."""
+        events: list[LogEvent] = []
+        params: dict[str, Any] = {"logGroupName": group, "logStreamName": stream, "startFromHead": False}
+        while len(events) < count:
+            raw = self._logs.get_log_events(**params, limit=min(count - len(events), 10_000))
+            events = [LogEvent(e["timestamp"], stream, e.get("message", "")) for e in raw["events"]] + events
+            token = raw.get("nextBackwardToken")
+            if not token or token == params.get("nextToken"):
+                break
+            params["nextToken"] = token
+        return events[-count:]
 
 
 def _started(raw: Mapping[str, Any]) -> Started:

@@ -1,15 +1,20 @@
 """Feature environments on Elastic Beanstalk."""
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from deployer.app_logs import AppLogs
+from deployer.providers.beanstalk.app_logs import POLL_INTERVAL, TAIL_TIMEOUT, AppLogReader
 from deployer.providers.beanstalk.gateway import BeanstalkGateway, Started
 from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
-from deployer.errors import Busy, CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest
+from deployer.errors import (
+    Busy, CloudError, ConfigError, DeployError, DeployTimeout, EnvironmentFailed, Interrupted, InvalidRequest,
+)
 from deployer.naming import cname_prefixes, environment_name, version_environment, version_label
 from deployer.providers.beanstalk.poller import Poller
 from deployer.progress import Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings
@@ -36,6 +41,10 @@ BUSY_RETRIES = 3
 KEEP_VERSIONS = 3
 # Events a little older than our own call still belong to it (clock skew with AWS).
 EVENT_SLACK = timedelta(seconds=30)
+# The app's last lines a failure's details carry, after Beanstalk's events.
+FAILURE_LOG_LINES = 15
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,12 @@ class BeanstalkProvider:
         deploy_timeout: timedelta,
         health_grace: timedelta = HEALTH_GRACE,
         default_instance_type: str | None = None,
+        logs_timeout: timedelta = TAIL_TIMEOUT,
+        logs_poll_interval: timedelta = timedelta(seconds=POLL_INTERVAL),
     ) -> None:
         """`default_instance_type` is the one a deploy gets without --instance: a request for it leaves a
-        reused environment's type alone. Unknown (None), any type a request names is applied."""
+        reused environment's type alone. Unknown (None), any type a request names is applied.
+        `logs_timeout` bounds the wait for Beanstalk to collect the instances' log tail."""
         self._eb = gateway
         self._poller = poller
         self._template = template
@@ -76,6 +88,7 @@ class BeanstalkProvider:
         # The instance type each reused environment's deploy asks for: noted by ensure(), applied by
         # deploy(), which the pipeline calls in turn for one environment while it holds its claim.
         self._instance_types: dict[str, str] = {}
+        self._app_logs = AppLogReader(gateway, timeout=logs_timeout, poll_interval=logs_poll_interval.total_seconds())
 
     def name_for(self, feature: str) -> str:
         return environment_name(feature, self._prefix)
@@ -148,7 +161,7 @@ class BeanstalkProvider:
         if not usable:
             raise EnvironmentFailed(
                 f"Environment {env.name} did not come up ({env.status}, health {env.health}).",
-                details=self._event_lines(env, since),
+                details=self._event_lines(env, since) + (self._app_lines(env) if created else []),
             )
         return replace(env, tags=tags, arn=arn)
 
@@ -174,7 +187,7 @@ class BeanstalkProvider:
             raise EnvironmentFailed(
                 f"Deploying {label} to {env.name} {how} ({env.status}, health {env.health}, "
                 f"running {env.version_label or 'no version'}).",
-                details=self._event_lines(env, since),
+                details=self._event_lines(env, since) + self._app_lines(env),
             )
         if env.health != GREEN:
             causes = [e.message for e in self._eb.events(env.id, since, severity="WARN")]
@@ -254,6 +267,30 @@ class BeanstalkProvider:
             self._poller.wait(env.id, lambda e: e.status in (READY, TERMINATED), self._deploy_timeout,
                               what=f"{what}: {env.name} to be ready")
         raise AssertionError("unreachable")
+
+    def logs(self, env: Environment, lines: int) -> AppLogs:
+        """The app's last `lines` lines, unredacted: from CloudWatch Logs when the environment streams them (each
+        line prefixed with its instance when several wrote them), else from the instances' log tail (several
+        instances: each one's last lines under its id). LogsUnavailable, saying why, when they can't be read."""
+        return self._app_logs.read(env, lines)
+
+    def _app_lines(self, env: Environment) -> list[str]:
+        """The app's last lines for a failure's details, after its events; best effort, bounded by the logs
+        timeout: one line saying why when they can't be read, and none when the environment is gone."""
+        if env.status == TERMINATED:
+            return []
+        try:
+            logs = self._app_logs.read(env, FAILURE_LOG_LINES)
+        except Interrupted:
+            raise
+        except DeployError as error:
+            return [f"The app's log could not be read: {error.message}"]
+        except Exception:  # noqa: BLE001 - never hides the failure it would explain
+            log.warning("reading the app's log of %s after its failure went wrong", env.name, exc_info=True)
+            return ["The app's log could not be read (an unexpected error; the bot's log has it)."]
+        if not logs.lines:
+            return [f"The app wrote nothing to its log ({logs.source})."]
+        return [f"The app's last lines ({logs.source}):", *logs.lines]
 
     # life cycle ---------------------------------------------------------------
     def environments(self) -> list[Environment]:

@@ -3,7 +3,7 @@
 # Build:  docker build -t deploybot .
 #   For byte-for-byte rebuilds pin the base by digest:
 #   --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest>
-# Run: README.md, "Running deploybot in a container" (the local provider needs the Docker
+# Run: docs/operating.md, "In a container" (the local provider needs the Docker
 # socket and the host's network; Beanstalk needs the socket for image builds only).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

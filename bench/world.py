@@ -192,7 +192,7 @@ def client_off_this_machine(wanted: bool) -> str:
     Slack's requests come from Slack's machines: in production no CPU of the bot's machine works
     for the sender, and time it waits for one is not the bot's. Fifty client threads at normal
     priority on the bench's two CPUs wait behind the builds as much as the bot does (bot normal and
-    client normal, bot normal and client at FIFO, bot real-time and client at FIFO: README, "Performance"),
+    client normal, bot normal and client at FIFO, bot real-time and client at FIFO: bench/README.md),
     so by default the client runs at real-time FIFO priority 2. Returns what it runs at; what it starts
     itself (git) should run in bot.priority.normal_priority()."""
     if not wanted:

@@ -47,7 +47,7 @@ def build_network_check(builder: ImageBuilder, network: str) -> Check:
         except DeployError:
             return None  # the engine did not answer: its own check says so
         return (f"The build network {network} does not exist on the build engine (DEPLOYBOT_BUILD_NETWORK): "
-                "create it as the README's *Builds and the bot's credentials* shows, or set `none`.")
+                "create it as docs/security.md, *Builds and the bot's credentials*, shows, or set `none`.")
 
     return build_network
 
@@ -106,7 +106,7 @@ def beanstalk_checks(settings: Settings, gateway: BeanstalkGateway, docker_ping:
             return f"The Elastic Beanstalk application {application} does not exist (DEPLOYBOT_EB_APPLICATION)."
         if not gateway.template_exists(template or ""):
             return (f"The saved configuration {template} does not exist in {application} (DEPLOYBOT_EB_TEMPLATE); "
-                    "save one from an environment that works (see the README).")
+                    "save one from an environment that works (docs/operating.md, *The AWS side*).")
         return None
 
     def s3() -> str | None:

@@ -115,7 +115,8 @@ class Settings(BaseSettings):
         "default",
         description="Network a branch's RUN steps get on the build engine: `default` (its bridge, which reaches "
         "whatever its host reaches, the instance metadata service included), `none` (no network: builds that "
-        "download fail), or the name of a network made on that engine (see the README).",
+        "download fail), or the name of a network made on that engine, checked at start-up (docs/security.md, "
+        "*Builds and the bot's credentials*). `host` is refused.",
     )
     ecr_repository: str = Field(
         "deploybot",
@@ -183,7 +184,8 @@ class Settings(BaseSettings):
         timedelta(seconds=5),
         description="How long `deploybot serve`, told to stop (SIGTERM, Ctrl-C), gives running deploys to reach a "
         "safe point; then it hands them back and exits, and the next start resumes them. Keep it inside "
-        "`docker stop --time` (10s by default) and systemd's TimeoutStopSec (90s).",
+        "`docker stop --time` (10s by default) and systemd's `TimeoutStopSec` (30s in docs/deploybot.service), "
+        "with a few seconds to spare.",
     )
     work_dir: Path = Field(Path("~/.cache/deploybot"), description="Where the git cache lives.")
     github_webhook_secret: SecretStr | None = Field(

@@ -72,19 +72,7 @@ DEFAULTS = {
 }
 
 # Said in place of the model's description, which the code contradicts (fix the model, then drop the entry).
-CORRECTIONS = {
-    "PORT": "The port `deploybot serve` listens on, on every interface (0.0.0.0), in both modes: `GET /healthz`, "
-            "`GET /metrics` and the webhooks (`POST /hooks/github`, `POST /hooks/gitlab`); over HTTP also Slack's "
-            "requests (`POST /slack/events`).",
-    "DEPLOYBOT_STOP_TIMEOUT": "How long `deploybot serve`, told to stop (SIGTERM, Ctrl-C), gives running deploys to "
-            "reach a safe point; then it hands them back and exits, and the next start resumes them. Keep it inside "
-            "`docker stop --time` (10s by default) and systemd's `TimeoutStopSec` (30s in docs/deploybot.service), "
-            "with a few seconds to spare.",
-    "DEPLOYBOT_BUILD_NETWORK": "Network a branch's RUN steps get on the build engine: `default` (its bridge, which "
-            "reaches whatever its host reaches, the instance metadata service included), `none` (no network: builds "
-            "that download fail), or the name of a network made on that engine, checked at start-up (docs/security.md, "
-            "*Builds and the bot's credentials*). `host` is refused.",
-}
+CORRECTIONS: dict[str, str] = {}  # none today: the models' own descriptions are true
 
 # What an operator needs beyond the model's description.
 NOTES = {

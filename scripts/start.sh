@@ -7,7 +7,7 @@
 # and DEPLOYBOT_GIT_URL, the repository whose branches get deployed.
 #
 # deploybot is installed into .venv (scripts/setup.sh --bot), never into the system's python3.
-# To keep it running across reboots see README.md, "Running it for real".
+# To keep it running across reboots see docs/operating.md, "As a systemd service".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --bot

@@ -2,7 +2,7 @@
 
 Against the real engine, with a fake instance metadata service at 169.254.169.254 placed as EC2's
 is (see MetadataStandIn): a `RUN` step on the default bridge reads its role; with
-DEPLOYBOT_BUILD_NETWORK=none, or on a network made as the README says, it can't. Builds can also
+DEPLOYBOT_BUILD_NETWORK=none, or on a network made as docs/security.md says, it can't. Builds can also
 go to another engine (DEPLOYBOT_BUILD_DOCKER_HOST), here the same engine behind TLS with client
 certificates. Needs root (network namespaces, iptables) besides the usual test world.
 """
@@ -129,7 +129,7 @@ def test_with_build_network_none_a_build_step_cannot_reach_the_metadata_service(
 
 @pytest.fixture
 def recipe_network(client: Any) -> Iterator[tuple[str, str]]:
-    """The README's build network: a bridge of its own subnet (172.30.0.0/24, or the next /24 free)."""
+    """docs/security.md's build network: a bridge of its own subnet (172.30.0.0/24, or the next /24 free)."""
     name = f"deploybot-build-test-{uuid.uuid4().hex[:8]}"
     for third in range(256):
         subnet = f"172.30.{third}.0/24"
@@ -166,7 +166,7 @@ def test_a_build_network_the_engine_lacks_is_named_at_start_up():
         run_checks(startup_checks(settings(build_network=missing), session=None))
     named = [line for line in caught.value.details if "DEPLOYBOT_BUILD_NETWORK" in line]
     assert named == [f"The build network {missing} does not exist on the build engine (DEPLOYBOT_BUILD_NETWORK): "
-                     "create it as the README's *Builds and the bot's credentials* shows, or set `none`."]
+                     "create it as docs/security.md, *Builds and the bot's credentials*, shows, or set `none`."]
 
 
 # -- a build engine of its own -----------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_a_missing_saved_configuration_is_named(aws):
         run_checks(_checks(aws, settings()))
     assert caught.value.details == [
         "The saved configuration feature does not exist in shop (DEPLOYBOT_EB_TEMPLATE); "
-        "save one from an environment that works (see the README)."
+        "save one from an environment that works (docs/operating.md, *The AWS side*)."
     ]
 
 

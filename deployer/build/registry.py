@@ -105,7 +105,7 @@ class PlainRegistry:
 
     def sweep(self, keep: set[str], pushed_before: datetime) -> int:
         # Registry v2 deletes by digest only, and only when the operator enabled deletion: their
-        # registry's own garbage collection is the tool there (the README says so).
+        # registry's own garbage collection is the tool there (docs/operating.md says so).
         return 0
 
 
@@ -191,7 +191,7 @@ class EcrRegistry:
         wanted = merged_lifecycle_policy(current, self._rule)
         if wanted is None:
             log.warning("ECR repository %s: no rule priority is free below its `tagStatus: any` rule, so deploybot "
-                        "did not add its safety-net rule for deploybot- images; add it by hand (see the README)",
+                        "did not add its safety-net rule for deploybot- images; add it by hand (docs/operating.md, *The AWS side*)",
                         self.name)
         elif wanted != current:
             self._call_or_raise(

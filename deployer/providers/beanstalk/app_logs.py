@@ -29,8 +29,8 @@ STREAM_LOGS_OPTION = ("aws:elasticbeanstalk:cloudwatch:logs", "StreamLogs")
 APP_LOG = "/var/log/eb-docker/containers/eb-current-app/stdouterr.log"
 # The EB CLI waits about 2 minutes for a tail; a developer who clicked waits less.
 TAIL_TIMEOUT = timedelta(seconds=60)
-# The first look at the tail's events comes soon, later ones every POLL_INTERVAL seconds (DescribeEvents
-# shares Beanstalk's throttling bucket with every poll of every deploy).
+# The first look at the tail's events comes soon, the pauses between later ones double up to POLL_INTERVAL
+# seconds (DescribeEvents shares Beanstalk's throttling bucket with every poll of every deploy).
 FIRST_POLL, POLL_INTERVAL = 0.25, 2.0
 FETCH_TIMEOUT = 10.0
 MAX_TAIL_BYTES = 1_000_000
@@ -137,7 +137,7 @@ class AppLogReader:
                     f"Beanstalk did not finish collecting {env.name}'s log tail within {self._timeout:g}s; its "
                     "instances may be overloaded. Try again in a minute.")
             self._sleep(min(pause, left))
-            pause = self._interval
+            pause = min(2 * pause, self._interval)
 
     def _fetch(self, url: str) -> str:
         """The file behind a presigned URL. Errors never carry the URL (requests' messages would)."""

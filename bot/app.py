@@ -166,8 +166,9 @@ class WorkerSide:
 def build_worker(settings: Settings, slack: SlackSettings, services: Services,
                  deployments: DeploymentReporter = NO_REPORTS) -> WorkerSide:
     client = slack_client(slack)
+    secrets = secret_values(settings, slack)
     deploys = DeployService(services.deployer, services.manager, client, max_running=MAX_RUNNING_DEPLOYS,
-                            deployments=deployments, stopping=services.stopping)
+                            deployments=deployments, stopping=services.stopping, secrets=secrets)
     notices = Notices(client, services.store, settings.channel, deployments=deployments)
     admins = Admins(client, settings.admins)
     limits = limits_of(settings)
@@ -177,7 +178,7 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
     hook_actions = HookActions(services.manager, deploys.queue, notices, admins, limits, utcnow,
                                teardown_after=settings.teardown_after, extend_by=settings.extend_by,
                                pull_requests=pull_requests)
-    show_logs = ShowLogs(services.manager, client, secret_values(settings, slack))
+    show_logs = ShowLogs(services.manager, client, secrets)
     home_tab = home.HomeTab(services.manager, client, utcnow)
     handlers = {**envs.handlers(env_actions, show_logs), **hooks.handlers(hook_actions), **home.handlers(home_tab)}
     carrier = Carrier(services.store, hook_actions.handle, clock=utcnow,

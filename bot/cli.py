@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from bot.jobs import announce_terminated
-from deployer.app_logs import DEFAULT_LINES, MAX_LINES, secret_values
+from deployer.app_logs import DEFAULT_LINES, MAX_LINES, redact, secret_values
 from deployer import logs
 from deployer.store.claims import DEPLOY, Claims, Heartbeat, busy_message
 from deployer.durations import format_duration, parse_duration
@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     verbose = args.command == "serve" or getattr(args, "verbose", False)
     logs.configure(json=False, verbose=verbose)
+    settings: Settings | None = None
     try:
         if args.command == "serve":
             return _serve(verbose)
@@ -78,8 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _deploy(settings, args)
     except DeployError as error:
         print(f"deploybot: {error.title.lower()}: {error.message}", file=sys.stderr)
+        secrets = secret_values(settings) if settings else secret_values()  # the app's lines may quote them
         for line in error.details:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {redact(line, secrets)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

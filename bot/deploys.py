@@ -12,7 +12,7 @@ import threading
 import time
 import zlib
 from datetime import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,6 +24,8 @@ from slack_sdk.errors import SlackApiError
 from bot import env_views, views
 from bot.errors import answer_for
 from bot.live_progress import LiveProgress
+from bot.progress_view import queued_text
+from deployer.app_logs import redact
 from deployer import metrics
 from deployer.store.claims import ADMIT, DOING, Claim
 from deployer.repo_hosts.deployments import NO_REPORTS, Deployment, DeploymentReporter
@@ -35,7 +37,7 @@ from deployer.lifecycle.manager import EnvironmentManager
 from deployer.pipeline import Deployer, utcnow
 from deployer.progress import CommitResolved, EnvironmentCreating, EnvironmentReused, Progress
 from deployer.request import DeployRequest
-from deployer.store.queue import DeployQueue
+from deployer.store.queue import DeployQueue, queued_ahead
 from deployer.stopping import Stopping
 from deployer.store.state import NEW, DeployRecord, Store
 
@@ -174,9 +176,10 @@ class DeployService:
     def __init__(
         self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, *, max_running: int,
         intake_workers: int = 4, poll: float = 1.0, deployments: DeploymentReporter = NO_REPORTS,
-        stopping: Stopping | None = None,
+        stopping: Stopping | None = None, secrets: Iterable[str] = (),
     ) -> None:
         self._deployer = deployer
+        self._secrets = frozenset(secrets)  # redacted from what a failure quotes (build output, the app's lines)
         self._deployments = deployments  # GitHub's view of each deploy, told off the deploy's path
         self._manager = manager
         self._store: Store = manager.store
@@ -258,7 +261,11 @@ class DeployService:
             # It waits its turn, and then takes the branch's commit as it is when its turn comes.
             self._commits.pop(job.id, None)
             waiting_for = self.queue.waiting_for(job.id)
-            thread.reply(views.queued_reply(DOING.get(waiting_for) if waiting_for else None))
+            live = LiveProgress(thread, job.feature, utcnow)  # the one progress reply, for now saying why it waits
+            ahead = queued_ahead(self._store, job.id, waiting_for)
+            live.queued(queued_text(DOING.get(waiting_for) if waiting_for else None, ahead))
+            if live.ts:
+                self._store.deploy_progress(job.id, live.ts)  # (if it started meanwhile, this stays as it is)
 
     def _open_thread(self, job: DeployRecord, origin: Origin) -> Thread | None:
         message = views.deploy_started(job.feature, origin.user_id)
@@ -292,7 +299,8 @@ class DeployService:
                          deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):
             log.info("deploy %d of %s %s", job.id, job.feature, "resumed" if resumed else "started")
             try:
-                outcome, detail = self._run(request, job.owner, thread, commit, job.id, claim)
+                outcome, detail = self._run(request, job.owner, thread, commit, job.id, claim,
+                                        None if resumed else job)
             except Interrupted:  # deploybot stops: the queue hands the job back, the next process resumes it
                 outcome = ""
                 thread.reply(views.stopping_reply(job.feature))
@@ -308,11 +316,14 @@ class DeployService:
                     log.info("deploy %d of %s ended: %s", job.id, job.feature, outcome)
 
     def _run(self, request: DeployRequest, user_id: str, thread: Thread, commit: Commit | None,
-             job_id: int, claim: Claim) -> tuple[str, str]:
+             job_id: int, claim: Claim, queued: DeployRecord | None = None) -> tuple[str, str]:
         """Deploy, telling the thread; returns the outcome and what to record with it (the URL or the error)."""
         environment: list[Environment] = []  # the one this deploy created or took, once it has
         github: list[Deployment | None] = [None]  # the deployment GitHub shows, once the commit is known
-        live = LiveProgress(thread, request.feature, utcnow)  # one reply, edited as the deploy moves
+        # One reply, edited as the deploy moves: the one posted while it was queued, if it was.
+        progress_ts = queued.progress_ts if queued else None
+        live = LiveProgress(thread, request.feature, utcnow, ts=progress_ts,
+                            waited_since=queued.queued_at if queued else None)
 
         def report(event: Progress) -> None:
             self._claims.check(claim)  # the fence: each step is reported before the next change it makes
@@ -333,6 +344,7 @@ class DeployService:
             with self._claims.fenced(claim):  # every store write of the deploy, as its steps are checked
                 result = self._deployer.deploy(request, report, commit=commit)
         except DeployError as error:
+            error.details = [redact(line, self._secrets) for line in error.details]
             live.close(ok=False)
             self._deployments.failed(github[0], error.title)
             # The channel message first: whoever reads the last word in the thread finds it up to date.

@@ -36,13 +36,14 @@ from bot.env_views import Gone
 from bot.errands import Errands, Handlers
 from bot.notices import Notices
 from bot.permissions import Admins, may_extend
+from bot.progress_view import DeployProgress, queued_text
 from deployer.store.claims import DOING
 from deployer.environment import TERMINATED, TERMINATING, Environment
 from deployer.errors import BranchNotFound, DeployError, InvalidRequest, NotAllowed
 from deployer.build.git import Commit
 from deployer.repo_hosts.webhooks import BranchDeleted, Event, PullRequest, Pushed
 from deployer.lifecycle.manager import EnvironmentManager
-from deployer.store.queue import Jobs
+from deployer.store.queue import Jobs, queued_ahead
 from deployer.request import DeployRequest, Limits, make_request
 from deployer.store.state import QUEUED, DeployRecord
 
@@ -160,9 +161,14 @@ class HookActions:
         """A job in the durable queue, as /deploy's: its progress and result go to `where`'s thread."""
         job = self._store.enqueue_deploy(request.feature, request.owner, where[0], where[1], self._clock(),
                                          request.ttl, request.instance_type)
-        if not self._queue.submit(job):
+        if not self._queue.submit(job):  # its progress reply says why it waits, and is edited when it runs
             waiting_for = self._queue.waiting_for(job)
-            self._notices.post(where[0], views.queued_reply(DOING.get(waiting_for) if waiting_for else None), where[1])
+            progress = DeployProgress(request.feature)
+            ahead = queued_ahead(self._store, job, waiting_for)
+            progress.queued(queued_text(DOING.get(waiting_for) if waiting_for else None, ahead), self._clock())
+            ts = self._notices.post(where[0], progress.render(), where[1])
+            if ts:
+                self._store.deploy_progress(job, ts)
 
     def _open_thread(self, env: Environment, event: Pushed, queued: bool) -> tuple[str, str] | None:
         """An environment deployed from the command line has no thread: one is opened where notices go."""

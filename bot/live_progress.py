@@ -28,14 +28,18 @@ class Replies(Protocol):
 
 class LiveProgress:
     def __init__(self, thread: Replies, feature: str, clock: Callable[[], datetime], *,
-                 gap: float = MIN_GAP_S, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 gap: float = MIN_GAP_S, monotonic: Callable[[], float] = time.monotonic,
+                 ts: str | None = None, waited_since: datetime | None = None) -> None:
+        """`ts`: the progress reply posted while the deploy was queued (`waited_since`), edited from now on."""
         self._thread = thread
         self._progress = DeployProgress(feature)
         self._clock = clock
         self._gap = gap
         self._monotonic = monotonic
         self._lock = threading.Lock()  # events come from the build's and the environment's threads
-        self._ts: str | None = None
+        self._ts = ts
+        if ts is not None and waited_since is not None:
+            self._progress.waited(waited_since, clock())
         self._sent_at = float("-inf")
         self._dirty = False
         self._timer: threading.Timer | None = None
@@ -53,6 +57,17 @@ class LiveProgress:
                 self._timer = threading.Timer(wait, self._on_time)
                 self._timer.daemon = True
                 self._timer.start()
+
+    @property
+    def ts(self) -> str | None:
+        return self._ts
+
+    def queued(self, why: str) -> None:
+        """The deploy waits its turn: the message says so at once."""
+        with self._lock:
+            self._progress.queued(why, self._clock())
+            self._dirty = True
+            self._send()
 
     def close(self, ok: bool | None) -> None:
         """The deploy ended (`ok`), or stops to be resumed elsewhere (None: its running step stays so)."""

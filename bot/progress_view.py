@@ -45,11 +45,20 @@ class DeployProgress:
     steps: list[Step] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # the long ones, for the context line
 
+    def queued(self, why: str, at: datetime) -> None:
+        """The deploy waits its turn (`why`: what it waits for); its first step ends the wait."""
+        self._start(why, at, key="queue")
+
+    def waited(self, since: datetime, at: datetime) -> None:
+        """The deploy waited its turn from `since` (in an earlier process, which posted this message)."""
+        self.steps.append(Step("Waited its turn", since, took=at - since, mark=DONE))
+
     def apply(self, event: Progress, at: datetime) -> bool:
         """Take one event in; whether the message changed."""
+        if isinstance(event, BuildLine):
+            return False
+        self._end("queue", at)
         match event:
-            case BuildLine():
-                return False
             case CommitResolved():
                 self._done(progress_text(event) or "", at)
             case WaitingForBuildSlot(ahead, slots):
@@ -120,3 +129,14 @@ class DeployProgress:
 
     def _running(self, key: str) -> Step | None:
         return next((s for s in reversed(self.steps) if s.key == key and s.mark == RUNNING), None)
+
+
+def queued_text(doing: str | None, ahead: int) -> str:
+    """Why a deploy waits, in one line: another operation on its branch (`doing`: "a deploy", "a tear
+    down", …), or every deploy slot busy; `ahead`: how many queued deploys come before it."""
+    before = f", {ahead} more waiting before it" if ahead else ""
+    if doing is None:
+        return f"Queued: as many deploys are running as this bot takes at once{before}"
+    if doing == "a deploy":
+        return f"Queued behind another deploy of this branch{before}"
+    return f"Queued: {escape(doing)} is running on this environment, then this deploy starts"

@@ -22,9 +22,10 @@ class SlackSettings(BaseSettings):
         "https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"), description="Slack Web API base URL."
     )
     port: int = Field(
-        3000, validation_alias=AliasChoices("PORT"), description="The port `deploybot serve` listens on, on every interface (0.0.0.0), in both modes: `GET /healthz`, "
-        "`GET /metrics` and the webhooks (`POST /hooks/github`, `POST /hooks/gitlab`); over HTTP also Slack's "
-        "requests (`POST /slack/events`)."
+        3000, validation_alias=AliasChoices("PORT"),
+        description="The port `deploybot serve` listens on, on every interface (0.0.0.0), in both modes: "
+        "`GET /healthz`, `GET /metrics` and the webhooks (`POST /hooks/github`, `POST /hooks/gitlab`); "
+        "over HTTP also Slack's requests (`POST /slack/events`)."
     )
 
     @property

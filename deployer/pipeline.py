@@ -34,6 +34,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+DEFAULT_DOCKERRUN = DockerrunPolicy()  # what the operator allows when they said nothing (frozen: shared)
+
+
 @dataclass(frozen=True)
 class DeployResult:
     feature: str
@@ -66,7 +69,7 @@ class Deployer:
         clock: Callable[[], datetime] = utcnow,
         manager: EnvironmentManager | None = None,
         slots: BuildSlots | None = None,
-        dockerrun: DockerrunPolicy | None = DockerrunPolicy(),
+        dockerrun: DockerrunPolicy | None = DEFAULT_DOCKERRUN,
         stopping: Stopping | None = None,
     ) -> None:
         """`dockerrun` checks the branch's Dockerrun template; None when the provider runs none (local).

@@ -82,7 +82,7 @@ def test_a_push_while_a_deploy_is_queued_adds_nothing_and_while_one_runs_adds_on
     hooks = actions(world)
     world.queue.starts = False  # another deploy of the branch runs: this one waits
     hooks.handle(pushed())
-    assert "Another deploy of this branch is running" in world.posts[-1]["text"]
+    assert world.posts[-1]["text"] == ":hourglass_flowing_sand: Queued behind another deploy of this branch"
     hooks.handle(pushed())
     hooks.handle(pushed())
     assert [j.state for j in world.store.unfinished_deploys()] == [QUEUED]
@@ -311,8 +311,7 @@ def test_while_its_first_deploy_is_on_its_way_new_commits_queue_one_more_and_not
     assert (more.owner, more.channel, more.thread_ts) == (first.owner, first.channel, first.thread_ts)
     assert [p["text"] for p in world.posts if p["thread_ts"] == first.thread_ts] == [
         ":arrow_up: PR #42 updated by octocat: Add the &lt;!here&gt; page — redeploying its newest commit",
-        ":hourglass_flowing_sand: Another deploy of this branch is running; this one is queued and starts when it "
-        "ends."]
+        ":hourglass_flowing_sand: Queued behind another deploy of this branch"]
 
 
 def test_a_branch_gone_before_its_pull_request_is_read_is_not_deployed(world):

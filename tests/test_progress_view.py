@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.deploys import Thread
 from bot.live_progress import LiveProgress
-from bot.progress_view import DONE, FAILED, RUNNING, DeployProgress
+from bot.progress_view import DONE, FAILED, RUNNING, DeployProgress, queued_text
 from deployer.build.git import Commit
 from deployer.environment import Environment
 from deployer.progress import (
@@ -118,3 +118,28 @@ def test_the_last_event_of_a_burst_is_sent_without_waiting_for_another():
         live.close(ok=None)  # stopping: the running step stays as it is
         assert slack.thread(thread.ts)[0]["text"].endswith(f"{RUNNING} Building image")
         assert threading.active_count() < 50
+
+
+def test_a_queued_deploy_says_why_in_one_line_and_its_first_step_ends_the_wait():
+    progress = DeployProgress("feature-x")
+    progress.queued(queued_text("a deploy", 2), at(0))
+    assert progress.render().text == f"{RUNNING} Queued behind another deploy of this branch, 2 more waiting before it"
+    progress.apply(CommitResolved(COMMIT), at(42))
+    first = progress.render().text.split("\n")[0]
+    assert first == f"{DONE} Queued behind another deploy of this branch, 2 more waiting before it (42s)"
+    assert queued_text(None, 0) == "Queued: as many deploys are running as this bot takes at once"
+    assert queued_text("a tear down", 0) == "Queued: a tear down is running on this environment, then this deploy starts"
+
+
+def test_the_worker_that_runs_a_queued_deploy_edits_the_reply_posted_while_it_waited():
+    with SlackApiStandIn() as slack:
+        thread = _thread(slack)
+        waiting = LiveProgress(thread, "feature-x", lambda: T0)
+        waiting.queued(queued_text("a deploy", 0))
+        running = LiveProgress(thread, "feature-x", lambda: at(30), ts=waiting.ts, waited_since=T0)
+        for _, event in A_DEPLOY:
+            running.report(event)
+        running.close(ok=True)
+        (reply,) = slack.thread(thread.ts)
+        assert reply["text"].split("\n")[0] == f"{DONE} Waited its turn (30s)"
+        assert sum(1 for c in slack.calls("chat.postMessage") if c.thread_ts == thread.ts) == 1

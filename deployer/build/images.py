@@ -347,8 +347,8 @@ def _explain(err: docker.errors.APIError) -> str:
 def _vanished(error: str) -> bool:
     """The classic builder's words when a layer it took from its cache is deleted under it
     (each seen with the engine here, depending on the step it had reached)."""
-    return bool(re.search(r'(unable to find image|no such image:?|failed to get digest|unknown parent image id) "?sha256:',
-                          error, re.IGNORECASE))
+    return bool(re.search(r'(unable to find image|no such image:?|failed to get digest|unknown parent image id) '
+                          r'"?sha256:', error, re.IGNORECASE))
 
 
 def _is_conflict_or_gone(err: docker.errors.APIError) -> bool:

@@ -191,7 +191,8 @@ class EcrRegistry:
         wanted = merged_lifecycle_policy(current, self._rule)
         if wanted is None:
             log.warning("ECR repository %s: no rule priority is free below its `tagStatus: any` rule, so deploybot "
-                        "did not add its safety-net rule for deploybot- images; add it by hand (docs/operating.md, *The AWS side*)",
+                        "did not add its safety-net rule for deploybot- images; add it by hand "
+                        "(docs/operating.md, *The AWS side*)",
                         self.name)
         elif wanted != current:
             self._call_or_raise(

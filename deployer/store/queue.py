@@ -59,6 +59,14 @@ def waiting_for(store: Store, claims: Claims, job_id: int) -> str | None:
     return None
 
 
+def queued_ahead(store: Store, job_id: int, waiting_for: str | None) -> int:
+    """How many queued deploys come before this one: of its branch, or (waiting only for a slot) of any."""
+    jobs = store.unfinished_deploys()
+    feature = next((job.feature for job in jobs if job.id == job_id), None)
+    return sum(1 for job in jobs if job.id < job_id and job.state == QUEUED
+               and (waiting_for is None or job.feature == feature))
+
+
 class DeployQueue:
     def __init__(self, store: Store, claims: Claims, runner: Runner, *, max_running: int, poll: float = 1.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),

@@ -90,6 +90,7 @@ deploys = Table(
     Column("commit_sha", String(40)),  # once resolved: the image sweep keeps what deploys are using
     Column("respond_to", Text),  # a new job's private answers (JSON: Slack's response_url and its options)
     Column("queued_at", UTCDateTime),  # when it was admitted: its own process starts it, others wait a moment
+    Column("progress_ts", String(32)),  # its progress reply, posted while it waited its turn
     Index("ix_deploys_feature_state", "feature", "state"),  # whose turn it is on a branch
     Index("ix_deploys_state", "state"),  # the unfinished ones, looked for by every dispatcher every second
 )
@@ -182,13 +183,14 @@ class DeployRecord:
     instance_asked: bool = False
     respond_to: str | None = None
     queued_at: datetime | None = None
+    progress_ts: str | None = None
 
     @classmethod
     def of(cls, row: Mapping) -> "DeployRecord":
         ttl = timedelta(seconds=row["ttl_seconds"]) if row["ttl_seconds"] is not None else None
         return cls(row["id"], row["feature"], row["owner"], row["channel"], row["thread_ts"], row["started_at"],
                    row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0,
-                   bool(row["instance_asked"]), row["respond_to"], row["queued_at"])
+                   bool(row["instance_asked"]), row["respond_to"], row["queued_at"], row["progress_ts"])
 
 
 @dataclass(frozen=True)
@@ -391,6 +393,12 @@ class Store:
         """A new job's thread is open (a process that admits it after a crash reuses it)."""
         with self._tx() as conn:
             conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(channel=channel, thread_ts=thread_ts))
+
+    def deploy_progress(self, deploy_id: int, progress_ts: str) -> bool:
+        """A queued job's progress reply, for the worker that runs it; False when it started meanwhile."""
+        with self._tx() as conn:
+            return conn.execute(update(deploys).where(deploys.c.id == deploy_id, deploys.c.state == QUEUED)
+                                .values(progress_ts=progress_ts)).rowcount == 1
 
     def admit_deploy(self, deploy_id: int, at: datetime) -> bool:
         """A new job's thread is open and its branch exists: queued from now on. False when it was no

@@ -13,7 +13,7 @@ import pytest
 
 from deployer.store.state import Store, engine_for
 from tests.e2e.conftest import Bot, start_bot
-from tests.e2e.helpers import CHANNEL, click, finished, replies, root_of, until
+from tests.e2e.helpers import CHANNEL, click, finished, progress_messages, replies, root_of, until
 from tests.world.apprepo import add_commit
 from tests.world.processes import children
 
@@ -110,7 +110,10 @@ def test_two_bots_on_one_store_deploy_one_branch_one_after_the_other(store_url, 
         threads = [finished(slack, root_of(slack, feature, after=i), timeout=120) for i in range(2)]
         for thread in threads:
             assert thread[-1].startswith(":rocket:"), thread
-        assert sum(any("is queued and starts when it ends" in t for t in thread) for thread in threads) == 1
+        # The second waited its turn: its one progress reply said so, and then went on as the deploy's.
+        waited = [thread for thread in threads if any(t.startswith("Waited its turn") for t in thread)]
+        assert len(waited) == 1, threads
+        assert all(len(progress_messages(slack, root_of(slack, feature, after=i))) == 1 for i in range(2))
         assert len(_live(moto, feature)) == 1
     finally:
         for bot in bots:
@@ -139,7 +142,7 @@ def test_a_bot_killed_mid_deploy_leaves_the_others_work_alone_and_its_own_is_fin
         other.driver.slash(text=live)
         theirs = root_of(slack, live)
         slack.wait_for(lambda s: any("Creating environment" in t for t in replies(s, first))
-                       and any("is queued" in t for t in replies(s, queued))
+                       and any(t.startswith("Queued") for t in replies(s, queued))
                        and any("Creating environment" in t for t in replies(s, theirs)),
                        timeout=30, what="both deploys to be launching and one queued")
         leader.process.kill()  # no goodbye: as a crash or a lost machine would

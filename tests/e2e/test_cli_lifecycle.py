@@ -116,7 +116,7 @@ def test_reap_tells_slack_like_the_bot_when_its_token_is_configured(cli_account,
     assert result.returncode == 0, result.stderr
     assert "terminated cli-told" in result.stdout
     assert "is gone" in slack.messages(CHANNEL)[card["ts"]]["text"]
-    assert any("torn down by" in m["text"] for m in slack.thread(card["ts"]))
+    assert any("was torn down because it expired <!date^" in m["text"] for m in slack.thread(card["ts"]))
 
 
 def test_history_shows_who_did_what_and_why(cli_account):

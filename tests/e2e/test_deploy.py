@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import start_bot
+from bot.buttons import LOGS
+from tests.e2e.conftest import BOT_TOKEN, start_bot
 from tests.world.aws import APPLICATION, BUCKET
 from tests.e2e.helpers import CHANNEL, finished, replies, root_of, root_text, told_once
 from tests.world.apprepo import BROKEN_BUILD_LINE
@@ -33,7 +34,8 @@ def test_deploy_ends_with_the_url_in_the_thread_and_a_tagged_environment(bot, sl
     root = root_of(slack, "feature-x")
     thread = finished(slack, root)
     (env,) = _live(moto, "feature-x")
-    assert thread[-1] == f":rocket: Ready: http://{env['CNAME']} (feature-x, took " + thread[-1].split("took ")[1]
+    # The environment's name is the branch's: said once.
+    assert thread[-1] == f":rocket: Ready: http://{env['CNAME']} (took " + thread[-1].split("took ")[1]
     assert any("Creating environment `feature-x`" in t for t in thread)
     assert any(t.startswith("Image built") for t in thread)
     assert root_text(slack, root).startswith(":white_check_mark: `feature-x` is live at http://")
@@ -196,16 +198,40 @@ def test_a_failed_launch_is_reported_with_its_events(bot, slack, moto):
     assert "failed" in root_text(slack, root)
 
 
-def test_a_failed_deployment_is_reported_with_its_events(bot, slack, moto):
-    moto.configure(fail_deploy={"deploy-fails": "Container app exited with code 1."})
+def test_a_failed_deployment_is_reported_with_its_events_and_the_apps_last_lines(bot, slack, moto):
+    moto.configure(fail_deploy={"deploy-fails": "Container app exited with code 1."},
+                   app_output={"deploy-fails": f"booting with {BOT_TOKEN}\nKeyError: 'DATABASE_URL'\n"})
     bot.driver.slash(text="deploy-fails")
     root = root_of(slack, "deploy-fails")
     thread = finished(slack, root)
     assert thread[-1].startswith(":x: *Environment failed*"), thread
     assert "Container app exited with code 1." in thread[-1]
+    # Without anyone asking, the app's own last words, with the bot's token it printed redacted.
+    assert "KeyError: 'DATABASE_URL'" in thread[-1] and "booting with [redacted]" in thread[-1]
+    assert BOT_TOKEN not in json.dumps([c.params for c in slack.calls()])
     # The environment it made stays until it expires: the channel message says so, with its buttons.
     card = json.dumps(slack.messages(CHANNEL)[root]["blocks"])
     assert "failed" in card and "deploybot.tear_down" in card and "deploybot.extend" in card and "xpires" in card
+
+
+def test_the_logs_button_posts_the_apps_tail_in_the_thread_and_never_its_link(bot, slack, moto):
+    moto.configure(app_output={"logs-tail": "listening on :80\nGET /checkout 500 KeyError: 'cart'\n"})
+    bot.driver.slash(text="logs-tail")
+    root = root_of(slack, "logs-tail")
+    assert finished(slack, root)[-1].startswith(":rocket:")
+    card = slack.messages(CHANNEL)[root]
+    (button,) = [e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]
+                 if e["action_id"] == LOGS]
+    assert bot.driver.block_action(LOGS, button["value"], user_id="U0CAT", message=card, message_ts=root,
+                                   response_url=slack.new_response_url()).status_code == 200
+    posted = slack.wait_for(lambda s: [m for m in s.thread(root) if "asked for the logs" in m.get("text", "")],
+                            timeout=30, what="the logs in the thread")
+    (message,) = posted
+    shown = json.dumps(message)
+    assert "GET /checkout 500 KeyError: 'cart'" in shown and "<@U0CAT> asked for the logs of `logs-tail`" in shown
+    # The tail's presigned S3 link stays in the bot: anyone holding it could read the logs for 15 minutes.
+    everything = json.dumps([c.params for c in slack.calls()])
+    assert "X-Amz-Signature" not in everything and "Signature=" not in everything
 
 
 def test_a_build_failure_shows_the_end_of_the_build_log(bot, slack):

@@ -20,7 +20,8 @@ def test_a_deploy_that_ends_yellow_is_live_and_the_thread_says_yellow(bot, slack
     root = root_of(slack, "health-yellow", after=1)
     thread = finished(slack, root)
 
-    assert thread[-1].startswith(":rocket: Ready: http://") and thread[-1].endswith(", health Yellow <@U0ANA>"), thread
-    said = [t for t in thread if "is live, health Yellow: " in t]
+    # Said in words; Beanstalk's colour only as a detail.
+    assert thread[-1].startswith(":rocket: Ready: http://") and thread[-1].endswith(", with warnings <@U0ANA>"), thread
+    said = [t for t in thread if "is live, with warnings (health Yellow): " in t]
     assert said and "20.0 % of the requests are failing with HTTP 5xx." in said[0], thread
-    assert root_text(slack, root).endswith(", health Yellow")
+    assert root_text(slack, root).endswith(", with warnings")

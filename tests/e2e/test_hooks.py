@@ -214,7 +214,8 @@ def test_a_branch_deleted_while_it_deploys_goes_once_the_deploy_ends(hooks, slac
     deleted = fixture("github-push-deleted")
     deleted["ref"] = "refs/heads/hook-busy"
     assert hooks.github("push", deleted).status_code == 202
-    slack.wait_for(lambda s: any("goes as soon as" in t for t in replies(s, root)), timeout=20,
+    slack.wait_for(lambda s: any("is torn down as soon as the deploy running on it ends" in t
+                                 for t in replies(s, root)), timeout=20,
                    what="the thread to say the tear down waits")
     slack.wait_for(lambda s: len(rockets(s, root)) == 2, timeout=90, what="the running deploy to finish")
     until(lambda: not hooks.live("hook-busy"), 30, "the reaper to take it down after the deploy")
@@ -281,8 +282,12 @@ def test_keep_calls_off_the_tear_down(later, slack):
     assert later.github("delete", payload).status_code == 202
     card_ts = keep_card(slack, root)
     click(later.bot.driver, slack, card_ts, KEEP, "U0BEA")
+    said = slack.messages(CHANNEL)[card_ts]["blocks"][0]
     slack.wait_for(lambda s: "<@U0BEA> kept `hook-keep`" in s.messages(CHANNEL)[card_ts]["text"], timeout=10,
                    what="the card to say who kept it")
+    kept = slack.messages(CHANNEL)[card_ts]["blocks"]  # as it was, its Keep button now a line of who and when
+    assert kept[0] == said and kept[-1]["elements"][0]["text"].startswith(":white_check_mark: Kept by <@U0BEA> <!date^")
+    assert KEEP not in json.dumps(kept)
     time.sleep(GRACE + 3)  # past the delay, and a few reaper passes
     assert later.live("hook-keep")
     (env,) = later.live("hook-keep")

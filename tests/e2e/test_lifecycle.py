@@ -255,15 +255,17 @@ def test_envs_lists_exactly_the_managed_environments_page_by_page(account, lcbot
     blocks = [b for page in pages for b in page["blocks"]]
     keep = account.ids["lc-keep"]
     info = next(b for b in blocks if b.get("block_id") == f"env:{keep}:info")["text"]["text"]
-    assert "`lc-keep`" in info and "<@U0BEA>" in info and "Ready, health Green" in info
+    assert "`lc-keep`" in info and "<@U0BEA>" in info and "Healthy" in info and "Green" not in info
     assert "elasticbeanstalk.com" in info
     line = _line(blocks, keep)
     expires = _parse(account.tags("lc-keep")[EXPIRES])
     assert f"<!date^{int(expires.timestamp())}^{{date_short_pretty}} at {{time}}|" in line and "Expires in 2d" in line
     found = _buttons(blocks, keep)
-    assert set(found) == {"deploybot.extend", "deploybot.redeploy", "deploybot.tear_down"}
+    assert set(found) == {"deploybot.extend", "deploybot.redeploy", "deploybot.logs", "deploybot.tear_down"}
     assert found["deploybot.tear_down"]["confirm"]["confirm"]["text"] == "Tear down"
+    assert found["deploybot.tear_down"]["confirm"]["deny"]["text"] == "Cancel"
     assert json.loads(found["deploybot.extend"]["value"])["env_id"] == keep
+    assert found["deploybot.logs"]["value"] == found["deploybot.extend"]["value"]
     assert "can't be read" in _line(blocks, account.ids["lc-garbage"])
 
     mine = _envs(lcbot, slack, "mine", user="U0BULK")
@@ -292,7 +294,8 @@ def test_extend_moves_the_expiry_and_the_tags_and_updates_the_card(account, lcbo
                              what="the card to show the extension")
     assert updated
     line = _line(slack.messages(CHANNEL)[ts]["blocks"], account.ids["lc-warn"])
-    assert "extended by <@U0CAT>" in line and "Expires in 1d" in line
+    assert "extended by <@U0CAT> <!date^" in line and ":hourglass: Expires <!date^" in line
+    assert " in 1d" not in line  # the card stays in the channel: a date, never a relative time
     until(lambda: _parse(account.tags("lc-warn")[EXPIRES]) == before + timedelta(days=1), 10, "the expiry tag")
     time.sleep(2)
     assert len(_posts(slack, WARN, "`lc-warn`")) == 1  # extended past the window: no new warning
@@ -337,7 +340,7 @@ def test_tear_down_asks_first_and_only_for_the_owner_or_an_admin(account, lcbot,
 def test_the_reaper_terminates_what_expired_and_nothing_else(account, lcbot, slack):
     # Passes are a second apart, and take seconds each while the suite's other modules run beside this one.
     until(lambda: account.status("lc-expired") in ("Terminating", "Terminated"), 30, "the reaper")
-    (notice,) = slack.wait_for(lambda s: _posts(s, "`lc-expired`", "torn down by deploybot: expired at"),
+    (notice,) = slack.wait_for(lambda s: _posts(s, "`lc-expired`", "was torn down because it expired <!date^"),
                                timeout=30, what="the reaper's notice")
     assert notice.params["channel"] == CHANNEL  # it had no thread
     (report,) = slack.wait_for(lambda s: _posts(s, "`lc-garbage`", "can't be read"), timeout=30, what="the report")
@@ -358,7 +361,7 @@ def test_a_deploy_card_has_the_buttons_redeploy_starts_a_new_thread_and_tear_dow
     assert finished(slack, first)[-1].startswith(":rocket:")
     names = slack.wait_for(lambda s: [e["text"]["text"] for b in s.messages(CHANNEL)[first].get("blocks", [])
                                       if b["type"] == "actions" for e in b["elements"]], timeout=5, what="the buttons")
-    assert names == ["Extend lifetime", "Redeploy", "Tear down"]
+    assert names == ["Extend lifetime", "Redeploy", "Logs", "Tear down"]
     # a 10m lifetime is inside the 15m warning window: warned in its thread and in the channel (on a
     # reaper pass: a second apart, seconds long when the machine is busy)
     warnings = slack.wait_for(lambda s: len(_posts(s, WARN, "`life-a`")) == 2 and _posts(s, WARN, "`life-a`"),
@@ -378,6 +381,7 @@ def test_a_deploy_card_has_the_buttons_redeploy_starts_a_new_thread_and_tear_dow
     # (README, "One writer per environment"); this bot's passes are a second apart, slower under load.
     until(lambda: not account.store().claims("life-a"), 10, "the redeploy's claim released")
 
+    deployed = slack.messages(CHANNEL)[second]["blocks"][0]  # what the deploy's message said
     _card_click(lcbot, slack, second, "deploybot.tear_down", "U0ANA")
     slack.wait_for(lambda s: _posts(s, "`life-a`", "torn down by <@U0ANA>"), timeout=30, what="the notice")
     cards = [first, second] + [w.response["ts"] for w in warnings]
@@ -386,6 +390,11 @@ def test_a_deploy_card_has_the_buttons_redeploy_starts_a_new_thread_and_tear_dow
                                  and s.messages(CHANNEL)[ts], timeout=5, what=f"card {ts} to be replaced")
         assert not [b for b in message["blocks"] if b["type"] == "actions"], ts
         assert "Torn down <!date^" in json.dumps(message["blocks"])
+    # The message whose button was pressed keeps what it said; only its buttons became that line.
+    clicked = slack.messages(CHANNEL)[second]["blocks"]
+    assert clicked[0] == deployed and deployed["text"]["text"].startswith(":white_check_mark: `life-a` is live")
+    assert clicked[-1]["elements"][0]["text"].startswith(":wastebasket: Torn down <!date^")
+    assert clicked[-1]["elements"][0]["text"].endswith(" by <@U0ANA>")
     (notice,) = _posts(slack, "`life-a`", "torn down by <@U0ANA>")
     assert notice.params.get("thread_ts") == second  # the latest deploy's thread
     until(lambda: moto.environments(EnvironmentIds=[env["EnvironmentId"]])[0]["Status"] in ("Terminating",

@@ -24,7 +24,7 @@ SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-test"
 LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 # Branches beyond the app repo's own, one per scenario so tests don't share environments.
-EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "queue-me", "cli-branch", "reuse-me",
+EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted",
                   "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building",
                   "kill-deploying", "kill-dying", "build-fails-fast", "ow-storedown", "observed", "slot-a", "slot-b",

@@ -13,7 +13,7 @@ import pytest
 from bot.buttons import LOGS
 from tests.e2e.conftest import BOT_TOKEN, start_bot
 from tests.world.aws import APPLICATION, BUCKET
-from tests.e2e.helpers import CHANNEL, finished, replies, root_of, root_text, told_once
+from tests.e2e.helpers import CHANNEL, finished, progress_messages, replies, root_of, root_text, told_once
 from tests.world.apprepo import BROKEN_BUILD_LINE
 
 pytestmark = pytest.mark.e2e
@@ -119,9 +119,13 @@ def test_same_feature_deploys_are_serialized_and_the_second_says_it_is_queued(bo
     bot.driver.slash(text="queue-me")
     first, second = root_of(slack, "queue-me"), root_of(slack, "queue-me", after=1)
     thread_one, thread_two = finished(slack, first), finished(slack, second)
-    # In the order they were asked for: the first thread deploys, the second waits for it.
-    assert any("queued" in t for t in thread_two) and not any("queued" in t for t in thread_one), (thread_one,
-                                                                                                  thread_two)
+    # In the order they were asked for: the first thread deploys, the second waits for it, its one progress
+    # reply saying so first ("Queued behind another deploy of this branch") and then how long it waited.
+    assert any(t.startswith("Waited its turn") for t in thread_two), thread_two
+    assert not any(t.startswith("Waited its turn") for t in thread_one), thread_one
+    (progress,) = progress_messages(slack, second)
+    posted = [c for c in slack.calls("chat.postMessage") if c.ok and c.response["ts"] == progress["ts"]]
+    assert posted[0].params["text"].endswith("Queued behind another deploy of this branch"), posted
     assert thread_one[-1].startswith(":rocket:") and thread_two[-1].startswith(":rocket:")
     assert len(moto.environments(EnvironmentNames=["queue-me"], IncludeDeleted=True)) == 1
 

@@ -252,7 +252,7 @@ class DeployService:
         except DeployError as error:  # git failed: the thread that was opened gets the last word
             self._store.deploy_finished(job.id, "failed", utcnow(), error.message)
             thread.update(views.deploy_failed(job.feature, origin.user_id, error))
-            thread.reply(answer_for(error))
+            thread.reply(views.mentioning(answer_for(error), origin.user_id))
             return
         if not self._store.admit_deploy(job.id, utcnow()):
             return  # called off meanwhile (its branch was deleted)
@@ -307,7 +307,7 @@ class DeployService:
                 raise
             except Exception as error:  # the one place a deploy's failure becomes words
                 thread.update(views.deploy_unfinished(job.feature, job.owner, "an unexpected error stopped it"))
-                thread.reply(answer_for(error))
+                thread.reply(views.mentioning(answer_for(error), job.owner))
             finally:
                 if outcome:
                     self._store.deploy_finished(job.id, outcome, utcnow(), detail, holder=mine)
@@ -351,7 +351,7 @@ class DeployService:
             # An environment the deploy made stays until it expires: its buttons say so and offer the way out.
             failed = views.deploy_failed(request.feature, user_id, error)
             thread.update(self._card(failed, environment[-1], thread) if environment else failed)
-            thread.reply(answer_for(error))
+            thread.reply(views.mentioning(answer_for(error), user_id))
             return "failed", error.message
         except Interrupted:
             live.close(ok=None)

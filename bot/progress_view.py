@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.mrkdwn import escape
-from bot.views import SECTION_LIMIT, Message, code, context, progress_text, section
+from bot.views import SECTION_LIMIT, Message, code, condition, context, progress_text, section
 from deployer.durations import format_duration
 from deployer.naming import version_commit
 from deployer.progress import (
@@ -76,14 +76,16 @@ class DeployProgress:
                 else:
                     step.text, step.took, step.mark = "Image built", took, DONE
             case EnvironmentCreating(env):
-                self._start(f"Creating environment {code(env.name)} (this takes a while on AWS)", at, key="env")
+                # A Beanstalk environment (it has an ARN) takes minutes; a container, seconds.
+                slow = " (this takes a few minutes on AWS)" if env.arn else ""
+                self._start(f"Creating environment {code(env.name)}{slow}", at, key="env")
             case InstanceTypeChanging():
                 self._start(progress_text(event) or "", at, key="env")
             case EnvironmentChanged(env):
                 step = self._running("env") or self._running("release")
                 if step is None:
                     return False
-                step.status = f"{escape(env.status)}, health {escape(env.health)}"
+                step.status = escape(condition(env.status, env.health))
             case Deploying(env, label):
                 self._end("env", at)
                 self.names["version"] = label

@@ -94,6 +94,14 @@ def deploy_unfinished(feature: str, user_id: str, why: str) -> Message:
     return Message(text, [section(text), context(f"Requested by <@{user_id}> · details in the thread")])
 
 
+def mentioning(reply: str, requester: str | None) -> str:
+    """A deploy's last word tells whoever asked (a notification they want): their mention ends its first line."""
+    if not requester:
+        return reply
+    first, newline, rest = reply.partition("\n")
+    return f"{first} <@{requester}>{newline}{rest}"
+
+
 def success_reply(result: DeployResult, requester: str | None = None) -> str:
     """The deploy's last word: a reply of its own, so that whoever asked is notified (and only then)."""
     asked = f" <@{requester}>" if requester else ""
@@ -122,7 +130,7 @@ def _said(error: DeployError) -> str:
     """The error's sentence; the cap's names the operator's setting, which is for the log, not a developer."""
     if isinstance(error, CapReached):
         oldest = " The oldest:" if error.details else ""
-        return ("deploybot already runs as many environments as the team allows; tear one down or wait for "
+        return (f"The team's limit of {error.limit} environments is reached; tear one down or wait for "
                 f"one to expire.{oldest}")
     return error.message
 

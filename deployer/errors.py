@@ -48,10 +48,14 @@ class EnvironmentGone(DeployError):
 
 
 class CapReached(DeployError):
-    """As many environments are live as the operator allows; `details` lists the oldest."""
+    """As many environments are live as the operator allows (`limit`); `details` lists the oldest."""
 
     exit_code = 2
     title = "Too many environments"
+
+    def __init__(self, message: str, *, limit: int, details: list[str] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.limit = limit
 
 
 class BranchNotFound(DeployError):

@@ -134,9 +134,10 @@ ERRORS = [
     BuildFailed("The image build failed at step 3.", details=[f"line {i}: " + "e" * 300 for i in range(40)]),
     EnvironmentFailed(LONG_TEXT, details=[LONG_TEXT]),
     InvalidRequest(f"`{LONG_BRANCH}` can't be deployed: it is long."),
-    CapReached("20 environments are live, the most allowed (DEPLOYBOT_MAX_ENVS=20); tear one down.",
+    CapReached("20 environments are live, the most allowed (DEPLOYBOT_MAX_ENVS=20); tear one down.", limit=20,
                details=[f"{LONG_NAME} ({LONG_BRANCH}) created 2026-12-01T00:00:00Z"] * 5),
-    CapReached("20 environments are live", details=[]), BranchNotFound(f"There is no branch `{LONG_BRANCH}`."),
+    CapReached("20 environments are live", limit=20, details=[]),
+    BranchNotFound(f"There is no branch `{LONG_BRANCH}`."),
     DeployTimeout("x" * 5000, details=["```"] * 20), ConfigError("<!channel> & <https://evil|docs>"),
     CloudError(LONG_TEXT, code="Throttling" * 30), CloudError("no code"), KeyError("a bug"),
 ]

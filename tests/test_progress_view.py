@@ -22,7 +22,8 @@ from tests.world.slack_api import BOT_TOKEN, SlackApiStandIn
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
 COMMIT = Commit("4f305ed8af70" + "0" * 28, "feature-x", "Add the page")
-ENV = Environment("e-1", "feature-x", "Launching", "Grey", None)
+ENV = Environment("e-1", "feature-x", "Launching", "Grey", None,
+                  arn="arn:aws:elasticbeanstalk:us-east-1:123456789012:environment/shop/feature-x")
 IMAGE = "127.0.0.1:5000/shop:deploybot-4f305ed8af700000000000000000000000000000"
 LABEL = "feature-x-4f305ed8af70-20261207T090000000000Z"
 A_DEPLOY = [
@@ -45,14 +46,14 @@ def test_each_step_is_a_line_with_its_duration_and_the_long_names_are_kept_out_o
         f"{DONE} Commit `4f305ed8` on `feature-x`: Add the page",
         f"{DONE} Waiting for a build slot (2 builds at once; next in line) (3s)",
         f"{DONE} Image built (12s)",
-        f"{DONE} Creating environment `feature-x` (this takes a while on AWS) (1m)",
+        f"{DONE} Creating environment `feature-x` (this takes a few minutes on AWS) (1m)",
         f"{RUNNING} Deploying version `4f305ed8` to `feature-x`",
     ]
     assert IMAGE not in progress.render().text and LABEL not in progress.render().text
     (context,) = [b for b in progress.render().blocks if b["type"] == "context"]
     assert IMAGE in context["elements"][0]["text"] and LABEL in context["elements"][0]["text"]
     progress.apply(EnvironmentChanged(Environment("e-1", "feature-x", "Updating", "Grey", None)), at(96))
-    assert progress.render().text.endswith("to `feature-x` — Updating, health Grey")  # the running step's status
+    assert progress.render().text.endswith("to `feature-x` — updating")  # the running step's status, in words
     progress.finish(at(110), ok=True)
     assert progress.render().text.split("\n")[-1] == f"{DONE} Deploying version `4f305ed8` to `feature-x` (15s)"
 
@@ -143,3 +144,9 @@ def test_the_worker_that_runs_a_queued_deploy_edits_the_reply_posted_while_it_wa
         (reply,) = slack.thread(thread.ts)
         assert reply["text"].split("\n")[0] == f"{DONE} Waited its turn (30s)"
         assert sum(1 for c in slack.calls("chat.postMessage") if c.thread_ts == thread.ts) == 1
+
+
+def test_a_container_is_not_said_to_take_minutes():
+    progress = DeployProgress("feature-x")
+    progress.apply(EnvironmentCreating(Environment("deploybot-feature-x", "feature-x", "Launching", "Grey", None)), T0)
+    assert progress.render().text == f"{RUNNING} Creating environment `feature-x`"

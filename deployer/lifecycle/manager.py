@@ -214,7 +214,7 @@ class EnvironmentManager:
         oldest = sorted(live, key=lambda e: e.tags.get("deploybot:created", ""))[:5]
         raise CapReached(
             f"{len(live)} environments are live, the most allowed (DEPLOYBOT_MAX_ENVS={self._limits.max_envs}); "
-            "tear one down or wait for one to expire.",
+            "tear one down or wait for one to expire.", limit=self._limits.max_envs,
             details=[f"{e.name} ({e.feature}) created {e.tags.get('deploybot:created', '?')}" for e in oldest],
         )
 

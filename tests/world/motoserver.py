@@ -15,8 +15,9 @@ Besides the AWS APIs it answers a JSON control API:
 * ``GET  /_eb_sim/config``       current simulator settings
 * ``POST /_eb_sim/config``       change any of launch_seconds, update_seconds,
   terminate_seconds, call_latency, fail_launch, fail_deploy, throttle,
-  health_after (e.g. ``{"env": "Warning"}``: its next good deploy ends Yellow)
-  and health_lag_seconds (see ``eb_sim.configure``); answers the new settings,
+  health_after (e.g. ``{"env": "Warning"}``: its next good deploy ends Yellow),
+  health_lag_seconds, and for the app's logs info_seconds, info_url_seconds and
+  app_output (``{"env": "text"}``, see ``eb_sim.configure``); answers the new settings,
   or 400 with ``{"error": ...}``
 * ``GET  /_eb_sim/calls``        Elastic Beanstalk requests per action, and
   Resource Groups Tagging API requests as ``tagging:<Action>``

@@ -107,7 +107,7 @@ def _expiry_line(blocks: list[dict], env_id: str) -> str:
 
 
 def _shown_expiry(line: str) -> datetime:
-    (stamp,) = _DATE.findall(line)
+    (stamp, *_) = _DATE.findall(line)  # the expiry comes first; "extended by @x <when>" may follow
     return datetime.fromtimestamp(int(stamp), timezone.utc)
 
 

@@ -26,11 +26,25 @@ class ConfigError(DeployError):
     title = "Configuration problem"
 
 
+class SecretsUnavailable(ConfigError):
+    """A secret deploybot.yml names could not be read (deployer/secrets.py): missing, outside
+    DEPLOYBOT_SECRETS_PREFIX, denied, throttled or empty. The message names the variable and the parameter
+    or secret, never a value, and says what to do."""
+
+    title = "Secret not readable"
+
+
 class InvalidRequest(DeployError):
     """The request itself is wrong (bad branch name, option out of limits)."""
 
     exit_code = 2
     title = "Invalid request"
+
+
+class AppConfigInvalid(InvalidRequest):
+    """The branch's deploybot.yml can't be used: the message names its line and what to write instead."""
+
+    title = "deploybot.yml is invalid"
 
 
 class NotAllowed(DeployError):
@@ -112,6 +126,14 @@ class LogsUnavailable(DeployError):
 
     exit_code = 11
     title = "Logs unavailable"
+
+
+class DatabaseError(DeployError):
+    """An environment's PostgreSQL database (on DEPLOYBOT_DATABASE_URL's server) could not be made, reused or
+    dropped; the message names what failed and what to do, never a password."""
+
+    exit_code = 12
+    title = "Database problem"
 
 
 class DeployTimeout(DeployError):

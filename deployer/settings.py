@@ -187,6 +187,17 @@ class Settings(BaseSettings):
         "`docker stop --time` (10s by default) and systemd's `TimeoutStopSec` (30s in docs/deploybot.service), "
         "with a few seconds to spare.",
     )
+    database_url: SecretStr | None = Field(
+        None, description="The admin connection to the PostgreSQL server where environments whose deploybot.yml "
+        "asks for a `database` get one each: `postgresql://user:password@host:port/db`, a role with CREATEDB and "
+        "CREATEROLE (not a superuser). Unset, deploys that ask for a database are refused. A secret: redacted "
+        "wherever deploybot shows text.",
+    )
+    database_host: str | None = Field(
+        None, description="Where apps reach DEPLOYBOT_DATABASE_URL's server when that differs from its host, as "
+        "`host` or `host:port`: `host.docker.internal` for local containers, the RDS endpoint for Beanstalk. "
+        "It goes into each app's URL; deploybot itself always uses DEPLOYBOT_DATABASE_URL's.",
+    )
     work_dir: Path = Field(Path("~/.cache/deploybot"), description="Where the git cache lives.")
     github_webhook_secret: SecretStr | None = Field(
         None, description="The secret of the GitHub webhook (POST /hooks/github verifies each delivery with it); "
@@ -261,6 +272,21 @@ class Settings(BaseSettings):
                              "credentials are within reach; use `default`, `none` or a network of its own")
         if not NETWORK_NAME.fullmatch(value):
             raise ValueError(f"must be `default`, `none` or the name of a Docker network (got {value!r})")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        scheme = value.get_secret_value().partition("://")[0] if value else "postgresql"
+        if scheme.split("+")[0] not in ("postgresql", "postgres"):  # the value is never repeated: it holds a password
+            raise ValueError("must be a PostgreSQL URL, like postgresql://user:password@host:5432/postgres")
+        return value
+
+    @field_validator("database_host")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?", value):
+            raise ValueError(f"must be `host` or `host:port`, like host.docker.internal:5432 (got {value!r})")
         return value
 
     @field_validator("build_docker_host")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -144,6 +144,18 @@ leases = Table(
 )
 
 
+# Each environment's own PostgreSQL database (deployer/databases.py): what deploybot made, so it drops only
+# that. The role's password is kept so a redeploy gives the app the same URL.
+databases = Table(
+    "databases", metadata,
+    Column("env_name", Text, primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("password", Text, nullable=False),
+    Column("template", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 @dataclass(frozen=True)
 class Remembered:
     env_id: str
@@ -160,6 +172,18 @@ class Remembered:
     cleaned_at: datetime | None
     teardown_at: datetime | None = None
 
+
+
+@dataclass(frozen=True)
+class DatabaseRecord:
+    """An environment's database and role as deploybot made them; `template` is what it was copied from."""
+
+    env_name: str
+    name: str
+    role: str
+    password: str = field(repr=False)
+    template: str | None
+    created_at: datetime
 
 NEW, QUEUED, RUNNING, DONE = "new", "queued", "running", "done"
 WAITING, UNFINISHED = (NEW, QUEUED), (NEW, QUEUED, RUNNING)
@@ -560,6 +584,27 @@ class Store:
     def forget_deliveries(self, before: datetime) -> int:
         with self._tx() as conn:
             return conn.execute(delete(deliveries).where(deliveries.c.received_at < before)).rowcount
+
+    # databases: each environment's own (deployer/databases.py) -----------------
+    def record_database(self, record: DatabaseRecord) -> None:
+        with self._tx() as conn:
+            conn.execute(insert(databases).values(
+                env_name=record.env_name, name=record.name, role=record.role, password=record.password,
+                template=record.template, created_at=record.created_at))
+
+    def database(self, env_name: str) -> DatabaseRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(select(databases).where(databases.c.env_name == env_name)).mappings().first()
+        return DatabaseRecord(**row) if row else None
+
+    def databases(self) -> list[DatabaseRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(select(databases).order_by(databases.c.created_at)).mappings()
+            return [DatabaseRecord(**row) for row in rows]
+
+    def forget_database(self, env_name: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(delete(databases).where(databases.c.env_name == env_name)).rowcount == 1
 
     # leases: one reaper at a time, even across processes ------------------
     def acquire_lease(self, name: str, holder: str, now: datetime, duration: timedelta) -> bool:

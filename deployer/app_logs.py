@@ -48,8 +48,9 @@ def secret_values(*models: BaseModel, environ: dict[str, str] | None = None) -> 
         for name in type(model).model_fields:
             value = getattr(model, name)
             if isinstance(value, SecretStr):
-                found.add(value.get_secret_value())
-            elif isinstance(value, str) and "://" in value:
+                value = value.get_secret_value()
+                found.add(value)  # and, below, the password inside a secret URL (DEPLOYBOT_DATABASE_URL's)
+            if isinstance(value, str) and "://" in value:
                 try:
                     password = urlsplit(value).password
                 except ValueError:

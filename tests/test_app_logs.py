@@ -29,9 +29,10 @@ def test_the_cap_keeps_the_newest_whole_lines_and_counts_what_it_cut():
 
 def test_the_bots_secrets_are_its_secret_settings_url_passwords_and_cloud_credentials(tmp_path):
     settings = Settings(git_url="https://github.com/acme/shop.git", state="postgresql://bot:s3cret-pass@db/deploybot",
-                        github_webhook_secret=SecretStr("hook-secret-1"), _env_file=None)
+                        github_webhook_secret=SecretStr("hook-secret-1"), _env_file=None,
+                        database_url=SecretStr("postgresql://admin:adm1n-pass@db:5432/postgres"))
     found = secret_values(settings, environ={"AWS_SECRET_ACCESS_KEY": "aws-secret-9", "HOME": "/root"})
-    assert {"s3cret-pass", "hook-secret-1", "aws-secret-9"} <= found
+    assert {"s3cret-pass", "hook-secret-1", "aws-secret-9", "adm1n-pass"} <= found
     assert "/root" not in found and "deploybot" not in found
 
 

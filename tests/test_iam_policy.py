@@ -7,7 +7,7 @@ import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = {"_eb": "elasticbeanstalk", "_s3": "s3", "_ecr": "ecr", "_tagging": "resourcegroupstaggingapi",
-           "_logs": "logs"}
+           "_logs": "logs", "_ssm": "ssm", "_secretsmanager": "secretsmanager"}
 # IAM's name for a service where it differs from boto3's.
 IAM_PREFIX = {"resourcegroupstaggingapi": "tag"}
 # S3 authorizes some API operations under other action names.
@@ -43,7 +43,8 @@ def _allowed() -> set[str]:
 def test_the_policy_allows_every_call_the_code_makes():
     calls = _calls()
     assert {"elasticbeanstalk:CreateEnvironment", "s3:PutObject", "ecr:GetAuthorizationToken",
-            "tag:GetResources", "elasticbeanstalk:RequestEnvironmentInfo", "logs:GetLogEvents"} <= calls
+            "tag:GetResources", "elasticbeanstalk:RequestEnvironmentInfo", "logs:GetLogEvents",
+            "ssm:GetParameters", "secretsmanager:GetSecretValue"} <= calls
     assert calls - _allowed() == set()
 
 
@@ -63,6 +64,7 @@ NOT_CALLED_BUT_NEEDED = {
     # (s3:GetObject also lets the bot fetch the log tails behind RetrieveEnvironmentInfo's presigned URLs)
     *(f"ecr:{a}" for a in ("BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer",
                            "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload", "PutImage")),  # docker push
+    "kms:Decrypt",  # SSM and Secrets Manager decrypt a secret under a customer key with the caller's permission
 }
 ON_BEHALF = {"WhatBeanstalkDoesOnTheCallersBehalf", "BeanstalkCreatesItsStackWithTheCallersCredentials",
              "PassTheRolesOfTheSavedConfiguration"}
@@ -94,6 +96,16 @@ def test_wildcard_resources_only_where_aws_has_none_or_under_a_condition():
         else:  # actions AWS authorizes on no resource
             assert _actions(statement) <= {"ecr:GetAuthorizationToken", "elasticbeanstalk:CheckDNSAvailability",
                                            "elasticbeanstalk:DescribeEvents", "tag:GetResources"}, sid
+
+
+def test_secrets_are_readable_only_under_the_documented_prefix_and_decrypted_only_through_those_services():
+    reading = _statements()["SecretsUnderTheOperatorsPrefix"]
+    assert reading["Resource"] == ["arn:aws:ssm:REGION:ACCOUNT:parameter/deploybot/*",
+                                   "arn:aws:secretsmanager:REGION:ACCOUNT:secret:deploybot/*"]
+    decrypting = _statements()["SecretsEncryptedWithACustomerKey"]
+    assert _actions(decrypting) == {"kms:Decrypt"}
+    assert decrypting["Condition"]["StringEquals"]["kms:ViaService"] == [
+        "ssm.REGION.amazonaws.com", "secretsmanager.REGION.amazonaws.com"]
 
 
 def test_roles_are_passed_only_to_beanstalk_and_ec2():

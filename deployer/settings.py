@@ -235,6 +235,13 @@ class Settings(BaseSettings):
         "against the whole name, case-sensitively; `*` matches `/` too: `feature/*` takes `feature/a/b`.",
     )
 
+    secrets_prefix: str | None = Field(
+        None, description="The only SSM parameters and Secrets Manager secrets a deploybot.yml's `secrets` may name: "
+        "those whose names start with this (e.g. `/deploybot/`; a leading `/` is not counted, and the final `/` keeps "
+        "`/deploybot-other/` out), checked before any AWS call. Unset, deploys that ask for "
+        "secrets are refused. Keep docs/iam-policy.json's secrets statement scoped to the same path.",
+    )
+
     @property
     def followed_github_repository(self) -> str | None:
         """`owner/name` of the repository whose GitHub webhooks are followed."""
@@ -272,6 +279,14 @@ class Settings(BaseSettings):
                              "credentials are within reach; use `default`, `none` or a network of its own")
         if not NETWORK_NAME.fullmatch(value):
             raise ValueError(f"must be `default`, `none` or the name of a Docker network (got {value!r})")
+        return value
+
+    @field_validator("secrets_prefix")
+    @classmethod
+    def _plain_prefix(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9/_.+=@-]+", value):
+            raise ValueError(f"must be the start of parameter names, like /deploybot/, with no wildcard "
+                             f"(got {value!r})")
         return value
 
     @field_validator("database_url")

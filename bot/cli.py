@@ -21,7 +21,8 @@ from deployer.pipeline import utcnow
 from deployer.errors import Busy, DeployError
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
-    ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, WaitingForBuildSlot,
+    ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, SettingsChanging,
+    WaitingForBuildSlot,
 )
 from deployer.lifecycle.reaper import REAPER_LEASE
 from deployer.request import limits_of, make_request
@@ -279,6 +280,9 @@ def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
             return f"reusing environment {env.name} ({env.status})"
         case EnvironmentChanged(env):
             return f"{env.name}: {env.status}, health {env.health}"
+        case SettingsChanging(env, names, path):
+            what = ", ".join(names) + (f" and health check path {path}" if path else "")
+            return f"giving {env.name} its deploybot.yml settings: {what}"
         case Deploying(env, label):
             return f"deploying {label} to {env.name}"
         case InstanceTypeChanging(env, current, wanted):

@@ -17,7 +17,7 @@ from deployer.durations import format_duration
 from deployer.naming import version_commit
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, ImageBuilding, ImageBuilt,
-    InstanceTypeChanging, Progress, WaitingForBuildSlot,
+    InstanceTypeChanging, Progress, SettingsChanging, WaitingForBuildSlot,
 )
 
 DONE, RUNNING, FAILED = ":white_check_mark:", ":hourglass_flowing_sand:", ":heavy_multiplication_x:"
@@ -79,7 +79,7 @@ class DeployProgress:
                 # A Beanstalk environment (it has an ARN) takes minutes; a container, seconds.
                 slow = " (this takes a few minutes on AWS)" if env.arn else ""
                 self._start(f"Creating environment {code(env.name)}{slow}", at, key="env")
-            case InstanceTypeChanging():
+            case InstanceTypeChanging() | SettingsChanging():
                 self._start(progress_text(event) or "", at, key="env")
             case EnvironmentChanged(env):
                 step = self._running("env") or self._running("release")

@@ -15,7 +15,7 @@ from deployer.errors import CapReached, DeployError
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
-    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, WaitingForBuildSlot,
+    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, SettingsChanging, WaitingForBuildSlot,
 )
 
 SECTION_LIMIT = 3000
@@ -213,6 +213,17 @@ def usage_reply(problem: str, usage: str) -> str:
     return f"{escape(problem)}\n{usage}" if problem else usage
 
 
+def settings_words(names: tuple[str, ...], path: str | None) -> str:
+    """"its variables A, B" / "its health check path /healthz": names only, never a value."""
+    parts = []
+    if names:
+        shown = ", ".join(code(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        parts.append(f"its variable{'s' if len(names) > 1 else ''} {shown}")
+    if path:
+        parts.append(f"its health check path {code(path)}")
+    return " and ".join(parts) or "its settings"
+
+
 def progress_text(event: Progress) -> str | None:
     """One thread line per step worth a notification; None for the noise."""
     match event:
@@ -238,6 +249,8 @@ def progress_text(event: Progress) -> str | None:
             was = f" from {escape(current)}" if current else ""
             return (f"Changing the instance type of {code(env.name)}{was} to {escape(wanted)} "
                     "(Beanstalk replaces its instances) …")
+        case SettingsChanging(env, names, path):
+            return f"Giving {code(env.name)} {settings_words(names, path)} from deploybot.yml …"
         case Deploying(env, label):
             return f"Deploying version {code(label)} to {code(env.name)} …"
         case LiveWithWarnings(env, causes):

@@ -139,6 +139,10 @@ def render_env(env: Mapping[str, str], facts: Mapping[str, str]) -> dict[str, st
     return {name: value.format_map(facts) for name, value in env.items()}
 
 
+def facts_of(feature: str, url: str | None, commit: str, environment: str) -> dict[str, str]:
+    return {"feature": feature, "url": url or "", "commit": commit, "environment": environment}
+
+
 def parse(text: str | None, *, source: str = FILE) -> AppConfig:
     """The file's content (None: no file) as an AppConfig; AppConfigInvalid naming the line and the fix."""
     if text is None:

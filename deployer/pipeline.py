@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from deployer import app_config
 from deployer.build.dockerrun import DockerrunPolicy
 from deployer.durations import format_duration
 from deployer.errors import DeployError, ImageVanished
@@ -124,10 +125,12 @@ class Deployer:
         resolved[0] = commit
         report(CommitResolved(commit))
         image = ImageRef(self._registry.repository, image_tag(commit.sha))
+        # The branch's own settings, checked before anything is made for it.
+        config = app_config.parse(self._git.read_file(commit.sha, app_config.FILE))
         template = self._git.read_file(commit.sha, self._dockerrun_template)
         if template is not None and self._dockerrun is not None:  # whoever pushed wrote it: check it before anything
             self._dockerrun.check(template, image.uri, source=f"`{self._dockerrun_template}` on `{commit.branch}`")
-        prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template, request.ttl))
+        prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template, request.ttl, config))
         env, created, built = self._image_and_environment(request, commit, image, report)
         self._stopping.check()
         env = self.provider.deploy(env, prepared, self._clock(), report)

@@ -71,6 +71,15 @@ class InstanceTypeChanging:
 
 
 @dataclass(frozen=True)
+class SettingsChanging:
+    """The environment takes the variables (`names`) and health check path of the branch's deploybot.yml."""
+
+    environment: Environment
+    names: tuple[str, ...]  # the variables set or removed, never their values
+    health_check_path: str | None
+
+
+@dataclass(frozen=True)
 class LiveWithWarnings:
     """The deploy succeeded, but the environment's health is not Green (Yellow, or Grey for no data)."""
 
@@ -80,6 +89,6 @@ class LiveWithWarnings:
 
 Progress = (
     CommitResolved | WaitingForBuildSlot | ImageBuilding | ImageBuilt | ImageReused | BuildLine
-    | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | InstanceTypeChanging | Deploying
-    | LiveWithWarnings
+    | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | InstanceTypeChanging | SettingsChanging
+    | Deploying | LiveWithWarnings
 )

@@ -50,6 +50,9 @@ GROUPS: list[tuple[str, str, list[str]]] = [
     ("The bot process and its store", "",
      ["DEPLOYBOT_STATE", "DEPLOYBOT_WORK_DIR", "DEPLOYBOT_HISTORY_DAYS", "DEPLOYBOT_CLAIM_TIMEOUT",
       "DEPLOYBOT_STOP_TIMEOUT", "DEPLOYBOT_ACK_PRIORITY", "DEPLOYBOT_LOG_FORMAT", "DEPLOYBOT_METRICS_TOKEN"]),
+    ("A branch's deploybot.yml", "Secrets and databases a branch's deploybot.yml may ask for: docs/operating.md, "
+     "*Secrets* and *Databases*.",
+     ["DEPLOYBOT_SECRETS_PREFIX", "DEPLOYBOT_DATABASE_URL", "DEPLOYBOT_DATABASE_HOST"]),
     ("Webhooks and GitHub", "docs/operating.md, *Following the repository*.",
      ["DEPLOYBOT_GITHUB_WEBHOOK_SECRET", "DEPLOYBOT_GITLAB_WEBHOOK_TOKEN", "DEPLOYBOT_GITHUB_REPOSITORY",
       "DEPLOYBOT_GITHUB_TOKEN", "DEPLOYBOT_GITHUB_API_URL", "DEPLOYBOT_TEARDOWN_AFTER",

@@ -38,7 +38,7 @@ from deployer.errors import (
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
-    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, WaitingForBuildSlot,
+    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, SettingsChanging, WaitingForBuildSlot,
 )
 from deployer.repo_hosts.webhooks import BranchDeleted, PullRequest, Pushed
 
@@ -198,7 +198,9 @@ def test_the_living_progress_message():
         events = [CommitResolved(commit), WaitingForBuildSlot(7, 2), ImageBuilding("reg/" + "i" * 200),
                   BuildLine("Step 1/3"), ImageBuilt("reg/" + "i" * 200, timedelta(seconds=40)), ImageReused("reg/x"),
                   EnvironmentCreating(env), EnvironmentChanged(env), EnvironmentReused(env),
-                  InstanceTypeChanging(env, "t3.small", "t3.medium"), Deploying(env, "v" * 100),
+                  InstanceTypeChanging(env, "t3.small", "t3.medium"),
+                  SettingsChanging(env, tuple(f"VARIABLE_{i}_{'X' * 100}" for i in range(30)), "/" + "h" * 1000),
+                  Deploying(env, "v" * 100),
                   LiveWithWarnings(env, (LONG_TEXT[:500],) * 3)]
         for second, event in enumerate(events * 20):
             progress.apply(event, NOW + timedelta(seconds=second))

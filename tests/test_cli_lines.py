@@ -22,6 +22,7 @@ EXAMPLES = {
     progress.EnvironmentReused: progress.EnvironmentReused(ENV),
     progress.EnvironmentChanged: progress.EnvironmentChanged(ENV),
     progress.InstanceTypeChanging: progress.InstanceTypeChanging(ENV, "t3.small", "t3.medium"),
+    progress.SettingsChanging: progress.SettingsChanging(ENV, ("API_KEY", "GREETING"), "/healthz"),
     progress.Deploying: progress.Deploying(ENV, "feature-x-0123456789ab-1"),
     progress.LiveWithWarnings: progress.LiveWithWarnings(ENV, ("WARN: 1 of 1 instances have high CPU",)),
 }

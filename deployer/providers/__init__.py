@@ -1,11 +1,12 @@
 """Where feature environments run, behind one small interface."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from deployer.app_config import NO_CONFIG, AppConfig, facts_of, render_env
 from deployer.app_logs import AppLogs
 from deployer.environment import Environment
 from deployer.build.git import Commit
@@ -24,6 +25,15 @@ class Release:
     image_uri: str
     dockerrun_template: str | None
     ttl: timedelta  # a redeploy renews the lifetime to at least now + ttl
+    config: AppConfig = NO_CONFIG  # the branch's deploybot.yml at this commit
+    # Variables resolved for this deploy (secrets, the database's URL): never logged, shown or bundled.
+    resolved: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def variables(self, env: Environment) -> dict[str, str]:
+        """What the app gets in its environment besides deploybot's own: the file's `env` with the
+        environment's facts filled in, then what was resolved."""
+        facts = facts_of(self.feature, env.url, self.commit.sha, env.name)
+        return {**render_env(self.config.env, facts), **self.resolved}
 
 
 class Provider(Protocol):

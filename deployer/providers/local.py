@@ -97,7 +97,7 @@ class LocalProvider:
         self._timeout = deploy_timeout.total_seconds()
         self._bind = bind
         # Readiness is asked where the containers run: this machine, or DOCKER_HOST's.
-        self._probe = probe or (lambda port: _answers_http(engine_host, port))
+        self._probe = probe or (lambda port, path: _answers_http(engine_host, port, path))
         self._port_free = port_free or (_port_free if engine_host == "127.0.0.1" else lambda port: True)
 
     # deploy -------------------------------------------------------------------
@@ -133,23 +133,27 @@ class LocalProvider:
 
     def deploy(self, env: Environment, prepared: Release, now: datetime, report: Report) -> Environment:
         report(Deploying(env, prepared.image_uri))
-        container = self._replace(env, prepared.image_uri, {**env.tags, IMAGE_LABEL: prepared.image_uri})
-        return self._wait_healthy(env, container, report)
+        container = self._replace(env, prepared, {**env.tags, IMAGE_LABEL: prepared.image_uri})
+        return self._wait_healthy(env, container, report, prepared.config.port or self._app_port,
+                                  prepared.config.health_check_path)
 
-    def _replace(self, env: Environment, image: str, labels: dict[str, str]) -> Any:
+    def _replace(self, env: Environment, release: Release, labels: dict[str, str]) -> Any:
         self._remove(env.id)
         port = int(labels[PORT_LABEL])
+        own = {"DEPLOYBOT_FEATURE": env.feature or "", "DEPLOYBOT_ENVIRONMENT": env.name,
+               "DEPLOYBOT_COMMIT": release.commit.sha}
         try:
             return self._docker.containers.run(
-                image, name=env.id, detach=True, labels=labels,
-                ports={f"{self._app_port}/tcp": (self._bind, port)},
-                environment={"DEPLOYBOT_FEATURE": env.feature or "", "DEPLOYBOT_ENVIRONMENT": env.name},
+                release.image_uri, name=env.id, detach=True, labels=labels,
+                ports={f"{release.config.port or self._app_port}/tcp": (self._bind, port)},
+                environment={**release.variables(env), **own},
                 restart_policy={"Name": "unless-stopped"},
             )
         except docker.errors.APIError as err:
             raise CloudError(f"Docker could not start {env.id}: {err.explanation or err}") from err
 
-    def _wait_healthy(self, env: Environment, container: Any, report: Report) -> Environment:
+    def _wait_healthy(self, env: Environment, container: Any, report: Report, app_port: int,
+                      path: str | None) -> Environment:
         port = int(env.tags[PORT_LABEL])
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
@@ -164,14 +168,15 @@ class LocalProvider:
                 raise EnvironmentFailed(f"The container of {env.name} {how}, so it is stopped (the environment "
                                         "stays until it expires, or a redeploy fixes it); its last log lines:",
                                         details=lines)
-            if container.status == "running" and self._probe(port):
+            if container.status == "running" and self._probe(port, path):
                 ready = self._environment(container)
                 report(EnvironmentChanged(ready))
                 return ready
             self._stopping.check()  # a safe point: the deploy that resumes it starts the container again
             time.sleep(0.2)
         raise DeployTimeout(
-            f"{env.name} started but did not answer HTTP on port {self._app_port} within "
+            f"{env.name} started but did not answer HTTP on port {app_port}"
+            + (f" at {path} with a success" if path else "") + " within "
             f"{int(self._timeout)}s; it may still be starting.",
             details=_last_lines(container),
         )
@@ -311,12 +316,13 @@ def engine_host(docker_host: str | None) -> str:
     return parts.hostname if parts.scheme in ("tcp", "ssh", "http", "https") and parts.hostname else "127.0.0.1"
 
 
-def _answers_http(host: str, port: int) -> bool:
+def _answers_http(host: str, port: int, path: str | None = None) -> bool:
+    """Up: any HTTP answer at `/`, or a success (2xx, 3xx) at the health check path the app's deploybot.yml names."""
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=1):
+        with urllib.request.urlopen(f"http://{host}:{port}{path or '/'}", timeout=1):
             return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means the app is up
+    except urllib.error.HTTPError as error:
+        return path is None or error.code < 400  # at `/`, any HTTP answer means the app is up
     except (urllib.error.URLError, OSError):
         return False
 

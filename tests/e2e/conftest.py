@@ -24,7 +24,7 @@ SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-test"
 LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 # Branches beyond the app repo's own, one per scenario so tests don't share environments.
-EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail", "queue-me", "cli-branch", "reuse-me",
+EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail", "yml-settings", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted",
                   "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building",
                   "kill-deploying", "kill-dying", "build-fails-fast", "ow-storedown", "observed", "slot-a", "slot-b",
@@ -36,6 +36,9 @@ EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail",
                   *(f"stop-{what}-{store}" for what in ("a", "b", "build", "late", "intake", "redeploy")
                     for store in ("sqlite", "postgresql"))]
 BROKEN_BUILD = {"build-fails-fast": {"Dockerfile": BROKEN_DOCKERFILE}}
+# Branches whose deploybot.yml asks for settings of their own.
+CONFIGURED = {"yml-settings": {"deploybot.yml": 'health_check_path: /healthz\nenv:\n  PUBLIC_URL: "{url}"\n'
+                                                '  GREETING: "hello {feature}"\n'}}
 # Builds slowly (5 s), whatever the engine's cache holds: a file new to each session comes before the
 # slow step (on a machine that ran the suite before, a cached build takes no time, and a test that
 # acts while it builds would find it over).
@@ -80,7 +83,8 @@ def docker_world() -> str:
 @pytest.fixture(scope="session")
 def app_repo(tmp_path_factory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("app-repo")
-    url = make_app_repo(root, {b: {"BRANCH.txt": b, **SLOW_BUILD.get(b, {}), **BROKEN_BUILD.get(b, {})}
+    url = make_app_repo(root, {b: {"BRANCH.txt": b, **SLOW_BUILD.get(b, {}), **BROKEN_BUILD.get(b, {}),
+                                   **CONFIGURED.get(b, {})}
                                for b in EXTRA_BRANCHES})
     return root, url
 

@@ -238,6 +238,32 @@ def test_the_logs_button_posts_the_apps_tail_in_the_thread_and_never_its_link(bo
     assert "X-Amz-Signature" not in everything and "Signature=" not in everything
 
 
+def _options(moto, name: str) -> dict[tuple[str, str], str]:
+    described = moto.client("elasticbeanstalk").describe_configuration_settings(
+        ApplicationName=APPLICATION, EnvironmentName=name)["ConfigurationSettings"][0]["OptionSettings"]
+    return {(o["Namespace"], o["OptionName"]): o.get("Value") for o in described}
+
+
+def test_a_branchs_deploybot_yml_gives_its_environment_variables_and_a_health_path(bot, slack, moto):
+    bot.driver.slash(text="yml-settings")
+    root = root_of(slack, "yml-settings")
+    thread = finished(slack, root)
+    assert thread[-1].startswith(":rocket:"), thread
+    assert any(t.startswith("Giving `yml-settings` its variables `GREETING`, `PUBLIC_URL` and its health check "
+                            "path `/healthz`") for t in thread), thread
+    (env,) = _live(moto, "yml-settings")
+    options = _options(moto, "yml-settings")
+    variables = "aws:elasticbeanstalk:application:environment"
+    assert options[(variables, "PUBLIC_URL")] == f"http://{env['CNAME']}"
+    assert options[(variables, "GREETING")] == "hello yml-settings"
+    assert options[("aws:elasticbeanstalk:application", "Application Healthcheck URL")] == "/healthz"
+
+    # The same commit again: the environment runs those settings already, so only the version is deployed.
+    bot.driver.slash(text="yml-settings")
+    again = finished(slack, root_of(slack, "yml-settings", after=1))
+    assert again[-1].startswith(":rocket:") and not any(t.startswith("Giving") for t in again), again
+
+
 def test_a_build_failure_shows_the_end_of_the_build_log(bot, slack):
     bot.driver.slash(text="broken-build")
     thread = finished(slack, root_of(slack, "broken-build"))

@@ -23,6 +23,15 @@ PLANTED = "planted-credential-4e1d"  # the bot's AWS secret, which the chatty ap
 CHATTY_DOCKERFILE = (f'FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\n'
                      f'CMD ["sh", "-c", "echo chatty app starting; echo using key {PLANTED}; '
                      'exec httpd -f -v -p 8080 -h /www"]\n')
+# An app configured by its deploybot.yml: its own port and health path, variables with the environment's facts.
+CONFIGURED = {
+    "Dockerfile": (f'FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\n'
+                   'CMD ["sh", "-c", "env | sort > /www/env.txt; echo ok > /www/healthz; '
+                   'exec httpd -f -p 9090 -h /www"]\n'),
+    "deploybot.yml": ('port: 9090\nhealth_check_path: /healthz\nenv:\n  PUBLIC_URL: "{url}"\n'
+                      '  GREETING: "hello {feature}"\n  WORKERS: 4\n'),
+}
+BAD_CONFIG = {"deploybot.yml": "port: 8080\nenv:\n  GREETING: hi\n  9LIVES: x\n"}
 VOLUME_DOCKERFILE = (f'FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nVOLUME /data\n'
                      'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
 
@@ -32,6 +41,7 @@ def local(tmp_path_factory, docker_world):
     root = tmp_path_factory.mktemp("local-repo")
     url = make_app_repo(root, {"crash": {"Dockerfile": CRASH_DOCKERFILE},
                                "chatty": {"Dockerfile": CHATTY_DOCKERFILE},
+                               "configured": CONFIGURED, "bad-config": BAD_CONFIG,
                                "keeps-data": {"Dockerfile": VOLUME_DOCKERFILE}})
     work = tmp_path_factory.mktemp("local-work")
     env = {
@@ -120,6 +130,28 @@ def test_logs_show_the_apps_last_lines_with_the_bots_secrets_redacted(local):
     assert "crashing on purpose" in _deploybot(env, "logs", "crash").stdout
     missing = _deploybot(env, "logs", "never-deployed")
     assert missing.returncode == 3 and "No live environment for `never-deployed`" in missing.stderr
+
+
+def test_a_branchs_deploybot_yml_sets_its_port_health_path_and_variables(local):
+    _, env, client = local
+    deployed = _deploybot(env, "deploy", "configured")
+    assert deployed.returncode == 0, deployed.stderr
+    url = deployed.stdout.strip()
+    variables = dict(line.split("=", 1) for line in page(f"{url}/env.txt").splitlines())
+    assert variables["PUBLIC_URL"] == url and variables["GREETING"] == "hello configured"
+    assert variables["WORKERS"] == "4" and variables["DEPLOYBOT_FEATURE"] == "configured"
+    assert len(variables["DEPLOYBOT_COMMIT"]) == 40
+    (binding,) = client.containers.get("deploybot-tl-configured").attrs["HostConfig"]["PortBindings"]["9090/tcp"]
+    assert url.endswith(f":{binding['HostPort']}")
+
+
+def test_an_invalid_deploybot_yml_is_answered_with_its_line_and_nothing_is_made(local):
+    _, env, client = local
+    refused = _deploybot(env, "deploy", "bad-config")
+    assert refused.returncode == 2, refused.stderr
+    assert "deploybot.yml, line 4: `env.9LIVES`: a variable name is letters" in refused.stderr
+    assert "A valid deploybot.yml, every key optional:" in refused.stderr
+    assert not client.containers.list(all=True, filters={"name": "deploybot-tl-bad-config"})
 
 
 def test_the_reaper_removes_exactly_deploybots_expired_containers(local):

@@ -10,7 +10,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, TypeVar
@@ -298,21 +298,27 @@ class BeanstalkGateway:
         return _started(self._eb.update_environment(EnvironmentId=env_id, VersionLabel=label))
 
     @translated("change the environment's configuration")
-    def update_options(self, env_id: str, options: Mapping[tuple[str, str], str]) -> Started:
+    def update_options(self, env_id: str, options: Mapping[tuple[str, str], str],
+                       remove: Iterable[tuple[str, str]] = ()) -> Started:
         """Beanstalk refuses a version and options in one UpdateEnvironment (InvalidParameterCombination)."""
         return _started(self._eb.update_environment(
             EnvironmentId=env_id,
             OptionSettings=[{"Namespace": ns, "OptionName": opt, "Value": v} for (ns, opt), v in options.items()],
+            OptionsToRemove=[{"Namespace": ns, "OptionName": opt} for ns, opt in remove],
         ))
 
     @translated("read the environment's configuration")
-    def option(self, env_name: str, namespace: str, name: str) -> str | None:
-        """One option's value as the environment runs it (not a pending change's)."""
+    def options(self, env_name: str) -> dict[tuple[str, str], str]:
+        """Every option as the environment runs it (not a pending change's)."""
         described = self._eb.describe_configuration_settings(
             ApplicationName=self.application, EnvironmentName=env_name)["ConfigurationSettings"]
         deployed = [d for d in described if d.get("DeploymentStatus", "deployed") == "deployed"] or described
-        return next((o.get("Value") for d in deployed[:1] for o in d.get("OptionSettings", [])
-                     if (o.get("Namespace"), o.get("OptionName")) == (namespace, name)), None)
+        return {(o.get("Namespace", ""), o.get("OptionName", "")): o.get("Value", "")
+                for d in deployed[:1] for o in d.get("OptionSettings", []) if "Value" in o}
+
+    def option(self, env_name: str, namespace: str, name: str) -> str | None:
+        """One option's value as the environment runs it."""
+        return self.options(env_name).get((namespace, name))
 
     @translated("read the environment's events")
     def events(

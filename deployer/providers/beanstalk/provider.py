@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from deployer.app_logs import AppLogs
 from deployer.providers.beanstalk.app_logs import POLL_INTERVAL, TAIL_TIMEOUT, AppLogReader
+from deployer.providers.beanstalk.variables import ENV_NAMESPACE, HEALTH_CHECK, MANAGED, configuration_changes
 from deployer.providers.beanstalk.gateway import BeanstalkGateway, Started
 from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
@@ -17,7 +18,7 @@ from deployer.errors import (
 )
 from deployer.naming import cname_prefixes, environment_name, version_environment, version_label
 from deployer.providers.beanstalk.poller import Poller
-from deployer.progress import Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings
+from deployer.progress import Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings, SettingsChanging
 from deployer.providers import Release, Report
 from deployer.request import DeployRequest
 
@@ -96,7 +97,7 @@ class BeanstalkProvider:
     def prepare(self, release: Release) -> Prepared:
         values = {
             "IMAGE": release.image_uri,
-            "APP_PORT": self._app_port,
+            "APP_PORT": release.config.port or self._app_port,
             "FEATURE": release.feature,
             "COMMIT": release.commit.sha,
             "ENVIRONMENT": environment_name(release.feature, self._prefix),
@@ -178,6 +179,7 @@ class BeanstalkProvider:
             raise
         since = datetime.now().astimezone() - EVENT_SLACK
         self._change_instance_type(env, self._instance_types.pop(env.id, None), since, report)
+        self._apply_settings(env, prepared.release, since, report)
         deadline = time.monotonic() + self._deploy_timeout
         started = self._when_ready(env, lambda: self._eb.deploy_version(env.id, label), f"{env.name} to take {label}")
         report(Deploying(started.environment, label))
@@ -193,6 +195,25 @@ class BeanstalkProvider:
             causes = [e.message for e in self._eb.events(env.id, since, severity="WARN")]
             report(LiveWithWarnings(env, tuple(causes[-CAUSES_SHOWN:])))
         return replace(env, tags=tags, arn=arn)
+
+    def _apply_settings(self, env: Environment, release: Release, since: datetime, report: Report) -> None:
+        """Give the environment the variables and health check path of the branch's deploybot.yml, in an
+        update of its own before the version's, when it does not run them already."""
+        changes, removals = configuration_changes(self._eb.options(env.name), release.variables(env),
+                                                  release.config.health_check_path)
+        if not changes and not removals:
+            return
+        names = tuple(sorted({name for (namespace, name) in [*changes, *removals]
+                              if namespace == ENV_NAMESPACE and name != MANAGED}))
+        report(SettingsChanging(env, names, release.config.health_check_path if HEALTH_CHECK in changes else None))
+        what = f"{env.name} to take the settings of deploybot.yml"
+        started = self._when_ready(env, lambda: self._eb.update_options(env.id, changes, removals), what)
+        changed, env = self._outcome(env, started.request_id, since, time.monotonic() + self._deploy_timeout, what,
+                                     report, red_grace=False)
+        if not changed:
+            raise EnvironmentFailed(
+                f"Beanstalk could not give {env.name} the settings of deploybot.yml, so the version was not "
+                "deployed; the environment runs as before.", details=self._event_lines(env, since))
 
     def _change_instance_type(self, env: Environment, wanted: str | None, since: datetime, report: Report) -> None:
         """Give a reused environment the instance type its deploy asks for, in an update of its own before

@@ -133,6 +133,13 @@ def _reap(settings: Settings, *, dry_run: bool) -> int:
         print(f"removed {report.images_removed} local image(s) no live environment runs")
     if not dry_run and report.registry_images_deleted:
         print(f"deleted {report.registry_images_deleted} image(s) from the registry that no live environment runs")
+    for name in report.databases_dropped:
+        print(f"dropped the database of {name}, torn down")
+    for name, error in report.databases_failed:
+        print(f"FAILED to drop the database of {name}: {error}", file=sys.stderr)
+    for name in report.orphan_databases:
+        print(f"left database {name}: deploybot made it, its environment is gone without a tear down on record; "
+              "drop it yourself once nobody needs it")
     if not acted and not report.failed:
         print("Nothing to terminate." if not dry_run else "Nothing would be terminated.")
     return 1 if report.failed else 0

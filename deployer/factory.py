@@ -1,6 +1,7 @@
 """Builds the deployment library's objects from settings, at the entry point only."""
 from __future__ import annotations
 
+import functools
 import os
 from datetime import timedelta
 from collections.abc import Callable
@@ -37,6 +38,9 @@ from deployer.lifecycle.reaper import Reaper
 from deployer.build.registry import (
     SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository,
 )
+from deployer.databases import Databases
+from deployer.resources import AppResources
+from deployer.secrets import secret_reader
 from deployer.settings import Settings
 from deployer.stopping import Stopping
 from deployer.build.slots import BuildSlots, engine_lock_file
@@ -191,6 +195,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     manager = EnvironmentManager(
         provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs), claims
     )
+    resources = app_resources(settings, session, store)
     deployer = Deployer(
         GitRepo(settings.git_url, settings.work_dir / "git"),
         builder,
@@ -203,9 +208,22 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         # The local provider runs no Dockerrun file, so a branch's template is left alone there.
         dockerrun=DockerrunPolicy(frozenset(settings.dockerrun_allow)) if settings.provider == "beanstalk" else None,
         stopping=stopping,
+        resources=resources,
     )
-    reaper = Reaper(provider, store, utcnow, claims, images, keep_history=timedelta(days=settings.history_days))
+    reaper = Reaper(provider, store, utcnow, claims, images, keep_history=timedelta(days=settings.history_days),
+                    databases=resources.databases)
     return Services(deployer, manager, reaper, store, claims, stopping)
+
+
+def app_resources(settings: Settings, session: boto3.session.Session, store: Store) -> AppResources:
+    """Secrets and databases for branches whose deploybot.yml asks for them, made on first use."""
+    def databases() -> Databases | None:
+        if settings.database_url is None:
+            return None
+        return Databases(settings.database_url.get_secret_value(), store, host=settings.database_host)
+
+    reader = functools.cache(lambda: secret_reader(settings, session))
+    return AppResources(reader, functools.cache(databases))
 
 
 def build_local_provider(settings: Settings, docker: object, slots: BuildSlots | None = None,

@@ -9,6 +9,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from deployer.app_logs import redact
+from deployer.resources import NO_RESOURCES, AppResources
 from deployer import app_config
 from deployer.build.dockerrun import DockerrunPolicy
 from deployer.durations import format_duration
@@ -72,6 +74,7 @@ class Deployer:
         slots: BuildSlots | None = None,
         dockerrun: DockerrunPolicy | None = DEFAULT_DOCKERRUN,
         stopping: Stopping | None = None,
+        resources: AppResources = NO_RESOURCES,
     ) -> None:
         """`dockerrun` checks the branch's Dockerrun template; None when the provider runs none (local).
         Once `stopping` is set, a deploy stops with Interrupted at its next report (deployer/stopping.py)."""
@@ -86,6 +89,7 @@ class Deployer:
         self.manager = manager
         self._slots = slots or BuildSlots(1)
         self._stopping = stopping or Stopping()
+        self._resources = resources  # what a branch's deploybot.yml asks for: secrets, a database
 
     def resolve(self, feature: str) -> Commit:
         """The branch's current commit; BranchNotFound before anything is built."""
@@ -130,10 +134,22 @@ class Deployer:
         template = self._git.read_file(commit.sha, self._dockerrun_template)
         if template is not None and self._dockerrun is not None:  # whoever pushed wrote it: check it before anything
             self._dockerrun.check(template, image.uri, source=f"`{self._dockerrun_template}` on `{commit.branch}`")
-        prepared = self.provider.prepare(Release(request.feature, commit, image.uri, template, request.ttl, config))
-        env, created, built = self._image_and_environment(request, commit, image, report)
-        self._stopping.check()
-        env = self.provider.deploy(env, prepared, self._clock(), report)
+        env_name = self.provider.name_for(request.feature)
+        provided = self._resources.provide(config, request.feature, env_name)
+        started = False
+        try:
+            release = Release(request.feature, commit, image.uri, template, request.ttl, config, provided.variables)
+            prepared = self.provider.prepare(release)
+            env, created, built = self._image_and_environment(request, commit, image, report)
+            self._stopping.check()
+            started = True
+            env = self.provider.deploy(env, prepared, self._clock(), report)
+        except DeployError as error:
+            if not started:  # nothing ran against the database this deploy made
+                self._resources.abandon(provided, env_name)
+            error.details = [redact(line, provided.secrets()) for line in error.details]
+            error.message = redact(error.message, provided.secrets())
+            raise
         if self.manager:
             self.manager.write_expiry(env)
         took = timedelta(seconds=time.monotonic() - started)

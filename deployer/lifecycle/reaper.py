@@ -9,9 +9,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from deployer.store.claims import DOING, EXTEND, REAP, Claims
+from deployer.store.claims import DOING, EXTEND, REAP, TEAR_DOWN, Claims
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, LAUNCHING, READY, TERMINATING, UPDATING, Environment, iso
 from deployer.errors import Busy, DeployError
@@ -19,6 +19,9 @@ from deployer.build.image_sweep import ImageSweep
 from deployer.lifecycle.expiry import (
     MalformedLifetime, effective_expiry, is_expired, lifetime_of, parse_time, tags_behind,
 )
+
+if TYPE_CHECKING:
+    from deployer.databases import Databases
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,9 @@ class ReapReport:
     registry_images_deleted: int = 0
     versions_deleted: list[str] = field(default_factory=list)
     versions_failed: list[str] = field(default_factory=list)
+    databases_dropped: list[str] = field(default_factory=list)  # of environments torn down
+    databases_failed: list[tuple[str, str]] = field(default_factory=list)
+    orphan_databases: list[str] = field(default_factory=list)  # deploybot's, environment gone otherwise: reported
 
     def of(self, action: Action) -> list[Decision]:
         return [d for d in self.decisions if d.action == action]
@@ -123,8 +129,10 @@ class ReapReport:
 
 class Reaper:
     def __init__(self, provider, store, clock: Callable[[], datetime], claims: Claims,  # type: ignore[no-untyped-def]
-                 images: ImageSweep | None = None, keep_history: timedelta = timedelta(days=90)) -> None:
+                 images: ImageSweep | None = None, keep_history: timedelta = timedelta(days=90),
+                 databases: Callable[[], Databases | None] = lambda: None) -> None:
         self._provider = provider
+        self._databases = databases  # deploybot.yml's databases, made on first use (none without a server)
         self._store = store
         self._clock = clock
         self._claims = claims
@@ -147,6 +155,7 @@ class Reaper:
         for decision in report.of("malformed"):
             log.debug("not reaping %s: %s", decision.env.name, decision.reason)
         self._sweep(report)
+        self._clean_databases(live, now, report)
         try:
             report.pruned = self._store.prune(now - self._keep_history)
         except DeployError as error:  # the store is away for a moment: the next pass prunes
@@ -203,6 +212,46 @@ class Reaper:
         self._store.log(now, "terminate", decision.actor or REAPER, decision.reason, env_id=env.id, name=env.name)
         log.info("terminated %s: %s", env.name, decision.reason)
         report.terminated.append(decision)
+
+    def _clean_databases(self, live: list[Environment], now: datetime, report: ReapReport) -> None:
+        """Drop the database of each environment torn down since (by anyone: a click, a pass, the command
+        line), under its branch's claim, so a deploy making the branch a new one never meets it; report
+        deploybot's databases whose environment went some other way, never dropping them."""
+        databases = self._databases()
+        if databases is None:
+            return
+        live_names = {env.name for env in live} - {decision.env.name for decision in report.terminated}
+        waiting = []
+        for gone in self._store.recall_all():
+            if gone.terminated_at is None or gone.cleaned_at is not None or gone.name in live_names:
+                continue
+            claim = self._claims.take(gone.feature or gone.name, TEAR_DOWN)
+            if claim is None:  # a deploy of the branch is on: the next pass
+                waiting.append(gone.name)
+                continue
+            try:
+                self._claims.check(claim)
+                if databases.drop(gone.name):
+                    report.databases_dropped.append(gone.name)
+                self._store.mark_cleaned(gone.env_id, now)
+            except DeployError as error:  # the next pass tries again
+                log.warning("dropping the database of %s failed: %s", gone.name, error.message)
+                report.databases_failed.append((gone.name, error.message))
+            finally:
+                self._claims.release(claim)
+        # A branch being deployed may have its database before its environment exists.
+        in_hand = {self._provider.name_for(key) for key in self._claims.live()}
+        try:
+            orphans = databases.orphans(live_names | in_hand | set(waiting)
+                                        | {name for name, _ in report.databases_failed})
+        except DeployError as error:
+            log.warning("looking for databases left behind failed: %s", error.message)
+            return
+        report.orphan_databases = [record.name for record in orphans]
+        for record in orphans:
+            log.warning("database %s (of environment %s) belongs to deploybot but its environment is gone and "
+                        "deploybot has no tear down of it on record: drop it yourself once it is not needed",
+                        record.name, record.env_name)
 
     def _decide_again(self, env: Environment, now: datetime) -> Decision | None:
         fresh = self._provider.get(env.id)

@@ -43,6 +43,7 @@ EXPOSE {APP_PORT}
 CMD ["sh", "-c", "sleep 5; exec httpd -f -p {APP_PORT} -h /www"]
 """
 _DATE = re.compile(r"<!date\^(\d+)\^")
+HOME_ANA, HOME_CAT = "ow-home-ana", "ow-home-cat"  # test 4: two people's Home tabs
 REQUEST_LINE = "handled: GET /index.html 200 from 10.1.2.3"
 CHATTY = "ow-chatty"  # test 3: an app that writes a lot, the bot's signing secret among it
 CHATTY_DOCKERFILE = f"""\
@@ -59,7 +60,9 @@ def world(slack, docker_world, logs, tmp_path_factory):
     root = tmp_path_factory.mktemp("one-writer-repo")
     url = make_app_repo(root, {KEEP: {"index.html": page_for(KEEP)},
                                BUSY: {"index.html": page_for(BUSY), "Dockerfile": SLOW_DOCKERFILE},
-                               CHATTY: {"index.html": page_for(CHATTY), "Dockerfile": CHATTY_DOCKERFILE}})
+                               CHATTY: {"index.html": page_for(CHATTY), "Dockerfile": CHATTY_DOCKERFILE},
+                               # Branches of their own: the Slack stand-in is shared with other modules' threads.
+                               **{b: {"index.html": page_for(b)} for b in (HOME_ANA, HOME_CAT)}})
     work = tmp_path_factory.mktemp("one-writer-work")
     repository = f"one-writer-{uuid.uuid4().hex[:8]}"  # new images: the first build of a commit really builds
     env = {
@@ -297,14 +300,14 @@ def _home_button(view: dict, env_id: str, action_id: str) -> dict:
 
 def test_the_home_tab_shows_each_person_theirs_first_and_its_buttons_work_there(world, slack):
     bot, client, _ = world
-    ana, cat = f"deploybot-{PREFIX}feature-x", f"deploybot-{PREFIX}feature-y"
-    _deploy(bot, slack, "feature-x", user="U0ANA")
-    _deploy(bot, slack, "feature-y", user="U0CAT")
+    ana, cat = f"deploybot-{PREFIX}{HOME_ANA}", f"deploybot-{PREFIX}{HOME_CAT}"
+    _deploy(bot, slack, HOME_ANA, user="U0ANA")
+    _deploy(bot, slack, HOME_CAT, user="U0CAT")
 
     assert bot.driver.app_home_opened("U0ANA").status_code == 200
     assert bot.driver.app_home_opened("U0CAT").status_code == 200
-    mine = _home(slack, "U0ANA", "feature-y")
-    theirs = _home(slack, "U0CAT", "feature-x")
+    mine = _home(slack, "U0ANA", HOME_CAT)
+    theirs = _home(slack, "U0CAT", HOME_ANA)
     assert _cards(mine).index(ana) < _cards(mine).index(cat)  # yours first, then the team's
     assert _cards(theirs).index(cat) < _cards(theirs).index(ana)
 
@@ -324,10 +327,10 @@ def test_the_home_tab_shows_each_person_theirs_first_and_its_buttons_work_there(
         blocks = world.home_tabs["U0ANA"]["blocks"]
         return next((b["text"]["text"] for b in blocks if b.get("block_id") == "home:note"), "")
 
-    refusal = slack.wait_for(lambda s: "feature-y" in note(s) and note(s), timeout=20, what="the refusal on the tab")
+    refusal = slack.wait_for(lambda s: HOME_CAT in note(s) and note(s), timeout=20, what="the refusal on the tab")
     assert "owner" in refusal and cat in _cards(slack.home_tabs["U0ANA"]), refusal
     button = _home_button(slack.home_tabs["U0CAT"], cat, TEAR_DOWN)
     assert bot.driver.home_action(TEAR_DOWN, button["value"], slack.home_tabs["U0CAT"],
                                   user_id="U0CAT").status_code == 200
-    slack.wait_for(lambda s: cat not in _cards(s.home_tabs["U0CAT"]), timeout=30, what="feature-y off the tab")
+    slack.wait_for(lambda s: cat not in _cards(s.home_tabs["U0CAT"]), timeout=30, what=f"{HOME_CAT} off the tab")
     assert not client.containers.list(all=True, filters={"name": cat})

@@ -24,7 +24,8 @@ SIGNING_SECRET = "e2e-signing-secret"
 BOT_TOKEN = "xoxb-test"
 LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 # Branches beyond the app repo's own, one per scenario so tests don't share environments.
-EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail", "yml-settings", "queue-me", "cli-branch", "reuse-me",
+EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail", "yml-settings", "yml-secrets",
+                  "yml-secret-missing", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted",
                   "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building",
                   "kill-deploying", "kill-dying", "build-fails-fast", "ow-storedown", "observed", "slot-a", "slot-b",
@@ -38,7 +39,10 @@ EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail",
 BROKEN_BUILD = {"build-fails-fast": {"Dockerfile": BROKEN_DOCKERFILE}}
 # Branches whose deploybot.yml asks for settings of their own.
 CONFIGURED = {"yml-settings": {"deploybot.yml": 'health_check_path: /healthz\nenv:\n  PUBLIC_URL: "{url}"\n'
-                                                '  GREETING: "hello {feature}"\n'}}
+                                                '  GREETING: "hello {feature}"\n'},
+              "yml-secrets": {"deploybot.yml": "secrets:\n  API_KEY: /deploybot/{feature}/API_KEY\n"
+                                               "  SHARED_TOKEN: /deploybot/{feature}/SHARED_TOKEN\n"},
+              "yml-secret-missing": {"deploybot.yml": "secrets:\n  NOPE: /deploybot/{feature}/NOPE\n"}}
 # Builds slowly (5 s), whatever the engine's cache holds: a file new to each session comes before the
 # slow step (on a machine that ran the suite before, a cached build takes no time, and a test that
 # acts while it builds would find it over).

@@ -21,8 +21,8 @@ from deployer.pipeline import utcnow
 from deployer.errors import Busy, DeployError
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
-    ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, SettingsChanging,
-    WaitingForBuildSlot,
+    ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, ReleaseDone, ReleaseLine,
+    ReleaseRunning, SettingsChanging, WaitingForBuildSlot,
 )
 from deployer.lifecycle.reaper import REAPER_LEASE
 from deployer.request import limits_of, make_request
@@ -287,6 +287,12 @@ def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
             return f"reusing environment {env.name} ({env.status})"
         case EnvironmentChanged(env):
             return f"{env.name}: {env.status}, health {env.health}"
+        case ReleaseRunning(command):
+            return f"running the release command: {command}"
+        case ReleaseLine(line):
+            return f"  > {line}" if verbose else None
+        case ReleaseDone(_, took):
+            return f"release command done in {format_duration(took)}"
         case SettingsChanging(env, names, path):
             what = ", ".join(names) + (f" and health check path {path}" if path else "")
             return f"giving {env.name} its deploybot.yml settings: {what}"

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.mrkdwn import escape
-from bot.views import SECTION_LIMIT, Message, code, condition, context, progress_text, section
+from bot.views import SECTION_LIMIT, Message, clip, code, condition, context, progress_text, section
 from deployer.durations import format_duration
 from deployer.naming import version_commit
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, ImageBuilding, ImageBuilt,
-    InstanceTypeChanging, Progress, SettingsChanging, WaitingForBuildSlot,
+    InstanceTypeChanging, Progress, ReleaseDone, ReleaseLine, ReleaseRunning, SettingsChanging, WaitingForBuildSlot,
 )
 
 DONE, RUNNING, FAILED = ":white_check_mark:", ":hourglass_flowing_sand:", ":heavy_multiplication_x:"
@@ -55,7 +55,7 @@ class DeployProgress:
 
     def apply(self, event: Progress, at: datetime) -> bool:
         """Take one event in; whether the message changed."""
-        if isinstance(event, BuildLine):
+        if isinstance(event, BuildLine | ReleaseLine):
             return False
         self._end("queue", at)
         match event:
@@ -79,6 +79,13 @@ class DeployProgress:
                 # A Beanstalk environment (it has an ARN) takes minutes; a container, seconds.
                 slow = " (this takes a few minutes on AWS)" if env.arn else ""
                 self._start(f"Creating environment {code(env.name)}{slow}", at, key="env")
+            case ReleaseRunning(command):
+                self._start(f"Running the release command {code(clip(command, 200))}", at, key="release-command")
+            case ReleaseDone():
+                step = self._running("release-command")
+                if step is None:
+                    return False
+                step.mark, step.took = DONE, at - step.started
             case InstanceTypeChanging() | SettingsChanging():
                 self._start(progress_text(event) or "", at, key="env")
             case EnvironmentChanged(env):

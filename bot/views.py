@@ -15,7 +15,8 @@ from deployer.errors import CapReached, DeployError
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
-    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, SettingsChanging, WaitingForBuildSlot,
+    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, ReleaseDone, ReleaseRunning,
+    SettingsChanging, WaitingForBuildSlot,
 )
 
 SECTION_LIMIT = 3000
@@ -249,6 +250,10 @@ def progress_text(event: Progress) -> str | None:
             was = f" from {escape(current)}" if current else ""
             return (f"Changing the instance type of {code(env.name)}{was} to {escape(wanted)} "
                     "(Beanstalk replaces its instances) …")
+        case ReleaseRunning(command):
+            return f"Running the release command {code(clip(command, 200))} …"
+        case ReleaseDone(command, took):
+            return f"Release command done in {format_duration(took)}."
         case SettingsChanging(env, names, path):
             return f"Giving {code(env.name)} {settings_words(names, path)} from deploybot.yml …"
         case Deploying(env, label):

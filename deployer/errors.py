@@ -136,6 +136,13 @@ class DatabaseError(DeployError):
     title = "Database problem"
 
 
+class ReleaseFailed(DeployError):
+    """deploybot.yml's release command failed or timed out; `details` holds its last lines. Nothing was deployed."""
+
+    exit_code = 13
+    title = "Release command failed"
+
+
 class DeployTimeout(DeployError):
     exit_code = 7
     title = "Timed out"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from deployer.app_logs import redact
+from deployer.build.release import ReleaseRunner
 from deployer.resources import NO_RESOURCES, AppResources
 from deployer import app_config
 from deployer.build.dockerrun import DockerrunPolicy
@@ -22,7 +23,7 @@ from deployer.logs import bound
 from deployer.lifecycle.manager import EnvironmentManager
 from deployer.progress import (
     BuildLine, Progress, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
-    WaitingForBuildSlot,
+    ReleaseDone, ReleaseLine, ReleaseRunning, WaitingForBuildSlot,
 )
 from deployer.providers import Provider, Release, Report
 from deployer.build.registry import Registry, image_tag
@@ -75,6 +76,7 @@ class Deployer:
         dockerrun: DockerrunPolicy | None = DEFAULT_DOCKERRUN,
         stopping: Stopping | None = None,
         resources: AppResources = NO_RESOURCES,
+        releases: ReleaseRunner | None = None,
     ) -> None:
         """`dockerrun` checks the branch's Dockerrun template; None when the provider runs none (local).
         Once `stopping` is set, a deploy stops with Interrupted at its next report (deployer/stopping.py)."""
@@ -90,6 +92,7 @@ class Deployer:
         self._slots = slots or BuildSlots(1)
         self._stopping = stopping or Stopping()
         self._resources = resources  # what a branch's deploybot.yml asks for: secrets, a database
+        self._releases = releases  # made on first use, on the build engine
 
     def resolve(self, feature: str) -> Commit:
         """The branch's current commit; BranchNotFound before anything is built."""
@@ -143,6 +146,8 @@ class Deployer:
             env, created, built = self._image_and_environment(request, commit, image, report)
             self._stopping.check()
             started = True
+            if config.release:  # before the new version takes traffic; when it fails, the old one stays
+                self._release(release, env, report)
             env = self.provider.deploy(env, prepared, self._clock(), report)
         except DeployError as error:
             if not started:  # nothing ran against the database this deploy made
@@ -154,6 +159,21 @@ class Deployer:
             self.manager.write_expiry(env)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took)
+
+    def _release(self, release: Release, env: Environment, report: Report) -> None:
+        command = release.config.release or ""
+        report(ReleaseRunning(command))
+        started = time.monotonic()
+        own = {"DEPLOYBOT_FEATURE": release.feature, "DEPLOYBOT_ENVIRONMENT": env.name,
+               "DEPLOYBOT_COMMIT": release.commit.sha}
+        if self._releases is None:
+            self._releases = ReleaseRunner(self._builder.engine, pull=self._pull)
+        self._releases.run(release.image_uri, command, {**release.variables(env), **own},
+                           release.config.release_timeout, lambda line: report(ReleaseLine(line)))
+        report(ReleaseDone(command, timedelta(seconds=time.monotonic() - started)))
+
+    def _pull(self, uri: str) -> None:
+        self._builder.engine.images.pull(uri, auth_config=self._registry.auth_config())
 
     def _at_safe_points(self, report: Report) -> Report:
         """Every step a deploy reports (a build's every line too) is a point where it may stop."""

@@ -80,6 +80,26 @@ class SettingsChanging:
 
 
 @dataclass(frozen=True)
+class ReleaseRunning:
+    """deploybot.yml's release command runs in the new image, before it takes traffic."""
+
+    command: str
+
+
+@dataclass(frozen=True)
+class ReleaseDone:
+    command: str
+    took: timedelta
+
+
+@dataclass(frozen=True)
+class ReleaseLine:
+    """One line the release command printed (the command line shows them with --verbose)."""
+
+    line: str
+
+
+@dataclass(frozen=True)
 class LiveWithWarnings:
     """The deploy succeeded, but the environment's health is not Green (Yellow, or Grey for no data)."""
 
@@ -90,5 +110,5 @@ class LiveWithWarnings:
 Progress = (
     CommitResolved | WaitingForBuildSlot | ImageBuilding | ImageBuilt | ImageReused | BuildLine
     | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | InstanceTypeChanging | SettingsChanging
-    | Deploying | LiveWithWarnings
+    | ReleaseRunning | ReleaseLine | ReleaseDone | Deploying | LiveWithWarnings
 )

@@ -38,7 +38,8 @@ from deployer.errors import (
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
-    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, SettingsChanging, WaitingForBuildSlot,
+    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, ReleaseDone, ReleaseLine, ReleaseRunning,
+    SettingsChanging, WaitingForBuildSlot,
 )
 from deployer.repo_hosts.webhooks import BranchDeleted, PullRequest, Pushed
 
@@ -200,6 +201,8 @@ def test_the_living_progress_message():
                   EnvironmentCreating(env), EnvironmentChanged(env), EnvironmentReused(env),
                   InstanceTypeChanging(env, "t3.small", "t3.medium"),
                   SettingsChanging(env, tuple(f"VARIABLE_{i}_{'X' * 100}" for i in range(30)), "/" + "h" * 1000),
+                  ReleaseRunning("./manage.py migrate " + "`<!here>`" * 400), ReleaseLine("x" * 5000),
+                  ReleaseDone("./manage.py migrate", timedelta(seconds=4)),
                   Deploying(env, "v" * 100),
                   LiveWithWarnings(env, (LONG_TEXT[:500],) * 3)]
         for second, event in enumerate(events * 20):

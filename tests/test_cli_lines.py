@@ -23,6 +23,9 @@ EXAMPLES = {
     progress.EnvironmentChanged: progress.EnvironmentChanged(ENV),
     progress.InstanceTypeChanging: progress.InstanceTypeChanging(ENV, "t3.small", "t3.medium"),
     progress.SettingsChanging: progress.SettingsChanging(ENV, ("API_KEY", "GREETING"), "/healthz"),
+    progress.ReleaseRunning: progress.ReleaseRunning("./manage.py migrate"),
+    progress.ReleaseLine: progress.ReleaseLine("Applying shop.0001_initial... OK"),
+    progress.ReleaseDone: progress.ReleaseDone("./manage.py migrate", timedelta(seconds=4)),
     progress.Deploying: progress.Deploying(ENV, "feature-x-0123456789ab-1"),
     progress.LiveWithWarnings: progress.LiveWithWarnings(ENV, ("WARN: 1 of 1 instances have high CPU",)),
 }

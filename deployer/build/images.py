@@ -58,6 +58,11 @@ class ImageBuilder:
         self._engine_setting = engine_setting
 
     @property
+    def engine(self) -> Any:
+        """The engine it builds on (the release command runs there too: deployer/build/release.py)."""
+        return self._docker
+
+    @property
     def _api(self) -> Any:
         # Looked up on use: a lazily connected client then connects only when a build needs it,
         # and the start-up checks report a missing engine along with everything else.

@@ -31,6 +31,7 @@ CONFIGURED = {
     "deploybot.yml": ('port: 9090\nhealth_check_path: /healthz\nenv:\n  PUBLIC_URL: "{url}"\n'
                       '  GREETING: "hello {feature}"\n  WORKERS: 4\n'),
 }
+RELEASED = {"deploybot.yml": 'env:\n  GREETING: "hello {feature}"\nrelease: echo "release saw $GREETING"\n'}
 BAD_CONFIG = {"deploybot.yml": "port: 8080\nenv:\n  GREETING: hi\n  9LIVES: x\n"}
 VOLUME_DOCKERFILE = (f'FROM {BASE_IMAGE}\nCOPY index.html /www/index.html\nVOLUME /data\n'
                      'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
@@ -41,7 +42,7 @@ def local(tmp_path_factory, docker_world):
     root = tmp_path_factory.mktemp("local-repo")
     url = make_app_repo(root, {"crash": {"Dockerfile": CRASH_DOCKERFILE},
                                "chatty": {"Dockerfile": CHATTY_DOCKERFILE},
-                               "configured": CONFIGURED, "bad-config": BAD_CONFIG,
+                               "configured": CONFIGURED, "bad-config": BAD_CONFIG, "released": RELEASED,
                                "keeps-data": {"Dockerfile": VOLUME_DOCKERFILE}})
     work = tmp_path_factory.mktemp("local-work")
     env = {
@@ -143,6 +144,25 @@ def test_a_branchs_deploybot_yml_sets_its_port_health_path_and_variables(local):
     assert len(variables["DEPLOYBOT_COMMIT"]) == 40
     (binding,) = client.containers.get("deploybot-tl-configured").attrs["HostConfig"]["PortBindings"]["9090/tcp"]
     assert url.endswith(f":{binding['HostPort']}")
+
+
+def test_the_release_command_runs_in_the_new_image_before_it_takes_traffic_and_a_failing_one_deploys_nothing(local):
+    root, env, _ = local
+    first = _deploybot(env, "deploy", "released", "--verbose")
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.splitlines()
+    ran = next(i for i, line in enumerate(lines) if "> release saw hello released" in line)
+    assert ran < next(i for i, line in enumerate(lines) if "deploying " in line)  # before the new version
+    url = first.stdout.strip()
+    before = page(url)
+
+    add_commit(root, "released", "index.html", "<h1>never served</h1>\n")
+    add_commit(root, "released", "deploybot.yml", 'release: echo "migration 7 failed" && exit 4\n')
+    failed = _deploybot(env, "deploy", "released")
+    assert failed.returncode == 13, failed.stderr
+    assert "exited with code 4" in failed.stderr and "migration 7 failed" in failed.stderr
+    assert "keeps the version it had" in failed.stderr
+    assert page(url) == before  # the version it had still serves
 
 
 def test_an_invalid_deploybot_yml_is_answered_with_its_line_and_nothing_is_made(local):

@@ -105,3 +105,10 @@ def test_any_text_gives_a_config_or_a_message(text):
         parse(text)
     except AppConfigInvalid as error:
         assert error.message.startswith("deploybot.yml") and "Traceback" not in error.message
+
+
+def test_the_readme_and_the_reference_show_the_example_the_tests_use():
+    for doc in ("README.md", "docs/deploybot-yml.md"):
+        text = (ROOT / doc).read_text()
+        shown = "\n".join(line.removeprefix("  ") for line in text.splitlines()) + "\n"  # the README indents it
+        assert EXAMPLE in text or EXAMPLE in shown, doc

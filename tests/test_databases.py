@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,16 +18,12 @@ from deployer.databases import (
 )
 from deployer.errors import DatabaseError
 from deployer.store.state import DatabaseRecord, Store, engine_for
-from tests.world.postgres import Postgres, PostgresUnavailable
+from tests.world.postgres import (
+    ADMIN, ADMIN_PASSWORD, Postgres, PostgresUnavailable, admin_url, as_operators_server, seed_template,
+)
 from tests.world.processes import free_port
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
-ADMIN, ADMIN_PASSWORD = "deploybot_admin", "admin-secret-7f3k"
-PASSWORDS_CHECKED = """\
-local all all trust
-host all postgres 127.0.0.1/32 trust
-host all all 127.0.0.1/32 scram-sha-256
-"""
 
 
 # names and URLs: pure ------------------------------------------------------------------------
@@ -94,31 +89,8 @@ def server():
     except PostgresUnavailable as err:
         pytest.skip(str(err))
     with postgres:
-        hba = Path(postgres.data) / "pg_hba.conf"
-        hba.write_text(PASSWORDS_CHECKED)  # writing keeps the file's owner
-        with postgres.connect(autocommit=True) as conn:
-            conn.execute("SELECT pg_reload_conf()")
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
-                sql.Identifier(ADMIN), sql.Literal(ADMIN_PASSWORD)))
-        seed_template(postgres, "shop_seed", owner=ADMIN)
+        as_operators_server(postgres)
         yield postgres
-
-
-def seed_template(postgres: Postgres, name: str, *, owner: str) -> None:
-    """A template as an operator makes one: its tables owned by `owner`, marked IS_TEMPLATE."""
-    with postgres.connect(autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
-    with postgres.connect(name, autocommit=True) as conn:
-        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
-        conn.execute("CREATE TABLE products (id serial PRIMARY KEY, name text NOT NULL)")
-        conn.execute("INSERT INTO products (name) VALUES ('kettle'), ('teapot')")
-        conn.execute("CREATE VIEW product_names AS SELECT name FROM products")
-    with postgres.connect(autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE true").format(sql.Identifier(name)))
-
-
-def admin_url(server: Postgres, user: str = ADMIN, password: str = ADMIN_PASSWORD, port: int | None = None) -> str:
-    return f"postgresql://{user}:{password}@127.0.0.1:{port or server.port}/postgres"
 
 
 @pytest.fixture

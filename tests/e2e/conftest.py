@@ -25,7 +25,7 @@ BOT_TOKEN = "xoxb-test"
 LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 # Branches beyond the app repo's own, one per scenario so tests don't share environments.
 EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail", "yml-settings", "yml-secrets",
-                  "yml-secret-missing", "queue-me", "cli-branch", "reuse-me",
+                  "yml-secret-missing", "yml-db-a", "yml-db-b", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted",
                   "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building",
                   "kill-deploying", "kill-dying", "build-fails-fast", "ow-storedown", "observed", "slot-a", "slot-b",
@@ -42,7 +42,8 @@ CONFIGURED = {"yml-settings": {"deploybot.yml": 'health_check_path: /healthz\nen
                                                 '  GREETING: "hello {feature}"\n'},
               "yml-secrets": {"deploybot.yml": "secrets:\n  API_KEY: /deploybot/{feature}/API_KEY\n"
                                                "  SHARED_TOKEN: /deploybot/{feature}/SHARED_TOKEN\n"},
-              "yml-secret-missing": {"deploybot.yml": "secrets:\n  NOPE: /deploybot/{feature}/NOPE\n"}}
+              "yml-secret-missing": {"deploybot.yml": "secrets:\n  NOPE: /deploybot/{feature}/NOPE\n"},
+              **{b: {"deploybot.yml": "database:\n  template: shop_seed\n"} for b in ("yml-db-a", "yml-db-b")}}
 # Builds slowly (5 s), whatever the engine's cache holds: a file new to each session comes before the
 # slow step (on a machine that ran the suite before, a cached build takes no time, and a test that
 # acts while it builds would find it over).

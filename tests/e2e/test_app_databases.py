@@ -4,7 +4,6 @@ is torn down, and a database someone else made is never touched."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,10 +12,9 @@ from psycopg import sql
 from deployer.store.state import Store, engine_for
 from tests.e2e.helpers import page
 from tests.e2e.test_cli import _deploybot
-from tests.test_databases import ADMIN, PASSWORDS_CHECKED, admin_url, seed_template
 from tests.world.apprepo import BASE_IMAGE, make_app_repo
 from tests.world.dockerenv import docker_client
-from tests.world.postgres import Postgres, PostgresUnavailable
+from tests.world.postgres import Postgres, PostgresUnavailable, as_operators_server
 
 pytestmark = pytest.mark.e2e
 
@@ -35,14 +33,10 @@ def world(tmp_path_factory, docker_world):
     except PostgresUnavailable as err:
         pytest.skip(str(err))
     with postgres:  # a server of its own: its authentication is changed
-        (Path(postgres.data) / "pg_hba.conf").write_text(PASSWORDS_CHECKED)
+        admin = as_operators_server(postgres)
         with postgres.connect(autocommit=True) as conn:
-            conn.execute("SELECT pg_reload_conf()")
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD 'admin-secret-7f3k'").format(
-                sql.Identifier(ADMIN)))
             # Someone else's database, with the name deploybot would give branch db-theirs.
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(f"deploybot_{PREFIX}db-theirs")))
-        seed_template(postgres, "shop_seed", owner=ADMIN)
         root = tmp_path_factory.mktemp("db-repo")
         url = make_app_repo(root, {b: SHOWS_ITS_ENV for b in ("db-a", "db-b", "db-theirs")})
         work = tmp_path_factory.mktemp("db-work")
@@ -52,7 +46,7 @@ def world(tmp_path_factory, docker_world):
             "DEPLOYBOT_ECR_REPOSITORY": "db-tests", "DEPLOYBOT_DEPLOY_TIMEOUT": "30s",
             "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db",
             "DOCKER_HOST": "unix:///var/run/docker.sock",
-            "DEPLOYBOT_DATABASE_URL": admin_url(postgres),
+            "DEPLOYBOT_DATABASE_URL": admin,
         }
         client = docker_client()
         yield postgres, env, work

@@ -131,3 +131,46 @@ class Postgres:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+
+
+# An operator's database server for deploybot.yml's `database:` (deployer/databases.py): passwords checked on
+# TCP, an admin role that may create databases and roles (DEPLOYBOT_DATABASE_URL's), a template to copy.
+ADMIN, ADMIN_PASSWORD = "deploybot_admin", "admin-secret-7f3k"
+PASSWORDS_CHECKED = """\
+local all all trust
+host all postgres 127.0.0.1/32 trust
+host all all 127.0.0.1/32 scram-sha-256
+"""
+
+
+def as_operators_server(server: Postgres, template: str = "shop_seed") -> str:
+    """Make `server` an operator's (its authentication changes: a server of its own, not the shared one);
+    returns the admin URL deploybot is given."""
+    from psycopg import sql
+
+    (Path(server.data) / "pg_hba.conf").write_text(PASSWORDS_CHECKED)  # writing keeps the file's owner
+    with server.connect(autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
+            sql.Identifier(ADMIN), sql.Literal(ADMIN_PASSWORD)))
+    seed_template(server, template, owner=ADMIN)
+    return admin_url(server)
+
+
+def seed_template(server: Postgres, name: str, *, owner: str) -> None:
+    """A template as an operator makes one: its tables owned by `owner`, marked IS_TEMPLATE."""
+    from psycopg import sql
+
+    with server.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+    with server.connect(name, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
+        conn.execute("CREATE TABLE products (id serial PRIMARY KEY, name text NOT NULL)")
+        conn.execute("INSERT INTO products (name) VALUES ('kettle'), ('teapot')")
+        conn.execute("CREATE VIEW product_names AS SELECT name FROM products")
+    with server.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE true").format(sql.Identifier(name)))
+
+
+def admin_url(server: Postgres, user: str = ADMIN, password: str = ADMIN_PASSWORD, port: int | None = None) -> str:
+    return f"postgresql://{user}:{password}@127.0.0.1:{port or server.port}/postgres"

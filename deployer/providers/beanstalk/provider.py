@@ -16,7 +16,7 @@ from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Enviro
 from deployer.errors import (
     Busy, CloudError, ConfigError, DeployError, DeployTimeout, EnvironmentFailed, Interrupted, InvalidRequest,
 )
-from deployer.naming import cname_prefixes, environment_name, version_environment, version_label
+from deployer.naming import cname_prefixes, environment_name, version_commit, version_environment, version_label
 from deployer.providers.beanstalk.poller import Poller
 from deployer.progress import Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings, SettingsChanging
 from deployer.providers import Release, Report
@@ -168,18 +168,22 @@ class BeanstalkProvider:
 
     def deploy(self, env: Environment, prepared: Prepared, now: datetime, report: Report) -> Environment:
         tags, arn = env.tags, env.arn
+        commit = prepared.release.commit
+        since = datetime.now().astimezone() - EVENT_SLACK
+        self._change_instance_type(env, self._instance_types.pop(env.id, None), since, report)
+        runs_it = bool(env.version_label) and version_commit(env.version_label or "") == commit.sha[:12]
+        configured = self._apply_settings(env, prepared.release, since, report)
+        if runs_it and configured is not None and configured.health != RED:
+            # The commit it runs, new settings only: the settings' update restarted the app with them.
+            return replace(configured, tags=tags, arn=arn)
         label = version_label(env.name, prepared.release.commit.sha, now)
         key = f"deploybot/{self._eb.application}/{label}.zip"
         self._eb.upload_bundle(self._bucket, key, prepared.bundle)
-        commit = prepared.release.commit
         try:
             self._eb.create_version(label, self._bucket, key, f"{commit.branch} @ {commit.sha[:12]}: {commit.subject}")
         except CloudError:
             self._eb.delete_bundle(self._bucket, key)  # no version will ever delete it
             raise
-        since = datetime.now().astimezone() - EVENT_SLACK
-        self._change_instance_type(env, self._instance_types.pop(env.id, None), since, report)
-        self._apply_settings(env, prepared.release, since, report)
         deadline = time.monotonic() + self._deploy_timeout
         started = self._when_ready(env, lambda: self._eb.deploy_version(env.id, label), f"{env.name} to take {label}")
         report(Deploying(started.environment, label))
@@ -196,13 +200,14 @@ class BeanstalkProvider:
             report(LiveWithWarnings(env, tuple(causes[-CAUSES_SHOWN:])))
         return replace(env, tags=tags, arn=arn)
 
-    def _apply_settings(self, env: Environment, release: Release, since: datetime, report: Report) -> None:
+    def _apply_settings(self, env: Environment, release: Release, since: datetime,
+                        report: Report) -> Environment | None:
         """Give the environment the variables and health check path of the branch's deploybot.yml, in an
-        update of its own before the version's, when it does not run them already."""
+        update of its own before the version's, when it does not run them already (None then)."""
         changes, removals = configuration_changes(self._eb.options(env.name), release.variables(env),
                                                   release.config.health_check_path)
         if not changes and not removals:
-            return
+            return None
         names = tuple(sorted({name for (namespace, name) in [*changes, *removals]
                               if namespace == ENV_NAMESPACE and name != MANAGED}))
         report(SettingsChanging(env, names, release.config.health_check_path if HEALTH_CHECK in changes else None))
@@ -214,6 +219,7 @@ class BeanstalkProvider:
             raise EnvironmentFailed(
                 f"Beanstalk could not give {env.name} the settings of deploybot.yml, so the version was not "
                 "deployed; the environment runs as before.", details=self._event_lines(env, since))
+        return env
 
     def _change_instance_type(self, env: Environment, wanted: str | None, since: datetime, report: Report) -> None:
         """Give a reused environment the instance type its deploy asks for, in an update of its own before

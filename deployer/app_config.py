@@ -2,17 +2,8 @@
 
 Optional (without it everything works as before), validated with pydantic against the schema published
 in docs/deploybot.schema.json, and answered, when wrong, with the file's line and what to write instead:
-nothing is created or changed for a branch whose file is invalid.
-
-    port: 8080
-    health_check_path: /healthz
-    env:
-      PUBLIC_URL: "{url}"
-    secrets:
-      API_KEY: /deploybot/{feature}/API_KEY
-    database:
-      template: shop_seed
-    release: ./manage.py migrate
+nothing is created or changed for a branch whose file is invalid. EXAMPLE below is the whole file (the
+README and docs/deploybot-yml.md show it too).
 """
 from __future__ import annotations
 

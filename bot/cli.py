@@ -36,6 +36,20 @@ EXIT_INTERRUPTED = 130
 CLAIM_RETRY = 2.0  # seconds between tries for a busy feature's claim
 
 
+class _Change(argparse.Action):
+    """--set KEY=VALUE and --unset KEY into one list, in the order given (the last change of a name wins)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):  # type: ignore[no-untyped-def]
+        if option_string == "--set":
+            name, equals, text = value.partition("=")
+            if not equals:
+                parser.error(f"--set takes KEY=VALUE (got {value!r})")
+            change: tuple[str, str | None] = (name, text)
+        else:
+            change = (value, None)
+        setattr(namespace, self.dest, [*getattr(namespace, self.dest), change])
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="deploybot", description="A short-lived environment for every feature branch.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -44,6 +58,10 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("branch")
     deploy.add_argument("--ttl", type=parse_duration, help="lifetime, e.g. 3d (default: DEPLOYBOT_TTL)")
     deploy.add_argument("--instance", help="instance type (default: DEPLOYBOT_EB_INSTANCE_TYPE)")
+    deploy.add_argument("--set", dest="overrides", action=_Change, default=[], metavar="KEY=VALUE",
+                        help="a variable for this environment only, kept for its later deploys (repeatable)")
+    deploy.add_argument("--unset", dest="overrides", action=_Change, metavar="KEY",
+                        help="drop a variable set with --set (repeatable)")
     deploy.add_argument("--owner", default=getpass.getuser(), help="who the environment belongs to")
     deploy.add_argument("--verbose", "-v", action="store_true", help="also print the build log")
     commands.add_parser("envs", help="list deploybot's live environments")
@@ -246,7 +264,8 @@ def render_table(columns: Sequence[str], rows: list[tuple[str, ...]]) -> str:
 def _deploy(settings: Settings, args: argparse.Namespace) -> int:
     from deployer.factory import build_services
 
-    request = make_request(args.branch, args.owner, limits_of(settings), ttl=args.ttl, instance_type=args.instance)
+    request = make_request(args.branch, args.owner, limits_of(settings), ttl=args.ttl, instance_type=args.instance,
+                           overrides=tuple(args.overrides))
     started = time.monotonic()
 
     def report(event: Progress) -> None:

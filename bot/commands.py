@@ -22,7 +22,8 @@ def register(app: App, service: Deploys, limits: Limits) -> None:
                 ack(text=parsed.usage, response_type="ephemeral")
                 return
             request = make_request(
-                parsed.feature, command["user_id"], limits, ttl=parsed.ttl, instance_type=parsed.instance_type
+                parsed.feature, command["user_id"], limits, ttl=parsed.ttl, instance_type=parsed.instance_type,
+                overrides=parsed.overrides,
             )
         except UsageError as error:
             ack(text=views.usage_reply(error.problem, error.usage), response_type="ephemeral")

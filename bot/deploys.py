@@ -92,7 +92,7 @@ def record(store: Store, request: DeployRequest, origin: Origin, at: datetime) -
         raise TypeError("a recorded deploy answers through a response_url")
     return store.enqueue_deploy(request.feature, request.owner, origin.channel_id, None, at, request.ttl,
                                 request.instance_type, instance_asked=request.instance_asked,
-                                respond_to=origin.respond.to_json())
+                                respond_to=origin.respond.to_json(), overrides=request.overrides)
 
 
 class Thread:
@@ -293,7 +293,7 @@ class DeployService:
         if resumed:
             thread.reply(views.resumed_reply(job.feature))
         request = DeployRequest(job.feature, job.owner, job.ttl, job.instance_type,  # type: ignore[arg-type]
-                                job.instance_asked)
+                                job.instance_asked, job.overrides)
         (outcome, detail), started = ("crashed", ""), time.monotonic()
         with log_context(feature=job.feature, environment=self._deployer.provider.name_for(job.feature),
                          deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):
@@ -384,7 +384,8 @@ class DeployService:
             log.warning("no buttons on the deploy of %s: %s", environment.name, error.message)
             return message
         self._store.add_card(env.id, thread.channel, thread.ts)
-        return env_views.with_controls(message, env, utcnow())
+        settings = self._store.settings_of([(env.id, env.feature)]).get(env.id)
+        return env_views.with_controls(message, env, utcnow(), settings)
 
     def _guarded(self, origin: Origin, thread: Thread | None, fn: Callable[..., None], *args: object) -> None:
         """Known errors become answers; anything else is logged with an id the user can quote."""

@@ -5,7 +5,8 @@ ephemeral answer for the person who clicked.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,10 +19,11 @@ from bot.notices import Notices
 from bot.permissions import Admins, may_extend, may_tear_down
 from bot.views import Message
 from deployer.environment import TERMINATING, Environment
-from deployer.errors import InvalidRequest, NotAllowed
+from deployer.errors import DeployError, InvalidRequest, NotAllowed
 from deployer.lifecycle.manager import EnvironmentManager
+from deployer.overrides import EnvSettings
 
-
+log = logging.getLogger(__name__)
 
 # How long the pages of one /envs read its listing rather than list the environments again.
 LISTING_REUSED_FOR = 300.0
@@ -72,7 +74,15 @@ class EnvActions:
             environments = [fresh if e.id == fresh.id else e for e in environments]
         if page.mine:
             environments = [e for e in environments if e.owner == user_id]
-        return env_views.envs_page(environments, self._clock(), page, notes)
+        return env_views.envs_page(environments, self._clock(), page, notes, self._settings(environments))
+
+    def _settings(self, environments: Sequence[Environment]) -> dict[str, EnvSettings]:
+        """What each environment runs with, as its card lists it; the listing goes without when the store is away."""
+        try:
+            return self._manager.store.settings_of([(e.id, e.feature) for e in environments])
+        except DeployError as error:
+            log.warning("the environments are listed without their settings: %s", error.message)
+            return {}
 
     def extend(self, click: Click, ref: EnvButton) -> None:
         if self._extend_by != "anyone":

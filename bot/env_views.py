@@ -20,12 +20,15 @@ from bot.views import Message, clip, code, condition, context, section
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, TERMINATED, TERMINATING, Environment, iso
 from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, lifetime_of
+from deployer.overrides import EnvSettings
 
 PAGE_SIZE = 10  # 3 blocks each, plus a header and the page buttons: well under Slack's 50
 HEALTH = {"Green": ":large_green_circle:", "Yellow": ":large_yellow_circle:", "Red": ":red_circle:"}
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 ALL_BUTTONS = ("extend", "redeploy", "logs", "tear_down")
 WARNING_BUTTONS = ("extend", "tear_down_now")
+SETTINGS_CHARS = 1200  # of a card's settings lines: a page of /envs holds ten cards, each section up to 3,000
+VALUE_CHARS = 60  # of one override's value as a card shows it
 
 
 @dataclass(frozen=True)
@@ -130,17 +133,48 @@ def expiry_text(env: Environment, now: datetime, note: Note | None = None, *, ep
     return text
 
 
-def info_text(env: Environment, now: datetime) -> str:
-    """A row of /envs (an answer read at once, so its age may be relative)."""
+def _listed(items: Sequence[str], budget: int) -> str:
+    """Items joined while they fit in `budget` characters, then how many more there are."""
+    shown: list[str] = []
+    for item in items:
+        if shown and sum(len(i) + 3 for i in (*shown, item)) > budget:
+            return " · ".join(shown) + f" · and {len(items) - len(shown)} more"
+        shown.append(item)
+    return " · ".join(shown)
+
+
+def _override(name: str, value: str) -> str:
+    shown = clip(value.replace("\n", "↵"), VALUE_CHARS)
+    return f"{code(name)}={code(shown) if shown else '(empty)'}"
+
+
+def settings_text(settings: EnvSettings | None) -> str:
+    """The environment's overrides from Slack (names and values: not secrets) and its secrets' names only."""
+    if not settings:
+        return ""
+    lines = []
+    if settings.overrides:
+        items = [_override(name, value) for name, value in sorted(settings.overrides.items())]
+        lines.append(":gear: Set with `--set`: " + _listed(items, SETTINGS_CHARS // 2))
+    if settings.secrets:
+        lines.append(":lock: Secrets (values never shown): " + _listed([code(n) for n in settings.secrets],
+                                                                         SETTINGS_CHARS // 2))
+    return "\n".join(lines)
+
+
+def info_text(env: Environment, now: datetime, settings: EnvSettings | None = None) -> str:
+    """A row of /envs (an answer read at once, so its age may be relative), with its settings when known."""
     life = _lifetime(env)
     age = f"up {format_duration(now - life.created)}" if life else "age unknown"
     url = f"<{escape(env.url)}|{escape(env.url)}>" if env.url else "no URL yet"
     health = HEALTH.get(env.health, ":white_circle:")
     where = "" if _feature(env) == env.name else f" · environment {code(env.name)}"
-    return (
+    text = (
         f"*{code(_feature(env))}*{where} · owner {person(env.owner)}\n"
         f"{health} {escape(condition(env.status, env.health).capitalize())} · {age} · {url}"
     )
+    extra = settings_text(settings)
+    return f"{text}\n{extra}" if extra else text
 
 
 def _button(kind: str, value: str, feature: str, name: str) -> ButtonElement:
@@ -177,8 +211,9 @@ def controls(env: Environment, now: datetime, *, kinds: Sequence[str] = ALL_BUTT
     return blocks
 
 
-def card(env: Environment, now: datetime, *, listing: ListPage | None = None, note: Note | None = None) -> list[dict]:
-    info = section(info_text(env, now), block_id=f"env:{env.id}:info")
+def card(env: Environment, now: datetime, *, listing: ListPage | None = None, note: Note | None = None,
+         settings: EnvSettings | None = None) -> list[dict]:
+    info = section(info_text(env, now, settings), block_id=f"env:{env.id}:info")
     return [info, *controls(env, now, listing=listing, note=note)]
 
 
@@ -206,9 +241,9 @@ def _kinds(actions: dict) -> tuple[str, ...]:
 
 # -- whole messages ----------------------------------------------------------------
 def envs_page(environments: Sequence[Environment], now: datetime, listing: ListPage,
-              notes: Mapping[str, Note] | None = None) -> Message:
-    """One page of `/envs`; `notes` marks environments someone just changed."""
-    notes = notes or {}
+              notes: Mapping[str, Note] | None = None, settings: Mapping[str, EnvSettings] | None = None) -> Message:
+    """One page of `/envs`; `notes` marks environments someone just changed, `settings` (by id) what they run with."""
+    notes, settings = notes or {}, settings or {}
     whose = "Your live feature environments" if listing.mine else "Live feature environments"
     if not environments:
         text = ("You have no live feature environments." if listing.mine
@@ -224,7 +259,7 @@ def envs_page(environments: Sequence[Environment], now: datetime, listing: ListP
     blocks = [section(head, block_id="envs:head")]
     here = ListPage(page=page, mine=listing.mine)
     for env in shown:
-        blocks += card(env, now, listing=here, note=notes.get(env.id))
+        blocks += card(env, now, listing=here, note=notes.get(env.id), settings=settings.get(env.id))
     if pages > 1:
         blocks.append(_pager(here, pages))
     return Message(f"{whose}: {len(ordered)}", blocks)
@@ -241,9 +276,11 @@ def _pager(here: ListPage, pages: int) -> dict:
     return ActionsBlock(block_id="envs:pages", elements=elements).to_dict()
 
 
-def with_controls(message: Message, env: Environment, now: datetime) -> Message:
-    """A deploy's channel message, with the environment's expiry and buttons under it."""
-    return Message(message.text, [*message.blocks, *controls(env, now)])
+def with_controls(message: Message, env: Environment, now: datetime, settings: EnvSettings | None = None) -> Message:
+    """A deploy's channel message, with the environment's settings, expiry and buttons under it."""
+    extra = settings_text(settings)
+    lines = [context(extra, block_id=f"env:{env.id}:settings")] if extra else []
+    return Message(message.text, [*message.blocks, *lines, *controls(env, now)])
 
 
 def expiry_warning(env: Environment, now: datetime) -> Message:

@@ -60,7 +60,13 @@ class HomeTab:
         except DeployError as error:  # the tab says so rather than staying as it was
             environments, note = [], f"The environments could not be listed just now: {error.message}"
         try:
-            self._client.views_publish(user_id=user_id, view=home_view(user_id, environments, self._clock(), note))
+            settings = self._manager.store.settings_of([(e.id, e.feature) for e in environments])
+        except DeployError as error:  # the cards go without their settings
+            log.warning("the Home tab shows no settings: %s", error.message)
+            settings = {}
+        try:
+            self._client.views_publish(user_id=user_id, view=home_view(user_id, environments, self._clock(), note,
+                                                                       settings))
         except SlackApiError as error:
             log.warning("could not publish the Home tab of %s: %s", user_id, error.response.get("error"))
 

@@ -21,6 +21,7 @@ from deployer.build.git import Commit, GitRepo
 from deployer.build.images import ImageBuilder, ImageRef, missing_dockerfile
 from deployer.logs import bound
 from deployer.lifecycle.manager import EnvironmentManager
+from deployer.overrides import applied, hidden_names, refuse_hidden
 from deployer.progress import (
     BuildLine, Progress, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
     ReleaseDone, ReleaseLine, ReleaseRunning, WaitingForBuildSlot,
@@ -134,31 +135,51 @@ class Deployer:
         image = ImageRef(self._registry.repository, image_tag(commit.sha))
         # The branch's own settings, checked before anything is made for it.
         config = app_config.parse(self._git.read_file(commit.sha, app_config.FILE))
+        overrides = self._overrides(request, config)
         template = self._git.read_file(commit.sha, self._dockerrun_template)
         if template is not None and self._dockerrun is not None:  # whoever pushed wrote it: check it before anything
             self._dockerrun.check(template, image.uri, source=f"`{self._dockerrun_template}` on `{commit.branch}`")
         env_name = self.provider.name_for(request.feature)
         provided = self._resources.provide(config, request.feature, env_name)
-        started = False
+        began = False
         try:
-            release = Release(request.feature, commit, image.uri, template, request.ttl, config, provided.variables)
+            # Overrides win over the file's `env`; they never name a secret or the database's variable.
+            release = Release(request.feature, commit, image.uri, template, request.ttl, config,
+                              {**overrides, **provided.variables})
             prepared = self.provider.prepare(release)
             env, created, built = self._image_and_environment(request, commit, image, report)
             self._stopping.check()
-            started = True
+            began = True
             if config.release:  # before the new version takes traffic; when it fails, the old one stays
                 self._release(release, env, report)
             env = self.provider.deploy(env, prepared, self._clock(), report)
         except DeployError as error:
-            if not started:  # nothing ran against the database this deploy made
+            if not began:  # nothing ran against the database this deploy made
                 self._resources.abandon(provided, env_name)
             error.details = [redact(line, provided.secrets()) for line in error.details]
             error.message = redact(error.message, provided.secrets())
             raise
         if self.manager:
             self.manager.write_expiry(env)
+            self._remember_settings(request, env, config, overrides)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took)
+
+    def _overrides(self, request: DeployRequest, config: app_config.AppConfig) -> dict[str, str]:
+        """The feature's overrides with the request's changes made (InvalidRequest, before anything is made,
+        when one names a secret of the file or its database's variable)."""
+        refuse_hidden(config, request.overrides)
+        remembered = self.manager.store.overrides_of(request.feature) if self.manager else {}
+        hidden = hidden_names(config)  # one set before the file made it a secret: the secret wins
+        return {name: value for name, value in applied(remembered, request.overrides).items() if name not in hidden}
+
+    def _remember_settings(self, request: DeployRequest, env: Environment, config: app_config.AppConfig,
+                           overrides: dict[str, str]) -> None:
+        """Under the deploy's claim, once it succeeded: its overrides for later deploys, its secrets' names."""
+        store = self.manager.store  # type: ignore[union-attr]
+        if store.overrides_of(request.feature) != overrides:
+            store.replace_overrides(request.feature, overrides)
+        store.record_secret_names(env.id, hidden_names(config))
 
     def _release(self, release: Release, env: Environment, report: Report) -> None:
         command = release.config.release or ""

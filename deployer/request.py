@@ -7,6 +7,7 @@ from datetime import timedelta
 from deployer.durations import format_duration
 from deployer.errors import InvalidRequest
 from deployer.naming import branch_problem
+from deployer.overrides import Changes, check
 from deployer.settings import Settings
 
 
@@ -32,13 +33,16 @@ class DeployRequest:
     ttl: timedelta
     instance_type: str
     instance_asked: bool = False  # named with --instance, not the operator's default
+    # --set NAME=VALUE and --unset NAME (value None), in order: remembered for the feature once deployed.
+    overrides: Changes = ()
 
 
 MIN_TTL = timedelta(minutes=10)
 
 
 def make_request(
-    feature: str, owner: str, limits: Limits, *, ttl: timedelta | None = None, instance_type: str | None = None
+    feature: str, owner: str, limits: Limits, *, ttl: timedelta | None = None, instance_type: str | None = None,
+    overrides: Changes = (),
 ) -> DeployRequest:
     """A DeployRequest within `limits`, or InvalidRequest saying what to change."""
     problem = branch_problem(feature)
@@ -61,4 +65,6 @@ def make_request(
         raise InvalidRequest(
             f"--instance `{instance_type}` is not allowed here; choose one of {', '.join(limits.instance_types)}."
         )
-    return DeployRequest(feature=feature, owner=owner, ttl=ttl, instance_type=instance_type, instance_asked=asked)
+    check(overrides)
+    return DeployRequest(feature=feature, owner=owner, ttl=ttl, instance_type=instance_type, instance_asked=asked,
+                         overrides=tuple(overrides))

@@ -35,6 +35,7 @@ from deployer.errors import (
     BranchNotFound, BuildFailed, CapReached, CloudError, ConfigError, DeployError, DeployTimeout, EnvironmentFailed,
     InvalidRequest,
 )
+from deployer.overrides import MAX_NAME, MAX_VALUE_BYTES, EnvSettings
 from deployer.pipeline import DeployResult
 from deployer.progress import (
     BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
@@ -74,6 +75,13 @@ ENVIRONMENTS = {
     "terminating": environment("going", status="Terminating", health="Grey"),
     "odd words from AWS": environment("odd", status="<!here>", health="<@U0BAD>", url="http://x/?a=<b>"),
 }
+# An environment's settings on its card: none, a few, and as many of the longest as anyone could set.
+SETTINGS = [
+    None, EnvSettings({"GREETING": "hi"}, ("API_KEY", "DATABASE_URL")),
+    EnvSettings({"EMPTY": "", "ODD": "a\nb`c<!here>"}),
+    EnvSettings({f"V{i:03d}_" + "N" * (MAX_NAME - 5): ("&<>" + "v" * MAX_VALUE_BYTES)[:MAX_VALUE_BYTES]
+                 for i in range(300)}, tuple(f"S{i:03d}_" + "S" * (MAX_NAME - 5) for i in range(300))),
+]
 COMMIT = Commit("4f305ed8af70" + "0" * 28, "feature-x", "Add the page")
 LONG_COMMIT = Commit("a" * 40, LONG_BRANCH, LONG_TEXT)
 
@@ -153,6 +161,8 @@ def test_a_deploys_channel_message_and_its_card(env):
         check(succeeded)
         card = env_views.with_controls(succeeded, env, NOW)
         check(card)
+        for settings in SETTINGS:
+            check(env_views.with_controls(succeeded, env, NOW, settings))
         dialog = card.blocks[-1]["elements"][-1]["confirm"]["text"]["text"]
         assert dialog.endswith("its URL stops working. It can't be undone.")  # whatever the branch's length
         for error in ERRORS[:-1]:
@@ -230,6 +240,8 @@ def test_every_page_of_envs(count, mine):
         notes = {e.id: Gone(e.feature or e.name, e.name, NOW, "U0ANA", why) for e in environments[::3]}
         notes |= {e.id: Extension(LONG_OWNER, pending=True, at=NOW) for e in environments[1::3]}
         check(env_views.envs_page(environments, NOW, listing, notes))
+        for settings in SETTINGS[1:]:
+            check(env_views.envs_page(environments, NOW, listing, notes, {e.id: settings for e in environments}))
 
 
 @pytest.mark.parametrize("name", list(ENVIRONMENTS))
@@ -238,6 +250,8 @@ def test_an_environments_card_warning_and_notices(name):
     feature = env.feature or env.name
     card = Message("x", env_views.card(env, NOW))
     check(card)
+    for settings in SETTINGS:
+        check(Message("x", env_views.card(env, NOW, settings=settings)))
     warning = env_views.expiry_warning(env, NOW)
     check(warning)
     for note in (Extension("U0BEA", at=NOW), Extension(LONG_OWNER, pending=True),
@@ -301,6 +315,8 @@ def test_the_home_tab():
         view = home_views.home_view("U0ANA", environments, NOW, note="You extended `feature-x`. " * 40)
         assert view["type"] == "home"
         check_blocks(view["blocks"], SURFACE_BLOCKS)
+        crowded = home_views.home_view("U0ANA", environments, NOW, settings={e.id: SETTINGS[-1] for e in environments})
+        check_blocks(crowded["blocks"], SURFACE_BLOCKS)
 
 
 def test_the_checks_catch_what_slack_would_refuse():

@@ -83,10 +83,11 @@ def test_the_home_tab_is_enabled_and_its_event_subscribed(manifest):
 
 def test_deploy_usage_hint_is_accepted_by_the_parser(manifest):
     hint = _command(manifest, "/deploy")["usage_hint"]
-    assert hint == "BRANCH [--ttl 3d] [--instance t3.small]"
+    assert hint == "BRANCH [--ttl 3d] [--instance t3.small] [--set KEY=VALUE] [--unset KEY]"
     text = hint.replace("BRANCH", "feature-x").replace("[", "").replace("]", "")
 
-    assert parse_deploy(text) == DeployCommand("feature-x", timedelta(days=3), "t3.small")
+    assert parse_deploy(text) == DeployCommand("feature-x", timedelta(days=3), "t3.small",
+                                               (("KEY", "VALUE"), ("KEY", None)))
 
 
 def test_bot_scopes_are_exactly_what_deploybot_needs(manifest):

@@ -97,7 +97,7 @@ def test_a_usage_problem_quotes_what_was_typed_escaped_again():
 def test_the_usage_offers_instance_only_where_the_provider_takes_it():
     beanstalk, local = deploy_usage(instance_types=True), deploy_usage(instance_types=False)
     assert "[--instance t3.small]" in beanstalk and "• `--instance`" in beanstalk
-    assert "--instance" not in local and "/deploy BRANCH [--ttl 3d]`" in local
+    assert "--instance" not in local and "/deploy BRANCH [--ttl 3d] [--set KEY=VALUE] [--unset KEY]`" in local
     assert parse_deploy("help", local) == HelpCommand(local)
     with pytest.raises(UsageError) as caught:
         parse_deploy("a b", local)

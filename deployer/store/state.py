@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from deployer.errors import ClaimLost, ConfigError, StoreUnavailable
+from deployer.overrides import Changes, EnvSettings, decode, encode, names_of, names_text
 from deployer.store.schema import db_reason, migrate
 
 
@@ -59,6 +60,7 @@ environments = Table(
     Column("teardown_reason", Text),
     Column("cleaned_at", UTCDateTime),
     Column("teardown_at", UTCDateTime),  # a tear down asked for later (a webhook's grace): not before then
+    Column("secret_names", Text),  # its last deploy's secrets and database variable, comma-separated: never values
 )
 
 cards = Table(
@@ -91,6 +93,7 @@ deploys = Table(
     Column("respond_to", Text),  # a new job's private answers (JSON: Slack's response_url and its options)
     Column("queued_at", UTCDateTime),  # when it was admitted: its own process starts it, others wait a moment
     Column("progress_ts", String(32)),  # its progress reply, posted while it waited its turn
+    Column("overrides", Text),  # its --set/--unset (JSON, deployer/overrides.py), applied when it succeeds
     Index("ix_deploys_feature_state", "feature", "state"),  # whose turn it is on a branch
     Index("ix_deploys_state", "state"),  # the unfinished ones, looked for by every dispatcher every second
 )
@@ -144,6 +147,15 @@ leases = Table(
 )
 
 
+# Each feature's overrides from Slack (`--set`), remembered once a deploy carrying them succeeded: every later
+# deploy of the feature gets them. Not secrets: the card shows them.
+overrides = Table(
+    "overrides", metadata,
+    Column("feature", Text, primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 # Each environment's own PostgreSQL database (deployer/databases.py): what deploybot made, so it drops only
 # that. The role's password is kept so a redeploy gives the app the same URL.
 databases = Table(
@@ -171,6 +183,7 @@ class Remembered:
     teardown_reason: str | None
     cleaned_at: datetime | None
     teardown_at: datetime | None = None
+    secret_names: str | None = None  # deployer/overrides.py names_of()
 
 
 
@@ -208,13 +221,15 @@ class DeployRecord:
     respond_to: str | None = None
     queued_at: datetime | None = None
     progress_ts: str | None = None
+    overrides: Changes = ()
 
     @classmethod
     def of(cls, row: Mapping) -> "DeployRecord":
         ttl = timedelta(seconds=row["ttl_seconds"]) if row["ttl_seconds"] is not None else None
         return cls(row["id"], row["feature"], row["owner"], row["channel"], row["thread_ts"], row["started_at"],
                    row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0,
-                   bool(row["instance_asked"]), row["respond_to"], row["queued_at"], row["progress_ts"])
+                   bool(row["instance_asked"]), row["respond_to"], row["queued_at"], row["progress_ts"],
+                   decode(row["overrides"]))
 
 
 @dataclass(frozen=True)
@@ -403,14 +418,15 @@ class Store:
     # deploys: jobs from the moment they are accepted ------------------------
     def enqueue_deploy(self, feature: str, owner: str, channel: str | None, thread_ts: str | None, at: datetime,
                        ttl: timedelta, instance_type: str, *, instance_asked: bool = False,
-                       respond_to: str | None = None) -> int:
+                       respond_to: str | None = None, overrides: Changes = ()) -> int:
         """A job with its thread (queued), or without one yet (new: its thread is opened by a worker,
         which answers privately through `respond_to` when it can't)."""
         with self._tx() as conn:
             result = conn.execute(insert(deploys).values(
                 feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at,
                 state=QUEUED if thread_ts else NEW, ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type,
-                instance_asked=instance_asked, attempts=0, respond_to=respond_to, queued_at=at if thread_ts else None))
+                instance_asked=instance_asked, attempts=0, respond_to=respond_to, queued_at=at if thread_ts else None,
+                overrides=encode(overrides)))
             return int(result.inserted_primary_key[0])
 
     def deploy_thread(self, deploy_id: int, channel: str, thread_ts: str) -> None:
@@ -584,6 +600,40 @@ class Store:
     def forget_deliveries(self, before: datetime) -> int:
         with self._tx() as conn:
             return conn.execute(delete(deliveries).where(deliveries.c.received_at < before)).rowcount
+
+    # settings: each feature's overrides from Slack, each environment's secrets by name ---------
+    def overrides_of(self, feature: str) -> dict[str, str]:
+        with self._tx() as conn:
+            rows = conn.execute(select(overrides.c.name, overrides.c.value).where(overrides.c.feature == feature)
+                                .order_by(overrides.c.name))
+            return {name: value for name, value in rows}
+
+    def replace_overrides(self, feature: str, values: Mapping[str, str]) -> None:
+        """The feature's overrides become `values` (a deploy carrying changes succeeded: under its claim)."""
+        with self._tx() as conn:
+            conn.execute(delete(overrides).where(overrides.c.feature == feature))
+            if values:
+                conn.execute(insert(overrides), [{"feature": feature, "name": name, "value": value}
+                                                 for name, value in values.items()])
+
+    def record_secret_names(self, env_id: str, names: Iterable[str]) -> None:
+        """The names of the secrets (and database variable) the environment's last deploy gave it."""
+        self._set(env_id, secret_names=names_text(names))
+
+    def settings_of(self, envs: Iterable[tuple[str, str | None]]) -> dict[str, EnvSettings]:
+        """(env id, feature) → what its card says of its settings; only those with something to say."""
+        envs = list(envs)
+        features = {feature for _, feature in envs if feature}
+        with self._tx() as conn:
+            found: dict[str, dict[str, str]] = {}
+            for feature, name, value in conn.execute(
+                    select(overrides).where(overrides.c.feature.in_(features)).order_by(overrides.c.name)):
+                found.setdefault(feature, {})[name] = value
+            secrets = dict(conn.execute(select(environments.c.env_id, environments.c.secret_names)
+                                        .where(environments.c.env_id.in_([env_id for env_id, _ in envs]))).all())
+        settings = {env_id: EnvSettings(found.get(feature or "", {}), names_of(secrets.get(env_id)))
+                    for env_id, feature in envs}
+        return {env_id: s for env_id, s in settings.items() if s}
 
     # databases: each environment's own (deployer/databases.py) -----------------
     def record_database(self, record: DatabaseRecord) -> None:

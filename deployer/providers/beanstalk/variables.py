@@ -43,7 +43,7 @@ def configuration_changes(current: Mapping[Option, str], variables: Mapping[str,
         raise InvalidRequest(
             f"The environment's variables would take {size:,} bytes written NAME=value, and Beanstalk allows "
             f"{MAX_PROPERTIES_BYTES:,} in all (the saved configuration's included): shorten or remove some in "
-            "deploybot.yml; nothing was changed.")
+            "deploybot.yml, or drop values set from Slack with `/deploy BRANCH --unset NAME`; nothing was changed.")
     return changes, removals
 
 

@@ -38,7 +38,9 @@ def bin_dir() -> Path:
 
 
 class Postgres:
-    def __init__(self) -> None:
+    def __init__(self, listen: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        """`listen`: the addresses it takes connections on (containers reach the host at its Docker bridge's)."""
+        self.listen = listen
         self.bin = bin_dir()
         self.port = 0
         self.dir: Path | None = None
@@ -74,7 +76,7 @@ class Postgres:
         """Start the server (again, after `stop`), on the same port with the same data."""
         # -F: no fsync, the data is thrown away anyway. Unix sockets go in our directory, not
         # /var/run/postgresql, which may not exist or belong to another server.
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F"
+        options = f"-h {','.join(self.listen)} -p {self.port} -k {self.dir} -F"
         self._run("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "30", "-o", options)
         self._wait_ready()
 
@@ -143,12 +145,13 @@ host all all 127.0.0.1/32 scram-sha-256
 """
 
 
-def as_operators_server(server: Postgres, template: str = "shop_seed") -> str:
+def as_operators_server(server: Postgres, template: str = "shop_seed", containers: str | None = None) -> str:
     """Make `server` an operator's (its authentication changes: a server of its own, not the shared one);
-    returns the admin URL deploybot is given."""
+    returns the admin URL deploybot is given. `containers`: a CIDR whose apps may log in with a password."""
     from psycopg import sql
 
-    (Path(server.data) / "pg_hba.conf").write_text(PASSWORDS_CHECKED)  # writing keeps the file's owner
+    rules = PASSWORDS_CHECKED + (f"host all all {containers} scram-sha-256\n" if containers else "")
+    (Path(server.data) / "pg_hba.conf").write_text(rules)  # writing keeps the file's owner
     with server.connect(autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(

@@ -88,4 +88,8 @@ def deploybot_variables(world: Moto, git_url: str, registry: str, repository: st
         "DEPLOYBOT_DEPLOY_TIMEOUT": "60s",
         "DEPLOYBOT_WORK_DIR": work_dir,
         "DEPLOYBOT_STATE": f"sqlite:///{work_dir}/state.db",
+        # One simulated account holds every test module's environments that one test worker runs: the
+        # operator's default cap (20) would be a limit of how many modules share a worker. Tests of the cap
+        # set their own.
+        "DEPLOYBOT_MAX_ENVS": "200",
     }

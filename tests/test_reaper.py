@@ -438,3 +438,16 @@ def test_each_pass_removes_the_history_older_than_it_keeps(account):
     report = account.reaper.run()
     assert report.pruned["audit"] == 1
     assert [e["reason"] for e in account.store.audit_trail()] == ["yesterday"]
+
+
+def test_values_set_from_slack_are_forgotten_once_their_environment_is_torn_down(account):
+    expired = account.create("old-feature", expired_tags("old-feature"))
+    account.manager.remember(account.manager.get(expired))
+    account.store.replace_overrides("old-feature", {"GREETING": "hi"})
+    account.store.replace_overrides("new-feature", {"GREETING": "stays"})
+    account.create("new-feature", environment_tags("new-feature", "U1", NOW - HOUR, NOW + DAY))
+
+    account.reaper.run()
+
+    assert account.store.overrides_of("old-feature") == {}  # a new environment of it starts from its file
+    assert account.store.overrides_of("new-feature") == {"GREETING": "stays"}

@@ -155,7 +155,7 @@ class Reaper:
         for decision in report.of("malformed"):
             log.debug("not reaping %s: %s", decision.env.name, decision.reason)
         self._sweep(report)
-        self._clean_databases(live, now, report)
+        self._clean_up(live, now, report)
         try:
             report.pruned = self._store.prune(now - self._keep_history)
         except DeployError as error:  # the store is away for a moment: the next pass prunes
@@ -213,13 +213,13 @@ class Reaper:
         log.info("terminated %s: %s", env.name, decision.reason)
         report.terminated.append(decision)
 
-    def _clean_databases(self, live: list[Environment], now: datetime, report: ReapReport) -> None:
-        """Drop the database of each environment torn down since (by anyone: a click, a pass, the command
-        line), under its branch's claim, so a deploy making the branch a new one never meets it; report
-        deploybot's databases whose environment went some other way, never dropping them."""
+    def _clean_up(self, live: list[Environment], now: datetime, report: ReapReport) -> None:
+        """What each environment torn down since (by anyone: a click, a pass, the command line) leaves: its
+        database is dropped and its branch's values set from Slack are forgotten (a new environment of the
+        branch starts from its deploybot.yml), under the branch's claim, so a deploy making the branch a new
+        one never meets it. deploybot's databases whose environment went some other way are reported,
+        never dropped."""
         databases = self._databases()
-        if databases is None:
-            return
         live_names = {env.name for env in live} - {decision.env.name for decision in report.terminated}
         waiting = []
         for gone in self._store.recall_all():
@@ -231,14 +231,18 @@ class Reaper:
                 continue
             try:
                 self._claims.check(claim)
-                if databases.drop(gone.name):
+                if databases is not None and databases.drop(gone.name):
                     report.databases_dropped.append(gone.name)
+                if gone.feature:
+                    self._store.replace_overrides(gone.feature, {})
                 self._store.mark_cleaned(gone.env_id, now)
             except DeployError as error:  # the next pass tries again
                 log.warning("dropping the database of %s failed: %s", gone.name, error.message)
                 report.databases_failed.append((gone.name, error.message))
             finally:
                 self._claims.release(claim)
+        if databases is None:
+            return
         # A branch being deployed may have its database before its environment exists.
         in_hand = {self._provider.name_for(key) for key in self._claims.live()}
         try:

@@ -359,8 +359,8 @@ def local(slack, docker_world, logs, tmp_path_factory):
                 client.images.remove(tag, force=True)
 
 
-def test_a_push_redeploys_on_the_local_provider_too(local, slack):
-    assert local.bot.driver.slash(text="hook-local").status_code == 200
+def test_a_push_redeploys_on_the_local_provider_too_with_the_values_set_from_slack(local, slack):
+    assert local.bot.driver.slash(text="hook-local --set GREETING=from-slack").status_code == 200
     root = root_of(slack, "hook-local")
     first = finished(slack, root)[-1]
     url = re.search(r"Ready: (http://\S+)", first).group(1)
@@ -371,3 +371,6 @@ def test_a_push_redeploys_on_the_local_provider_too(local, slack):
     slack.wait_for(lambda s: len(rockets(s, root)) == 2, timeout=90, what="the redeploy to finish")
     assert rockets(slack, root)[-1].startswith(f":rocket: Ready: {url} ")
     assert page(url) == "<h1>hook-local, pushed</h1>\n"
+    # The push's deploy carried no --set; the environment keeps the value set from Slack.
+    container = docker_client().containers.get(f"deploybot-{LOCAL_PREFIX}hook-local")
+    assert "GREETING=from-slack" in container.attrs["Config"]["Env"]

@@ -19,7 +19,7 @@ from deployer.store.state import Store, engine_for
 from tests.e2e.helpers import page
 from tests.e2e.test_cli import _deploybot
 from tests.world import dbapp
-from tests.world.apprepo import add_commit, make_app_repo
+from tests.world.apprepo import BROKEN_DOCKERFILE, add_commit, make_app_repo
 from tests.world.dockerenv import docker_client
 from tests.world.postgres import Postgres, PostgresUnavailable, as_operators_server
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 PREFIX = "tdb-"
 CONFIG = 'env:\n  GREETING: "hello {feature}"\ndatabase:\n  template: shop_seed\nrelease: python3 migrate.py\n'
-BRANCHES = ("db-a", "db-b", "db-theirs")
+BRANCHES = ("db-a", "db-b", "db-theirs", "db-broken")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,9 @@ def world(tmp_path_factory, docker_world):
             # Someone else's database, with the name deploybot would give branch db-theirs.
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(f"deploybot_{PREFIX}db-theirs")))
         root = tmp_path_factory.mktemp("db-repo")
-        url = make_app_repo(root, {b: dbapp.files(CONFIG) for b in BRANCHES})
+        files = {b: dbapp.files(CONFIG) for b in BRANCHES}
+        files["db-broken"]["Dockerfile"] = BROKEN_DOCKERFILE  # its build fails after its database was made
+        url = make_app_repo(root, files)
         work = tmp_path_factory.mktemp("db-work")
         env = {
             "DEPLOYBOT_GIT_URL": url, "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
@@ -114,6 +116,14 @@ def test_a_failing_release_deploys_nothing_and_the_old_version_keeps_serving(wor
     assert failed.returncode == 13, failed.stderr
     assert "exited with code 4" in failed.stderr and "migration 7 failed" in failed.stderr
     assert json.loads(page(url)) == before
+
+
+def test_a_deploy_that_fails_before_the_app_ran_takes_the_database_it_made_away_again(world):
+    postgres, env, _, _ = world
+    failed = _deploybot(env, "deploy", "db-broken")
+    assert failed.returncode == 4, failed.stderr  # the image build failed
+    assert not _exists(postgres, "database", f"deploybot_{PREFIX}db-broken")
+    assert not _exists(postgres, "role", f"deploybot_{PREFIX}db-broken")
 
 
 def test_a_database_someone_else_made_is_never_touched(world):

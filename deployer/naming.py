@@ -74,6 +74,20 @@ def environment_name(feature: str, prefix: str = "") -> str:
     return f"{head}-{short_hash(feature)}" if head else f"env-{short_hash(feature)}"
 
 
+DNS_LABEL_MAX = 63
+
+
+def dns_label(feature: str) -> str:
+    """The feature's host name label under DEPLOYBOT_DOMAIN, the same on every provider: the branch itself
+    when it already is a lowercase DNS label, else its slug cut to fit and the branch's hash (DNS ignores
+    case, so `Feature-X` and `feature-x` must not meet). Stable: a recreated environment gets it again."""
+    slug = slugify(feature)
+    if slug == feature and len(slug) <= DNS_LABEL_MAX and not _HASHED_TAIL.search(slug):
+        return slug
+    head = slug[:DNS_LABEL_MAX - HASH_LEN - 1].rstrip("-")
+    return f"{head}-{short_hash(feature)}" if head else f"branch-{short_hash(feature)}"
+
+
 def is_valid_environment_name(name: str) -> bool:
     return ENV_NAME_MIN <= len(name) <= ENV_NAME_MAX and bool(_ENV_NAME.match(name))
 

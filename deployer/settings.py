@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         "http://localhost", description="Local provider: the host part of environment URLs (scheme and host)."
     )
     local_ports: str = Field("20000-20999", description="Local provider: ports environments are published on.")
+    domain: str | None = Field(
+        None, description="A domain of the team's (e.g. `preview.example.com`): every environment is announced "
+        "as `https://<branch's label>.<domain>`, the same on both providers; unset, environments keep the "
+        "provider's own URLs.",
+    )
     bind_address: str | None = Field(
         None,
         description="Local provider: the host address environments are published on, with no access control of "
@@ -295,6 +300,18 @@ class Settings(BaseSettings):
         scheme = value.get_secret_value().partition("://")[0] if value else "postgresql"
         if scheme.split("+")[0] not in ("postgresql", "postgres"):  # the value is never repeated: it holds a password
             raise ValueError("must be a PostgreSQL URL, like postgresql://user:password@host:5432/postgres")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip(".").lower()
+        labels = value.split(".")
+        if len(labels) < 2 or len(value) > 253 - 64 or not all(
+                re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) for label in labels):
+            raise ValueError(f"must be a domain name like preview.example.com (got {value!r})")
         return value
 
     @field_validator("database_host")

@@ -1,9 +1,11 @@
+import re
 import string
 
+import pytest
 from hypothesis import given, strategies as st
 
 from deployer.naming import (
-    TAG_VALUE_MAX, branch_problem, decode_tag_value, encode_tag_value, environment_name, gather_tag,
+    TAG_VALUE_MAX, branch_problem, decode_tag_value, dns_label, encode_tag_value, environment_name, gather_tag,
     is_valid_environment_name, spread_tag, version_label,
 )
 from deployer.environment import Environment, environment_tags
@@ -123,3 +125,24 @@ def test_a_long_branch_that_needs_encoding_fits_in_its_tags_and_is_read_back():
     tags = environment_tags(branch, "U1", created, created)
     assert all(len(value) <= TAG_VALUE_MAX for value in tags.values()), {k: len(v) for k, v in tags.items()}
     assert Environment("e-1", environment_name(branch), "Ready", "Green", tags=tags).feature == branch
+
+
+# -- host name labels (DEPLOYBOT_DOMAIN) -------------------------------------------------------------------
+DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def test_a_branch_that_is_a_dns_label_is_its_own_label():
+    assert dns_label("feature-x") == "feature-x" and dns_label("jira-123") == "jira-123"
+
+
+@pytest.mark.parametrize("branch", ["Feature-X", "feature/login-page", "JIRA-123_fix", "ü", "-", "a" * 64,
+                                    "feature-x-" + "0" * 6, "x" * 255, "release/2026.12"])
+def test_any_branch_gets_a_valid_label_that_no_other_branch_gets(branch):
+    label = dns_label(branch)
+    assert DNS_LABEL.match(label), label
+    assert label != dns_label(branch + "x") and label == dns_label(branch)
+
+
+def test_branches_that_differ_only_in_case_or_punctuation_get_different_labels():
+    labels = {dns_label(b) for b in ("feature-x", "Feature-X", "feature_x", "feature/x", "feature--x")}
+    assert len(labels) == 5

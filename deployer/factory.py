@@ -15,11 +15,13 @@ import docker.constants
 import docker.tls
 import requests.exceptions
 
+from deployer.providers.beanstalk.dns import HostRecords, owner_id
 from deployer.providers.beanstalk.gateway import RETRY_CONFIG, BeanstalkGateway
+from deployer.providers.beanstalk.https import AcmCertificates, Verdict, https_verdict, wait_until_answering
 from deployer.store.claims import Claims, process_holder
 from deployer.build.dockerrun import DockerrunPolicy
 from deployer.repo_hosts.deployments import NO_REPORTS, DeploymentReporter, GitHubDeployments
-from deployer.errors import ConfigError
+from deployer.errors import ConfigError, DeployError
 from deployer.build.git import GitRepo
 from deployer.repo_hosts.github import GitHubApi, github_session
 from deployer.build.image_sweep import ImageSweep
@@ -29,11 +31,11 @@ from deployer.metrics import count_aws_calls
 from deployer.pipeline import Deployer, utcnow
 from deployer.providers.beanstalk.poller import Poller
 from deployer.preflight import (
-    Check, beanstalk_checks, build_network_check, git_check, local_checks, registry_check,
+    Check, beanstalk_checks, build_network_check, domain_checks, git_check, local_checks, registry_check,
 )
 from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange, engine_host
-from deployer.providers.beanstalk.provider import BeanstalkProvider
+from deployer.providers.beanstalk.provider import BeanstalkProvider, HostNames
 from deployer.lifecycle.reaper import Reaper
 from deployer.build.registry import (
     SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository,
@@ -141,13 +143,17 @@ def startup_checks(settings: Settings, session: boto3.session.Session) -> list[C
     if settings.provider == "local":
         checks = local_checks(lambda: docker.ping(), settings.published_on, engine_host(os.environ.get("DOCKER_HOST")))
     else:
-        checks = beanstalk_checks(settings, build_gateway(settings, session), builder.ping)
+        gateway = build_gateway(settings, session)
+        checks = beanstalk_checks(settings, gateway, builder.ping)
         checks.append(registry_check(registry_for(settings, session)))
+        hosts = host_names(settings, gateway, session)
+        if hosts is not None:
+            checks += domain_checks(hosts.records, hosts.verdict)
     checks.append(build_network_check(builder, settings.build_network))
     return [git_check(GitRepo(settings.git_url, settings.work_dir / "git")), *checks]
 
 
-AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "logs", "sts")
+AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "logs", "sts", "route53", "acm")
 _session: boto3.session.Session | None = None
 
 
@@ -183,12 +189,13 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     slots = BuildSlots(settings.max_parallel,
                        engine_lock_file(settings.build_docker_host or os.environ.get("DOCKER_HOST")))
     stopping = Stopping()
-    images = None
+    images, records = None, None
     if settings.provider == "local":
         provider: Provider = build_local_provider(settings, docker, slots, stopping)  # it sweeps its own images
     else:
         gateway = build_gateway(settings, session)
-        provider = build_provider(settings, gateway, stopping)
+        provider = build_provider(settings, gateway, stopping, host_names(settings, gateway, session))
+        records = provider.sweep_records
         images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
                             settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight, slots=slots)
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
@@ -211,7 +218,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         resources=resources,
     )
     reaper = Reaper(provider, store, utcnow, claims, images, keep_history=timedelta(days=settings.history_days),
-                    databases=resources.databases)
+                    databases=resources.databases, records=records)
     return Services(deployer, manager, reaper, store, claims, stopping)
 
 
@@ -253,8 +260,44 @@ def build_gateway(settings: Settings, session: boto3.session.Session) -> Beansta
     )
 
 
+@dataclass(frozen=True)
+class DomainHosts:
+    """DEPLOYBOT_DOMAIN on Beanstalk: the records, and whether URLs say https (decided once, with the reason)."""
+
+    records: HostRecords
+    verdict: Callable[[], Verdict]
+    answers: Callable[[str], None] | None
+
+
+def host_names(settings: Settings, gateway: BeanstalkGateway, session: boto3.session.Session) -> DomainHosts | None:
+    if settings.provider != "beanstalk" or not settings.domain or not settings.hosted_zone_id:
+        return None
+    route53 = count_aws_calls(session.client("route53", config=RETRY_CONFIG))
+    records = HostRecords(route53, settings.hosted_zone_id, settings.domain,
+                          owner_id(settings.eb_application or "", settings.env_prefix))
+    acm = AcmCertificates(count_aws_calls(session.client("acm", config=RETRY_CONFIG)))
+    template, domain = settings.eb_template or "", settings.domain
+    verdict = functools.cache(lambda: https_verdict(gateway.template_options(template), acm, domain, template))
+    # With AWS_ENDPOINT_URL, AWS is a stand-in (the test world's moto): its environments' load balancers
+    # don't exist, so nothing could answer the URL; there the deploy waits for INSYNC only.
+    answers = None if os.environ.get("AWS_ENDPOINT_URL") else functools.partial(
+        wait_until_answering, timeout=settings.deploy_timeout.total_seconds())
+    return DomainHosts(records, verdict, answers)
+
+
+def _scheme(verdict: Callable[[], Verdict]) -> Callable[[], str]:
+    """https only when the start-up check says it works; http while it can't be told (it is asked again)."""
+    def scheme() -> str:
+        try:
+            return verdict().scheme
+        except DeployError:
+            return "http"
+
+    return scheme
+
+
 def build_provider(settings: Settings, gateway: BeanstalkGateway,
-                   stopping: Stopping | None = None) -> BeanstalkProvider:
+                   stopping: Stopping | None = None, hosts: DomainHosts | None = None) -> BeanstalkProvider:
     poller = Poller(gateway.describe, settings.poll_interval.total_seconds())
     if stopping is not None:
         stopping.on_stop(poller.interrupt)
@@ -267,6 +310,7 @@ def build_provider(settings: Settings, gateway: BeanstalkGateway,
         launch_timeout=settings.launch_timeout,
         deploy_timeout=settings.deploy_timeout,
         default_instance_type=settings.eb_instance_type,  # a /deploy without --instance leaves a resized one alone
+        hosts=HostNames(hosts.records, _scheme(hosts.verdict), hosts.answers) if hosts else None,
     )
 
 

@@ -1,11 +1,14 @@
 """Start-up checks: say exactly what is missing before anyone types /deploy."""
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from deployer.providers.beanstalk.dns import HostRecords
 from deployer.providers.beanstalk.gateway import BeanstalkGateway
+from deployer.providers.beanstalk.https import Verdict
 from deployer.store.claims import clock_skew_problem
 from deployer.errors import ConfigError, DeployError
 from deployer.build.git import GitRepo
@@ -15,6 +18,11 @@ from deployer.settings import Settings
 from deployer.store.state import Store
 
 Check = Callable[[], str | None]
+log = logging.getLogger(__name__)
+
+
+class Notice(str):
+    """What a check says without refusing start-up: a warning line in the start-up report."""
 
 
 def docker_check(ping: Callable[[], object], build_host: str | None = None) -> Check:
@@ -98,6 +106,20 @@ def local_checks(docker_ping: Callable[[], object], bind: str, engine: str) -> l
     return [docker_check(docker_ping), reachable]
 
 
+def domain_checks(records: HostRecords, verdict: Callable[[], Verdict]) -> list[Check]:
+    """DEPLOYBOT_DOMAIN on Beanstalk: the hosted zone holds the domain (else a refusal); the URLs say https only
+    with an HTTPS listener and a certificate covering `*.<domain>` (none: a notice; a wrong one: a refusal)."""
+    def zone() -> str | None:
+        records.check()
+        return None
+
+    def https() -> str | None:
+        found = verdict()
+        return None if found.https else Notice(f"DEPLOYBOT_DOMAIN: {found.why_not}")
+
+    return [zone, https]
+
+
 def beanstalk_checks(settings: Settings, gateway: BeanstalkGateway, docker_ping: Callable[[], object]) -> list[Check]:
     application, template, bucket = settings.eb_application, settings.eb_template, settings.s3_bucket
 
@@ -127,7 +149,9 @@ def run_checks(checks: list[Check]) -> None:
             problem = error.message
         except Exception as error:  # noqa: BLE001 - e.g. the Docker SDK's own errors
             problem = f"{type(error).__name__}: {error}"
-        if problem:
+        if isinstance(problem, Notice):
+            log.warning("start-up: %s", problem)
+        elif problem:
             problems.append(problem)
     if problems:
         raise ConfigError("deploybot can't start: " + problems[0], details=problems)

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         "as `https://<branch's label>.<domain>`, the same on both providers; unset, environments keep the "
         "provider's own URLs.",
     )
+    hosted_zone_id: str | None = Field(
+        None, description="Beanstalk provider with DEPLOYBOT_DOMAIN: the Route 53 hosted zone (its id, e.g. "
+        "`Z0123456789ABC`) of the domain or a parent of it, where each environment's record is written.",
+    )
     bind_address: str | None = Field(
         None,
         description="Local provider: the host address environments are published on, with no access control of "
@@ -343,6 +347,9 @@ class Settings(BaseSettings):
             missing = [n for n in ("eb_application", "eb_template", "s3_bucket") if not getattr(self, n)]
             if missing:
                 problems.append(f"the beanstalk provider needs {', '.join(PREFIX + n.upper() for n in missing)}")
+            if self.domain and not self.hosted_zone_id:
+                problems.append(f"{PREFIX}DOMAIN on the beanstalk provider needs {PREFIX}HOSTED_ZONE_ID: the Route 53 "
+                                "hosted zone that holds it, where each environment's record is written")
         if self.eb_instance_type not in self.instance_types:
             problems.append(f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES")
         if self.claim_timeout < timedelta(seconds=3):

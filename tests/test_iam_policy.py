@@ -7,7 +7,7 @@ import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = {"_eb": "elasticbeanstalk", "_s3": "s3", "_ecr": "ecr", "_tagging": "resourcegroupstaggingapi",
-           "_logs": "logs", "_ssm": "ssm", "_secretsmanager": "secretsmanager"}
+           "_logs": "logs", "_ssm": "ssm", "_secretsmanager": "secretsmanager", "_route53": "route53", "_acm": "acm"}
 # IAM's name for a service where it differs from boto3's.
 IAM_PREFIX = {"resourcegroupstaggingapi": "tag"}
 # S3 authorizes some API operations under other action names.
@@ -65,6 +65,7 @@ NOT_CALLED_BUT_NEEDED = {
     *(f"ecr:{a}" for a in ("BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer",
                            "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload", "PutImage")),  # docker push
     "kms:Decrypt",  # SSM and Secrets Manager decrypt a secret under a customer key with the caller's permission
+    "route53:GetChange",  # what boto3's resource_record_sets_changed waiter calls until a change is INSYNC
 }
 ON_BEHALF = {"WhatBeanstalkDoesOnTheCallersBehalf", "BeanstalkCreatesItsStackWithTheCallersCredentials",
              "PassTheRolesOfTheSavedConfiguration"}
@@ -82,7 +83,8 @@ def test_every_resource_is_scoped_with_the_documented_placeholders():
         for resource in resources:
             placeholders |= set(re.findall(r"\b[A-Z][A-Z0-9_]{2,}\b", resource))
     readme = (ROOT / "README.md").read_text()
-    assert placeholders == {"REGION", "ACCOUNT", "APPLICATION", "BUCKET", "REPOSITORY", "EC2_ROLE", "SERVICE_ROLE"}
+    assert placeholders == {"REGION", "ACCOUNT", "APPLICATION", "BUCKET", "REPOSITORY", "EC2_ROLE", "SERVICE_ROLE",
+                            "HOSTED_ZONE_ID"}
     assert all(f"{name}" in readme for name in placeholders)
 
 
@@ -95,7 +97,8 @@ def test_wildcard_resources_only_where_aws_has_none_or_under_a_condition():
             assert set(called_via) == {"cloudformation.amazonaws.com", "elasticbeanstalk.amazonaws.com"}
         else:  # actions AWS authorizes on no resource
             assert _actions(statement) <= {"ecr:GetAuthorizationToken", "elasticbeanstalk:CheckDNSAvailability",
-                                           "elasticbeanstalk:DescribeEvents", "tag:GetResources"}, sid
+                                           "elasticbeanstalk:DescribeEvents", "tag:GetResources",
+                                           "acm:ListCertificates"}, sid
 
 
 def test_secrets_are_readable_only_under_the_documented_prefix_and_decrypted_only_through_those_services():

@@ -122,6 +122,8 @@ class ReapReport:
     databases_dropped: list[str] = field(default_factory=list)  # of environments torn down
     databases_failed: list[tuple[str, str]] = field(default_factory=list)
     orphan_databases: list[str] = field(default_factory=list)  # deploybot's, environment gone otherwise: reported
+    records_removed: list[str] = field(default_factory=list)  # DEPLOYBOT_DOMAIN host names of environments gone
+    records_failed: list[str] = field(default_factory=list)
 
     def of(self, action: Action) -> list[Decision]:
         return [d for d in self.decisions if d.action == action]
@@ -130,7 +132,8 @@ class ReapReport:
 class Reaper:
     def __init__(self, provider, store, clock: Callable[[], datetime], claims: Claims,  # type: ignore[no-untyped-def]
                  images: ImageSweep | None = None, keep_history: timedelta = timedelta(days=90),
-                 databases: Callable[[], Databases | None] = lambda: None) -> None:
+                 databases: Callable[[], Databases | None] = lambda: None,
+                 records: Callable[[set[str]], tuple[list[str], list[str]]] | None = None) -> None:
         self._provider = provider
         self._databases = databases  # deploybot.yml's databases, made on first use (none without a server)
         self._store = store
@@ -138,6 +141,7 @@ class Reaper:
         self._claims = claims
         self._images = images
         self._keep_history = keep_history  # DEPLOYBOT_HISTORY_DAYS
+        self._records = records  # removes deploybot's DNS records whose environment is gone, sparing those given
 
     def run(self, *, dry_run: bool = False, live: list[Environment] | None = None) -> ReapReport:
         """One pass over `live` (the provider's listing, taken now when not given)."""
@@ -155,6 +159,7 @@ class Reaper:
         for decision in report.of("malformed"):
             log.debug("not reaping %s: %s", decision.env.name, decision.reason)
         self._sweep(report)
+        self._sweep_records(report)
         self._clean_up(live, now, report)
         try:
             report.pruned = self._store.prune(now - self._keep_history)
@@ -256,6 +261,15 @@ class Reaper:
             log.warning("database %s (of environment %s) belongs to deploybot but its environment is gone and "
                         "deploybot has no tear down of it on record: drop it yourself once it is not needed",
                         record.name, record.env_name)
+
+    def _sweep_records(self, report: ReapReport) -> None:
+        if self._records is None:
+            return
+        in_hand = {self._provider.name_for(key) for key in self._claims.live()}  # e.g. being deployed now
+        try:
+            report.records_removed, report.records_failed = self._records(in_hand)
+        except DeployError as error:  # Route 53 is away for a moment: the next pass tries again
+            log.warning("removing DNS records left behind failed: %s", error.message)
 
     def _decide_again(self, env: Environment, now: datetime) -> Decision | None:
         fresh = self._provider.get(env.id)

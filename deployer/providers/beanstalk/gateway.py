@@ -316,6 +316,14 @@ class BeanstalkGateway:
         return {(o.get("Namespace", ""), o.get("OptionName", "")): o.get("Value", "")
                 for d in deployed[:1] for o in d.get("OptionSettings", []) if "Value" in o}
 
+    @translated("read the saved configuration")
+    def template_options(self, template: str) -> dict[tuple[str, str], str]:
+        """Every option the saved configuration sets (its HTTPS listener, for one)."""
+        described = self._eb.describe_configuration_settings(
+            ApplicationName=self.application, TemplateName=template)["ConfigurationSettings"]
+        return {(o.get("Namespace", ""), o.get("OptionName", "")): o.get("Value", "")
+                for d in described[:1] for o in d.get("OptionSettings", []) if "Value" in o}
+
     def option(self, env_name: str, namespace: str, name: str) -> str | None:
         """One option's value as the environment runs it."""
         return self.options(env_name).get((namespace, name))

@@ -4,19 +4,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from deployer.app_logs import AppLogs
 from deployer.providers.beanstalk.app_logs import POLL_INTERVAL, TAIL_TIMEOUT, AppLogReader
 from deployer.providers.beanstalk.variables import ENV_NAMESPACE, HEALTH_CHECK, MANAGED, configuration_changes
+from deployer.providers.beanstalk.dns import HostRecords
 from deployer.providers.beanstalk.gateway import BeanstalkGateway, Started
 from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
 from deployer.errors import (
     Busy, CloudError, ConfigError, DeployError, DeployTimeout, EnvironmentFailed, Interrupted, InvalidRequest,
 )
-from deployer.naming import cname_prefixes, environment_name, version_commit, version_environment, version_label
+from deployer.naming import (
+    cname_prefixes, dns_label, environment_name, version_commit, version_environment, version_label,
+)
 from deployer.providers.beanstalk.poller import Poller
 from deployer.progress import Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings, SettingsChanging
 from deployer.providers import Release, Report
@@ -54,6 +58,19 @@ class Prepared:
     bundle: bytes
 
 
+@dataclass(frozen=True)
+class HostNames:
+    """DEPLOYBOT_DOMAIN on Beanstalk: each environment's Route 53 record, the scheme its URL says (decided
+    once: https.py), and the wait for the URL to answer (None where nothing can answer it)."""
+
+    records: HostRecords
+    scheme: Callable[[], str]
+    answers: Callable[[str], None] | None = None
+
+    def url(self, feature: str) -> str:
+        return f"{self.scheme()}://{self.records.host(dns_label(feature))}"
+
+
 class BeanstalkProvider:
     expiry_in_tags = True
 
@@ -72,6 +89,7 @@ class BeanstalkProvider:
         default_instance_type: str | None = None,
         logs_timeout: timedelta = TAIL_TIMEOUT,
         logs_poll_interval: timedelta = timedelta(seconds=POLL_INTERVAL),
+        hosts: HostNames | None = None,
     ) -> None:
         """`default_instance_type` is the one a deploy gets without --instance: a request for it leaves a
         reused environment's type alone. Unknown (None), any type a request names is applied.
@@ -90,6 +108,26 @@ class BeanstalkProvider:
         # deploy(), which the pipeline calls in turn for one environment while it holds its claim.
         self._instance_types: dict[str, str] = {}
         self._app_logs = AppLogReader(gateway, timeout=logs_timeout, poll_interval=logs_poll_interval.total_seconds())
+        self._hosts = hosts
+
+    def _hosted(self, env: Environment) -> Environment:
+        """Every environment of deploybot's carries its DEPLOYBOT_DOMAIN URL, when there is a domain."""
+        if self._hosts is None or not env.managed or not env.feature:
+            return env
+        return replace(env, url=self._hosts.url(env.feature))
+
+    def _published(self, env: Environment) -> Environment:
+        """The environment once its host name points at it, in sync, and (where anything can answer) answers."""
+        if self._hosts is None or not env.feature:
+            return env
+        target = urlsplit(env.url or "").hostname
+        if not target:
+            raise EnvironmentFailed(f"Beanstalk gave {env.name} no CNAME to point {self._hosts.url(env.feature)} at.")
+        self._hosts.records.ensure(dns_label(env.feature), target, env.name)
+        hosted = self._hosted(env)
+        if self._hosts.answers is not None:
+            self._hosts.answers(hosted.url or "")
+        return hosted
 
     def name_for(self, feature: str) -> str:
         return environment_name(feature, self._prefix)
@@ -108,6 +146,12 @@ class BeanstalkProvider:
         return Prepared(release, make_bundle({DOCKERRUN: dockerrun}))
 
     def ensure(self, request: DeployRequest, now: datetime) -> tuple[Environment, bool]:
+        if self._hosts is not None:  # a host name that is not deploybot's: refused before anything is made
+            self._hosts.records.check_free(dns_label(request.feature))
+        env, created = self._ensure(request, now)
+        return self._hosted(env), created
+
+    def _ensure(self, request: DeployRequest, now: datetime) -> tuple[Environment, bool]:
         name = environment_name(request.feature, self._prefix)
         existing = self._eb.find(name)
         if existing and existing.status == TERMINATING:
@@ -164,7 +208,7 @@ class BeanstalkProvider:
                 f"Environment {env.name} did not come up ({env.status}, health {env.health}).",
                 details=self._event_lines(env, since) + (self._app_lines(env) if created else []),
             )
-        return replace(env, tags=tags, arn=arn)
+        return self._hosted(replace(env, tags=tags, arn=arn))
 
     def deploy(self, env: Environment, prepared: Prepared, now: datetime, report: Report) -> Environment:
         tags, arn = env.tags, env.arn
@@ -175,7 +219,7 @@ class BeanstalkProvider:
         configured = self._apply_settings(env, prepared.release, since, report)
         if runs_it and configured is not None and configured.health != RED:
             # The commit it runs, new settings only: the settings' update restarted the app with them.
-            return replace(configured, tags=tags, arn=arn)
+            return self._published(replace(configured, tags=tags, arn=arn))
         label = version_label(env.name, prepared.release.commit.sha, now)
         key = f"deploybot/{self._eb.application}/{label}.zip"
         self._eb.upload_bundle(self._bucket, key, prepared.bundle)
@@ -197,8 +241,8 @@ class BeanstalkProvider:
             )
         if env.health != GREEN:
             causes = [e.message for e in self._eb.events(env.id, since, severity="WARN")]
-            report(LiveWithWarnings(env, tuple(causes[-CAUSES_SHOWN:])))
-        return replace(env, tags=tags, arn=arn)
+            report(LiveWithWarnings(self._hosted(replace(env, tags=tags)), tuple(causes[-CAUSES_SHOWN:])))
+        return self._published(replace(env, tags=tags, arn=arn))
 
     def _apply_settings(self, env: Environment, release: Release, since: datetime,
                         report: Report) -> Environment | None:
@@ -322,10 +366,11 @@ class BeanstalkProvider:
     # life cycle ---------------------------------------------------------------
     def environments(self) -> list[Environment]:
         """Every live environment of the application with its tags, deploybot's or not."""
-        return self._eb.environments()
+        return [self._hosted(env) for env in self._eb.environments()]
 
     def get(self, env_id: str) -> Environment | None:
-        return self._eb.get(env_id)
+        env = self._eb.get(env_id)
+        return self._hosted(env) if env else None
 
     def live_count(self) -> int:
         """Live environments of the application, ours or not: one call, no tags."""
@@ -339,6 +384,26 @@ class BeanstalkProvider:
             if _busy(error):
                 raise Busy(f"{env.name} is busy with another operation on AWS; it goes once that ends.") from error
             raise
+        if self._hosts is not None and env.feature:
+            try:
+                self._hosts.records.remove(dns_label(env.feature), env.name)
+            except DeployError as error:  # the environment goes all the same; the reaper's pass removes it
+                log.warning("removing the DNS record of %s failed: %s", env.name, error.message)
+
+    def sweep_records(self, keep: set[str]) -> tuple[list[str], list[str]]:
+        """Delete this deploybot's DNS records whose environment is gone (`keep`: names of environments in
+        hand, e.g. being made). Returns (removed, failed) host names; a failure is retried on the next sweep."""
+        if self._hosts is None:
+            return [], []
+        removed, failed = [], []
+        for record in self._hosts.records.orphans(lambda: self._eb.live_names() | keep):
+            host = self._hosts.records.host(record.label)
+            try:
+                if self._hosts.records.remove(record.label, record.environment):
+                    removed.append(host)
+            except DeployError:
+                failed.append(host)
+        return removed, failed
 
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
         """Write the expiry tag; False when Beanstalk is busy with the environment (try later)."""

@@ -6,11 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from deployer.app_config import AppConfig
-from deployer.databases import DatabaseGrant, Databases
 from deployer.errors import ConfigError, DeployError
 from deployer.secrets import SecretReader
+
+if TYPE_CHECKING:  # psycopg is loaded only by a deploybot whose branches ask for a database
+    from deployer.databases import DatabaseGrant, Databases
 
 log = logging.getLogger(__name__)
 

@@ -213,3 +213,29 @@ def test_start_up_warns_about_plain_http_and_refuses_a_zone_that_does_not_hold_t
     other = route53.create_hosted_zone(Name="other.org", CallerReference="o")["HostedZone"]["Id"]
     with pytest.raises(ConfigError, match="does not hold preview.example.com"):
         run_checks(domain_checks(_hosts(route53, other), lambda: Verdict(True)))
+
+
+def test_the_url_is_waited_for_until_it_answers_and_a_timeout_names_it():
+    import requests
+
+    from deployer.errors import DeployTimeout
+    from deployer.providers.beanstalk.https import wait_until_answering
+
+    now, calls = [0.0], []
+
+    def get(url, **_):
+        calls.append(url)
+        if len(calls) < 3:
+            raise requests.ConnectionError("not yet")
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    wait_until_answering("https://x.preview.example.com", 60, get=get, sleep=sleep, clock=lambda: now[0])
+    assert len(calls) == 3 and now[0] == 10
+
+    def never(url, **_):
+        raise requests.ConnectionError("no")
+
+    with pytest.raises(DeployTimeout, match="https://x.preview.example.com did not answer within 20 s"):
+        wait_until_answering("https://x.preview.example.com", 20, get=never, sleep=sleep, clock=lambda: now[0])

@@ -1,0 +1,81 @@
+"""The proxy's configuration is a pure function of the live routes (issue 21): plain values in, Caddy's JSON out."""
+import pytest
+import requests
+
+from deployer.errors import ConfigError
+from deployer.providers.proxy import CaddyProxy, caddy_config
+
+ROUTES = {"feature-x.preview.test": "172.18.0.5:8080", "b-2.preview.test": "172.18.0.6:9090"}
+
+
+def _config(routes=ROUTES, https_port=443, http_port=80):
+    return caddy_config("preview.test", routes, https_port=https_port, http_port=http_port,
+                        admin_listen="127.0.0.1:2019")
+
+
+def _servers(config):
+    return config["apps"]["http"]["servers"]
+
+
+def test_one_route_per_host_to_its_upstream_then_a_404_for_any_other_host():
+    routes = _servers(_config())["environments"]["routes"]
+    assert [(r["match"][0]["host"], r["handle"][0]["upstreams"][0]["dial"]) for r in routes[:-1]] == [
+        (["b-2.preview.test"], "172.18.0.6:9090"), (["feature-x.preview.test"], "172.18.0.5:8080")]
+    assert all(r["handle"][0]["handler"] == "reverse_proxy" and r["terminal"] for r in routes[:-1])
+    assert "match" not in routes[-1] and routes[-1]["handle"][0]["status_code"] == 404
+
+
+def test_no_routes_still_serves_https_and_answers_404():
+    server = _servers(_config({}))["environments"]
+    assert len(server["routes"]) == 1 and server["routes"][0]["handle"][0]["status_code"] == 404
+    assert server["tls_connection_policies"] == [{}]
+
+
+def test_https_on_its_port_with_one_wildcard_certificate_from_caddys_own_ca():
+    config = _config(https_port=8443, http_port=8080)
+    assert _servers(config)["environments"]["listen"] == [":8443"]
+    tls = config["apps"]["tls"]
+    assert tls["certificates"]["automate"] == ["*.preview.test"]
+    (policy,) = tls["automation"]["policies"]
+    assert policy == {"subjects": ["*.preview.test"], "issuers": [{"module": "internal"}]}
+    # The hosts are covered by the wildcard: no certificate of their own to wait for.
+    assert _servers(config)["environments"]["automatic_https"]["skip_certificates"] == sorted(ROUTES)
+    assert config["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"] is False
+
+
+@pytest.mark.parametrize("https_port,location", [
+    (443, "https://{http.request.host}{http.request.uri}"),
+    (8443, "https://{http.request.host}:8443{http.request.uri}"),
+])
+def test_plain_http_redirects_to_https_on_its_port(https_port, location):
+    redirect = _servers(_config(https_port=https_port, http_port=8080))["redirect"]
+    assert redirect["listen"] == [":8080"] and redirect["automatic_https"] == {"disable": True}
+    (handler,) = redirect["routes"][0]["handle"]
+    assert handler["status_code"] == 308 and handler["headers"]["Location"] == [location]
+
+
+def test_the_admin_api_stays_where_it_was_started():
+    assert _config()["admin"] == {"listen": "127.0.0.1:2019"}
+
+
+def test_same_routes_same_config_whatever_their_order():
+    assert _config(dict(reversed(list(ROUTES.items())))) == _config()
+
+
+@pytest.mark.parametrize("port,url", [(443, "https://feature-x.preview.test"),
+                                      (8443, "https://feature-x.preview.test:8443")])
+def test_urls_carry_the_port_unless_it_is_443(port, url):
+    assert CaddyProxy("http://127.0.0.1:2019", "preview.test", https_port=port, http_port=80).url("feature-x") == url
+
+
+class Refusing(requests.Session):
+    def request(self, *args, **kwargs):
+        raise requests.ConnectionError("refused")
+
+
+def test_an_admin_api_that_does_not_answer_is_a_config_error_saying_what_to_do():
+    proxy = CaddyProxy("http://127.0.0.1:1", "preview.test", https_port=443, http_port=80, session=Refusing())
+    with pytest.raises(ConfigError) as raised:
+        proxy.check()
+    assert "DEPLOYBOT_PROXY_ADMIN" in raised.value.message and "caddy run" in raised.value.message
+

@@ -31,10 +31,11 @@ from deployer.metrics import count_aws_calls
 from deployer.pipeline import Deployer, utcnow
 from deployer.providers.beanstalk.poller import Poller
 from deployer.preflight import (
-    Check, beanstalk_checks, build_network_check, domain_checks, git_check, local_checks, registry_check,
+    Check, beanstalk_checks, build_network_check, domain_checks, git_check, local_checks, proxy_check, registry_check,
 )
 from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange, engine_host
+from deployer.providers.proxy import CaddyProxy
 from deployer.providers.beanstalk.provider import BeanstalkProvider, HostNames
 from deployer.lifecycle.reaper import Reaper
 from deployer.build.registry import (
@@ -142,6 +143,9 @@ def startup_checks(settings: Settings, session: boto3.session.Session) -> list[C
     # could report a missing engine along with everything else.
     if settings.provider == "local":
         checks = local_checks(lambda: docker.ping(), settings.published_on, engine_host(os.environ.get("DOCKER_HOST")))
+        proxy = local_proxy(settings)
+        if proxy:
+            checks.append(proxy_check(proxy))
     else:
         gateway = build_gateway(settings, session)
         checks = beanstalk_checks(settings, gateway, builder.ping)
@@ -247,7 +251,17 @@ def build_local_provider(settings: Settings, docker: object, slots: BuildSlots |
         deploy_timeout=settings.deploy_timeout,
         slots=slots,
         stopping=stopping,
+        proxy=local_proxy(settings),
+        network=settings.proxy_network,
     )
+
+
+def local_proxy(settings: Settings) -> CaddyProxy | None:
+    """The proxy in front of the local provider's containers: with DEPLOYBOT_DOMAIN only."""
+    if not settings.domain:
+        return None
+    return CaddyProxy(settings.proxy_admin, settings.domain,
+                      https_port=settings.proxy_https_port, http_port=settings.proxy_http_port)
 
 
 def build_gateway(settings: Settings, session: boto3.session.Session) -> BeanstalkGateway:

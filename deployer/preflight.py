@@ -14,6 +14,7 @@ from deployer.errors import ConfigError, DeployError
 from deployer.build.git import GitRepo
 from deployer.build.images import ImageBuilder
 from deployer.build.registry import Registry
+from deployer.providers.proxy import CaddyProxy
 from deployer.settings import Settings
 from deployer.store.state import Store
 
@@ -118,6 +119,14 @@ def domain_checks(records: HostRecords, verdict: Callable[[], Verdict]) -> list[
         return None if found.https else Notice(f"DEPLOYBOT_DOMAIN: {found.why_not}")
 
     return [zone, https]
+
+
+def proxy_check(proxy: CaddyProxy) -> Check:
+    def proxy_answers() -> str | None:
+        proxy.check()  # its ConfigError names DEPLOYBOT_PROXY_ADMIN and how to start Caddy
+        return None
+
+    return proxy_answers
 
 
 def beanstalk_checks(settings: Settings, gateway: BeanstalkGateway, docker_ping: Callable[[], object]) -> list[Check]:

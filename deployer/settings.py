@@ -101,6 +101,22 @@ class Settings(BaseSettings):
         description="Local provider: the host address environments are published on, with no access control of "
         "their own; default 127.0.0.1 when DEPLOYBOT_PUBLIC_URL is localhost, else 0.0.0.0 (every interface).",
     )
+    proxy_https_port: int = Field(
+        443, ge=1, le=65535, description="Local provider with DEPLOYBOT_DOMAIN: the port the proxy (Caddy) serves "
+        "every environment on over HTTPS; URLs carry it when it is not 443.",
+    )
+    proxy_http_port: int = Field(
+        80, ge=1, le=65535, description="Local provider with DEPLOYBOT_DOMAIN: the proxy's plain HTTP port, which "
+        "redirects to HTTPS.",
+    )
+    proxy_admin: str = Field(
+        "http://127.0.0.1:2019", description="Local provider with DEPLOYBOT_DOMAIN: the admin API of the Caddy "
+        "deploybot drives (its routes are replaced from the live containers at every change).",
+    )
+    proxy_network: str = Field(
+        "deploybot", description="Local provider with DEPLOYBOT_DOMAIN: the Docker network the environments join "
+        "(created if missing); they publish no port of the host.",
+    )
 
     @property
     def published_on(self) -> str:
@@ -268,7 +284,7 @@ class Settings(BaseSettings):
             raise ValueError(f"`{value}` is not owner/name, like octo-org/shop")
         return value
 
-    @field_validator("github_api_url")
+    @field_validator("github_api_url", "proxy_admin")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
@@ -279,6 +295,13 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value and value.expanduser()
+
+    @field_validator("proxy_network")
+    @classmethod
+    def _network_name(cls, value: str) -> str:
+        if not NETWORK_NAME.fullmatch(value):
+            raise ValueError(f"must be a Docker network's name (got {value!r})")
+        return value
 
     @field_validator("build_network")
     @classmethod

@@ -41,7 +41,8 @@ GROUPS: list[tuple[str, str, list[str]]] = [
     ("The local provider", "Each environment is a container on the Docker engine of `DOCKER_HOST`.",
      ["DEPLOYBOT_PUBLIC_URL", "DEPLOYBOT_LOCAL_PORTS", "DEPLOYBOT_BIND_ADDRESS"]),
     ("URLs", "A name of its own for every environment (issue 21: being built).", [
-     "DEPLOYBOT_DOMAIN", "DEPLOYBOT_HOSTED_ZONE_ID"]),
+     "DEPLOYBOT_DOMAIN", "DEPLOYBOT_HOSTED_ZONE_ID",
+     "DEPLOYBOT_PROXY_HTTPS_PORT", "DEPLOYBOT_PROXY_HTTP_PORT", "DEPLOYBOT_PROXY_ADMIN", "DEPLOYBOT_PROXY_NETWORK"]),
     ("The Beanstalk provider", "What the operator prepares once: docs/operating.md, *The AWS side*.",
      ["DEPLOYBOT_EB_APPLICATION", "DEPLOYBOT_EB_TEMPLATE", "DEPLOYBOT_S3_BUCKET", "DEPLOYBOT_EB_INSTANCE_TYPE",
       "DEPLOYBOT_INSTANCE_TYPES", "DEPLOYBOT_DOCKERRUN_TEMPLATE", "DEPLOYBOT_DOCKERRUN_ALLOW",

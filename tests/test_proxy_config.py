@@ -3,7 +3,9 @@ import pytest
 import requests
 
 from deployer.errors import ConfigError
+from deployer.preflight import proxy_check, run_checks
 from deployer.providers.proxy import CaddyProxy, caddy_config
+from deployer.settings import Settings
 
 ROUTES = {"feature-x.preview.test": "172.18.0.5:8080", "b-2.preview.test": "172.18.0.6:9090"}
 
@@ -79,3 +81,18 @@ def test_an_admin_api_that_does_not_answer_is_a_config_error_saying_what_to_do()
         proxy.check()
     assert "DEPLOYBOT_PROXY_ADMIN" in raised.value.message and "caddy run" in raised.value.message
 
+
+def test_start_up_refuses_while_the_proxy_is_away_and_says_what_to_start():
+    proxy = CaddyProxy("http://127.0.0.1:1", "preview.test", https_port=443, http_port=80, session=Refusing())
+    with pytest.raises(ConfigError) as raised:
+        run_checks([proxy_check(proxy)])
+    assert "DEPLOYBOT_PROXY_ADMIN" in raised.value.message and "scripts/start.sh" in raised.value.message
+
+
+def test_proxy_settings_have_defaults_and_are_checked():
+    settings = Settings(_env_file=None, git_url="file:///repo")
+    assert (settings.proxy_https_port, settings.proxy_http_port, settings.proxy_admin, settings.proxy_network) == (
+        443, 80, "http://127.0.0.1:2019", "deploybot")
+    for bad in ({"proxy_admin": "127.0.0.1:2019"}, {"proxy_network": "container:x"}, {"proxy_https_port": 0}):
+        with pytest.raises(ValueError):
+            Settings(_env_file=None, git_url="file:///repo", **bad)

@@ -2,9 +2,12 @@
 
 Each feature is one container named `deploybot-<environment name>`, labelled the way
 Beanstalk environments are tagged, published on a port kept for the feature across
-redeploys. Labels can't change on a running container, and replacing it would lose what
-testers put in it, so the labels hold the facts fixed when the environment was created;
-a later expiry (an Extend, a redeploy's renewal) lives in deploybot's store.
+redeploys; or, with a proxy (DEPLOYBOT_DOMAIN set), on deploybot's Docker network only,
+reached as `https://<label>.<domain>` through Caddy, whose routes are loaded afresh from the
+live containers after every deploy and removal and at every reap pass (deployer/providers/proxy.py).
+Labels can't change on a running container, and replacing it would lose what testers put in
+it, so the labels hold the facts fixed when the environment was created; a later expiry (an
+Extend, a redeploy's renewal) lives in deploybot's store.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,10 +29,13 @@ from deployer.environment import (
 )
 from deployer.app_logs import AppLogs, last_lines
 from deployer.build.images import tagged_at
-from deployer.errors import CloudError, ConfigError, DeployTimeout, EnvironmentFailed, InvalidRequest, LogsUnavailable
-from deployer.naming import environment_name, short_hash
+from deployer.errors import (
+    CloudError, ConfigError, DeployError, DeployTimeout, EnvironmentFailed, InvalidRequest, LogsUnavailable,
+)
+from deployer.naming import dns_label, environment_name, short_hash
 from deployer.progress import Deploying, EnvironmentChanged
 from deployer.providers import Release, Report
+from deployer.providers.proxy import CaddyProxy
 from deployer.request import DeployRequest
 from deployer.stopping import Stopping
 from deployer.build.slots import BuildSlots
@@ -38,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PORT_LABEL = "deploybot:port"
 IMAGE_LABEL = "deploybot:image"
+APP_PORT_LABEL = "deploybot:app-port"  # behind the proxy: where in the container the app listens
 NAME_PREFIX = "deploybot-"
 LOG_LINES = 15
 
@@ -83,6 +90,8 @@ class LocalProvider:
         port_free: Callable[[int], bool] | None = None,
         slots: BuildSlots | None = None,
         stopping: Stopping | None = None,
+        proxy: CaddyProxy | None = None,
+        network: str = "deploybot",
     ) -> None:
         self._docker = client
         self._stopping = stopping or Stopping()
@@ -99,6 +108,8 @@ class LocalProvider:
         # Readiness is asked where the containers run: this machine, or DOCKER_HOST's.
         self._probe = probe or (lambda port, path: _answers_http(engine_host, port, path))
         self._port_free = port_free or (_port_free if engine_host == "127.0.0.1" else lambda port: True)
+        self._proxy = proxy  # None: each environment is published on a port of its own
+        self._network = network
 
     # deploy -------------------------------------------------------------------
     def name_for(self, feature: str) -> str:
@@ -124,37 +135,61 @@ class LocalProvider:
                 + (f"belongs to another deploybot (it runs {whose.split(':')[0]}); give this one its own "
                    "DEPLOYBOT_ENV_PREFIX." if whose else "deploybot does not manage it.")
             )
+        tags = environment_tags(request.feature, request.owner, now, now + request.ttl)
+        if self._proxy:
+            return Environment(NAME_PREFIX + name, name, LAUNCHING, "Grey", self._proxy.url(dns_label(request.feature)),
+                               tags=tags), True
         port = self._free_port(request.feature)
-        tags = {**environment_tags(request.feature, request.owner, now, now + request.ttl), PORT_LABEL: str(port)}
-        return Environment(NAME_PREFIX + name, name, LAUNCHING, "Grey", self._url(port), tags=tags), True
+        return Environment(NAME_PREFIX + name, name, LAUNCHING, "Grey", self._url(port),
+                           tags={**tags, PORT_LABEL: str(port)}), True
 
     def wait_ready(self, env: Environment, report: Report, *, created: bool) -> Environment:
         return env  # nothing runs before the first deploy; a reused container is replaced anyway
 
     def deploy(self, env: Environment, prepared: Release, now: datetime, report: Report) -> Environment:
         report(Deploying(env, prepared.image_uri))
-        container = self._replace(env, prepared, {**env.tags, IMAGE_LABEL: prepared.image_uri})
-        return self._wait_healthy(env, container, report, prepared.config.port or self._app_port,
-                                  prepared.config.health_check_path)
+        app_port = prepared.config.port or self._app_port
+        labels = {**env.tags, IMAGE_LABEL: prepared.image_uri}
+        if self._proxy:
+            labels = {k: v for k, v in labels.items() if k != PORT_LABEL} | {APP_PORT_LABEL: str(app_port)}
+        container = self._replace(env, prepared, labels)
+        if self._proxy:
+            self.sync_proxy()
+        return self._wait_healthy(env, container, report, app_port, prepared.config.health_check_path)
 
     def _replace(self, env: Environment, release: Release, labels: dict[str, str]) -> Any:
         self._remove(env.id)
-        port = int(labels[PORT_LABEL])
         own = {"DEPLOYBOT_FEATURE": env.feature or "", "DEPLOYBOT_ENVIRONMENT": env.name,
                "DEPLOYBOT_COMMIT": release.commit.sha}
         try:
             return self._docker.containers.run(
-                release.image_uri, name=env.id, detach=True, labels=labels,
-                ports={f"{release.config.port or self._app_port}/tcp": (self._bind, port)},
+                release.image_uri, name=env.id, detach=True, labels=labels, **self._reach(labels, release),
                 environment={**release.variables(env), **own},
                 restart_policy={"Name": "unless-stopped"},
             )
         except docker.errors.APIError as err:
             raise CloudError(f"Docker could not start {env.id}: {err.explanation or err}") from err
 
+    def _reach(self, labels: dict[str, str], release: Release) -> dict[str, Any]:
+        """How the app is reached: deploybot's network, behind the proxy; else its own port of the host."""
+        if self._proxy:
+            return {"network": self._own_network()}
+        return {"ports": {f"{release.config.port or self._app_port}/tcp": (self._bind, int(labels[PORT_LABEL]))}}
+
+    def _own_network(self) -> str:
+        try:
+            self._docker.networks.get(self._network)
+        except docker.errors.NotFound:
+            try:
+                self._docker.networks.create(self._network, driver="bridge", labels={MANAGED_BY: MANAGER})
+            except docker.errors.APIError as err:
+                if err.status_code != 409:  # 409: another process made it meanwhile
+                    raise CloudError(f"Docker could not create the network {self._network} "
+                                     f"(DEPLOYBOT_PROXY_NETWORK): {err.explanation or err}") from err
+        return self._network
+
     def _wait_healthy(self, env: Environment, container: Any, report: Report, app_port: int,
                       path: str | None) -> Environment:
-        port = int(env.tags[PORT_LABEL])
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             container.reload()
@@ -168,7 +203,7 @@ class LocalProvider:
                 raise EnvironmentFailed(f"The container of {env.name} {how}, so it is stopped (the environment "
                                         "stays until it expires, or a redeploy fixes it); its last log lines:",
                                         details=lines)
-            if container.status == "running" and self._probe(port, path):
+            if container.status == "running" and self._answers(env, path):
                 ready = self._environment(container)
                 report(EnvironmentChanged(ready))
                 return ready
@@ -176,10 +211,16 @@ class LocalProvider:
             time.sleep(0.2)
         raise DeployTimeout(
             f"{env.name} started but did not answer HTTP on port {app_port}"
+            + (f" through the proxy at {env.url}" if self._proxy else "")
             + (f" at {path} with a success" if path else "") + " within "
             f"{int(self._timeout)}s; it may still be starting.",
             details=_last_lines(container),
         )
+
+    def _answers(self, env: Environment, path: str | None) -> bool:
+        if self._proxy:
+            return self._proxy.answers(env.url or "", path)  # as colleagues will open it
+        return self._probe(int(env.tags[PORT_LABEL]), path)
 
     def _containers(self) -> list[Any]:
         # Others remove containers on this engine too (another deploybot, an operator, the tests
@@ -216,6 +257,7 @@ class LocalProvider:
 
     def terminate(self, env: Environment) -> None:
         self._remove(env.id)
+        self._resync()
 
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
         """Nothing to write: the container keeps running as it is; the store has the expiry."""
@@ -223,7 +265,10 @@ class LocalProvider:
 
     def sweep_versions(self) -> tuple[list[str], list[str]]:
         """Remove this deploybot's images that no container runs any more (see `prunable`);
-        nothing while a build runs (deployer/build/slots.py says why): the next pass sweeps."""
+        nothing while a build runs (deployer/build/slots.py says why): the next pass sweeps. Behind
+        the proxy, load its routes again too (every reap pass, the bot's first at start-up included):
+        a proxy restarted meanwhile has them back within a pass."""
+        self._resync()
         with self._slots.idle() as quiet:
             return self._sweep_images() if quiet else ([], [])
 
@@ -242,6 +287,33 @@ class LocalProvider:
             except docker.errors.APIError:
                 failed.append(tag)
         return deleted, failed
+
+    # the proxy ----------------------------------------------------------------
+    def sync_proxy(self) -> None:
+        """Load the proxy's routes from the live containers: this deploybot's, running on its network."""
+        assert self._proxy is not None
+        with self._proxy.syncing():
+            self._proxy.sync(self._routes())
+
+    def _resync(self) -> None:
+        """After a removal, and every pass: a proxy that is away now gets its routes at the next pass."""
+        if self._proxy is None:
+            return
+        try:
+            self.sync_proxy()
+        except DeployError as error:
+            log.warning("the proxy's routes were not loaded: %s", error.message)
+
+    def _routes(self) -> dict[str, str]:
+        routes = {}
+        for container in self._docker.containers.list(filters={"label": f"{MANAGED_BY}={MANAGER}"},
+                                                      ignore_removed=True):
+            env = self._environment(container) if self._owns(container) else None
+            network = container.attrs["NetworkSettings"]["Networks"].get(self._network) or {}
+            port, address = container.labels.get(APP_PORT_LABEL), network.get("IPAddress")
+            if env and env.url and port and address:  # one from before the proxy has no route: a redeploy gives it one
+                routes[urlsplit(env.url).hostname or ""] = f"{address}:{port}"
+        return routes
 
     # helpers ----------------------------------------------------------------
     def _owns(self, container: Any) -> bool:
@@ -267,10 +339,13 @@ class LocalProvider:
         # port past its expiry. Only one already being removed is not.
         status = TERMINATING if container.status == "removing" else READY
         port = labels.get(PORT_LABEL)
-        return Environment(
+        env = Environment(
             container.name, container.name.removeprefix(NAME_PREFIX), status, "Green" if running else "Red",
             self._url(int(port)) if port else None, version_label=labels.get(IMAGE_LABEL), tags=labels,
         )
+        if self._proxy and env.feature:
+            return replace(env, url=self._proxy.url(dns_label(env.feature)))
+        return env
 
     def _url(self, port: int) -> str:
         return f"{self._public}:{port}"

@@ -1,0 +1,122 @@
+"""The local provider behind a real Caddy (issue 21): every branch a host name over HTTPS, no host ports.
+
+Driven from the CLI as an operator would; the proxy is a Caddy process of this module's own (free
+ports, its own admin API and storage), requests reach it as `curl --resolve <host>:<port>:127.0.0.1`
+does, trusting Caddy's root certificate.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from deployer.naming import dns_label
+from deployer.store.state import Store, engine_for
+from tests.e2e.test_cli import _deploybot
+from tests.e2e.test_local import CONFIGURED
+from tests.world.apprepo import make_app_repo, page_for
+from tests.world.caddy import Caddy
+from tests.world.dockerenv import docker_client
+
+pytestmark = pytest.mark.e2e
+
+DOMAIN = "preview.test"
+PREFIX = "tp-"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, docker_world):
+    client = docker_client()
+    caddy = Caddy(tmp_path_factory.mktemp("caddy")).start()
+    work = tmp_path_factory.mktemp("proxy-work")
+    network = f"deploybot-tests-{uuid.uuid4().hex[:8]}"
+    env = {
+        "DEPLOYBOT_GIT_URL": make_app_repo(tmp_path_factory.mktemp("proxy-repo"), {"configured": CONFIGURED}),
+        "DEPLOYBOT_DOMAIN": DOMAIN,
+        "DEPLOYBOT_PROXY_ADMIN": caddy.admin_url,
+        "DEPLOYBOT_PROXY_HTTPS_PORT": str(caddy.https_port),
+        "DEPLOYBOT_PROXY_HTTP_PORT": str(caddy.http_port),
+        "DEPLOYBOT_PROXY_NETWORK": network,
+        "DEPLOYBOT_ENV_PREFIX": PREFIX,
+        "DEPLOYBOT_ECR_REPOSITORY": "proxy-tests",
+        "DEPLOYBOT_DEPLOY_TIMEOUT": "30s",
+        "DEPLOYBOT_WORK_DIR": str(work),
+        "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db",
+        "DOCKER_HOST": "unix:///var/run/docker.sock",
+    }
+    yield env, client, caddy, work
+    caddy.stop()
+    for container in client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}"}, ignore_removed=True):
+        container.remove(force=True)
+    for found in client.networks.list(names=[network]):
+        found.remove()
+
+
+def _deploy(env: dict[str, str], branch: str) -> str:
+    result = _deploybot(env, "deploy", branch)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _host(branch: str) -> str:
+    return f"{dns_label(branch)}.{DOMAIN}"
+
+
+def test_each_branch_is_a_host_of_the_domain_over_https_on_one_port(world):
+    env, client, caddy, _ = world
+    assert _deploy(env, "feature-x") == f"https://feature-x.{DOMAIN}:{caddy.https_port}"
+    assert caddy.get(_host("feature-x")) == (200, page_for("feature-x"))
+    # A second branch, its name no DNS label as it is: another host, the same port.
+    assert _deploy(env, "JIRA-123_fix") == f"https://{_host('JIRA-123_fix')}:{caddy.https_port}"
+    assert caddy.get(_host("JIRA-123_fix")) == (200, page_for("JIRA-123_fix"))
+    assert caddy.get(_host("feature-x")) == (200, page_for("feature-x"))
+    # The app's own port from its deploybot.yml is where the proxy sends its requests.
+    _deploy(env, "configured")
+    assert caddy.get(_host("configured"), "/healthz") == (200, "ok\n")
+
+
+def test_no_container_publishes_a_port_of_the_host(world):
+    env, client, _, _ = world
+    _deploy(env, "feature-x")
+    containers = client.containers.list(all=True, filters={"name": f"deploybot-{PREFIX}"})
+    assert containers
+    for container in containers:
+        assert not container.attrs["HostConfig"]["PortBindings"], container.name
+        assert not any(container.ports.values()), container.ports  # exposed by the image, bound to nothing
+        assert env["DEPLOYBOT_PROXY_NETWORK"] in container.attrs["NetworkSettings"]["Networks"]
+
+
+def test_plain_http_redirects_to_https_and_an_unknown_host_is_the_proxys_404(world):
+    env, _, caddy, _ = world
+    _deploy(env, "feature-x")
+    status, location = caddy.plain_get(_host("feature-x"), "/a?b=1")
+    assert status == 308 and location == f"https://{_host('feature-x')}:{caddy.https_port}/a?b=1"
+    assert caddy.get(f"nobody.{DOMAIN}")[0] == 404
+
+
+def test_a_restarted_proxy_gets_every_route_back_at_the_next_pass(world):
+    env, _, caddy, _ = world
+    _deploy(env, "feature-x")
+    _deploy(env, "feature-y")
+    caddy.restart()
+    assert caddy.hosts() == set()  # a new process, with nothing of what deploybot loaded
+    reaped = _deploybot(env, "reap")
+    assert reaped.returncode == 0, reaped.stderr + reaped.stdout
+    assert {_host("feature-x"), _host("feature-y")} <= caddy.hosts()
+    assert caddy.get(_host("feature-x")) == (200, page_for("feature-x"))
+    assert caddy.get(_host("feature-y")) == (200, page_for("feature-y"))
+
+
+def test_a_torn_down_branchs_host_answers_404_and_its_route_is_gone(world):
+    env, _, caddy, work = world
+    _deploy(env, "feature/login-page")
+    _deploy(env, "feature-x")
+    store = Store(engine_for(f"sqlite:///{work}/state.db"))
+    (record,) = [r for r in store.recall_all() if r.feature == "feature/login-page" and r.terminated_at is None]
+    store.request_teardown(record.env_id, "U0ANA", "done testing", datetime.now(timezone.utc))
+    reaped = _deploybot(env, "reap")
+    assert reaped.returncode == 0, reaped.stderr + reaped.stdout
+    assert _host("feature/login-page") not in caddy.hosts()
+    assert caddy.get(_host("feature/login-page"))[0] == 404
+    assert caddy.get(_host("feature-x")) == (200, page_for("feature-x"))

@@ -6,7 +6,9 @@
 #                           registry on 127.0.0.1:5000, the offline busybox base image and a
 #                           Python base image for building deploybot's own Dockerfile.
 #   scripts/setup.sh --demo the same without the Python base image (scripts/demo.sh).
-#   scripts/setup.sh --bot  for running the bot only: git, Docker and deploybot itself in .venv.
+#   scripts/setup.sh --bot  for running the bot only: git, Docker and deploybot itself in .venv;
+#                           and Caddy, the local provider's proxy, when DEPLOYBOT_DOMAIN is set
+#                           (in the environment or .env). The tests' mode always installs it.
 #
 # deploybot goes into the virtual environment .venv at the repository root, made with the
 # first python3 on PATH (Debian's own refuses `pip install` into itself: PEP 668), so it
@@ -26,9 +28,14 @@ venv_possible() { venv_ready || python3 -c 'import ensurepip' >/dev/null 2>&1; }
 
 have_postgresql() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
 
+# Caddy is wanted by the tests, and by a bot whose environments get names under DEPLOYBOT_DOMAIN.
+wants_caddy() {
+    [[ $mode != --bot || -n ${DEPLOYBOT_DOMAIN:-} ]] || grep -Eqs '^[[:space:]]*DEPLOYBOT_DOMAIN=[^[:space:]#]' .env
+}
+
 need_packages() {
     ! command -v dockerd >/dev/null || ! command -v git >/dev/null || ! command -v curl >/dev/null \
-        || ! venv_possible \
+        || ! venv_possible || { wants_caddy && ! command -v caddy >/dev/null; } \
         || { [[ $mode != --bot ]] && { ! command -v docker-registry >/dev/null || [[ ! -x /bin/busybox ]] \
                                       || ! command -v debootstrap >/dev/null || ! have_postgresql \
                                       || ! command -v promtool >/dev/null; }; }
@@ -37,6 +44,7 @@ need_packages() {
 if need_packages; then
     packages="docker.io git curl python3-venv"
     [[ $mode == --bot ]] || packages+=" docker-registry busybox-static debootstrap postgresql prometheus"
+    ! wants_caddy || packages+=" caddy"
     echo "setup: installing $packages" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -7,8 +7,10 @@
 # and DEPLOYBOT_GIT_URL, the repository whose branches get deployed.
 #
 # deploybot is installed into .venv (scripts/setup.sh --bot), never into the system's python3.
+# With DEPLOYBOT_DOMAIN set, Caddy is started first in front of the containers (scripts/start-proxy.sh).
 # To keep it running across reboots see docs/operating.md, "As a systemd service".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --bot
+bash scripts/start-proxy.sh
 exec .venv/bin/deploybot serve

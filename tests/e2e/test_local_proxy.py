@@ -120,3 +120,15 @@ def test_a_torn_down_branchs_host_answers_404_and_its_route_is_gone(world):
     assert _host("feature/login-page") not in caddy.hosts()
     assert caddy.get(_host("feature/login-page"))[0] == 404
     assert caddy.get(_host("feature-x")) == (200, page_for("feature-x"))
+
+
+def test_a_deploy_while_the_proxy_is_away_says_what_to_start(world):
+    env, _, caddy, _ = world
+    caddy.stop()
+    try:
+        result = _deploybot(env, "deploy", "feature-x")
+    finally:
+        caddy.start()
+    assert result.returncode != 0
+    assert "DEPLOYBOT_PROXY_ADMIN" in result.stderr and "caddy run" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -152,6 +152,10 @@ class LocalProvider:
         labels = {**env.tags, IMAGE_LABEL: prepared.image_uri}
         if self._proxy:
             labels = {k: v for k, v in labels.items() if k != PORT_LABEL} | {APP_PORT_LABEL: str(app_port)}
+        elif PORT_LABEL not in labels:  # made behind the proxy, before DEPLOYBOT_DOMAIN was unset
+            port = self._free_port(env.feature or env.name)
+            labels[PORT_LABEL] = str(port)
+            env = replace(env, url=self._url(port), tags=labels)
         container = self._replace(env, prepared, labels)
         if self._proxy:
             self.sync_proxy()

@@ -13,6 +13,7 @@ import pytest
 
 from deployer.naming import dns_label
 from deployer.store.state import Store, engine_for
+from tests.e2e.helpers import page
 from tests.e2e.test_cli import _deploybot
 from tests.e2e.test_local import CONFIGURED
 from tests.world.apprepo import make_app_repo, page_for
@@ -132,3 +133,16 @@ def test_a_deploy_while_the_proxy_is_away_says_what_to_start(world):
     assert result.returncode != 0
     assert "DEPLOYBOT_PROXY_ADMIN" in result.stderr and "caddy run" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_environment_moves_between_a_port_and_a_host_name_with_its_next_deploy(world):
+    env, client, caddy, _ = world
+    without_domain = {k: v for k, v in env.items() if k != "DEPLOYBOT_DOMAIN"} | {
+        "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1", "DEPLOYBOT_LOCAL_PORTS": "25500-25599"}
+    url = _deploy(without_domain, "main")
+    assert url.startswith("http://127.0.0.1:255") and page(url) == page_for("main")
+    assert _deploy(env, "main") == f"https://main.{DOMAIN}:{caddy.https_port}"
+    assert caddy.get(_host("main")) == (200, page_for("main"))
+    assert not client.containers.get(f"deploybot-{PREFIX}main").attrs["HostConfig"]["PortBindings"]
+    url = _deploy(without_domain, "main")  # and back, with a port of its own again
+    assert url.startswith("http://127.0.0.1:255") and page(url) == page_for("main")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 import docker
@@ -41,13 +42,15 @@ from deployer.lifecycle.reaper import Reaper
 from deployer.build.registry import (
     SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository,
 )
-from deployer.databases import Databases
 from deployer.resources import AppResources
 from deployer.secrets import secret_reader
 from deployer.settings import Settings
 from deployer.stopping import Stopping
 from deployer.build.slots import BuildSlots, engine_lock_file
 from deployer.store.state import Store, engine_for
+
+if TYPE_CHECKING:  # psycopg is loaded only where a database server is set
+    from deployer.databases import Databases
 
 
 def docker_client() -> docker.DockerClient:
@@ -231,6 +234,8 @@ def app_resources(settings: Settings, session: boto3.session.Session, store: Sto
     def databases() -> Databases | None:
         if settings.database_url is None:
             return None
+        from deployer.databases import Databases  # psycopg, only where a server is set
+
         return Databases(settings.database_url.get_secret_value(), store, host=settings.database_host)
 
     reader = functools.cache(lambda: secret_reader(settings, session))

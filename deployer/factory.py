@@ -266,7 +266,8 @@ def local_proxy(settings: Settings) -> CaddyProxy | None:
     if not settings.domain:
         return None
     return CaddyProxy(settings.proxy_admin, settings.domain,
-                      https_port=settings.proxy_https_port, http_port=settings.proxy_http_port)
+                      https_port=settings.proxy_https_port, http_port=settings.proxy_http_port,
+                      allow=settings.allowed_networks)
 
 
 def build_gateway(settings: Settings, session: boto3.session.Session) -> BeanstalkGateway:

@@ -6,6 +6,7 @@ start-up with a message that names it (see `load_settings`).
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import logging
 import os
 import re
@@ -95,6 +96,11 @@ class Settings(BaseSettings):
     hosted_zone_id: str | None = Field(
         None, description="Beanstalk provider with DEPLOYBOT_DOMAIN: the Route 53 hosted zone (its id, e.g. "
         "`Z0123456789ABC`) of the domain or a parent of it, where each environment's record is written.",
+    )
+    access: str = Field(
+        "public", description="With DEPLOYBOT_DOMAIN, who may open an environment: `public` (anyone who reaches "
+        "the proxy), or a comma-separated list of CIDRs (e.g. `10.0.0.0/8,203.0.113.7/32`) outside which the local "
+        "provider's proxy answers 403. Not available on the Beanstalk provider yet.",
     )
     bind_address: str | None = Field(
         None,
@@ -341,6 +347,28 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a domain name like preview.example.com (got {value!r})")
         return value
 
+    @field_validator("access")
+    @classmethod
+    def _access(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("", "public"):
+            return "public"
+        if value.lower() == "basic":
+            raise ValueError("`basic` (a password per environment) is not built yet: use `public` or a list of CIDRs")
+        ranges = []
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ranges.append(str(ipaddress.ip_network(part, strict=False)))
+            except ValueError:
+                raise ValueError(f"must be `public` or a comma-separated list of CIDRs like 10.0.0.0/8 "
+                                 f"(`{part}` is not one)") from None
+        return ",".join(ranges)
+
+    @property
+    def allowed_networks(self) -> tuple[str, ...]:
+        """DEPLOYBOT_ACCESS's CIDRs; empty when environments are public."""
+        return () if self.access == "public" else tuple(self.access.split(","))
+
     @field_validator("database_host")
     @classmethod
     def _host_and_port(cls, value: str | None) -> str | None:
@@ -373,6 +401,13 @@ class Settings(BaseSettings):
             if self.domain and not self.hosted_zone_id:
                 problems.append(f"{PREFIX}DOMAIN on the beanstalk provider needs {PREFIX}HOSTED_ZONE_ID: the Route 53 "
                                 "hosted zone that holds it, where each environment's record is written")
+        if self.access != "public" and not self.domain:
+            problems.append(f"{PREFIX}ACCESS needs {PREFIX}DOMAIN: only the proxy in front of the host names can "
+                            "gate them; unset it, or set the domain")
+        elif self.access != "public" and self.provider == "beanstalk":
+            problems.append(f"{PREFIX}ACCESS={self.access} is not available on the beanstalk provider yet (it will "
+                            "come as the load balancer's security group: docs/operating.md, *Who may open an "
+                            f"environment*); use {PREFIX}ACCESS=public there")
         if self.eb_instance_type not in self.instance_types:
             problems.append(f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES")
         if self.claim_timeout < timedelta(seconds=3):

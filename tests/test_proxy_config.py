@@ -96,3 +96,51 @@ def test_proxy_settings_have_defaults_and_are_checked():
     for bad in ({"proxy_admin": "127.0.0.1:2019"}, {"proxy_network": "container:x"}, {"proxy_https_port": 0}):
         with pytest.raises(ValueError):
             Settings(_env_file=None, git_url="file:///repo", **bad)
+
+
+def _gated(routes=ROUTES, probes=None):
+    return caddy_config("preview.test", routes, https_port=443, http_port=80, admin_listen="127.0.0.1:2019",
+                        allow=["10.0.0.0/8", "203.0.113.7/32"], probes=probes)
+
+
+def test_public_routes_go_straight_to_the_app_and_never_pass_it_a_probe_token():
+    for route in _servers(_config())["environments"]["routes"][:-1]:
+        (handler,) = route["handle"]
+        assert handler["headers"]["request"]["delete"] == ["X-Deploybot-Probe"]
+
+
+def test_with_an_allow_list_other_addresses_get_the_proxys_403_and_the_probe_gets_through():
+    routes = _servers(_gated(probes={"feature-x.preview.test": "tok"}))["environments"]["routes"]
+    by_host = {r["match"][0]["host"][0]: r["handle"][0] for r in routes[:-1]}
+    let_in, refused = by_host["feature-x.preview.test"]["routes"]
+    assert let_in["match"] == [{"remote_ip": {"ranges": ["10.0.0.0/8", "203.0.113.7/32"]}},
+                               {"header": {"X-Deploybot-Probe": ["tok"]}}]
+    assert let_in["handle"][0]["upstreams"] == [{"dial": "172.18.0.5:8080"}] and let_in["terminal"]
+    assert "match" not in refused and refused["handle"][0]["status_code"] == 403
+    assert refused["handle"][0]["headers"] == {"X-Deploybot-Gate": ["closed"]}
+    # A host with no token (a container from before the gate): only the allowed addresses.
+    let_in, _ = by_host["b-2.preview.test"]["routes"]
+    assert let_in["match"] == [{"remote_ip": {"ranges": ["10.0.0.0/8", "203.0.113.7/32"]}}]
+    assert routes[-1]["handle"][0]["status_code"] == 404  # unknown hosts: the same 404 as ever
+
+
+@pytest.mark.parametrize("value,allowed", [
+    ("public", ()), ("", ()), (" 10.1.2.3/8 , 203.0.113.7", ("10.0.0.0/8", "203.0.113.7/32")),
+    ("2001:db8::/32", ("2001:db8::/32",)),
+])
+def test_access_is_public_or_a_list_of_cidrs(value, allowed):
+    settings = Settings(_env_file=None, git_url="file:///repo", domain="preview.test", access=value)
+    assert settings.allowed_networks == allowed
+
+
+@pytest.mark.parametrize("bad,says", [
+    ({"access": "10.0.0.0/33", "domain": "preview.test"}, "not one"),
+    ({"access": "basic", "domain": "preview.test"}, "not built yet"),
+    ({"access": "10.0.0.0/8"}, "needs DEPLOYBOT_DOMAIN"),
+    ({"access": "10.0.0.0/8", "domain": "preview.test", "provider": "beanstalk", "eb_application": "a",
+      "eb_template": "t", "s3_bucket": "b", "hosted_zone_id": "Z1"}, "security group"),
+])
+def test_access_refuses_what_it_cannot_do(bad, says):
+    with pytest.raises(ValueError) as raised:
+        Settings(_env_file=None, git_url="file:///repo", **bad)
+    assert says in str(raised.value)

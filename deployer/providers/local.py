@@ -12,6 +12,7 @@ Extend, a redeploy's renewal) lives in deploybot's store.
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 import time
 import urllib.error
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 PORT_LABEL = "deploybot:port"
 IMAGE_LABEL = "deploybot:image"
 APP_PORT_LABEL = "deploybot:app-port"  # behind the proxy: where in the container the app listens
+PROBE_LABEL = "deploybot:probe"  # behind a gated proxy: the token that lets the readiness probe through
 NAME_PREFIX = "deploybot-"
 LOG_LINES = 15
 
@@ -151,7 +153,10 @@ class LocalProvider:
         app_port = prepared.config.port or self._app_port
         labels = {**env.tags, IMAGE_LABEL: prepared.image_uri}
         if self._proxy:
-            labels = {k: v for k, v in labels.items() if k != PORT_LABEL} | {APP_PORT_LABEL: str(app_port)}
+            labels = {k: v for k, v in labels.items() if k not in (PORT_LABEL, PROBE_LABEL)} | {
+                APP_PORT_LABEL: str(app_port)}
+            if self._proxy.allow:  # a new token with every container
+                labels[PROBE_LABEL] = secrets.token_urlsafe(24)
         elif PORT_LABEL not in labels:  # made behind the proxy, before DEPLOYBOT_DOMAIN was unset
             port = self._free_port(env.feature or env.name)
             labels[PORT_LABEL] = str(port)
@@ -159,7 +164,8 @@ class LocalProvider:
         container = self._replace(env, prepared, labels)
         if self._proxy:
             self.sync_proxy()
-        return self._wait_healthy(env, container, report, app_port, prepared.config.health_check_path)
+        return self._wait_healthy(replace(env, tags=labels), container, report, app_port,
+                                  prepared.config.health_check_path)
 
     def _replace(self, env: Environment, release: Release, labels: dict[str, str]) -> Any:
         self._remove(env.id)
@@ -223,7 +229,7 @@ class LocalProvider:
 
     def _answers(self, env: Environment, path: str | None) -> bool:
         if self._proxy:
-            return self._proxy.answers(env.url or "", path)  # as colleagues will open it
+            return self._proxy.answers(env.url or "", path, env.tags.get(PROBE_LABEL))  # as colleagues will open it
         return self._probe(int(env.tags[PORT_LABEL]), path)
 
     def _containers(self) -> list[Any]:
@@ -297,7 +303,7 @@ class LocalProvider:
         """Load the proxy's routes from the live containers: this deploybot's, running on its network."""
         assert self._proxy is not None
         with self._proxy.syncing():
-            self._proxy.sync(self._routes())
+            self._proxy.sync(*self._routes())
 
     def _resync(self) -> None:
         """After a removal, and every pass: a proxy that is away now gets its routes at the next pass."""
@@ -308,16 +314,20 @@ class LocalProvider:
         except DeployError as error:
             log.warning("the proxy's routes were not loaded: %s", error.message)
 
-    def _routes(self) -> dict[str, str]:
-        routes = {}
+    def _routes(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Each host's upstream, and each host's probe token (DEPLOYBOT_ACCESS's gate lets it through)."""
+        routes, probes = {}, {}
         for container in self._docker.containers.list(filters={"label": f"{MANAGED_BY}={MANAGER}"},
                                                       ignore_removed=True):
             env = self._environment(container) if self._owns(container) else None
             network = container.attrs["NetworkSettings"]["Networks"].get(self._network) or {}
             port, address = container.labels.get(APP_PORT_LABEL), network.get("IPAddress")
             if env and env.url and port and address:  # one from before the proxy has no route: a redeploy gives it one
-                routes[urlsplit(env.url).hostname or ""] = f"{address}:{port}"
-        return routes
+                host = urlsplit(env.url).hostname or ""
+                routes[host] = f"{address}:{port}"
+                if container.labels.get(PROBE_LABEL):
+                    probes[host] = container.labels[PROBE_LABEL]
+        return routes, probes
 
     # helpers ----------------------------------------------------------------
     def _owns(self, container: Any) -> bool:

@@ -14,7 +14,7 @@ import os
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,15 +24,21 @@ import requests
 
 from deployer.errors import ConfigError, DeployError
 
+PROBE_HEADER = "X-Deploybot-Probe"
+GATE_HEADER = "X-Deploybot-Gate"  # on the gate's own 403, which the probe must not take for the app's answer
 START_CADDY = ("start it with scripts/start.sh (which runs `caddy run` when DEPLOYBOT_DOMAIN is set), "
                "or point DEPLOYBOT_PROXY_ADMIN at the admin API of a running Caddy")
 
 
 def caddy_config(domain: str, routes: Mapping[str, str], *, https_port: int, http_port: int,
-                 admin_listen: str) -> dict[str, Any]:
-    """Caddy's whole JSON configuration: `routes` maps a host name to its upstream (`ip:port`)."""
+                 admin_listen: str, allow: Sequence[str] = (), probes: Mapping[str, str] | None = None,
+                 ) -> dict[str, Any]:
+    """Caddy's whole JSON configuration: `routes` maps a host name to its upstream (`ip:port`).
+
+    With `allow` (CIDRs, DEPLOYBOT_ACCESS), a request from any other address gets the proxy's 403,
+    unless it carries the host's token from `probes` in PROBE_HEADER: deploybot's readiness probe."""
     by_host = [{"match": [{"host": [host]}],
-                "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}],
+                "handle": _gated(upstream, allow, (probes or {}).get(host)) if allow else _proxied(upstream),
                 "terminal": True}
                for host, upstream in sorted(routes.items())]
     not_found = {"handle": [{"handler": "static_response", "status_code": 404,
@@ -61,12 +67,32 @@ def caddy_config(domain: str, routes: Mapping[str, str], *, https_port: int, htt
     }
 
 
+def _proxied(upstream: str) -> list[dict[str, Any]]:
+    return [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}],
+             "headers": {"request": {"delete": [PROBE_HEADER]}}}]  # the app never sees a token
+
+
+def _gated(upstream: str, allow: Sequence[str], probe: str | None) -> list[dict[str, Any]]:
+    """Allowed addresses and deploybot's probe reach the app; everyone else gets 403 from the proxy."""
+    let_in = [{"remote_ip": {"ranges": list(allow)}}]
+    if probe:
+        let_in.append({"header": {PROBE_HEADER: [probe]}})
+    refused = {"handler": "static_response", "status_code": 403,
+               "headers": {GATE_HEADER: ["closed"]},
+               "body": "This environment is open only to the addresses in DEPLOYBOT_ACCESS.\n"}
+    return [{"handler": "subroute", "routes": [
+        {"match": let_in, "handle": _proxied(upstream), "terminal": True},  # matcher sets are OR-ed
+        {"handle": [refused]},
+    ]}]
+
+
 class CaddyProxy:
     """Caddy's admin API at `admin_url`, and its HTTPS listener as the bot's host reaches it."""
 
     def __init__(self, admin_url: str, domain: str, *, https_port: int, http_port: int,
-                 session: requests.Session | None = None, timeout: float = 10) -> None:
+                 session: requests.Session | None = None, timeout: float = 10, allow: Sequence[str] = ()) -> None:
         self._admin = admin_url.rstrip("/")
+        self.allow = tuple(allow)  # DEPLOYBOT_ACCESS's CIDRs: empty, the environments are public
         self._domain = domain
         self._https_port, self._http_port = https_port, http_port
         self._session = session or requests.Session()
@@ -81,10 +107,11 @@ class CaddyProxy:
             raise ConfigError(f"The proxy's admin API at {self._admin} (DEPLOYBOT_PROXY_ADMIN) did not answer "
                               f"({type(error).__name__}): {START_CADDY}.") from None
 
-    def sync(self, routes: Mapping[str, str]) -> None:
-        """Replace Caddy's whole configuration with one serving exactly `routes` (host → `ip:port`)."""
+    def sync(self, routes: Mapping[str, str], probes: Mapping[str, str] | None = None) -> None:
+        """Replace Caddy's whole configuration with one serving exactly `routes` (host → `ip:port`);
+        `probes` holds each host's probe token (host → token) for the gate."""
         config = caddy_config(self._domain, routes, https_port=self._https_port, http_port=self._http_port,
-                              admin_listen=urlsplit(self._admin).netloc)
+                              admin_listen=urlsplit(self._admin).netloc, allow=self.allow, probes=probes)
         try:
             answer = self._session.post(f"{self._admin}/load", json=config, timeout=self._timeout)
         except requests.RequestException as error:
@@ -98,24 +125,29 @@ class CaddyProxy:
         port = "" if self._https_port == 443 else f":{self._https_port}"
         return f"https://{label}.{self._domain}{port}"
 
-    def answers(self, url: str, path: str | None = None) -> bool:
+    def answers(self, url: str, path: str | None = None, probe: str | None = None) -> bool:
         """Whether `url` answers through the proxy: any HTTP answer at `/`, a success at a health path.
 
         The probe connects to the proxy itself with the host name as SNI and Host, as a browser
         would after DNS; it does not check the certificate (Caddy's own CA, which the bot need not
-        trust): it proves the route, and the tests prove the certificate."""
+        trust): it proves the route, and the tests prove the certificate. `probe`, the environment's
+        token, lets it through the gate of DEPLOYBOT_ACCESS from wherever the bot runs."""
         host = urlsplit(url).hostname or ""
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        request = f"GET {path or '/'} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        token = f"{PROBE_HEADER}: {probe}\r\n" if probe else ""
+        request = f"GET {path or '/'} HTTP/1.1\r\nHost: {host}\r\n{token}Connection: close\r\n\r\n".encode()
         try:
             with socket.create_connection((self.host, self._https_port), timeout=2) as raw, \
                     context.wrap_socket(raw, server_hostname=host) as tls:
                 tls.sendall(request)
-                status = tls.recv(64).split(b" ", 2)[1]
+                head = _head(tls)
+                status = head.split(b" ", 2)[1]
         except (OSError, IndexError):
             return False
         code = int(status) if status.isdigit() else 599
+        if GATE_HEADER.lower().encode() in head.lower():
+            return False
         # Caddy answers 502 while the app can't be reached yet, 404 before its route is loaded.
         return code < 400 if path else code not in (404, 502, 503, 504)
 
@@ -130,3 +162,14 @@ class CaddyProxy:
         with open(path, "ab") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+
+
+def _head(tls: ssl.SSLSocket, limit: int = 8192) -> bytes:
+    """An answer's status line and headers (as far as `limit`)."""
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < limit:
+        chunk = tls.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return head.split(b"\r\n\r\n", 1)[0]

@@ -146,3 +146,16 @@ def test_an_environment_moves_between_a_port_and_a_host_name_with_its_next_deplo
     assert not client.containers.get(f"deploybot-{PREFIX}main").attrs["HostConfig"]["PortBindings"]
     url = _deploy(without_domain, "main")  # and back, with a port of its own again
     assert url.startswith("http://127.0.0.1:255") and page(url) == page_for("main")
+
+
+@pytest.mark.parametrize("access,status", [("192.0.2.0/24", 403), ("192.0.2.0/24,127.0.0.0/8", 200)])
+def test_an_allow_list_lets_in_only_its_addresses_and_the_deploy_still_gets_ready(world, access, status):
+    env, _, caddy, _ = world
+    gated = env | {"DEPLOYBOT_ACCESS": access}
+    # The deploy's readiness probe gets through the gate even when the bot's own address is outside it.
+    assert _deploy(gated, "feature-x") == f"https://feature-x.{DOMAIN}:{caddy.https_port}"
+    code, body = caddy.get(_host("feature-x"))
+    assert code == status and (body == page_for("feature-x")) == (status == 200), body
+    assert caddy.get(f"nobody.{DOMAIN}")[0] == 404
+    _deploy(env, "feature-x")  # public again: the gate goes with the next load
+    assert caddy.get(_host("feature-x")) == (200, page_for("feature-x"))

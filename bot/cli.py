@@ -282,6 +282,8 @@ def _deploy(settings: Settings, args: argparse.Namespace) -> int:
         result = services.deployer.deploy(request, fenced)
     print(f"[{time.monotonic() - started:5.0f}s] {result.environment.name} is ready "
           f"(took {format_duration(result.took)})", file=sys.stderr)
+    if result.credentials:  # DEPLOYBOT_ACCESS=basic: for whoever ran the deploy, not for the URL's readers
+        print(f"user {result.credentials.user}, password {result.credentials.password}", file=sys.stderr)
     print(result.url)
     return 0
 

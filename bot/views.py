@@ -109,7 +109,13 @@ def success_reply(result: DeployResult, requester: str | None = None) -> str:
     name = result.environment.name
     where = "" if name == result.feature else f"{escape(name)}, "
     return (f":rocket: Ready: {escape(str(result.url))} ({where}took {format_duration(result.took)})"
-            f"{_health_note(result)}{asked}")
+            f"{_health_note(result)}{asked}{_password_note(result)}")
+
+
+def _password_note(result: DeployResult) -> str:
+    """DEPLOYBOT_ACCESS=basic: said here only, in the environment's own thread (never in its card or a list)."""
+    given = result.credentials
+    return f"\nUser `{escape(given.user)}`, password `{escape(given.password)}`" if given else ""
 
 
 def _health_note(result: DeployResult) -> str:

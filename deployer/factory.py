@@ -223,6 +223,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         dockerrun=DockerrunPolicy(frozenset(settings.dockerrun_allow)) if settings.provider == "beanstalk" else None,
         stopping=stopping,
         resources=resources,
+        passwords=settings.access == "basic",
     )
     reaper = Reaper(provider, store, utcnow, claims, images, keep_history=timedelta(days=settings.history_days),
                     databases=resources.databases, records=records)
@@ -267,7 +268,7 @@ def local_proxy(settings: Settings) -> CaddyProxy | None:
         return None
     return CaddyProxy(settings.proxy_admin, settings.domain,
                       https_port=settings.proxy_https_port, http_port=settings.proxy_http_port,
-                      allow=settings.allowed_networks)
+                      allow=settings.allowed_networks, passwords=settings.access == "basic")
 
 
 def build_gateway(settings: Settings, session: boto3.session.Session) -> BeanstalkGateway:

@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from deployer.access import Credentials
 from deployer.app_logs import redact
 from deployer.build.release import ReleaseRunner
 from deployer.resources import NO_RESOURCES, AppResources
@@ -51,6 +52,8 @@ class DeployResult:
     created: bool
     built: bool
     took: timedelta
+    # DEPLOYBOT_ACCESS=basic: shown only in the environment's thread (and by `deploybot deploy`), never logged.
+    credentials: Credentials | None = None
 
     @property
     def url(self) -> str | None:
@@ -78,6 +81,7 @@ class Deployer:
         stopping: Stopping | None = None,
         resources: AppResources = NO_RESOURCES,
         releases: ReleaseRunner | None = None,
+        passwords: bool = False,
     ) -> None:
         """`dockerrun` checks the branch's Dockerrun template; None when the provider runs none (local).
         Once `stopping` is set, a deploy stops with Interrupted at its next report (deployer/stopping.py)."""
@@ -94,6 +98,7 @@ class Deployer:
         self._stopping = stopping or Stopping()
         self._resources = resources  # what a branch's deploybot.yml asks for: secrets, a database
         self._releases = releases  # made on first use, on the build engine
+        self._passwords = passwords  # DEPLOYBOT_ACCESS=basic: each environment gets a user and a password
 
     def resolve(self, feature: str) -> Commit:
         """The branch's current commit; BranchNotFound before anything is built."""
@@ -141,11 +146,12 @@ class Deployer:
             self._dockerrun.check(template, image.uri, source=f"`{self._dockerrun_template}` on `{commit.branch}`")
         env_name = self.provider.name_for(request.feature)
         provided = self._resources.provide(config, request.feature, env_name)
-        began = False
+        began, credentials = False, self._credentials(request.feature)
+        hidden = [*provided.secrets(), *([credentials.password] if credentials else [])]
         try:
             # Overrides win over the file's `env`; they never name a secret or the database's variable.
             release = Release(request.feature, commit, image.uri, template, request.ttl, config,
-                              {**overrides, **provided.variables})
+                              {**overrides, **provided.variables}, credentials)
             prepared = self.provider.prepare(release)
             env, created, built = self._image_and_environment(request, commit, image, report)
             self._stopping.check()
@@ -156,14 +162,21 @@ class Deployer:
         except DeployError as error:
             if not began:  # nothing ran against the database this deploy made
                 self._resources.abandon(provided, env_name)
-            error.details = [redact(line, provided.secrets()) for line in error.details]
-            error.message = redact(error.message, provided.secrets())
+            error.details = [redact(line, hidden) for line in error.details]
+            error.message = redact(error.message, hidden)
             raise
         if self.manager:
             self.manager.write_expiry(env)
             self._remember_settings(request, env, config, overrides)
         took = timedelta(seconds=time.monotonic() - started)
-        return DeployResult(request.feature, env, commit, image.uri, created, built, took)
+        return DeployResult(request.feature, env, commit, image.uri, created, built, took, credentials)
+
+    def _credentials(self, feature: str) -> Credentials | None:
+        """The feature's user and password behind DEPLOYBOT_ACCESS=basic: kept in the store for its redeploys
+        (made now for a new one), or, with no store, new at each deploy."""
+        if not self._passwords:
+            return None
+        return self.manager.store.credentials_for(feature) if self.manager else Credentials.generate()
 
     def _overrides(self, request: DeployRequest, config: app_config.AppConfig) -> dict[str, str]:
         """The feature's overrides with the request's changes made (InvalidRequest, before anything is made,

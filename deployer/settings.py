@@ -99,8 +99,9 @@ class Settings(BaseSettings):
     )
     access: str = Field(
         "public", description="With DEPLOYBOT_DOMAIN, who may open an environment: `public` (anyone who reaches "
-        "the proxy), or a comma-separated list of CIDRs (e.g. `10.0.0.0/8,203.0.113.7/32`) outside which the local "
-        "provider's proxy answers 403. Not available on the Beanstalk provider yet.",
+        "the proxy); `basic`, a user and a generated password per environment, shown only in its thread; or a "
+        "comma-separated list of CIDRs (e.g. `10.0.0.0/8,203.0.113.7/32`) outside which the local provider's proxy "
+        "answers 403. Not available on the Beanstalk provider yet.",
     )
     bind_address: str | None = Field(
         None,
@@ -354,7 +355,7 @@ class Settings(BaseSettings):
         if value.lower() in ("", "public"):
             return "public"
         if value.lower() == "basic":
-            raise ValueError("`basic` (a password per environment) is not built yet: use `public` or a list of CIDRs")
+            return "basic"
         ranges = []
         for part in filter(None, (p.strip() for p in value.split(","))):
             try:
@@ -367,7 +368,7 @@ class Settings(BaseSettings):
     @property
     def allowed_networks(self) -> tuple[str, ...]:
         """DEPLOYBOT_ACCESS's CIDRs; empty when environments are public."""
-        return () if self.access == "public" else tuple(self.access.split(","))
+        return () if self.access in ("public", "basic") else tuple(self.access.split(","))
 
     @field_validator("database_host")
     @classmethod

@@ -126,7 +126,7 @@ def test_with_an_allow_list_other_addresses_get_the_proxys_403_and_the_probe_get
 
 @pytest.mark.parametrize("value,allowed", [
     ("public", ()), ("", ()), (" 10.1.2.3/8 , 203.0.113.7", ("10.0.0.0/8", "203.0.113.7/32")),
-    ("2001:db8::/32", ("2001:db8::/32",)),
+    ("2001:db8::/32", ("2001:db8::/32",)), ("Basic", ()),
 ])
 def test_access_is_public_or_a_list_of_cidrs(value, allowed):
     settings = Settings(_env_file=None, git_url="file:///repo", domain="preview.test", access=value)
@@ -135,7 +135,7 @@ def test_access_is_public_or_a_list_of_cidrs(value, allowed):
 
 @pytest.mark.parametrize("bad,says", [
     ({"access": "10.0.0.0/33", "domain": "preview.test"}, "not one"),
-    ({"access": "basic", "domain": "preview.test"}, "not built yet"),
+    ({"access": "basic"}, "needs DEPLOYBOT_DOMAIN"),
     ({"access": "10.0.0.0/8"}, "needs DEPLOYBOT_DOMAIN"),
     ({"access": "10.0.0.0/8", "domain": "preview.test", "provider": "beanstalk", "eb_application": "a",
       "eb_template": "t", "s3_bucket": "b", "hosted_zone_id": "Z1"}, "security group"),
@@ -144,3 +144,31 @@ def test_access_refuses_what_it_cannot_do(bad, says):
     with pytest.raises(ValueError) as raised:
         Settings(_env_file=None, git_url="file:///repo", **bad)
     assert says in str(raised.value)
+
+
+def test_with_passwords_each_host_asks_for_its_own_and_the_probe_gets_through():
+    config = caddy_config("preview.test", ROUTES, https_port=443, http_port=80, admin_listen="127.0.0.1:2019",
+                          probes={"feature-x.preview.test": "tok"},
+                          accounts={"feature-x.preview.test": ("preview", "aGFzaA==")})
+    routes = _servers(config)["environments"]["routes"]
+    by_host = {r["match"][0]["host"][0]: r["handle"][0]["routes"] for r in routes[:-1]}
+    probe, asked = by_host["feature-x.preview.test"]
+    assert probe["match"] == [{"header": {"X-Deploybot-Probe": ["tok"]}}]
+    authentication, proxied = asked["handle"]
+    assert authentication["providers"]["http_basic"]["accounts"] == [{"username": "preview", "password": "aGFzaA=="}]
+    assert authentication["providers"]["http_basic"]["hash"] == {"algorithm": "bcrypt"}
+    assert proxied["upstreams"] == [{"dial": "172.18.0.5:8080"}]
+    # A container from before the gate has no password yet: closed until its redeploy gives it one.
+    (closed,) = by_host["b-2.preview.test"]
+    assert closed["handle"][0]["status_code"] == 403 and "redeploy" in closed["handle"][0]["body"]
+
+
+def test_a_password_is_kept_as_caddy_takes_it_and_never_shown_by_repr():
+    import base64
+
+    import bcrypt
+
+    from deployer.access import Credentials
+    made = Credentials.generate()
+    assert made.user == "preview" and len(made.password) >= 20 and made.password not in repr(made)
+    assert bcrypt.checkpw(made.password.encode(), base64.b64decode(made.caddy_hash()))

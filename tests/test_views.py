@@ -128,3 +128,14 @@ def test_an_instance_type_change_is_said_before_it_happens():
         "Changing the instance type of `feature-x` from t3.small to t3.medium (Beanstalk replaces its instances) …")
     assert views.progress_text(InstanceTypeChanging(ENV, None, "t3.medium")).startswith(
         "Changing the instance type of `feature-x` to t3.medium")
+
+
+def test_the_password_of_a_gated_environment_is_in_its_threads_reply_only():
+    from dataclasses import replace
+
+    from deployer.access import Credentials
+    gated = replace(RESULT, credentials=Credentials("preview", "s3cret-Pass_word"))
+    assert "User `preview`, password `s3cret-Pass_word`" in views.success_reply(gated)
+    card = views.deploy_succeeded(gated, "U0ANA")
+    assert "s3cret-Pass_word" not in str(card.blocks) + card.text
+    assert "password" not in views.success_reply(RESULT)

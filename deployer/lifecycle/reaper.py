@@ -240,6 +240,7 @@ class Reaper:
                     report.databases_dropped.append(gone.name)
                 if gone.feature:
                     self._store.replace_overrides(gone.feature, {})
+                    self._store.forget_credentials(gone.feature)  # a new environment gets a new password
                 self._store.mark_cleaned(gone.env_id, now)
             except DeployError as error:  # the next pass tries again
                 log.warning("dropping the database of %s failed: %s", gone.name, error.message)

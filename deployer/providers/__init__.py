@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from deployer.access import Credentials
 from deployer.app_config import NO_CONFIG, AppConfig, facts_of, render_env
 from deployer.app_logs import AppLogs
 from deployer.environment import Environment
@@ -28,6 +29,7 @@ class Release:
     config: AppConfig = NO_CONFIG  # the branch's deploybot.yml at this commit
     # Variables resolved for this deploy (secrets, the database's URL): never logged, shown or bundled.
     resolved: Mapping[str, str] = field(default_factory=dict, repr=False)
+    credentials: Credentials | None = None  # DEPLOYBOT_ACCESS=basic: whom the proxy lets in
 
     def variables(self, env: Environment) -> dict[str, str]:
         """What the app gets in its environment besides deploybot's own: the file's `env` with the

@@ -47,6 +47,7 @@ PORT_LABEL = "deploybot:port"
 IMAGE_LABEL = "deploybot:image"
 APP_PORT_LABEL = "deploybot:app-port"  # behind the proxy: where in the container the app listens
 PROBE_LABEL = "deploybot:probe"  # behind a gated proxy: the token that lets the readiness probe through
+ACCESS_LABEL = "deploybot:access"  # DEPLOYBOT_ACCESS=basic: `user:base64 bcrypt hash` for the proxy
 NAME_PREFIX = "deploybot-"
 LOG_LINES = 15
 
@@ -153,10 +154,12 @@ class LocalProvider:
         app_port = prepared.config.port or self._app_port
         labels = {**env.tags, IMAGE_LABEL: prepared.image_uri}
         if self._proxy:
-            labels = {k: v for k, v in labels.items() if k not in (PORT_LABEL, PROBE_LABEL)} | {
+            labels = {k: v for k, v in labels.items() if k not in (PORT_LABEL, PROBE_LABEL, ACCESS_LABEL)} | {
                 APP_PORT_LABEL: str(app_port)}
-            if self._proxy.allow:  # a new token with every container
+            if self._proxy.gated:  # a new token with every container
                 labels[PROBE_LABEL] = secrets.token_urlsafe(24)
+            if self._proxy.passwords and prepared.credentials:
+                labels[ACCESS_LABEL] = f"{prepared.credentials.user}:{prepared.credentials.caddy_hash()}"
         elif PORT_LABEL not in labels:  # made behind the proxy, before DEPLOYBOT_DOMAIN was unset
             port = self._free_port(env.feature or env.name)
             labels[PORT_LABEL] = str(port)
@@ -303,7 +306,8 @@ class LocalProvider:
         """Load the proxy's routes from the live containers: this deploybot's, running on its network."""
         assert self._proxy is not None
         with self._proxy.syncing():
-            self._proxy.sync(*self._routes())
+            routes, probes, accounts = self._routes()
+            self._proxy.sync(routes, probes, accounts)
 
     def _resync(self) -> None:
         """After a removal, and every pass: a proxy that is away now gets its routes at the next pass."""
@@ -314,9 +318,9 @@ class LocalProvider:
         except DeployError as error:
             log.warning("the proxy's routes were not loaded: %s", error.message)
 
-    def _routes(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Each host's upstream, and each host's probe token (DEPLOYBOT_ACCESS's gate lets it through)."""
-        routes, probes = {}, {}
+    def _routes(self) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[str, str]]]:
+        """Each host's upstream; for DEPLOYBOT_ACCESS's gate, its probe token and its user and password hash."""
+        routes, probes, accounts = {}, {}, {}
         for container in self._docker.containers.list(filters={"label": f"{MANAGED_BY}={MANAGER}"},
                                                       ignore_removed=True):
             env = self._environment(container) if self._owns(container) else None
@@ -327,7 +331,10 @@ class LocalProvider:
                 routes[host] = f"{address}:{port}"
                 if container.labels.get(PROBE_LABEL):
                     probes[host] = container.labels[PROBE_LABEL]
-        return routes, probes
+                user, _, hashed = container.labels.get(ACCESS_LABEL, "").partition(":")
+                if hashed:
+                    accounts[host] = (user, hashed)
+        return routes, probes, accounts
 
     # helpers ----------------------------------------------------------------
     def _owns(self, container: Any) -> bool:

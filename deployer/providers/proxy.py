@@ -32,13 +32,17 @@ START_CADDY = ("start it with scripts/start.sh (which runs `caddy run` when DEPL
 
 def caddy_config(domain: str, routes: Mapping[str, str], *, https_port: int, http_port: int,
                  admin_listen: str, allow: Sequence[str] = (), probes: Mapping[str, str] | None = None,
-                 ) -> dict[str, Any]:
+                 accounts: Mapping[str, tuple[str, str]] | None = None) -> dict[str, Any]:
     """Caddy's whole JSON configuration: `routes` maps a host name to its upstream (`ip:port`).
 
-    With `allow` (CIDRs, DEPLOYBOT_ACCESS), a request from any other address gets the proxy's 403,
-    unless it carries the host's token from `probes` in PROBE_HEADER: deploybot's readiness probe."""
+    DEPLOYBOT_ACCESS's gate: with `allow` (CIDRs) a request from any other address gets the proxy's
+    403; with `accounts` (host → user and base64 bcrypt hash; None when the gate is not `basic`) a
+    request without the host's password gets 401, and a host with no account 403. A request carrying
+    the host's token from `probes` in PROBE_HEADER, deploybot's readiness probe, always gets through."""
+    gated = bool(allow) or accounts is not None
     by_host = [{"match": [{"host": [host]}],
-                "handle": _gated(upstream, allow, (probes or {}).get(host)) if allow else _proxied(upstream),
+                "handle": _gated(host, upstream, allow, (probes or {}).get(host), accounts) if gated
+                else _proxied(upstream),
                 "terminal": True}
                for host, upstream in sorted(routes.items())]
     not_found = {"handle": [{"handler": "static_response", "status_code": 404,
@@ -72,27 +76,41 @@ def _proxied(upstream: str) -> list[dict[str, Any]]:
              "headers": {"request": {"delete": [PROBE_HEADER]}}}]  # the app never sees a token
 
 
-def _gated(upstream: str, allow: Sequence[str], probe: str | None) -> list[dict[str, Any]]:
-    """Allowed addresses and deploybot's probe reach the app; everyone else gets 403 from the proxy."""
-    let_in = [{"remote_ip": {"ranges": list(allow)}}]
+def _gated(host: str, upstream: str, allow: Sequence[str], probe: str | None,
+           accounts: Mapping[str, tuple[str, str]] | None) -> list[dict[str, Any]]:
+    """Allowed addresses, the right password and deploybot's probe reach the app; everyone else gets the proxy's
+    403 (or 401, asking for the password)."""
+    let_in: list[dict[str, Any]] = [{"remote_ip": {"ranges": list(allow)}}] if allow else []
     if probe:
         let_in.append({"header": {PROBE_HEADER: [probe]}})
-    refused = {"handler": "static_response", "status_code": 403,
-               "headers": {GATE_HEADER: ["closed"]},
-               "body": "This environment is open only to the addresses in DEPLOYBOT_ACCESS.\n"}
-    return [{"handler": "subroute", "routes": [
-        {"match": let_in, "handle": _proxied(upstream), "terminal": True},  # matcher sets are OR-ed
-        {"handle": [refused]},
-    ]}]
+    routes = [{"match": let_in, "handle": _proxied(upstream), "terminal": True}] if let_in else []  # OR-ed
+    account = (accounts or {}).get(host)
+    if account is not None:
+        routes.append({"handle": [_basic(host, *account), *_proxied(upstream)]})
+    else:
+        why = "a password: redeploy it to get one" if accounts is not None else "the addresses in DEPLOYBOT_ACCESS"
+        routes.append({"handle": [{"handler": "static_response", "status_code": 403,
+                                   "headers": {GATE_HEADER: ["closed"]},
+                                   "body": f"This environment is open only to {why}.\n"}]})
+    return [{"handler": "subroute", "routes": routes}]
+
+
+def _basic(host: str, user: str, caddy_hash: str) -> dict[str, Any]:
+    return {"handler": "authentication", "providers": {"http_basic": {
+        "accounts": [{"username": user, "password": caddy_hash}], "hash": {"algorithm": "bcrypt"},
+        "hash_cache": {},  # bcrypt on every request of a page's assets would be slow
+        "realm": host}}}
 
 
 class CaddyProxy:
     """Caddy's admin API at `admin_url`, and its HTTPS listener as the bot's host reaches it."""
 
     def __init__(self, admin_url: str, domain: str, *, https_port: int, http_port: int,
-                 session: requests.Session | None = None, timeout: float = 10, allow: Sequence[str] = ()) -> None:
+                 session: requests.Session | None = None, timeout: float = 10, allow: Sequence[str] = (),
+                 passwords: bool = False) -> None:
         self._admin = admin_url.rstrip("/")
-        self.allow = tuple(allow)  # DEPLOYBOT_ACCESS's CIDRs: empty, the environments are public
+        self.allow = tuple(allow)  # DEPLOYBOT_ACCESS's CIDRs
+        self.passwords = passwords  # DEPLOYBOT_ACCESS=basic
         self._domain = domain
         self._https_port, self._http_port = https_port, http_port
         self._session = session or requests.Session()
@@ -107,11 +125,17 @@ class CaddyProxy:
             raise ConfigError(f"The proxy's admin API at {self._admin} (DEPLOYBOT_PROXY_ADMIN) did not answer "
                               f"({type(error).__name__}): {START_CADDY}.") from None
 
-    def sync(self, routes: Mapping[str, str], probes: Mapping[str, str] | None = None) -> None:
+    @property
+    def gated(self) -> bool:
+        return bool(self.allow) or self.passwords
+
+    def sync(self, routes: Mapping[str, str], probes: Mapping[str, str] | None = None,
+             accounts: Mapping[str, tuple[str, str]] | None = None) -> None:
         """Replace Caddy's whole configuration with one serving exactly `routes` (host → `ip:port`);
-        `probes` holds each host's probe token (host → token) for the gate."""
+        `probes` holds each host's probe token, `accounts` each host's user and password hash."""
         config = caddy_config(self._domain, routes, https_port=self._https_port, http_port=self._http_port,
-                              admin_listen=urlsplit(self._admin).netloc, allow=self.allow, probes=probes)
+                              admin_listen=urlsplit(self._admin).netloc, allow=self.allow, probes=probes,
+                              accounts=(accounts or {}) if self.passwords else None)
         try:
             answer = self._session.post(f"{self._admin}/load", json=config, timeout=self._timeout)
         except requests.RequestException as error:

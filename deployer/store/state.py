@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from deployer.errors import ClaimLost, ConfigError, StoreUnavailable
+from deployer.access import Credentials
 from deployer.overrides import Changes, EnvSettings, decode, encode, names_of, names_text
 from deployer.store.schema import db_reason, migrate
 
@@ -154,6 +155,15 @@ overrides = Table(
     Column("feature", Text, primary_key=True),
     Column("name", String(128), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Each feature's user and password behind DEPLOYBOT_ACCESS=basic (deployer/access.py): a secret, shown only in
+# the environment's thread; kept for its redeploys, forgotten at its tear down.
+access = Table(
+    "access", metadata,
+    Column("feature", Text, primary_key=True),
+    Column("user", String(64), nullable=False),
+    Column("password", Text, nullable=False),
 )
 
 # Each environment's own PostgreSQL database (deployer/databases.py): what deploybot made, so it drops only
@@ -634,6 +644,21 @@ class Store:
         settings = {env_id: EnvSettings(found.get(feature or "", {}), names_of(secrets.get(env_id)))
                     for env_id, feature in envs}
         return {env_id: s for env_id, s in settings.items() if s}
+
+    # access: each feature's password behind DEPLOYBOT_ACCESS=basic (deployer/access.py) ---------
+    def credentials_for(self, feature: str) -> Credentials:
+        """The feature's user and password: those it has, else new ones, kept (under the deploy's claim)."""
+        with self._tx() as conn:
+            row = conn.execute(select(access.c.user, access.c.password).where(access.c.feature == feature)).first()
+            if row is not None:
+                return Credentials(row.user, row.password)
+            made = Credentials.generate()
+            conn.execute(insert(access).values(feature=feature, user=made.user, password=made.password))
+            return made
+
+    def forget_credentials(self, feature: str) -> None:
+        with self._tx() as conn:
+            conn.execute(delete(access).where(access.c.feature == feature))
 
     # databases: each environment's own (deployer/databases.py) -----------------
     def record_database(self, record: DatabaseRecord) -> None:

@@ -159,3 +159,38 @@ def test_an_allow_list_lets_in_only_its_addresses_and_the_deploy_still_gets_read
     assert caddy.get(f"nobody.{DOMAIN}")[0] == 404
     _deploy(env, "feature-x")  # public again: the gate goes with the next load
     assert caddy.get(_host("feature-x")) == (200, page_for("feature-x"))
+
+
+def _password(stderr: str) -> tuple[str, str]:
+    (line,) = [line for line in stderr.splitlines() if line.startswith("user ")]
+    user, password = line.removeprefix("user ").split(", password ")
+    return user, password
+
+
+def test_basic_asks_for_the_environments_own_password_which_its_redeploys_keep(world):
+    env, _, caddy, work = world
+    gated = env | {"DEPLOYBOT_ACCESS": "basic"}
+    first = _deploybot(gated, "deploy", "feature-y")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"https://{_host('feature-y')}:{caddy.https_port}"  # stdout: the URL only
+    user, password = _password(first.stderr)
+    assert caddy.get(_host("feature-y"))[0] == 401
+    assert caddy.get(_host("feature-y"), auth=(user, password + "x"))[0] == 401
+    assert caddy.get(_host("feature-y"), auth=(user, password)) == (200, page_for("feature-y"))
+    again = _deploybot(gated, "deploy", "feature-y")
+    assert again.returncode == 0, again.stderr
+    assert _password(again.stderr) == (user, password)
+    assert caddy.get(_host("feature-y"), auth=(user, password)) == (200, page_for("feature-y"))
+    # Another environment has a password of its own; a torn down one's is forgotten.
+    other = _deploybot(gated, "deploy", "JIRA-123_fix")
+    assert other.returncode == 0, other.stderr
+    assert _password(other.stderr)[1] != password
+    assert caddy.get(_host("JIRA-123_fix"), auth=(user, password))[0] == 401
+    store = Store(engine_for(f"sqlite:///{work}/state.db"))
+    (record,) = [r for r in store.recall_all() if r.feature == "feature-y" and r.terminated_at is None]
+    store.request_teardown(record.env_id, "U0ANA", "done testing", datetime.now(timezone.utc))
+    reaped = _deploybot(gated, "reap")
+    assert reaped.returncode == 0, reaped.stderr + reaped.stdout
+    anew = _deploybot(gated, "deploy", "feature-y")
+    assert anew.returncode == 0, anew.stderr
+    assert _password(anew.stderr)[1] != password

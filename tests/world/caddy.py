@@ -6,6 +6,7 @@ the same way (what deploybot loaded is gone; the storage, and so the CA, stays).
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -65,14 +66,18 @@ class Caddy:
         return {host for server in servers.values() for route in server.get("routes", [])
                 for match in route.get("match", []) for host in match.get("host", [])}
 
-    def get(self, host: str, path: str = "/") -> tuple[int, str]:
-        """GET https://host:<https port>/path through 127.0.0.1, checking the certificate against Caddy's root."""
+    def get(self, host: str, path: str = "/", auth: tuple[str, str] | None = None) -> tuple[int, str]:
+        """GET https://host:<https port>/path through 127.0.0.1, checking the certificate against Caddy's root;
+        with `auth` (user, password) as HTTP basic authentication."""
         context = ssl.create_default_context(cafile=str(self.root_cert))
         connection = http.client.HTTPSConnection("127.0.0.1", self.https_port, context=context, timeout=10)
         raw = socket.create_connection(("127.0.0.1", self.https_port), timeout=10)
         connection.sock = context.wrap_socket(raw, server_hostname=host)  # as `curl --resolve` connects
         try:
-            connection.request("GET", path, headers={"Host": f"{host}:{self.https_port}"})
+            headers = {"Host": f"{host}:{self.https_port}"}
+            if auth:
+                headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+            connection.request("GET", path, headers=headers)
             answer = connection.getresponse()
             return answer.status, answer.read().decode(errors="replace")
         finally:

@@ -671,14 +671,16 @@ def test_call_latency_delays_beanstalk_and_tagging_requests_which_are_counted(wo
         assert [{t["Key"]: t["Value"] for t in m["Tags"]}["team"] for m in found] == ["shop"]
         assert eb_sim.call_counts() == {"DescribeEnvironments": 1, "tagging:GetResources": 2}
 
-        # The wait is the network's, not the service's: requests in flight overlap.
+        # The wait is the network's, not the service's: requests in flight overlap. Four of a long
+        # latency, at once, end well before four one after another would (a margin no load closes).
+        eb_sim.configure(call_latency=0.5)
         threads = [threading.Thread(target=world.eb.describe_applications) for _ in range(4)]
         started = time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        assert time.monotonic() - started < 3 * LATENCY
+        assert time.monotonic() - started < 4 * 0.5
         assert eb_sim.call_counts()["DescribeApplications"] == 4
     finally:
         eb_sim.configure(call_latency=0)

@@ -220,7 +220,7 @@ def test_nothing_waits_for_a_slow_github_and_the_news_arrives_once_it_answers(gi
     began = time.monotonic()
     deployment = github_deployments.started(ENV, SHA, lambda: THREAD)
     github_deployments.succeeded(deployment, "http://x")
-    assert time.monotonic() - began < 0.1
+    assert time.monotonic() - began < 1.0  # GitHub takes 1.5 s an answer: neither call waited for one
     assert github_deployments.idle(10)
     assert github.deployments(REPO)[0].states == ["in_progress", "success"]
 

@@ -140,7 +140,7 @@ class Deployer:
         image = ImageRef(self._registry.repository, image_tag(commit.sha))
         # The branch's own settings, checked before anything is made for it.
         config = app_config.parse(self._git.read_file(commit.sha, app_config.FILE))
-        overrides = self._overrides(request, config)
+        remembered, overrides = self._overrides(request, config)
         template = self._git.read_file(commit.sha, self._dockerrun_template)
         if template is not None and self._dockerrun is not None:  # whoever pushed wrote it: check it before anything
             self._dockerrun.check(template, image.uri, source=f"`{self._dockerrun_template}` on `{commit.branch}`")
@@ -167,7 +167,7 @@ class Deployer:
             raise
         if self.manager:
             self.manager.write_expiry(env)
-            self._remember_settings(request, env, config, overrides)
+            self._remember_settings(request, env, config, remembered, overrides)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took, credentials)
 
@@ -178,19 +178,22 @@ class Deployer:
             return None
         return self.manager.store.credentials_for(feature) if self.manager else Credentials.generate()
 
-    def _overrides(self, request: DeployRequest, config: app_config.AppConfig) -> dict[str, str]:
-        """The feature's overrides with the request's changes made (InvalidRequest, before anything is made,
-        when one names a secret of the file or its database's variable)."""
+    def _overrides(self, request: DeployRequest,
+                   config: app_config.AppConfig) -> tuple[dict[str, str], dict[str, str]]:
+        """The feature's remembered overrides, and those with the request's changes made (InvalidRequest,
+        before anything is made, when one names a secret of the file or its database's variable)."""
         refuse_hidden(config, request.overrides)
         remembered = self.manager.store.overrides_of(request.feature) if self.manager else {}
         hidden = hidden_names(config)  # one set before the file made it a secret: the secret wins
-        return {name: value for name, value in applied(remembered, request.overrides).items() if name not in hidden}
+        return remembered, {name: value for name, value in applied(remembered, request.overrides).items()
+                            if name not in hidden}
 
     def _remember_settings(self, request: DeployRequest, env: Environment, config: app_config.AppConfig,
-                           overrides: dict[str, str]) -> None:
-        """Under the deploy's claim, once it succeeded: its overrides for later deploys, its secrets' names."""
+                           remembered: dict[str, str], overrides: dict[str, str]) -> None:
+        """Under the deploy's claim, once it succeeded: its overrides for later deploys, its secrets' names.
+        Nobody else writes them while the claim is held: what was read at the start still stands."""
         store = self.manager.store  # type: ignore[union-attr]
-        if store.overrides_of(request.feature) != overrides:
+        if remembered != overrides:
             store.replace_overrides(request.feature, overrides)
         store.record_secret_names(env.id, hidden_names(config))
 

@@ -122,6 +122,20 @@ class Bot:
         processes.stop(self.process)
 
 
+def local_bot_env(slack: SlackApiStandIn, git_url: str, work: Path, *, ports: str, prefix: str, repository: str,
+                  **more: str) -> dict[str, str]:
+    """`deploybot serve`'s settings on the local provider, driven by the Slack stand-in: each module its own
+    port range, environment prefix, image repository and work directory (modules run side by side)."""
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
+        "DEPLOYBOT_PROVIDER": "local", "DEPLOYBOT_GIT_URL": git_url, "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
+        "DEPLOYBOT_LOCAL_PORTS": ports, "DEPLOYBOT_ENV_PREFIX": prefix, "DEPLOYBOT_ECR_REPOSITORY": repository,
+        "DEPLOYBOT_DEPLOY_TIMEOUT": "60s", "DEPLOYBOT_WORK_DIR": str(work),
+        "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db", "DEPLOYBOT_REAP_INTERVAL": "1h",
+        "DOCKER_HOST": "unix:///var/run/docker.sock", **more,
+    }
+
+
 def start_bot(env: dict[str, str], slack: SlackApiStandIn, log: Path) -> Bot:
     """`deploybot serve` as a process, once its /healthz answers and says its deploy worker is ready
     (on a busy machine its start-up takes seconds, and meanwhile another bot on the store would

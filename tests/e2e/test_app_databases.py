@@ -50,7 +50,7 @@ def world(tmp_path_factory, docker_world):
         work = tmp_path_factory.mktemp("db-work")
         env = {
             "DEPLOYBOT_GIT_URL": url, "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
-            "DEPLOYBOT_LOCAL_PORTS": "24000-24499", "DEPLOYBOT_ENV_PREFIX": PREFIX,
+            "DEPLOYBOT_LOCAL_PORTS": "26000-26499", "DEPLOYBOT_ENV_PREFIX": PREFIX,
             "DEPLOYBOT_ECR_REPOSITORY": "db-tests", "DEPLOYBOT_DEPLOY_TIMEOUT": "60s",
             "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db",
             "DOCKER_HOST": "unix:///var/run/docker.sock",

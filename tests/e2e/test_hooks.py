@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from bot.buttons import KEEP
 from deployer.store.state import Store, deploys, engine_for
-from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, Bot, start_bot
+from tests.e2e.conftest import Bot, local_bot_env, start_bot
 from tests.e2e.helpers import CHANNEL, click, finished, page, replies, root_of, until
 from tests.world.apprepo import add_commit, make_app_repo, page_for
 from tests.world.aws import BUCKET, Moto, create_application
@@ -336,15 +336,8 @@ def local(slack, docker_world, logs, tmp_path_factory):
     url = make_app_repo(root, {"hook-local": {"index.html": page_for("hook-local")}})
     work = tmp_path_factory.mktemp("hooks-local-work")
     repository = f"hooks-local-{uuid.uuid4().hex[:8]}"
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
-        "DEPLOYBOT_PROVIDER": "local", "DEPLOYBOT_GIT_URL": url, "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
-        "DEPLOYBOT_LOCAL_PORTS": "24000-24999", "DEPLOYBOT_ENV_PREFIX": LOCAL_PREFIX,
-        "DEPLOYBOT_ECR_REPOSITORY": repository, "DEPLOYBOT_DEPLOY_TIMEOUT": "60s", "DEPLOYBOT_WORK_DIR": str(work),
-        "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db", "DEPLOYBOT_REAP_INTERVAL": "1h",
-        "DEPLOYBOT_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET, "DEPLOYBOT_GITHUB_REPOSITORY": REPOSITORY,
-        "DOCKER_HOST": "unix:///var/run/docker.sock",
-    }
+    env = local_bot_env(slack, url, work, ports="24000-24999", prefix=LOCAL_PREFIX, repository=repository,
+                        DEPLOYBOT_GITHUB_WEBHOOK_SECRET=GITHUB_SECRET, DEPLOYBOT_GITHUB_REPOSITORY=REPOSITORY)
     bot = start_bot(env, slack, logs / "hooks-local-bot.log")
     client = docker_client()
     try:

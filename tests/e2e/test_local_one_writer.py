@@ -19,7 +19,7 @@ import pytest
 from bot.buttons import EXTEND, LOGS, TEAR_DOWN, EnvButton, ListPage
 from deployer.environment import EXPIRES
 from deployer.providers.local import IMAGE_LABEL
-from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
+from tests.e2e.conftest import SIGNING_SECRET, local_bot_env, start_bot
 from tests.e2e.helpers import CHANNEL, finished, page, replies, root_of, told_once, until, version_of
 from tests.world.apprepo import APP_PORT, BASE_IMAGE, add_commit, make_app_repo, page_for
 from tests.world.dockerenv import docker_client
@@ -65,22 +65,8 @@ def world(slack, docker_world, logs, tmp_path_factory):
                                **{b: {"index.html": page_for(b)} for b in (HOME_ANA, HOME_CAT)}})
     work = tmp_path_factory.mktemp("one-writer-work")
     repository = f"one-writer-{uuid.uuid4().hex[:8]}"  # new images: the first build of a commit really builds
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
-        "DEPLOYBOT_PROVIDER": "local",
-        "DEPLOYBOT_GIT_URL": url,
-        "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
-        "DEPLOYBOT_LOCAL_PORTS": "23000-23499",
-        "DEPLOYBOT_ENV_PREFIX": PREFIX,
-        "DEPLOYBOT_ECR_REPOSITORY": repository,
-        "DEPLOYBOT_DEPLOY_TIMEOUT": "60s",
-        "DEPLOYBOT_WORK_DIR": str(work),
-        "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db",
-        "DEPLOYBOT_REAP_INTERVAL": "1h",
-        "DEPLOYBOT_CLAIM_TIMEOUT": "3s",
-        "DEPLOYBOT_CHANNEL": CHANNEL,
-        "DOCKER_HOST": "unix:///var/run/docker.sock",
-    }
+    env = local_bot_env(slack, url, work, ports="23000-23499", prefix=PREFIX, repository=repository,
+                        DEPLOYBOT_CLAIM_TIMEOUT="3s", DEPLOYBOT_CHANNEL=CHANNEL)
     client = docker_client()
     bot = start_bot(env, slack, logs / "one-writer-bot.log")
     try:

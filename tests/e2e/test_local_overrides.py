@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, start_bot
+from tests.e2e.conftest import local_bot_env, start_bot
 from tests.e2e.helpers import CHANNEL, finished, root_of
 from tests.world.apprepo import make_app_repo, page_for
 from tests.world.dockerenv import docker_client
@@ -34,23 +34,9 @@ def world(slack, moto, docker_world, logs, tmp_path_factory):
     moto.client("ssm").put_parameter(Name=f"/deploybot/{BRANCH}/API_KEY", Value=PLANTED, Type="SecureString")
     work = tmp_path_factory.mktemp("overrides-work")
     repository = f"overrides-{uuid.uuid4().hex[:8]}"
-    env = {
-        **moto.environment_variables(),
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
-        "DEPLOYBOT_PROVIDER": "local",
-        "DEPLOYBOT_GIT_URL": url,
-        "DEPLOYBOT_PUBLIC_URL": "http://127.0.0.1",
-        "DEPLOYBOT_LOCAL_PORTS": "23500-23599",
-        "DEPLOYBOT_ENV_PREFIX": PREFIX,
-        "DEPLOYBOT_ECR_REPOSITORY": repository,
-        "DEPLOYBOT_DEPLOY_TIMEOUT": "60s",
-        "DEPLOYBOT_WORK_DIR": str(work),
-        "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db",
-        "DEPLOYBOT_REAP_INTERVAL": "1h",
-        "DEPLOYBOT_CHANNEL": CHANNEL,
-        "DEPLOYBOT_SECRETS_PREFIX": "/deploybot/",
-        "DOCKER_HOST": "unix:///var/run/docker.sock",
-    }
+    env = local_bot_env(slack, url, work, ports="26500-26599", prefix=PREFIX, repository=repository,
+                        **moto.environment_variables(), DEPLOYBOT_CHANNEL=CHANNEL,
+                        DEPLOYBOT_SECRETS_PREFIX="/deploybot/")
     client = docker_client()
     bot = start_bot(env, slack, logs / "overrides-bot.log")
     try:

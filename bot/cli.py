@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
                         help="a variable for this environment only, kept for its later deploys (repeatable)")
     deploy.add_argument("--unset", dest="overrides", action=_Change, metavar="KEY",
                         help="drop a variable set with --set (repeatable)")
+    deploy.add_argument("--new-password", action="store_true",
+                        help="DEPLOYBOT_ACCESS=basic: a new password for the environment; the old one stops working")
     deploy.add_argument("--owner", default=getpass.getuser(), help="who the environment belongs to")
     deploy.add_argument("--verbose", "-v", action="store_true", help="also print the build log")
     commands.add_parser("envs", help="list deploybot's live environments")
@@ -265,7 +267,7 @@ def _deploy(settings: Settings, args: argparse.Namespace) -> int:
     from deployer.factory import build_services
 
     request = make_request(args.branch, args.owner, limits_of(settings), ttl=args.ttl, instance_type=args.instance,
-                           overrides=tuple(args.overrides))
+                           overrides=tuple(args.overrides), new_password=args.new_password)
     started = time.monotonic()
 
     def report(event: Progress) -> None:

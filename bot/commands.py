@@ -12,7 +12,7 @@ from deployer.request import Limits, make_request
 
 
 def register(app: App, service: Deploys, limits: Limits) -> None:
-    usage = deploy_usage(instance_types=limits.instance_types_apply)
+    usage = deploy_usage(instance_types=limits.instance_types_apply, passwords=limits.passwords)
 
     @app.command("/deploy")
     def deploy(ack: Ack, command: dict, respond: Respond) -> None:
@@ -23,7 +23,7 @@ def register(app: App, service: Deploys, limits: Limits) -> None:
                 return
             request = make_request(
                 parsed.feature, command["user_id"], limits, ttl=parsed.ttl, instance_type=parsed.instance_type,
-                overrides=parsed.overrides,
+                overrides=parsed.overrides, new_password=parsed.new_password,
             )
         except UsageError as error:
             ack(text=views.usage_reply(error.problem, error.usage), response_type="ephemeral")

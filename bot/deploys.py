@@ -92,7 +92,8 @@ def record(store: Store, request: DeployRequest, origin: Origin, at: datetime) -
         raise TypeError("a recorded deploy answers through a response_url")
     return store.enqueue_deploy(request.feature, request.owner, origin.channel_id, None, at, request.ttl,
                                 request.instance_type, instance_asked=request.instance_asked,
-                                respond_to=origin.respond.to_json(), overrides=request.overrides)
+                                respond_to=origin.respond.to_json(), overrides=request.overrides,
+                                new_password=request.new_password)
 
 
 class Thread:
@@ -293,7 +294,7 @@ class DeployService:
         if resumed:
             thread.reply(views.resumed_reply(job.feature))
         request = DeployRequest(job.feature, job.owner, job.ttl, job.instance_type,  # type: ignore[arg-type]
-                                job.instance_asked, job.overrides)
+                                job.instance_asked, job.overrides, job.new_password)
         (outcome, detail), started = ("crashed", ""), time.monotonic()
         with log_context(feature=job.feature, environment=self._deployer.provider.name_for(job.feature),
                          deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):

@@ -13,19 +13,23 @@ from bot.mrkdwn import unescape
 from deployer.durations import parse_duration
 from deployer.overrides import Changes, name_problem, value_problem
 
-def deploy_usage(instance_types: bool = True) -> str:
+def deploy_usage(instance_types: bool = True, passwords: bool = False) -> str:
     """`/deploy`'s usage; `--instance` only where environments have instances (Beanstalk): the local
-    provider refuses it (deployer/request.py) and its usage does not offer it."""
+    provider refuses it (deployer/request.py) and its usage does not offer it. `--new-password` only where
+    environments have one (DEPLOYBOT_ACCESS=basic); elsewhere it is refused the same way."""
     instance = " [--instance t3.small]" if instance_types else ""
+    password = " [--new-password]" if passwords else ""
     return (
-        f"Usage: `/deploy BRANCH [--ttl 3d]{instance} [--set KEY=VALUE] [--unset KEY]`\n"
+        f"Usage: `/deploy BRANCH [--ttl 3d]{instance} [--set KEY=VALUE] [--unset KEY]{password}`\n"
         "• `BRANCH`: the git branch to deploy to its own environment\n"
         "• `--ttl`: how long the environment lives before deploybot tears it down (45m, 2h, 3d)\n"
         + ("• `--instance`: the EC2 instance type its environment runs on\n" if instance_types else "")
         + "• `--set KEY=VALUE`: a variable for this environment only, over deploybot.yml's `env` and kept for its "
         "later deploys (pushes too); repeat it for more, quote a value with spaces: `--set GREETING=\"hi there\"`\n"
         "• `--unset KEY`: drop a variable set with `--set`\n"
-        "`/deploy help` shows this."
+        + ("• `--new-password`: a new password for the environment, said in the deploy's thread once it is "
+           "ready; the old one stops working\n" if passwords else "")
+        + "`/deploy help` shows this."
     )
 
 
@@ -33,6 +37,7 @@ DEPLOY_USAGE = deploy_usage()
 LOCAL_DEPLOY_USAGE = deploy_usage(instance_types=False)
 _OPTIONS = ("--ttl", "--instance")  # --instance also on the local provider, to be refused with its reason
 _REPEATABLE = ("--set", "--unset")
+_FLAGS = ("--new-password",)  # also where environments have no password, to be refused with its reason
 # Slack clients may turn typed quotes into typographic ones.
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 
@@ -50,6 +55,7 @@ class DeployCommand:
     ttl: timedelta | None = None
     instance_type: str | None = None
     overrides: Changes = ()  # --set KEY=VALUE, --unset KEY (None), in order
+    new_password: bool = False  # --new-password
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,8 @@ def _parse_deploy(text: str, usage: str) -> DeployCommand | HelpCommand:
     if len(positional) != 1:
         raise UsageError(f"Give exactly one branch (got {len(positional)}: {' '.join(positional) or 'none'}).")
     ttl = _duration(options["--ttl"]) if "--ttl" in options else None
-    return DeployCommand(positional[0], ttl, options.get("--instance"), tuple(changes))
+    return DeployCommand(positional[0], ttl, options.get("--instance"), tuple(changes),
+                         new_password="--new-password" in options)
 
 
 def _words(text: str) -> list[str]:
@@ -96,10 +103,13 @@ def _split(words: list[str]) -> tuple[list[str], dict[str, str], list[tuple[str,
         if not word.startswith("--"):
             positional.append(word)
             continue
-        name, _, value = word.partition("=")
-        if name not in (*_OPTIONS, *_REPEATABLE):
+        name, equals, value = word.partition("=")
+        if name not in (*_OPTIONS, *_REPEATABLE, *_FLAGS):
             raise UsageError(f"Unknown option `{name}`.{_suggest(name)}")
-        if not value:
+        if name in _FLAGS:
+            if equals:
+                raise UsageError(f"`{name}` takes no value (got `{word}`).")
+        elif not value:
             if not queue or queue[0].startswith("--"):
                 raise UsageError(f"`{name}` needs a value" + (" (`--set KEY=VALUE`)." if name == "--set" else "."))
             value = queue.pop(0)
@@ -129,7 +139,7 @@ def _change(option: str, text: str) -> tuple[str, str | None]:
 
 
 def _suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, (*_OPTIONS, *_REPEATABLE), n=1)
+    close = difflib.get_close_matches(name, (*_OPTIONS, *_REPEATABLE, *_FLAGS), n=1)
     return f" Did you mean `{close[0]}`?" if close else ""
 
 

@@ -115,7 +115,10 @@ def success_reply(result: DeployResult, requester: str | None = None) -> str:
 def _password_note(result: DeployResult) -> str:
     """DEPLOYBOT_ACCESS=basic: said here only, in the environment's own thread (never in its card or a list)."""
     given = result.credentials
-    return f"\nUser `{escape(given.user)}`, password `{escape(given.password)}`" if given else ""
+    if given is None:
+        return ""
+    new, old = ("new ", " (the old one no longer works)") if result.new_password else ("", "")
+    return f"\nUser `{escape(given.user)}`, {new}password `{escape(given.password)}`{old}"
 
 
 def _health_note(result: DeployResult) -> str:

@@ -54,6 +54,7 @@ class DeployResult:
     took: timedelta
     # DEPLOYBOT_ACCESS=basic: shown only in the environment's thread (and by `deploybot deploy`), never logged.
     credentials: Credentials | None = None
+    new_password: bool = False  # --new-password replaced the one it had
 
     @property
     def url(self) -> str | None:
@@ -146,7 +147,7 @@ class Deployer:
             self._dockerrun.check(template, image.uri, source=f"`{self._dockerrun_template}` on `{commit.branch}`")
         env_name = self.provider.name_for(request.feature)
         provided = self._resources.provide(config, request.feature, env_name)
-        began, credentials = False, self._credentials(request.feature)
+        began, credentials = False, self._credentials(request)
         hidden = [*provided.secrets(), *([credentials.password] if credentials else [])]
         try:
             # Overrides win over the file's `env`; they never name a secret or the database's variable.
@@ -158,6 +159,9 @@ class Deployer:
             began = True
             if config.release:  # before the new version takes traffic; when it fails, the old one stays
                 self._release(release, env, report)
+            if request.new_password and credentials and self.manager:
+                # Kept just before the container that checks it is made: the store says what the proxy asks for.
+                self.manager.store.replace_credentials(request.feature, credentials)
             env = self.provider.deploy(env, prepared, self._clock(), report)
         except DeployError as error:
             if not began:  # nothing ran against the database this deploy made
@@ -169,14 +173,18 @@ class Deployer:
             self.manager.write_expiry(env)
             self._remember_settings(request, env, config, remembered, overrides)
         took = timedelta(seconds=time.monotonic() - started)
-        return DeployResult(request.feature, env, commit, image.uri, created, built, took, credentials)
+        return DeployResult(request.feature, env, commit, image.uri, created, built, took, credentials,
+                            new_password=request.new_password and credentials is not None)
 
-    def _credentials(self, feature: str) -> Credentials | None:
+    def _credentials(self, request: DeployRequest) -> Credentials | None:
         """The feature's user and password behind DEPLOYBOT_ACCESS=basic: kept in the store for its redeploys
-        (made now for a new one), or, with no store, new at each deploy."""
+        (made now for a new one), or, with no store, new at each deploy. With --new-password, new ones, kept
+        only once the deploy is about to remake the container (a build that fails changes no password)."""
         if not self._passwords:
             return None
-        return self.manager.store.credentials_for(feature) if self.manager else Credentials.generate()
+        if request.new_password or not self.manager:
+            return Credentials.generate()
+        return self.manager.store.credentials_for(request.feature)
 
     def _overrides(self, request: DeployRequest,
                    config: app_config.AppConfig) -> tuple[dict[str, str], dict[str, str]]:

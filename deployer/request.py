@@ -19,11 +19,12 @@ class Limits:
     instance_types: tuple[str, ...]
     # False where environments are containers on deploybot's Docker host (the local provider).
     instance_types_apply: bool = True
+    passwords: bool = False  # DEPLOYBOT_ACCESS=basic: each environment has a password --new-password replaces
 
 
 def limits_of(settings: Settings) -> Limits:
     return Limits(settings.ttl, settings.max_ttl, settings.eb_instance_type, tuple(settings.instance_types),
-                  instance_types_apply=settings.provider == "beanstalk")
+                  instance_types_apply=settings.provider == "beanstalk", passwords=settings.access == "basic")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class DeployRequest:
     instance_asked: bool = False  # named with --instance, not the operator's default
     # --set NAME=VALUE and --unset NAME (value None), in order: remembered for the feature once deployed.
     overrides: Changes = ()
+    new_password: bool = False  # --new-password: DEPLOYBOT_ACCESS=basic's password replaced, the old one refused
 
 
 MIN_TTL = timedelta(minutes=10)
@@ -42,7 +44,7 @@ MIN_TTL = timedelta(minutes=10)
 
 def make_request(
     feature: str, owner: str, limits: Limits, *, ttl: timedelta | None = None, instance_type: str | None = None,
-    overrides: Changes = (),
+    overrides: Changes = (), new_password: bool = False,
 ) -> DeployRequest:
     """A DeployRequest within `limits`, or InvalidRequest saying what to change."""
     problem = branch_problem(feature)
@@ -65,6 +67,11 @@ def make_request(
         raise InvalidRequest(
             f"--instance `{instance_type}` is not allowed here; choose one of {', '.join(limits.instance_types)}."
         )
+    if new_password and not limits.passwords:
+        raise InvalidRequest(
+            "`--new-password` applies only when DEPLOYBOT_ACCESS=basic, which gives each environment a password; "
+            "here environments have none to change. Deploy without it."
+        )
     check(overrides)
     return DeployRequest(feature=feature, owner=owner, ttl=ttl, instance_type=instance_type, instance_asked=asked,
-                         overrides=tuple(overrides))
+                         overrides=tuple(overrides), new_password=new_password)

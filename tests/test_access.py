@@ -1,18 +1,23 @@
 """DEPLOYBOT_ACCESS=basic in the pipeline (issue 21): a password per feature, kept for its redeploys, forgotten at its
-tear down, handed to the provider and the deploy's result, and redacted from a failed deploy's message."""
+tear down, handed to the provider and the deploy's result, and redacted from a failed deploy's message; a deploy
+asked for a new one (--new-password) replaces it, carried by its job."""
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from unittest.mock import Mock
 
 import pytest
 
-from deployer.errors import EnvironmentFailed
+from deployer.errors import DeployError, EnvironmentFailed
 from deployer.build.images import ImageBuilder
 from deployer.lifecycle.manager import EnvironmentManager
 from deployer.pipeline import Deployer
 from deployer.request import make_request
 from deployer.store.state import Store, engine_for
 from tests.test_overrides import CONFIG, LIMITS, NOW, FakeGit, FakeRegistry, RecordingProvider, Resources
+
+GATED = replace(LIMITS, passwords=True)
 
 
 class Leaking(RecordingProvider):
@@ -37,15 +42,15 @@ def gated(tmp_path):
     deployer = Deployer(FakeGit({"deploybot.yml": CONFIG}), builder, FakeRegistry(), provider,  # type: ignore[arg-type]
                         dockerfile="Dockerfile", dockerrun_template="Dockerrun.aws.json", clock=lambda: NOW,
                         manager=manager, dockerrun=None, resources=Resources(), passwords=True)
-    return deployer, provider, store
+    return deployer, provider, store, builder
 
 
-def _deploy(deployer: Deployer):  # type: ignore[no-untyped-def]
-    return deployer.deploy(make_request("feature-x", "U0ANA", LIMITS), lambda event: None)
+def _deploy(deployer: Deployer, new_password: bool = False):  # type: ignore[no-untyped-def]
+    return deployer.deploy(make_request("feature-x", "U0ANA", GATED, new_password=new_password), lambda event: None)
 
 
 def test_a_feature_keeps_its_password_across_redeploys_until_it_is_forgotten(gated):
-    deployer, provider, store = gated
+    deployer, provider, store, _ = gated
     first = _deploy(deployer)
     assert first.credentials is not None and provider.releases[-1].credentials == first.credentials
     assert _deploy(deployer).credentials == first.credentials
@@ -54,7 +59,7 @@ def test_a_feature_keeps_its_password_across_redeploys_until_it_is_forgotten(gat
 
 
 def test_a_failed_deploy_never_says_the_password(gated):
-    deployer, provider, store = gated
+    deployer, provider, store, _ = gated
     provider.fail = True
     with pytest.raises(EnvironmentFailed) as caught:
         _deploy(deployer)
@@ -62,3 +67,37 @@ def test_a_failed_deploy_never_says_the_password(gated):
     assert password not in caught.value.message and password not in "".join(caught.value.details)
     assert "[redacted]" in caught.value.message
 
+
+
+def test_a_new_password_replaces_the_one_kept_and_later_redeploys_keep_the_new_one(gated):
+    deployer, provider, store, _ = gated
+    old = _deploy(deployer).credentials
+    rotated = _deploy(deployer, new_password=True)
+    assert rotated.new_password and rotated.credentials.password != old.password
+    assert rotated.credentials.user == old.user
+    assert provider.releases[-1].credentials == rotated.credentials  # what the proxy's label is made from
+    assert store.credentials_for("feature-x") == rotated.credentials
+    again = _deploy(deployer)
+    assert again.credentials == rotated.credentials and not again.new_password
+
+
+def test_a_deploy_that_fails_before_the_container_is_remade_keeps_the_old_password(gated):
+    deployer, provider, store, builder = gated
+    old = _deploy(deployer).credentials
+    builder.exists_locally.return_value = False  # a build, and the branch has no Dockerfile: it fails
+    with pytest.raises(DeployError, match="Dockerfile"):
+        _deploy(deployer, new_password=True)
+    assert store.credentials_for("feature-x") == old  # the container still checks the old one
+    provider.fail = True  # once the container is remade, the store has what it checks, even if it then fails
+    builder.exists_locally.return_value = True
+    with pytest.raises(EnvironmentFailed):
+        _deploy(deployer, new_password=True)
+    assert store.credentials_for("feature-x").password != old.password
+
+
+def test_a_jobs_new_password_survives_a_restart(store_url):
+    store = Store(engine_for(store_url))
+    asked = store.enqueue_deploy("feature-x", "U0ANA", None, None, NOW, timedelta(days=1), "t3.small",
+                                 respond_to="{}", new_password=True)
+    plain = store.enqueue_deploy("feature-x", "U0ANA", "C1", "1.2", NOW, timedelta(days=1), "t3.small")
+    assert store.deploy(asked).new_password and not store.deploy(plain).new_password

@@ -197,7 +197,7 @@ def test_the_deploys_other_replies():
 
 
 def test_usage_answers():
-    for usage in (deploy_usage(True), deploy_usage(False), ENVS_USAGE):
+    for usage in (deploy_usage(True), deploy_usage(False), deploy_usage(False, passwords=True), ENVS_USAGE):
         check(usage)
         check(views.usage_reply(LONG_TEXT[:2000], usage))
 

@@ -107,3 +107,34 @@ def test_the_usage_offers_instance_only_where_the_provider_takes_it():
     containers = Limits(timedelta(days=1), timedelta(days=7), "t3.small", ("t3.small",), instance_types_apply=False)
     with pytest.raises(InvalidRequest, match="does not apply here"):
         make_request(parsed.feature, "U0ANA", containers, instance_type=parsed.instance_type)
+
+
+def test_new_password_is_a_flag_read_anywhere_in_the_command():
+    assert parse_deploy("feature-x --new-password") == DeployCommand("feature-x", new_password=True)
+    assert parse_deploy("--new-password feature-x --ttl 2h --set A=1") == DeployCommand(
+        "feature-x", timedelta(hours=2), None, (("A", "1"),), new_password=True)
+    assert not parse_deploy("feature-x").new_password
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("x --new-password=yes", "`--new-password` takes no value (got `--new-password=yes`)"),
+    ("x --new-password --new-password", "`--new-password` is given twice"),
+    ("x --new-pasword", "Did you mean `--new-password`"),
+])
+def test_new_password_usage_errors(text, problem):
+    with pytest.raises(UsageError) as caught:
+        parse_deploy(text)
+    assert problem in caught.value.problem
+
+
+def test_the_usage_offers_new_password_only_where_environments_have_one():
+    basic, public = deploy_usage(instance_types=False, passwords=True), deploy_usage(instance_types=False)
+    assert "[--unset KEY] [--new-password]`" in basic and "• `--new-password`: a new password" in basic
+    assert "--new-password" not in public and "--new-password" not in deploy_usage(instance_types=True)
+    # Typed where there is no password, it is still read, and refused with its reason before anything is queued.
+    parsed = parse_deploy("feature-x --new-password", public)
+    with pytest.raises(InvalidRequest, match="`--new-password` applies only when DEPLOYBOT_ACCESS=basic"):
+        make_request(parsed.feature, "U0ANA", LIMITS, new_password=parsed.new_password)
+    gated = Limits(timedelta(days=1), timedelta(days=7), "t3.small", ("t3.small",), instance_types_apply=False,
+                   passwords=True)
+    assert make_request(parsed.feature, "U0ANA", gated, new_password=parsed.new_password).new_password

@@ -139,3 +139,6 @@ def test_the_password_of_a_gated_environment_is_in_its_threads_reply_only():
     card = views.deploy_succeeded(gated, "U0ANA")
     assert "s3cret-Pass_word" not in str(card.blocks) + card.text
     assert "password" not in views.success_reply(RESULT)
+    rotated = replace(gated, new_password=True)  # --new-password: the thread is told the old one is gone
+    assert ("User `preview`, new password `s3cret-Pass_word` (the old one no longer works)"
+            in views.success_reply(rotated))

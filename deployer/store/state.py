@@ -95,6 +95,7 @@ deploys = Table(
     Column("queued_at", UTCDateTime),  # when it was admitted: its own process starts it, others wait a moment
     Column("progress_ts", String(32)),  # its progress reply, posted while it waited its turn
     Column("overrides", Text),  # its --set/--unset (JSON, deployer/overrides.py), applied when it succeeds
+    Column("new_password", Boolean, nullable=False, server_default=false()),  # --new-password (DEPLOYBOT_ACCESS=basic)
     Index("ix_deploys_feature_state", "feature", "state"),  # whose turn it is on a branch
     Index("ix_deploys_state", "state"),  # the unfinished ones, looked for by every dispatcher every second
 )
@@ -232,6 +233,7 @@ class DeployRecord:
     queued_at: datetime | None = None
     progress_ts: str | None = None
     overrides: Changes = ()
+    new_password: bool = False
 
     @classmethod
     def of(cls, row: Mapping) -> "DeployRecord":
@@ -239,7 +241,7 @@ class DeployRecord:
         return cls(row["id"], row["feature"], row["owner"], row["channel"], row["thread_ts"], row["started_at"],
                    row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0,
                    bool(row["instance_asked"]), row["respond_to"], row["queued_at"], row["progress_ts"],
-                   decode(row["overrides"]))
+                   decode(row["overrides"]), bool(row["new_password"]))
 
 
 @dataclass(frozen=True)
@@ -428,7 +430,7 @@ class Store:
     # deploys: jobs from the moment they are accepted ------------------------
     def enqueue_deploy(self, feature: str, owner: str, channel: str | None, thread_ts: str | None, at: datetime,
                        ttl: timedelta, instance_type: str, *, instance_asked: bool = False,
-                       respond_to: str | None = None, overrides: Changes = ()) -> int:
+                       respond_to: str | None = None, overrides: Changes = (), new_password: bool = False) -> int:
         """A job with its thread (queued), or without one yet (new: its thread is opened by a worker,
         which answers privately through `respond_to` when it can't)."""
         with self._tx() as conn:
@@ -436,7 +438,7 @@ class Store:
                 feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at,
                 state=QUEUED if thread_ts else NEW, ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type,
                 instance_asked=instance_asked, attempts=0, respond_to=respond_to, queued_at=at if thread_ts else None,
-                overrides=encode(overrides)))
+                overrides=encode(overrides), new_password=new_password))
             return int(result.inserted_primary_key[0])
 
     def deploy_thread(self, deploy_id: int, channel: str, thread_ts: str) -> None:
@@ -655,6 +657,12 @@ class Store:
             made = Credentials.generate()
             conn.execute(insert(access).values(feature=feature, user=made.user, password=made.password))
             return made
+
+    def replace_credentials(self, feature: str, credentials: Credentials) -> None:
+        """The feature's password becomes `credentials`' (--new-password: under the deploy's claim)."""
+        with self._tx() as conn:
+            conn.execute(delete(access).where(access.c.feature == feature))
+            conn.execute(insert(access).values(feature=feature, user=credentials.user, password=credentials.password))
 
     def forget_credentials(self, feature: str) -> None:
         with self._tx() as conn:

@@ -1,11 +1,13 @@
 """The local provider behind a real Caddy (issue 21): every branch a host name over HTTPS, no host ports.
 
-Driven from the CLI as an operator would; the proxy is a Caddy process of this module's own (free
+Driven from the CLI as an operator would (and, for a new password, from Slack through a `deploybot serve`
+of this module's own, on the same store and proxy); the proxy is a Caddy process of this module's own (free
 ports, its own admin API and storage), requests reach it as `curl --resolve <host>:<port>:127.0.0.1`
 does, trusting Caddy's root certificate.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -13,7 +15,8 @@ import pytest
 
 from deployer.naming import dns_label
 from deployer.store.state import Store, engine_for
-from tests.e2e.helpers import page
+from tests.e2e.conftest import local_bot_env, start_bot
+from tests.e2e.helpers import CHANNEL, finished, page, root_of
 from tests.e2e.test_cli import _deploybot
 from tests.e2e.test_local import CONFIGURED
 from tests.world.apprepo import make_app_repo, page_for
@@ -24,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 DOMAIN = "preview.test"
 PREFIX = "tp-"
+ROTATED = "rotate-pw"  # a branch of its own: the Slack stand-in is shared with other modules' threads
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,8 @@ def world(tmp_path_factory, docker_world):
     work = tmp_path_factory.mktemp("proxy-work")
     network = f"deploybot-tests-{uuid.uuid4().hex[:8]}"
     env = {
-        "DEPLOYBOT_GIT_URL": make_app_repo(tmp_path_factory.mktemp("proxy-repo"), {"configured": CONFIGURED}),
+        "DEPLOYBOT_GIT_URL": make_app_repo(tmp_path_factory.mktemp("proxy-repo"), {
+            "configured": CONFIGURED, ROTATED: {"index.html": page_for(ROTATED)}}),
         "DEPLOYBOT_DOMAIN": DOMAIN,
         "DEPLOYBOT_PROXY_ADMIN": caddy.admin_url,
         "DEPLOYBOT_PROXY_HTTPS_PORT": str(caddy.https_port),
@@ -194,3 +199,44 @@ def test_basic_asks_for_the_environments_own_password_which_its_redeploys_keep(w
     anew = _deploybot(gated, "deploy", "feature-y")
     assert anew.returncode == 0, anew.stderr
     assert _password(anew.stderr)[1] != password
+
+
+def _ready_reply(bot, slack, text: str, after: int) -> str:
+    assert bot.driver.slash(text=text, user_id="U0ANA").status_code == 200
+    thread = finished(slack, root_of(slack, ROTATED, after=after), timeout=120)
+    assert thread[-1].startswith(":rocket:"), thread
+    return thread[-1]
+
+
+def _said(reply: str) -> tuple[str, str]:
+    user, password = re.search(r"User `([^`]+)`, (?:new )?password `([^`]+)`", reply).groups()  # type: ignore[union-attr]
+    return user, password
+
+
+def test_a_new_password_asked_for_replaces_the_old_one_which_the_proxy_then_refuses(world, slack, logs):
+    env, _, caddy, work = world
+    # The module's proxy, store and images, as its CLI deploys use them; Slack's requests signed by the stand-in.
+    served = local_bot_env(slack, env["DEPLOYBOT_GIT_URL"], work, ports="27000-27099", prefix=PREFIX,
+                           repository=env["DEPLOYBOT_ECR_REPOSITORY"], **env, DEPLOYBOT_ACCESS="basic",
+                           DEPLOYBOT_CHANNEL=CHANNEL)
+    bot = start_bot(served, slack, logs / "proxy-bot.log")
+    try:
+        user, old = _said(_ready_reply(bot, slack, ROTATED, after=0))
+        assert caddy.get(_host(ROTATED), auth=(user, old)) == (200, page_for(ROTATED))
+        reply = _ready_reply(bot, slack, f"{ROTATED} --new-password", after=1)
+        assert "new password" in reply and "the old one no longer works" in reply, reply
+        same_user, new = _said(reply)
+        assert same_user == user and new != old
+        assert caddy.get(_host(ROTATED), auth=(user, old))[0] == 401
+        assert caddy.get(_host(ROTATED), auth=(user, new)) == (200, page_for(ROTATED))
+    finally:
+        bot.stop()
+    # The CLI's too; without DEPLOYBOT_ACCESS=basic it is refused, and nothing changes.
+    refused = _deploybot(env, "deploy", ROTATED, "--new-password")
+    assert refused.returncode != 0 and "applies only when DEPLOYBOT_ACCESS=basic" in refused.stderr, refused.stderr
+    assert caddy.get(_host(ROTATED), auth=(user, new)) == (200, page_for(ROTATED))
+    again = _deploybot(env | {"DEPLOYBOT_ACCESS": "basic"}, "deploy", ROTATED, "--new-password")
+    assert again.returncode == 0, again.stderr
+    _, newest = _password(again.stderr)
+    assert newest != new and caddy.get(_host(ROTATED), auth=(user, new))[0] == 401
+    assert caddy.get(_host(ROTATED), auth=(user, newest)) == (200, page_for(ROTATED))

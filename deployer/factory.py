@@ -18,6 +18,7 @@ import requests.exceptions
 
 from deployer.providers.beanstalk.dns import HostRecords, owner_id
 from deployer.providers.beanstalk.gateway import RETRY_CONFIG, BeanstalkGateway
+from deployer.providers.beanstalk.load_balancers import LoadBalancers
 from deployer.providers.beanstalk.https import AcmCertificates, Verdict, https_verdict, wait_until_answering
 from deployer.store.claims import Claims, process_holder
 from deployer.build.dockerrun import DockerrunPolicy
@@ -160,7 +161,8 @@ def startup_checks(settings: Settings, session: boto3.session.Session) -> list[C
     return [git_check(GitRepo(settings.git_url, settings.work_dir / "git")), *checks]
 
 
-AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "logs", "sts", "route53", "acm")
+AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "logs", "sts", "route53", "acm", "elb",
+                "elbv2")
 _session: boto3.session.Session | None = None
 
 
@@ -286,6 +288,7 @@ class DomainHosts:
     """DEPLOYBOT_DOMAIN on Beanstalk: the records, and whether URLs say https (decided once, with the reason)."""
 
     records: HostRecords
+    load_balancers: LoadBalancers
     verdict: Callable[[], Verdict]
     answers: Callable[[str], None] | None
 
@@ -297,13 +300,15 @@ def host_names(settings: Settings, gateway: BeanstalkGateway, session: boto3.ses
     records = HostRecords(route53, settings.hosted_zone_id, settings.domain,
                           owner_id(settings.eb_application or "", settings.env_prefix))
     acm = AcmCertificates(count_aws_calls(session.client("acm", config=RETRY_CONFIG)))
+    load_balancers = LoadBalancers(*(count_aws_calls(session.client(service, config=RETRY_CONFIG))
+                                     for service in ("elasticbeanstalk", "elb", "elbv2")))
     template, domain = settings.eb_template or "", settings.domain
     verdict = functools.cache(lambda: https_verdict(gateway.template_options(template), acm, domain, template))
     # With AWS_ENDPOINT_URL, AWS is a stand-in (the test world's moto): its environments' load balancers
     # don't exist, so nothing could answer the URL; there the deploy waits for INSYNC only.
     answers = None if os.environ.get("AWS_ENDPOINT_URL") else functools.partial(
         wait_until_answering, timeout=settings.deploy_timeout.total_seconds())
-    return DomainHosts(records, verdict, answers)
+    return DomainHosts(records, load_balancers, verdict, answers)
 
 
 def _scheme(verdict: Callable[[], Verdict]) -> Callable[[], str]:
@@ -331,7 +336,7 @@ def build_provider(settings: Settings, gateway: BeanstalkGateway,
         launch_timeout=settings.launch_timeout,
         deploy_timeout=settings.deploy_timeout,
         default_instance_type=settings.eb_instance_type,  # a /deploy without --instance leaves a resized one alone
-        hosts=HostNames(hosts.records, _scheme(hosts.verdict), hosts.answers) if hosts else None,
+        hosts=HostNames(hosts.records, hosts.load_balancers, _scheme(hosts.verdict), hosts.answers) if hosts else None,
     )
 
 

@@ -13,9 +13,11 @@ from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
 from deployer.errors import ConfigError
-from deployer.providers.beanstalk.dns import HostRecords, OwnedRecord, Ownership, owner_id, parse_txt, txt_value, \
-    zone_holds
+from deployer.providers.beanstalk.dns import HostRecords, OwnedRecord, Ownership, owner_id, parse_txt, pointing, \
+    txt_value, zone_holds
 from deployer.providers.beanstalk.https import AcmCertificates, covers, https_verdict, listener_certificates
+from deployer.providers.beanstalk.load_balancers import AliasTarget, LoadBalancers
+from tests.world import eb_sim
 
 DOMAIN = "preview.example.com"
 
@@ -121,6 +123,71 @@ def test_a_record_is_written_with_its_mark_and_removed_with_it(route53, zone):
     assert _records(route53, zone) == {}
 
 
+def _pointing(route53, zone: str, name: str) -> dict[str, object]:
+    """What the record sets at `name` point at, by type: an alias's target, or the values."""
+    listed = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    return {r["Type"]: r.get("AliasTarget") or [v["Value"] for v in r["ResourceRecords"]] for r in listed
+            if r["Name"] == name and r["Type"] != "TXT"}
+
+
+def _simulated_beanstalk(options: list[dict[str, str]]) -> tuple[LoadBalancers, str]:
+    """An environment of the test world's Beanstalk made with `options`, and the adapter that finds its load
+    balancer in moto's Elastic Load Balancing."""
+    eb_sim.install()
+    eb = boto3.client("elasticbeanstalk")
+    eb.create_application(ApplicationName="shop")
+    env = eb.create_environment(ApplicationName="shop", EnvironmentName="feature-x", OptionSettings=options,
+                                SolutionStackName="64bit Amazon Linux 2023 v4.2.0 running ECS")
+    return LoadBalancers(eb, boto3.client("elb"), boto3.client("elbv2")), env["EnvironmentId"]
+
+
+@pytest.mark.parametrize("kind, client", [("application", "elbv2"), (None, "elb")])  # None: the API's default
+def test_a_load_balanced_environment_gets_an_alias_to_its_load_balancer(route53, zone, kind, client):
+    options = [] if kind is None else [{"Namespace": "aws:elasticbeanstalk:environment",
+                                        "OptionName": "LoadBalancerType", "Value": kind}]
+    balancers, env_id = _simulated_beanstalk(options)
+    target = balancers.alias_of(env_id)
+    if client == "elbv2":
+        (described,) = boto3.client("elbv2").describe_load_balancers()["LoadBalancers"]
+        assert (target.dns_name, target.zone_id) == (described["DNSName"], described["CanonicalHostedZoneId"])
+    else:
+        (described,) = boto3.client("elb").describe_load_balancers()["LoadBalancerDescriptions"]
+        assert (target.dns_name, target.zone_id) == (described["DNSName"], described["CanonicalHostedZoneNameID"])
+
+    hosts = _hosts(route53, zone)
+    hosts.ensure("feature-x", "feature-x.us-east-1.elasticbeanstalk.com", "feature-x")  # first a CNAME
+    hosts.ensure("feature-x", target, "feature-x")  # then the alias replaces it, in one change
+    assert _pointing(route53, zone, "feature-x.preview.example.com.") == {
+        "A": {"HostedZoneId": target.zone_id, "DNSName": target.dns_name, "EvaluateTargetHealth": False}}
+    assert hosts.owned() == [OwnedRecord("feature-x", "feature-x")]
+    assert hosts.remove("feature-x", "feature-x") is True
+    assert _records(route53, zone) == {}
+
+
+def test_a_single_instance_environment_has_no_load_balancer_to_alias(aws):
+    balancers, env_id = _simulated_beanstalk([{"Namespace": "aws:elasticbeanstalk:environment",
+                                               "OptionName": "EnvironmentType", "Value": "SingleInstance"}])
+    assert balancers.alias_of(env_id) is None
+
+
+def test_a_dualstack_load_balancer_is_aliased_for_ipv6_too():
+    alias = AliasTarget("lb.us-east-1.elb.amazonaws.com", "Z35SXDOTRQ7X7K", ipv6=True)
+    assert [r["Type"] for r in pointing("x.preview.example.com", alias)] == ["A", "AAAA"]
+    assert pointing("x.preview.example.com", "env.elasticbeanstalk.com") == [
+        {"Name": "x.preview.example.com.", "Type": "CNAME", "TTL": 60,
+         "ResourceRecords": [{"Value": "env.elasticbeanstalk.com"}]}]
+
+
+def test_an_alias_someone_else_made_is_not_deploybots(route53, zone):
+    route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE",
+        "ResourceRecordSet": {"Name": "taken.preview.example.com.", "Type": "A", "AliasTarget": {
+            "HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": "theirs.elb.amazonaws.com", "EvaluateTargetHealth": False}}}]})
+    hosts = _hosts(route53, zone)
+    with pytest.raises(ConfigError, match=r"taken.preview.example.com exists and is not deploybot's \(A,"):
+        hosts.ensure("taken", AliasTarget("mine.elb.amazonaws.com", "Z35SXDOTRQ7X7K"), "taken")
+    assert _pointing(route53, zone, "taken.preview.example.com.")["A"]["DNSName"] == "theirs.elb.amazonaws.com"
+
+
 def _put(route53, zone: str, name: str, kind: str, value: str) -> None:
     route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE",
         "ResourceRecordSet": {"Name": name, "Type": kind, "TTL": 300, "ResourceRecords": [{"Value": value}]}}]})
@@ -191,6 +258,11 @@ def test_https_only_with_a_listener_whose_certificate_covers_the_domain(aws):
     verdict = https_verdict({**listener, ("aws:elbv2:listener:443", "SSLCertificateArns"): arn}, certificates,
                             DOMAIN, "tmpl")
     assert verdict.https and verdict.scheme == "https"
+
+    single = {("aws:elasticbeanstalk:environment", "EnvironmentType"): "SingleInstance"}
+    ignored = https_verdict({**single, **listener, ("aws:elbv2:listener:443", "SSLCertificateArns"): arn},
+                            certificates, DOMAIN, "tmpl")  # no load balancer: the listener's options do nothing
+    assert ignored.scheme == "http" and "makes single-instance environments" in ignored.why_not
 
     plain = https_verdict({}, certificates, DOMAIN, "tmpl")
     assert plain.scheme == "http"

@@ -1,7 +1,7 @@
-"""DEPLOYBOT_DOMAIN on Beanstalk (issue 21): a Route 53 record per environment, owned through its TXT mark,
-announced as https://<label>.<domain> when the saved configuration's listener has a certificate covering it;
-a record that is not deploybot's is left alone; the reaper removes what gone environments left; start-up
-refuses a zone that does not hold the domain.
+"""DEPLOYBOT_DOMAIN on Beanstalk (issue 21): a Route 53 record per environment (an alias to its load balancer),
+owned through its TXT mark, announced as https://<label>.<domain> when the saved configuration's listener has a
+certificate covering it; a record that is not deploybot's is left alone; the reaper removes what gone
+environments left; start-up refuses a zone that does not hold the domain, or a certificate that does not cover it.
 
 An application of its own (its saved configuration has the HTTPS listener), so no other test's bot meets
 these records or sees other URLs.
@@ -38,14 +38,18 @@ def dns_env(moto, bot_env, zone, tmp_path_factory) -> dict[str, str]:
     eb = moto.client("elasticbeanstalk")
     eb.create_application(ApplicationName=APP)
     eb.create_configuration_template(ApplicationName=APP, TemplateName=TEMPLATE, SolutionStackName=STACK,
-                                     OptionSettings=[
-        {"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType", "Value": "SingleInstance"},
-        {"Namespace": LISTENER, "OptionName": "Protocol", "Value": "HTTPS"},
-        {"Namespace": LISTENER, "OptionName": "SSLCertificateArns", "Value": arn}])
+                                     OptionSettings=_balanced_with_https(arn))
     work = tmp_path_factory.mktemp("dns-work")
     return {**bot_env, "DEPLOYBOT_EB_APPLICATION": APP, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
             "DEPLOYBOT_DOMAIN": DOMAIN, "DEPLOYBOT_HOSTED_ZONE_ID": zone, "DEPLOYBOT_WORK_DIR": str(work),
             "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db", "DEPLOYBOT_REAP_INTERVAL": "1s"}
+
+
+def _balanced_with_https(certificate_arn: str) -> list[dict[str, str]]:
+    """A saved configuration whose environments get an application load balancer listening for HTTPS."""
+    return [{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "LoadBalancerType", "Value": "application"},
+            {"Namespace": LISTENER, "OptionName": "Protocol", "Value": "HTTPS"},
+            {"Namespace": LISTENER, "OptionName": "SSLCertificateArns", "Value": certificate_arn}]
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +61,8 @@ def dns_bot(dns_env, slack, logs):
 
 def _records(moto, zone: str) -> dict[tuple[str, str], list[str]]:
     listed = moto.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
-    return {(r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])] for r in listed
-            if r["Type"] in ("CNAME", "TXT")}
+    return {(r["Name"], r["Type"]): [r["AliasTarget"]["DNSName"]] if "AliasTarget" in r else
+            [v["Value"] for v in r["ResourceRecords"]] for r in listed if r["Type"] in ("A", "CNAME", "TXT")}
 
 
 def _put(moto, zone: str, name: str, kind: str, value: str) -> None:
@@ -78,14 +82,24 @@ def test_a_deploy_writes_its_owned_record_first_and_announces_the_https_name_and
 
     (env,) = _live(moto, "dns-a")
     records = _records(moto, zone)
-    assert records[(f"{host}.", "CNAME")] == [env["CNAME"]]
+    (balancer,) = moto.client("elbv2").describe_load_balancers(
+        LoadBalancerArns=[_load_balancer(moto, env)])["LoadBalancers"]
+    assert balancer["DNSName"] == env["EndpointURL"]
+    assert records[(f"{host}.", "A")] == [balancer["DNSName"]]  # an alias to the environment's load balancer
+    assert (f"{host}.", "CNAME") not in records
     (mark,) = records[(f"_deploybot.{host}.", "TXT")]
     assert parse_txt(mark).environment == "dns-a" and parse_txt(mark).owner == APP
 
     # A click while the deploy still holds the environment is carried out on a reaper pass (a second apart).
     click(dns_bot.driver, slack, root, "deploybot.tear_down", "U0ANA")
-    until(lambda: (f"{host}.", "CNAME") not in _records(moto, zone), 30, "the record removed")
+    until(lambda: (f"{host}.", "A") not in _records(moto, zone), 30, "the record removed")
     assert (f"_deploybot.{host}.", "TXT") not in _records(moto, zone)
+
+
+def _load_balancer(moto, env: dict) -> str:
+    resources = moto.client("elasticbeanstalk").describe_environment_resources(EnvironmentId=env["EnvironmentId"])
+    (named,) = resources["EnvironmentResources"]["LoadBalancers"]
+    return named["Name"]
 
 
 def _live(moto, name: str) -> list[dict]:
@@ -122,3 +136,14 @@ def test_start_up_refuses_a_zone_that_does_not_hold_the_domain(dns_env, moto):
     stderr = refused(serve({**dns_env, "PORT": str(processes.free_port()), "DEPLOYBOT_HOSTED_ZONE_ID": zone_id}))
     assert f"The hosted zone {zone_id} (DEPLOYBOT_HOSTED_ZONE_ID) is elsewhere.org, which does not hold " \
            f"{DOMAIN} (DEPLOYBOT_DOMAIN)" in stderr
+
+
+def test_start_up_refuses_a_listener_whose_certificate_does_not_cover_the_domain(dns_env, moto):
+    cert, key = wildcard_certificate("elsewhere.org")
+    wrong = moto.client("acm").import_certificate(Certificate=cert, PrivateKey=key)["CertificateArn"]
+    moto.client("elasticbeanstalk").create_configuration_template(
+        ApplicationName=APP, TemplateName="dns-wrong-cert", SolutionStackName=STACK,
+        OptionSettings=_balanced_with_https(wrong))
+    stderr = refused(serve({**dns_env, "PORT": str(processes.free_port()), "DEPLOYBOT_EB_TEMPLATE": "dns-wrong-cert"}))
+    assert f"The saved configuration dns-wrong-cert (DEPLOYBOT_EB_TEMPLATE) listens for HTTPS with the certificate " \
+           f"{wrong}, which is not an issued ACM certificate covering *.{DOMAIN}" in stderr

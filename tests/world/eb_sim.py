@@ -71,6 +71,9 @@ from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
 from moto.utilities.utils import get_partition
 
+from tests.world import eb_load_balancers
+from tests.world.eb_load_balancers import SimLoadBalancer
+
 # --------------------------------------------------------------------------
 # Simulator settings, failure injection and call accounting
 # --------------------------------------------------------------------------
@@ -641,19 +644,9 @@ class SimEnvironment:
         self.cname = cname
         self.instance_id = "i-" + _random_string("0123456789abcdef", 17)
         self._extra_instances: list[str] = []
-        load_balancer = f"awseb-{self.environment_id[:3]}-AWSEBLoa-" + _random_string(
-            string.ascii_uppercase + string.digits, 12
-        )
-        self.endpoint_url = (
-            f"{load_balancer}-{_random_string(string.digits, 10)}.{backend.region_name}.elb.amazonaws.com"
-        )
-        self.resources = {
-            "LoadBalancer": {
-                "LoadBalancerName": load_balancer,
-                "Domain": self.endpoint_url,
-                "Listeners": [{"Protocol": "http", "Port": 80}],
-            }
-        }
+        self.load_balancer: SimLoadBalancer | None = None
+        self.endpoint_url = "203.0.113." + str(random.randint(1, 254))  # a single instance's Elastic IP
+        self.resources: dict[str, Any] = {}
         self.description = description
         self.solution_stack = solution_stack
         self.platform_arn = platform_arn
@@ -673,6 +666,27 @@ class SimEnvironment:
         self.op = launch
 
     # -- life cycle --------------------------------------------------------
+
+    def balanced_by(self, balancer: SimLoadBalancer | None) -> None:
+        self.load_balancer = balancer
+        if balancer is not None:
+            self.endpoint_url = balancer.dns_name
+            name = balancer.resource_name.rsplit("/", 2)[-2] if balancer.kind != "classic" else balancer.resource_name
+            self.resources = {"LoadBalancer": {"LoadBalancerName": name, "Domain": balancer.dns_name,
+                                               "Listeners": [{"Protocol": "http", "Port": 80}]}}
+
+    def describe_resources(self) -> dict[str, Any]:
+        """DescribeEnvironmentResources' EnvironmentResources."""
+        return {
+            "EnvironmentName": self.environment_name,
+            "AutoScalingGroups": [{"Name": f"awseb-{self.environment_id}-stack-AWSEBAutoScalingGroup"}],
+            "Instances": [{"Id": i} for i in self.instances()],
+            "LaunchConfigurations": [],
+            "LaunchTemplates": [],
+            "LoadBalancers": [{"Name": self.load_balancer.resource_name}] if self.load_balancer else [],
+            "Triggers": [],
+            "Queues": [],
+        }
 
     def settle(self, now: datetime) -> bool:
         """Apply the results of the current operation once it has finished; True the first time."""
@@ -1040,6 +1054,8 @@ class SimBackend(EBBackend):
             for env in app.environments.values():
                 if env.settle(now):
                     self._app_ran(env, env.op)
+                    if env.op.kind == "terminate" and env.load_balancer is not None:
+                        eb_load_balancers.delete(self.account_id, self.region_name, env.load_balancer)
                 yield env
 
     def _application(self, name: str) -> SimApplication:
@@ -1319,10 +1335,17 @@ class SimBackend(EBBackend):
         _check_tags(tags)
         _check_tag_count({**tags, **dict.fromkeys(_SYSTEM_TAGS, "")})
         version = self._version(app, version_label) if version_label else None
+        options = _merge_options(template.options if template else {}, option_settings, options_to_remove)
         # Take the rule only once the request is known to be valid.
         failure = _take_rule(_settings.fail_launch, environment_name) or (
             self._bundle_problem(version) if version else None
         )
+        balancer = None
+        if failure is None:
+            try:
+                balancer = eb_load_balancers.create(self.account_id, self.region_name, environment_name, options)
+            except eb_load_balancers.LaunchProblem as problem:
+                failure = str(problem)
         launch = Operation(
             "launch",
             now,
@@ -1344,9 +1367,10 @@ class SimBackend(EBBackend):
             platform_arn=platform_arn or (template.platform_arn if template else None),
             template_name=template_name,
             tier=tier or {"Name": "WebServer", "Type": "Standard", "Version": "1.0"},
-            options=_merge_options(template.options if template else {}, option_settings, options_to_remove),
+            options=options,
             tags=tags,
         )
+        env.balanced_by(balancer)
         app.environments[env.environment_id] = env
         self._schedule(env, launch, _launch_events(env, launch, self.region_name, self.account_id))
         return env
@@ -1467,6 +1491,11 @@ class SimBackend(EBBackend):
         env.start(op)
         self._schedule(env, op, planned)
         return env
+
+    def describe_environment_resources(
+        self, environment_id: str | None, environment_name: str | None
+    ) -> dict[str, Any]:
+        return self._environment(environment_id, environment_name, _now()).describe_resources()
 
     def terminate_environment(
         self, request_id: str, environment_id: str | None, environment_name: str | None
@@ -1772,6 +1801,12 @@ class SimResponse(EBResponse):
             description=self._get_param("Description"),
         )
         return ActionResult(env.describe(_now()))
+
+    def describe_environment_resources(self) -> ActionResult:
+        resources = self.backend.describe_environment_resources(
+            self._get_param("EnvironmentId"), self._get_param("EnvironmentName")
+        )
+        return ActionResult({"EnvironmentResources": resources})
 
     def terminate_environment(self) -> ActionResult:
         env = self.backend.terminate_environment(

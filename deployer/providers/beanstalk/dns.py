@@ -1,7 +1,9 @@
-"""Route 53 records for DEPLOYBOT_DOMAIN: one CNAME per environment, owned as external-dns owns its records.
+"""Route 53 records for DEPLOYBOT_DOMAIN: one per environment, owned as external-dns owns its records.
 
-Beside each `<label>.<domain>` CNAME stands a TXT record `_deploybot.<label>.<domain>` (a CNAME can share
-its name with no other record) saying `heritage=deploybot,deploybot/owner=<owner>,deploybot/environment=<env>`.
+`<label>.<domain>` is an alias (A, and AAAA for a dualstack one) to the environment's load balancer where it has
+one, else a CNAME to the environment's CNAME. Beside it stands a TXT record `_deploybot.<label>.<domain>` (a
+CNAME can share its name with no other record) saying
+`heritage=deploybot,deploybot/owner=<owner>,deploybot/environment=<env>`.
 deploybot changes or deletes a record only when that TXT says it is this deploybot's; anything else in the
 zone is never touched. Built with a Route 53 client passed in (RETRY_CONFIG retries its throttling).
 """
@@ -16,10 +18,12 @@ from botocore.exceptions import ClientError, WaiterError
 
 from deployer.errors import CloudError, ConfigError
 from deployer.providers.beanstalk.gateway import translated
+from deployer.providers.beanstalk.load_balancers import AliasTarget
 
 HERITAGE = "deploybot"
 OWNER_PREFIX = "_deploybot"  # the TXT record's first label
 TTL = 60
+POINTING = ("CNAME", "A", "AAAA")  # the types of the record deploybot writes at a host name
 # The resource_record_sets_changed waiter's bound: Route 53 says INSYNC within about a minute.
 SYNC_DELAY, SYNC_ATTEMPTS = 5, 36
 
@@ -103,18 +107,27 @@ class HostRecords:
         self._refuse_taken(label)
 
     @translated("write the environment's DNS record")
-    def ensure(self, label: str, target: str, env_name: str) -> None:
-        """`<label>.<domain>` CNAME `target`, and its TXT mark, once in sync (INSYNC). Refused (ConfigError),
-        changing nothing, when a record of that name exists that is not this deploybot's."""
+    def ensure(self, label: str, target: str | AliasTarget, env_name: str) -> None:
+        """`<label>.<domain>` pointing at `target` (a load balancer's alias, or a CNAME's host name), and its
+        TXT mark, once in sync (INSYNC). What deploybot wrote there before and no longer points with (a CNAME
+        become an alias) goes in the same change. Refused (ConfigError), changing nothing, when a record of
+        that name exists that is not this deploybot's."""
         self._refuse_taken(label)
+        host = self.host(label)
+        wanted = pointing(host, target)
+        kinds = {r["Type"] for r in wanted}
+        stale = [{"Action": "DELETE", "ResourceRecordSet": r} for r in self._records(host)
+                 if r["Type"] in POINTING and r["Type"] not in kinds]
         self._change([
-            _upsert(self.host(label), "CNAME", target),
-            _upsert(self._mark_name(label), "TXT", f'"{txt_value(self.owner, env_name)}"'),
+            *stale,
+            *({"Action": "UPSERT", "ResourceRecordSet": r} for r in wanted),
+            {"Action": "UPSERT", "ResourceRecordSet": _record(self._mark_name(label), "TXT",
+                                                               f'"{txt_value(self.owner, env_name)}"')},
         ])
 
     def _refuse_taken(self, label: str) -> None:
         name, mark = self.host(label), self._ownership(self._mark_name(label))
-        taken = [r for r in self._records(name) if r["Type"] != "CNAME" or mark is None]
+        taken = [r for r in self._records(name) if r["Type"] not in POINTING or mark is None]
         if taken or (mark is not None and mark[0].owner != self.owner):
             what = ", ".join(sorted({r["Type"] for r in taken})) or f"marked as {mark[0].owner}'s"  # type: ignore[index]
             raise ConfigError(f"The DNS record {name} exists and is not deploybot's ({what}, in hosted zone "
@@ -129,7 +142,7 @@ class HostRecords:
         if mark is None or mark[0] != Ownership(self.owner, env_name):
             return False
         changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in self._records(self.host(label))
-                   if r["Type"] == "CNAME"]
+                   if r["Type"] in POINTING]
         self._change([*changes, {"Action": "DELETE", "ResourceRecordSet": mark[1]}])
         return True
 
@@ -193,9 +206,16 @@ class HostRecords:
                              "the record may still be propagating.") from exc
 
 
-def _upsert(name: str, kind: str, value: str) -> dict:
-    return {"Action": "UPSERT", "ResourceRecordSet": {
-        "Name": name + ".", "Type": kind, "TTL": TTL, "ResourceRecords": [{"Value": value}]}}
+def pointing(host: str, target: str | AliasTarget) -> list[dict]:
+    """The record sets that point `host` at `target`. Pure."""
+    if isinstance(target, str):
+        return [_record(host, "CNAME", target)]
+    alias = {"HostedZoneId": target.zone_id, "DNSName": target.dns_name, "EvaluateTargetHealth": False}
+    return [{"Name": host + ".", "Type": kind, "AliasTarget": alias} for kind in ("A", "AAAA")[:1 + target.ipv6]]
+
+
+def _record(name: str, kind: str, value: str) -> dict:
+    return {"Name": name + ".", "Type": kind, "TTL": TTL, "ResourceRecords": [{"Value": value}]}
 
 
 def _unescaped(name: str) -> str:

@@ -17,6 +17,7 @@ import requests
 from deployer.errors import ConfigError, DeployTimeout
 from deployer.providers.beanstalk.gateway import translated
 
+ENVIRONMENT_TYPE = ("aws:elasticbeanstalk:environment", "EnvironmentType")
 ALB_LISTENER = "aws:elbv2:listener:443"
 CLASSIC_LISTENER = "aws:elb:listener:443"
 
@@ -32,7 +33,10 @@ class Verdict:
 
 
 def listener_certificates(options: Mapping[tuple[str, str], str]) -> list[str] | None:
-    """The certificate ARNs of the saved configuration's HTTPS listener on 443; None when it has none. Pure."""
+    """The certificate ARNs of the saved configuration's HTTPS listener on 443; None when it has none (a
+    single-instance environment has no load balancer, so no listener: its options would be ignored). Pure."""
+    if options.get(ENVIRONMENT_TYPE) == "SingleInstance":
+        return None
     if options.get((ALB_LISTENER, "Protocol"), "").upper() == "HTTPS":
         arns = options.get((ALB_LISTENER, "SSLCertificateArns"), "")
     elif options.get((CLASSIC_LISTENER, "ListenerProtocol"), "").upper() == "HTTPS":
@@ -83,9 +87,11 @@ def https_verdict(template_options: Mapping[tuple[str, str], str], certificates:
     arns = listener_certificates(template_options)
     if arns is None:
         covering = certificates.issued_covering(example)
+        missing = ("makes single-instance environments, which have no load balancer to hold a certificate"
+                   if template_options.get(ENVIRONMENT_TYPE) == "SingleInstance" else
+                   f"has no HTTPS listener on port 443 ({ALB_LISTENER}, Protocol HTTPS, with SSLCertificateArns)")
         return Verdict(False, f"environments are announced as http://<label>.{domain}: the saved configuration "
-                       f"{template} (DEPLOYBOT_EB_TEMPLATE) has no HTTPS listener on port 443 ({ALB_LISTENER}, "
-                       "Protocol HTTPS, with SSLCertificateArns); "
+                       f"{template} (DEPLOYBOT_EB_TEMPLATE) {missing}; "
                        + (f"ACM's certificate {covering[0]} covers *.{domain}." if covering else
                           f"ACM has no issued certificate covering *.{domain} either."))
     for arn in arns:

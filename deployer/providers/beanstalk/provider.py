@@ -13,6 +13,7 @@ from deployer.providers.beanstalk.app_logs import POLL_INTERVAL, TAIL_TIMEOUT, A
 from deployer.providers.beanstalk.variables import ENV_NAMESPACE, HEALTH_CHECK, MANAGED, configuration_changes
 from deployer.providers.beanstalk.dns import HostRecords
 from deployer.providers.beanstalk.gateway import BeanstalkGateway, Started
+from deployer.providers.beanstalk.load_balancers import AliasTarget, LoadBalancers
 from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
 from deployer.errors import (
@@ -60,10 +61,12 @@ class Prepared:
 
 @dataclass(frozen=True)
 class HostNames:
-    """DEPLOYBOT_DOMAIN on Beanstalk: each environment's Route 53 record, the scheme its URL says (decided
-    once: https.py), and the wait for the URL to answer (None where nothing can answer it)."""
+    """DEPLOYBOT_DOMAIN on Beanstalk: each environment's Route 53 record, what it points at (the load balancer,
+    if any), the scheme its URL says (decided once: https.py), and the wait for the URL to answer (None where
+    nothing can answer it)."""
 
     records: HostRecords
+    load_balancers: LoadBalancers
     scheme: Callable[[], str]
     answers: Callable[[str], None] | None = None
 
@@ -120,7 +123,9 @@ class BeanstalkProvider:
         """The environment once its host name points at it, in sync, and (where anything can answer) answers."""
         if self._hosts is None or not env.feature:
             return env
-        target = urlsplit(env.url or "").hostname
+        target: str | AliasTarget | None = self._hosts.load_balancers.alias_of(env.id)
+        if target is None:  # a single instance: its CNAME
+            target = urlsplit(env.url or "").hostname
         if not target:
             raise EnvironmentFailed(f"Beanstalk gave {env.name} no CNAME to point {self._hosts.url(env.feature)} at.")
         self._hosts.records.ensure(dns_label(env.feature), target, env.name)

@@ -20,7 +20,7 @@ from deployer.lifecycle.expiry import MalformedLifetime, lifetime_of
 from deployer.pipeline import utcnow
 from deployer.errors import Busy, DeployError
 from deployer.progress import (
-    BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
+    AccessChanging, BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
     ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, ReleaseDone, ReleaseLine,
     ReleaseRunning, SettingsChanging, WaitingForBuildSlot,
 )
@@ -316,6 +316,8 @@ def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
             return f"  > {line}" if verbose else None
         case ReleaseDone(_, took):
             return f"release command done in {format_duration(took)}"
+        case AccessChanging(env, networks):
+            return f"letting only {', '.join(networks)} open {env.name}"
         case SettingsChanging(env, names, path):
             what = ", ".join(names) + (f" and health check path {path}" if path else "")
             return f"giving {env.name} its deploybot.yml settings: {what}"

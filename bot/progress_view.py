@@ -16,8 +16,9 @@ from bot.views import SECTION_LIMIT, Message, clip, code, condition, context, pr
 from deployer.durations import format_duration
 from deployer.naming import version_commit
 from deployer.progress import (
-    BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, ImageBuilding, ImageBuilt,
-    InstanceTypeChanging, Progress, ReleaseDone, ReleaseLine, ReleaseRunning, SettingsChanging, WaitingForBuildSlot,
+    AccessChanging, BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, ImageBuilding,
+    ImageBuilt, InstanceTypeChanging, Progress, ReleaseDone, ReleaseLine, ReleaseRunning, SettingsChanging,
+    WaitingForBuildSlot,
 )
 
 DONE, RUNNING, FAILED = ":white_check_mark:", ":hourglass_flowing_sand:", ":heavy_multiplication_x:"
@@ -86,7 +87,7 @@ class DeployProgress:
                 if step is None:
                     return False
                 step.mark, step.took = DONE, at - step.started
-            case InstanceTypeChanging() | SettingsChanging():
+            case InstanceTypeChanging() | SettingsChanging() | AccessChanging():
                 self._start(progress_text(event) or "", at, key="env")
             case EnvironmentChanged(env):
                 step = self._running("env") or self._running("release")

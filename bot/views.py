@@ -14,9 +14,9 @@ from deployer.durations import format_duration
 from deployer.errors import CapReached, DeployError
 from deployer.pipeline import DeployResult
 from deployer.progress import (
-    CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused, ImageBuilding,
-    ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, ReleaseDone, ReleaseRunning,
-    SettingsChanging, WaitingForBuildSlot,
+    AccessChanging, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
+    ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, ReleaseDone,
+    ReleaseRunning, SettingsChanging, WaitingForBuildSlot,
 )
 
 SECTION_LIMIT = 3000
@@ -265,6 +265,8 @@ def progress_text(event: Progress) -> str | None:
             return f"Release command done in {format_duration(took)}."
         case SettingsChanging(env, names, path):
             return f"Giving {code(env.name)} {settings_words(names, path)} from deploybot.yml …"
+        case AccessChanging(env, networks):
+            return f"Letting only {escape(', '.join(networks))} open {code(env.name)} …"
         case Deploying(env, label):
             return f"Deploying version {code(label)} to {code(env.name)} …"
         case LiveWithWarnings(env, causes):

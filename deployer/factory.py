@@ -16,6 +16,7 @@ import docker.constants
 import docker.tls
 import requests.exceptions
 
+from deployer.providers.beanstalk.access import AccessGroup, Gate
 from deployer.providers.beanstalk.dns import HostRecords, owner_id
 from deployer.providers.beanstalk.gateway import RETRY_CONFIG, BeanstalkGateway
 from deployer.providers.beanstalk.load_balancers import LoadBalancers
@@ -33,7 +34,8 @@ from deployer.metrics import count_aws_calls
 from deployer.pipeline import Deployer, utcnow
 from deployer.providers.beanstalk.poller import Poller
 from deployer.preflight import (
-    Check, beanstalk_checks, build_network_check, domain_checks, git_check, local_checks, proxy_check, registry_check,
+    Check, beanstalk_checks, build_network_check, domain_checks, gate_check, git_check, local_checks, proxy_check,
+    registry_check,
 )
 from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange, engine_host
@@ -157,12 +159,15 @@ def startup_checks(settings: Settings, session: boto3.session.Session) -> list[C
         hosts = host_names(settings, gateway, session)
         if hosts is not None:
             checks += domain_checks(hosts.records, hosts.verdict)
+        gate = access_gate(settings, gateway, session)
+        if gate is not None:
+            checks.append(gate_check(gate))
     checks.append(build_network_check(builder, settings.build_network))
     return [git_check(GitRepo(settings.git_url, settings.work_dir / "git")), *checks]
 
 
 AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "logs", "sts", "route53", "acm", "elb",
-                "elbv2")
+                "elbv2", "ec2")
 _session: boto3.session.Session | None = None
 
 
@@ -203,7 +208,8 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         provider: Provider = build_local_provider(settings, docker, slots, stopping)  # it sweeps its own images
     else:
         gateway = build_gateway(settings, session)
-        provider = build_provider(settings, gateway, stopping, host_names(settings, gateway, session))
+        provider = build_provider(settings, gateway, stopping, host_names(settings, gateway, session),
+                                  access_gate(settings, gateway, session))
         records = provider.sweep_records
         images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
                             settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight, slots=slots)
@@ -311,6 +317,16 @@ def host_names(settings: Settings, gateway: BeanstalkGateway, session: boto3.ses
     return DomainHosts(records, load_balancers, verdict, answers)
 
 
+def access_gate(settings: Settings, gateway: BeanstalkGateway, session: boto3.session.Session) -> Gate | None:
+    """DEPLOYBOT_ACCESS=<CIDRs> on Beanstalk: the load balancer's security group."""
+    if settings.provider != "beanstalk" or not settings.allowed_networks:
+        return None
+    ec2 = count_aws_calls(session.client("ec2", config=RETRY_CONFIG))
+    template = settings.eb_template or ""
+    return Gate(AccessGroup(ec2, owner_id(settings.eb_application or "", settings.env_prefix)),
+                settings.allowed_networks, functools.cache(lambda: gateway.template_options(template)), template)
+
+
 def _scheme(verdict: Callable[[], Verdict]) -> Callable[[], str]:
     """https only when the start-up check says it works; http while it can't be told (it is asked again)."""
     def scheme() -> str:
@@ -323,7 +339,8 @@ def _scheme(verdict: Callable[[], Verdict]) -> Callable[[], str]:
 
 
 def build_provider(settings: Settings, gateway: BeanstalkGateway,
-                   stopping: Stopping | None = None, hosts: DomainHosts | None = None) -> BeanstalkProvider:
+                   stopping: Stopping | None = None, hosts: DomainHosts | None = None,
+                   gate: Gate | None = None) -> BeanstalkProvider:
     poller = Poller(gateway.describe, settings.poll_interval.total_seconds())
     if stopping is not None:
         stopping.on_stop(poller.interrupt)
@@ -337,6 +354,7 @@ def build_provider(settings: Settings, gateway: BeanstalkGateway,
         deploy_timeout=settings.deploy_timeout,
         default_instance_type=settings.eb_instance_type,  # a /deploy without --instance leaves a resized one alone
         hosts=HostNames(hosts.records, hosts.load_balancers, _scheme(hosts.verdict), hosts.answers) if hosts else None,
+        gate=gate,
     )
 
 

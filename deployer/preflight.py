@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from deployer.providers.beanstalk.access import Gate
 from deployer.providers.beanstalk.dns import HostRecords
 from deployer.providers.beanstalk.gateway import BeanstalkGateway
 from deployer.providers.beanstalk.https import Verdict
@@ -119,6 +120,16 @@ def domain_checks(records: HostRecords, verdict: Callable[[], Verdict]) -> list[
         return None if found.https else Notice(f"DEPLOYBOT_DOMAIN: {found.why_not}")
 
     return [zone, https]
+
+
+def gate_check(gate: Gate) -> Check:
+    """DEPLOYBOT_ACCESS=<CIDRs> on Beanstalk: the saved configuration's environments have a load balancer whose
+    security group can be the gate, in a VPC deploybot can find (else a refusal naming what to change)."""
+    def access_gate() -> str | None:
+        gate.check()
+        return None
+
+    return access_gate
 
 
 def proxy_check(proxy: CaddyProxy) -> Check:

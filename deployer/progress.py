@@ -80,6 +80,14 @@ class SettingsChanging:
 
 
 @dataclass(frozen=True)
+class AccessChanging:
+    """A reused environment's load balancer gets the gate of DEPLOYBOT_ACCESS (the networks let in)."""
+
+    environment: Environment
+    networks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReleaseRunning:
     """deploybot.yml's release command runs in the new image, before it takes traffic."""
 
@@ -110,5 +118,5 @@ class LiveWithWarnings:
 Progress = (
     CommitResolved | WaitingForBuildSlot | ImageBuilding | ImageBuilt | ImageReused | BuildLine
     | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | InstanceTypeChanging | SettingsChanging
-    | ReleaseRunning | ReleaseLine | ReleaseDone | Deploying | LiveWithWarnings
+    | AccessChanging    | ReleaseRunning | ReleaseLine | ReleaseDone | Deploying | LiveWithWarnings
 )

@@ -98,10 +98,10 @@ class Settings(BaseSettings):
         "`Z0123456789ABC`) of the domain or a parent of it, where each environment's record is written.",
     )
     access: str = Field(
-        "public", description="With DEPLOYBOT_DOMAIN, who may open an environment: `public` (anyone who reaches "
-        "the proxy); `basic`, a user and a generated password per environment, shown only in its thread; or a "
+        "public", description="Who may open an environment: `public` (anyone); with DEPLOYBOT_DOMAIN on the local "
+        "provider `basic`, a user and a generated password per environment, shown only in its thread; or a "
         "comma-separated list of CIDRs (e.g. `10.0.0.0/8,203.0.113.7/32`) outside which the local provider's proxy "
-        "answers 403. Not available on the Beanstalk provider yet.",
+        "answers 403 and Beanstalk's load balancers (a security group of deploybot's) don't answer.",
     )
     bind_address: str | None = Field(
         None,
@@ -402,13 +402,13 @@ class Settings(BaseSettings):
             if self.domain and not self.hosted_zone_id:
                 problems.append(f"{PREFIX}DOMAIN on the beanstalk provider needs {PREFIX}HOSTED_ZONE_ID: the Route 53 "
                                 "hosted zone that holds it, where each environment's record is written")
-        if self.access != "public" and not self.domain:
-            problems.append(f"{PREFIX}ACCESS needs {PREFIX}DOMAIN: only the proxy in front of the host names can "
-                            "gate them; unset it, or set the domain")
-        elif self.access != "public" and self.provider == "beanstalk":
-            problems.append(f"{PREFIX}ACCESS={self.access} is not available on the beanstalk provider yet (it will "
-                            "come as the load balancer's security group: docs/operating.md, *Who may open an "
-                            f"environment*); use {PREFIX}ACCESS=public there")
+        if self.access == "basic" and self.provider == "beanstalk":
+            problems.append(f"{PREFIX}ACCESS=basic is not available on the beanstalk provider: its load balancers "
+                            "can't ask for a password (docs/operating.md, *Who may open an environment*); list the "
+                            f"networks that may open environments instead ({PREFIX}ACCESS=10.0.0.0/8,…), or use public")
+        elif self.access != "public" and self.provider == "local" and not self.domain:
+            problems.append(f"{PREFIX}ACCESS needs {PREFIX}DOMAIN on the local provider: only the proxy in front of "
+                            "the host names can gate them; unset it, or set the domain")
         if self.eb_instance_type not in self.instance_types:
             problems.append(f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES")
         if self.claim_timeout < timedelta(seconds=3):

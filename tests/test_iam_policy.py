@@ -8,7 +8,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = {"_eb": "elasticbeanstalk", "_s3": "s3", "_ecr": "ecr", "_tagging": "resourcegroupstaggingapi",
            "_logs": "logs", "_ssm": "ssm", "_secretsmanager": "secretsmanager", "_route53": "route53", "_acm": "acm",
-           "_elb": "elb", "_elbv2": "elbv2"}
+           "_elb": "elb", "_elbv2": "elbv2", "_ec2": "ec2"}
 # IAM's name for a service where it differs from boto3's.
 IAM_PREFIX = {"resourcegroupstaggingapi": "tag", "elb": "elasticloadbalancing", "elbv2": "elasticloadbalancing"}
 # S3 authorizes some API operations under other action names.
@@ -67,6 +67,7 @@ NOT_CALLED_BUT_NEEDED = {
                            "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload", "PutImage")),  # docker push
     "kms:Decrypt",  # SSM and Secrets Manager decrypt a secret under a customer key with the caller's permission
     "route53:GetChange",  # what boto3's resource_record_sets_changed waiter calls until a change is INSYNC
+    "ec2:CreateTags",  # authorizes the tag given to CreateSecurityGroup (TagSpecifications)
 }
 ON_BEHALF = {"WhatBeanstalkDoesOnTheCallersBehalf", "BeanstalkCreatesItsStackWithTheCallersCredentials",
              "PassTheRolesOfTheSavedConfiguration"}
@@ -99,7 +100,8 @@ def test_wildcard_resources_only_where_aws_has_none_or_under_a_condition():
         else:  # actions AWS authorizes on no resource
             assert _actions(statement) <= {"ecr:GetAuthorizationToken", "elasticbeanstalk:CheckDNSAvailability",
                                            "elasticbeanstalk:DescribeEvents", "tag:GetResources",
-                                           "acm:ListCertificates", "elasticloadbalancing:DescribeLoadBalancers"}, sid
+                                           "acm:ListCertificates", "elasticloadbalancing:DescribeLoadBalancers",
+                                           "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"}, sid
 
 
 def test_secrets_are_readable_only_under_the_documented_prefix_and_decrypted_only_through_those_services():
@@ -117,3 +119,11 @@ def test_roles_are_passed_only_to_beanstalk_and_ec2():
     assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == [
         "elasticbeanstalk.amazonaws.com", "ec2.amazonaws.com"]
     assert all(r.startswith("arn:aws:iam::ACCOUNT:role/") for r in passing["Resource"])
+
+
+def test_the_gates_rules_change_only_in_a_group_that_carries_deploybots_tag():
+    rules = _statements()["TheGatesRulesOnlyInDeploybotsGroup"]
+    assert _actions(rules) == {"ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"}
+    assert rules["Condition"] == {"Null": {"aws:ResourceTag/deploybot:access": "false"}}
+    tagging = _statements()["TheGatesSecurityGroupTaggedAsItIsMade"]
+    assert tagging["Condition"]["StringEquals"]["ec2:CreateAction"] == "CreateSecurityGroup"

@@ -137,8 +137,8 @@ def test_access_is_public_or_a_list_of_cidrs(value, allowed):
     ({"access": "10.0.0.0/33", "domain": "preview.test"}, "not one"),
     ({"access": "basic"}, "needs DEPLOYBOT_DOMAIN"),
     ({"access": "10.0.0.0/8"}, "needs DEPLOYBOT_DOMAIN"),
-    ({"access": "10.0.0.0/8", "domain": "preview.test", "provider": "beanstalk", "eb_application": "a",
-      "eb_template": "t", "s3_bucket": "b", "hosted_zone_id": "Z1"}, "security group"),
+    ({"access": "basic", "domain": "preview.test", "provider": "beanstalk", "eb_application": "a",
+      "eb_template": "t", "s3_bucket": "b", "hosted_zone_id": "Z1"}, "can't ask for a password"),
 ])
 def test_access_refuses_what_it_cannot_do(bad, says):
     with pytest.raises(ValueError) as raised:

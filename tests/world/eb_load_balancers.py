@@ -5,7 +5,7 @@ As the Beanstalk developer guide describes: an environment whose `aws:elasticbea
 one gets the `LoadBalancerType` it was created with (`classic` when unset, as the API's default), made in the
 default VPC's subnets, with the security groups `aws:elbv2:loadbalancer` / `aws:elb:loadbalancer` name
 (`ManagedSecurityGroup` and `SecurityGroups`; a group that does not exist fails the launch, as it does in
-AWS), and deleted when the environment is terminated. `DescribeEnvironmentResources` names it by its ARN
+AWS; an update that names others puts those on it), and deleted when the environment is terminated. `DescribeEnvironmentResources` names it by its ARN
 (application and network) or its name (classic), as Beanstalk does; moto then describes it. moto's classic
 load balancers have no `CanonicalHostedZoneNameID`; the simulator gives them the one AWS documents for
 us-east-1's Classic Load Balancers.
@@ -73,6 +73,19 @@ def create(account_id: str, region: str, env_name: str, options: dict[OptionKey,
     made = elbv2_backends[account_id][region].create_load_balancer(
         name, security_groups=list(groups), subnet_ids=subnets, loadbalancer_type=kind)
     return SimLoadBalancer(kind, made.arn, made.dns_name, groups)
+
+
+def reconfigure(account_id: str, region: str, balancer: SimLoadBalancer,
+                options: dict[OptionKey, str]) -> SimLoadBalancer:
+    """An update's new security groups, on the load balancer (Beanstalk applies them to the live one)."""
+    groups = security_groups(options, balancer.kind)
+    if not groups or groups == balancer.security_groups:
+        return balancer
+    if balancer.kind == "classic":
+        elb_backends[account_id][region].load_balancers[balancer.resource_name].security_groups = list(groups)
+    else:
+        elbv2_backends[account_id][region].load_balancers[balancer.resource_name].security_groups = list(groups)
+    return SimLoadBalancer(balancer.kind, balancer.resource_name, balancer.dns_name, groups)
 
 
 def delete(account_id: str, region: str, balancer: SimLoadBalancer) -> None:

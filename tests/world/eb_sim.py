@@ -1056,6 +1056,9 @@ class SimBackend(EBBackend):
                     self._app_ran(env, env.op)
                     if env.op.kind == "terminate" and env.load_balancer is not None:
                         eb_load_balancers.delete(self.account_id, self.region_name, env.load_balancer)
+                    elif env.op.options is not None and env.op.failure is None and env.load_balancer is not None:
+                        env.load_balancer = eb_load_balancers.reconfigure(
+                            self.account_id, self.region_name, env.load_balancer, env.options)
                 yield env
 
     def _application(self, name: str) -> SimApplication:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from deployer.app_logs import AppLogs
+from deployer.providers.beanstalk.access import Gate
 from deployer.providers.beanstalk.app_logs import POLL_INTERVAL, TAIL_TIMEOUT, AppLogReader
 from deployer.providers.beanstalk.variables import ENV_NAMESPACE, HEALTH_CHECK, MANAGED, configuration_changes
 from deployer.providers.beanstalk.dns import HostRecords
@@ -23,7 +24,9 @@ from deployer.naming import (
     cname_prefixes, dns_label, environment_name, version_commit, version_environment, version_label,
 )
 from deployer.providers.beanstalk.poller import Poller
-from deployer.progress import Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings, SettingsChanging
+from deployer.progress import (
+    AccessChanging, Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings, SettingsChanging,
+)
 from deployer.providers import Release, Report
 from deployer.request import DeployRequest
 
@@ -93,6 +96,7 @@ class BeanstalkProvider:
         logs_timeout: timedelta = TAIL_TIMEOUT,
         logs_poll_interval: timedelta = timedelta(seconds=POLL_INTERVAL),
         hosts: HostNames | None = None,
+        gate: Gate | None = None,
     ) -> None:
         """`default_instance_type` is the one a deploy gets without --instance: a request for it leaves a
         reused environment's type alone. Unknown (None), any type a request names is applied.
@@ -112,6 +116,7 @@ class BeanstalkProvider:
         self._instance_types: dict[str, str] = {}
         self._app_logs = AppLogReader(gateway, timeout=logs_timeout, poll_interval=logs_poll_interval.total_seconds())
         self._hosts = hosts
+        self._gate = gate  # DEPLOYBOT_ACCESS=<CIDRs>: the load balancer's security group
 
     def _hosted(self, env: Environment) -> Environment:
         """Every environment of deploybot's carries its DEPLOYBOT_DOMAIN URL, when there is a domain."""
@@ -192,7 +197,7 @@ class BeanstalkProvider:
         if prefix is None:
             raise ConfigError(f"No free CNAME for {name}; set DEPLOYBOT_ENV_PREFIX to choose other names.")
         tags = environment_tags(request.feature, request.owner, now, now + request.ttl)
-        options = {INSTANCE_TYPE_OPTION: request.instance_type}
+        options = {INSTANCE_TYPE_OPTION: request.instance_type, **(self._gate.options() if self._gate else {})}
         return self._eb.create(name, prefix, self._template, options, tags)
 
     def wait_ready(self, env: Environment, report: Report, *, created: bool) -> Environment:
@@ -220,6 +225,7 @@ class BeanstalkProvider:
         commit = prepared.release.commit
         since = datetime.now().astimezone() - EVENT_SLACK
         self._change_instance_type(env, self._instance_types.pop(env.id, None), since, report)
+        self._close_gate(env, since, report)
         runs_it = bool(env.version_label) and version_commit(env.version_label or "") == commit.sha[:12]
         configured = self._apply_settings(env, prepared.release, since, report)
         if runs_it and configured is not None and configured.health != RED:
@@ -269,6 +275,25 @@ class BeanstalkProvider:
                 f"Beanstalk could not give {env.name} the settings of deploybot.yml, so the version was not "
                 "deployed; the environment runs as before.", details=self._event_lines(env, since))
         return env
+
+    def _close_gate(self, env: Environment, since: datetime, report: Report) -> None:
+        """Give a reused environment (one made before DEPLOYBOT_ACCESS listed networks, say) the gate's security
+        group, in an update of its own before the version's."""
+        if self._gate is None:
+            return
+        current = self._eb.options(env.name)
+        changes = {key: value for key, value in self._gate.options().items() if current.get(key) != value}
+        if not changes:
+            return
+        report(AccessChanging(env, self._gate.networks))
+        what = f"{env.name} to take the security group of DEPLOYBOT_ACCESS"
+        started = self._when_ready(env, lambda: self._eb.update_options(env.id, changes), what)
+        changed, env = self._outcome(env, started.request_id, since, time.monotonic() + self._deploy_timeout, what,
+                                     report, red_grace=False)
+        if not changed:
+            raise EnvironmentFailed(
+                f"Beanstalk could not put the security group of DEPLOYBOT_ACCESS on {env.name}'s load balancer, so "
+                "nothing was deployed; it is open as before.", details=self._event_lines(env, since))
 
     def _change_instance_type(self, env: Environment, wanted: str | None, since: datetime, report: Report) -> None:
         """Give a reused environment the instance type its deploy asks for, in an update of its own before

@@ -173,5 +173,6 @@ def run_checks(checks: list[Check]) -> None:
             log.warning("start-up: %s", problem)
         elif problem:
             problems.append(problem)
-    if problems:
-        raise ConfigError("deploybot can't start: " + problems[0], details=problems)
+    if problems:  # each on a line of its own, said once
+        raise ConfigError("deploybot can't start:" if len(problems) == 1 else
+                          f"deploybot can't start, for {len(problems)} reasons:", details=problems)

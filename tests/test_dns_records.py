@@ -283,8 +283,10 @@ def test_start_up_warns_about_plain_http_and_refuses_a_zone_that_does_not_hold_t
     run_checks(plain)  # a warning, not a refusal
     assert "start-up: DEPLOYBOT_DOMAIN: no HTTPS listener" in caplog.text
     other = route53.create_hosted_zone(Name="other.org", CallerReference="o")["HostedZone"]["Id"]
-    with pytest.raises(ConfigError, match="does not hold preview.example.com"):
+    with pytest.raises(ConfigError) as refused:
         run_checks(domain_checks(_hosts(route53, other), lambda: Verdict(True)))
+    (problem,) = refused.value.details
+    assert "is other.org, which does not hold preview.example.com" in problem
 
 
 def test_the_url_is_waited_for_until_it_answers_and_a_timeout_names_it():

@@ -86,7 +86,8 @@ def test_start_up_refuses_while_the_proxy_is_away_and_says_what_to_start():
     proxy = CaddyProxy("http://127.0.0.1:1", "preview.test", https_port=443, http_port=80, session=Refusing())
     with pytest.raises(ConfigError) as raised:
         run_checks([proxy_check(proxy)])
-    assert "DEPLOYBOT_PROXY_ADMIN" in raised.value.message and "scripts/start.sh" in raised.value.message
+    (problem,) = raised.value.details
+    assert "DEPLOYBOT_PROXY_ADMIN" in problem and "scripts/start.sh" in problem
 
 
 def test_proxy_settings_have_defaults_and_are_checked():

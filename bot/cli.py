@@ -103,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         secrets = secret_values(settings) if settings else secret_values()  # the app's lines may quote them
         for line in error.details:
             print(f"  {redact(line, secrets)}", file=sys.stderr)
+        if error.new_credentials:
+            print(f"deploybot: the new password took effect before it failed: user {error.new_credentials.user}, "
+                  f"password {error.new_credentials.password} (the old one no longer works)", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -23,12 +23,14 @@ SERVICES = {"botocore": "AWS", "boto3": "AWS", "docker": "Docker", "requests": "
 def answer_for(error: BaseException) -> str:
     if isinstance(error, CapReached):
         log.info("refused a new environment: %s", error.message)  # names the setting, for whoever runs deploybot
+    rotated = error.new_credentials if isinstance(error, DeployError) else None
+    note = views.rotated_note(rotated) if rotated else ""
     if isinstance(error, DeployError) and not isinstance(error, CloudError):
-        return views.failure_reply(error)
+        return views.failure_reply(error) + note
     incident = uuid.uuid4().hex[:8]
     log.error("incident %s: %s", incident, error, exc_info=error)
     if isinstance(error, CloudError):
-        return views.cloud_reply(incident, error.code, service_of(error))
+        return views.cloud_reply(incident, error.code, service_of(error)) + note
     return views.unexpected_reply(incident)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.mrkdwn import escape
+from deployer.access import Credentials
 from deployer.durations import format_duration
 from deployer.errors import CapReached, DeployError
 from deployer.pipeline import DeployResult
@@ -119,6 +120,12 @@ def _password_note(result: DeployResult) -> str:
         return ""
     new, old = ("new ", " (the old one no longer works)") if result.new_password else ("", "")
     return f"\nUser `{escape(given.user)}`, {new}password `{escape(given.password)}`{old}"
+
+
+def rotated_note(given: Credentials) -> str:
+    """A failed --new-password deploy whose new password took effect still says it (in the thread only)."""
+    return (f"\nThe new password took effect before it failed: user `{escape(given.user)}`, password "
+            f"`{escape(given.password)}` (the old one no longer works).")
 
 
 def _health_note(result: DeployResult) -> str:

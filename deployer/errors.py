@@ -6,6 +6,11 @@ an id the user can quote.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deployer.access import Credentials
+
 
 class DeployError(Exception):
     """Base class: `str(err)` is a sentence a developer can act on."""
@@ -17,6 +22,10 @@ class DeployError(Exception):
         super().__init__(message)
         self.message = message
         self.details = list(details or [])
+        # A --new-password deploy that failed after its new password took effect: the thread (and the CLI's
+        # stderr) must still say it, or nobody could open the environment. Never part of the message or details,
+        # which are logged and kept.
+        self.new_credentials: Credentials | None = None
 
 
 class ConfigError(DeployError):

@@ -148,6 +148,7 @@ class Deployer:
         env_name = self.provider.name_for(request.feature)
         provided = self._resources.provide(config, request.feature, env_name)
         began, credentials = False, self._credentials(request)
+        rotated: Credentials | None = None  # the new password, once it is the one the proxy asks for
         hidden = [*provided.secrets(), *([credentials.password] if credentials else [])]
         try:
             # Overrides win over the file's `env`; they never name a secret or the database's variable.
@@ -162,8 +163,10 @@ class Deployer:
             if request.new_password and credentials and self.manager:
                 # Kept just before the container that checks it is made: the store says what the proxy asks for.
                 self.manager.store.replace_credentials(request.feature, credentials)
+                rotated = credentials
             env = self.provider.deploy(env, prepared, self._clock(), report)
         except DeployError as error:
+            error.new_credentials = rotated
             if not began:  # nothing ran against the database this deploy made
                 self._resources.abandon(provided, env_name)
             error.details = [redact(line, hidden) for line in error.details]

@@ -9,6 +9,7 @@ from unittest.mock import Mock
 
 import pytest
 
+from bot.errors import answer_for
 from deployer.errors import DeployError, EnvironmentFailed
 from deployer.build.images import ImageBuilder
 from deployer.lifecycle.manager import EnvironmentManager
@@ -85,14 +86,21 @@ def test_a_deploy_that_fails_before_the_container_is_remade_keeps_the_old_passwo
     deployer, provider, store, builder = gated
     old = _deploy(deployer).credentials
     builder.exists_locally.return_value = False  # a build, and the branch has no Dockerfile: it fails
-    with pytest.raises(DeployError, match="Dockerfile"):
+    with pytest.raises(DeployError, match="Dockerfile") as raised:
         _deploy(deployer, new_password=True)
     assert store.credentials_for("feature-x") == old  # the container still checks the old one
+    assert raised.value.new_credentials is None  # nothing to say: the old one still works
     provider.fail = True  # once the container is remade, the store has what it checks, even if it then fails
     builder.exists_locally.return_value = True
-    with pytest.raises(EnvironmentFailed):
+    with pytest.raises(EnvironmentFailed) as failed:
         _deploy(deployer, new_password=True)
-    assert store.credentials_for("feature-x").password != old.password
+    new = store.credentials_for("feature-x")
+    assert new.password != old.password
+    # ... and the thread says it, or nobody could open the environment; the message (logged, kept) never does.
+    assert failed.value.new_credentials == new
+    assert new.password not in failed.value.message and not any(new.password in d for d in failed.value.details)
+    reply = answer_for(failed.value)
+    assert f"user `{new.user}`, password `{new.password}` (the old one no longer works)" in reply
 
 
 def test_a_jobs_new_password_survives_a_restart(store_url):

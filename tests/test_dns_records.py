@@ -313,3 +313,77 @@ def test_the_url_is_waited_for_until_it_answers_and_a_timeout_names_it():
 
     with pytest.raises(DeployTimeout, match="https://x.preview.example.com did not answer within 20 s"):
         wait_until_answering("https://x.preview.example.com", 20, get=never, sleep=sleep, clock=lambda: now[0])
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_):  # noqa: ANN202 - what botocore reads a response's body with
+        yield self._body
+
+
+THROTTLED = (b'<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error>'
+             b'<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>'
+             b'<RequestId>r-1</RequestId></ErrorResponse>')
+
+
+def _throttled(route53, times: int) -> list[int]:
+    """Route 53 answers the first `times` ChangeResourceRecordSets with HTTP 400 Throttling, as it does past
+    five requests a second; the others reach moto. Returns the count of attempts, as they happen."""
+    from botocore.awsrequest import AWSResponse
+
+    attempts = []
+
+    def answer(request, **_):  # noqa: ANN001, ANN202
+        attempts.append(1)
+        if len(attempts) <= times:
+            return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Raw(THROTTLED))
+        return None
+
+    route53.meta.events.register("before-send.route53.ChangeResourceRecordSets", answer)
+    return attempts
+
+
+@pytest.fixture
+def route53_server(monkeypatch):
+    """moto as a server, so a throttled request never reaches it (under mock_aws moto answers every request)."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.world.processes import free_port
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def test_route53_throttling_is_retried_with_the_bots_retry_settings(route53_server):
+    from deployer.providers.beanstalk.gateway import RETRY_CONFIG
+
+    route53 = boto3.client("route53", config=RETRY_CONFIG, endpoint_url=route53_server,  # as deployer.factory
+                           region_name="us-east-1")
+    zone = route53.create_hosted_zone(Name="example.com", CallerReference="t")["HostedZone"]["Id"]
+    attempts = _throttled(route53, times=2)
+    _hosts(route53, zone).ensure("feature-x", "feature-x.us-east-1.elasticbeanstalk.com", "feature-x")
+    assert len(attempts) == 3
+    assert _records(route53, zone)[("feature-x.preview.example.com.", "CNAME")] == [
+        "feature-x.us-east-1.elasticbeanstalk.com"]
+
+
+def test_route53_throttling_past_the_retries_is_a_clear_error_that_changes_nothing(route53_server):
+    from botocore.config import Config
+
+    from deployer.errors import CloudError
+
+    route53 = boto3.client("route53", config=Config(retries={"mode": "standard", "max_attempts": 1}),
+                           endpoint_url=route53_server, region_name="us-east-1")
+    zone = route53.create_hosted_zone(Name="example.com", CallerReference="t")["HostedZone"]["Id"]
+    _throttled(route53, times=10)
+    with pytest.raises(CloudError) as raised:
+        _hosts(route53, zone).ensure("feature-x", "feature-x.us-east-1.elasticbeanstalk.com", "feature-x")
+    assert raised.value.message == "AWS could not write the environment's DNS record: Rate exceeded (Throttling)."
+    assert _records(route53, zone) == {}

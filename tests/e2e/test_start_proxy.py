@@ -1,18 +1,23 @@
 """The first command's proxy step (scripts/start.sh runs scripts/start-proxy.sh before the bot): with
 DEPLOYBOT_DOMAIN on the local provider it starts Caddy where DEPLOYBOT_PROXY_ADMIN says, leaves a running one
 alone, and starts nothing without the domain; `deploybot serve` then starts against it, and refuses to start,
-naming what to run, when nothing answers there."""
+naming what to run, when nothing answers there. And a configuration Caddy refuses is a clear error."""
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import uuid
 
 import pytest
 import requests
 
+from deployer.errors import DeployError
+from deployer.providers.proxy import CaddyProxy
 from tests.e2e.conftest import local_bot_env, start_bot
 from tests.e2e.test_serve_checks import refused, serve
 from tests.world import processes
+from tests.world.caddy import Caddy
 from tests.world.dockerenv import unused_port
 
 pytestmark = pytest.mark.e2e
@@ -71,3 +76,22 @@ def test_the_bot_refuses_to_start_when_no_proxy_answers_and_says_what_to_run(pro
         in stderr, stderr
     assert "start it with scripts/start.sh (which runs `caddy run` when DEPLOYBOT_DOMAIN is set)" in stderr, stderr
     assert stderr.count("did not answer") == 1, stderr  # said once
+
+
+def test_a_configuration_caddy_refuses_is_a_clear_error_and_the_one_it_runs_stays(tmp_path):
+    caddy = Caddy(tmp_path).start()
+    try:
+        proxy = CaddyProxy(caddy.admin_url, "start.test", https_port=caddy.https_port, http_port=caddy.http_port)
+        proxy.sync({"feature-x.start.test": "127.0.0.1:1"})
+        with socket.socket() as taken:  # another program took the port the new configuration listens on
+            taken.bind(("0.0.0.0", 0))
+            taken.listen()
+            busy = taken.getsockname()[1]
+            refusing = CaddyProxy(caddy.admin_url, "start.test", https_port=busy, http_port=caddy.http_port)
+            with pytest.raises(DeployError) as raised:
+                refusing.sync({"feature-y.start.test": "127.0.0.1:1"})
+        assert raised.value.message == f"The proxy at {caddy.admin_url} refused its configuration (HTTP 400)"
+        assert any("address already in use" in line for line in raised.value.details), raised.value.details
+        assert "feature-x.start.test" in json.dumps(caddy.config())  # Caddy keeps what it ran
+    finally:
+        caddy.stop()

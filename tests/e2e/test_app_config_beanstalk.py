@@ -35,12 +35,16 @@ def database_server():
 
 
 @pytest.fixture(scope="module")
-def secrets_bot(bot_env, slack, moto, logs, database_server):
+def secrets_bot(bot_env, slack, moto, logs, database_server, tmp_path_factory):
     ssm = moto.client("ssm")
     ssm.put_parameter(Name="/deploybot/yml-secrets/API_KEY", Value=PLANTED, Type="SecureString")
     ssm.put_parameter(Name="/deploybot/SHARED_TOKEN", Value=SHARED, Type="SecureString")  # the shared fallback
+    # A store of its own: its reaper must not wait out a lease that a bot killed by another module left in the
+    # shared one (the tear down's clean-up is the reaper's).
+    work = tmp_path_factory.mktemp("secrets-work")
     env = {**bot_env, "DEPLOYBOT_SECRETS_PREFIX": "/deploybot/", "DEPLOYBOT_DATABASE_URL": database_server[1],
-           "DEPLOYBOT_CHANNEL": CHANNEL, "DEPLOYBOT_REAP_INTERVAL": "2s"}
+           "DEPLOYBOT_CHANNEL": CHANNEL, "DEPLOYBOT_REAP_INTERVAL": "2s", "DEPLOYBOT_WORK_DIR": str(work),
+           "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db"}
     bot = start_bot(env, slack, logs / "secrets-bot.log")
     yield bot
     bot.stop()

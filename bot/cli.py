@@ -22,7 +22,7 @@ from deployer.errors import Busy, DeployError
 from deployer.progress import (
     AccessChanging, BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
     ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, ReleaseDone, ReleaseLine,
-    ReleaseRunning, SettingsChanging, WaitingForBuildSlot,
+    ReleaseRunning, SettingsChanging, WaitingForBuildSlot, Waking,
 )
 from deployer.lifecycle.reaper import REAPER_LEASE
 from deployer.request import limits_of, make_request
@@ -74,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
     app_logs.add_argument("feature", help="the branch (or the environment's name)")
     app_logs.add_argument("--lines", "-n", type=int, default=DEFAULT_LINES,
                           help=f"how many lines, newest last (default {DEFAULT_LINES}, at most {MAX_LINES})")
+    sleep = commands.add_parser("sleep", help="stop an environment, keeping its name, URL and data, until woken")
+    sleep.add_argument("feature", help="the branch (or the environment's name)")
+    sleep.add_argument("--by", default=getpass.getuser(), help="who puts it to sleep (for the history)")
+    wake = commands.add_parser("wake", help="start a sleeping environment again and wait until it answers")
+    wake.add_argument("feature", help="the branch (or the environment's name)")
+    wake.add_argument("--by", default=getpass.getuser(), help="who wakes it (for the history)")
     reap = commands.add_parser("reap", help="one reaper pass: terminate what has expired")
     reap.add_argument("--dry-run", action="store_true", help="show what would be terminated and why; change nothing")
     return top
@@ -97,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _history(settings, args.feature, args.limit)
         if args.command == "logs":
             return _logs(settings, args.feature, args.lines)
+        if args.command in ("sleep", "wake"):
+            return _sleep_or_wake(settings, args.command, args.feature, args.by)
         return _deploy(settings, args)
     except DeployError as error:
         print(f"deploybot: {error.title.lower()}: {error.message}", file=sys.stderr)
@@ -233,6 +241,26 @@ def _logs(settings: Settings, feature: str, lines: int) -> int:
     return 0
 
 
+def _sleep_or_wake(settings: Settings, command: str, feature: str, actor: str) -> int:
+    from deployer.factory import build_services
+
+    manager = build_services(settings).manager
+    env = manager.find(feature)
+    if command == "sleep":
+        env = manager.sleep(env.id, actor)
+        print(f"{env.name} is asleep; `deploybot wake {feature}` wakes it (it takes {manager.provider.wake_takes})",
+              file=sys.stderr)
+        return 0
+    env = manager.wake(env.id, actor, lambda event: _say(progress_line(event, verbose=False)))
+    print(env.url or env.name)
+    return 0
+
+
+def _say(line: str | None) -> None:
+    if line:
+        print(line, file=sys.stderr)
+
+
 def _history(settings: Settings, feature: str | None, limit: int) -> int:
     from deployer.factory import open_store
 
@@ -253,7 +281,8 @@ def env_row(env: Environment, now: datetime) -> tuple[str, ...]:
         age, expires = format_duration(now - life.created), relative(life.expires, now)
     except MalformedLifetime:
         age, expires = "?", "unreadable expiry"
-    return (env.feature or "?", env.name, env.owner or "?", f"{env.status}/{env.health}", age, expires, env.url or "")
+    status = f"asleep since {relative(env.asleep.since, now)}" if env.asleep else f"{env.status}/{env.health}"
+    return (env.feature or "?", env.name, env.owner or "?", status, age, expires, env.url or "")
 
 
 def relative(moment: datetime, now: datetime) -> str:
@@ -319,6 +348,8 @@ def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
             return f"  > {line}" if verbose else None
         case ReleaseDone(_, took):
             return f"release command done in {format_duration(took)}"
+        case Waking(env, takes):
+            return f"waking {env.name} (it takes {takes})"
         case AccessChanging(env, networks):
             return f"letting only {', '.join(networks)} open {env.name}"
         case SettingsChanging(env, names, path):

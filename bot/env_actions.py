@@ -115,6 +115,40 @@ class EnvActions:
         if ref.listing is not None:
             self._show(click, ref, env, gone)
 
+    def sleep(self, click: Click, ref: EnvButton) -> None:
+        """Whoever may tear it down may put it to sleep (it stops everyone's work on it, for a while)."""
+        env = self._manager.get(ref.env_id)
+        if not may_tear_down(click.user_id, env, self._admins.user_ids):
+            raise NotAllowed(env_views.not_allowed_to_sleep(env))
+        env = self._manager.sleep(env.id, click.user_id)
+        self._notices.in_thread_or_channel(env.id, env_views.asleep_notice(env, click.user_id,
+                                                                           self._manager.provider.wake_takes))
+        self._redraw(click, ref, env)
+
+    def wake(self, click: Click, ref: EnvButton) -> None:
+        """Anyone may wake it; it is answered at once, and again (in the thread) once it is awake or failed."""
+        env = self._manager.get(ref.env_id)
+        click.tell(env_views.waking(env, self._manager.provider.wake_takes))
+        try:
+            env = self._manager.wake(env.id, click.user_id, lambda _event: None)
+        except DeployError as error:
+            self._notices.in_thread_or_channel(env.id, env_views.wake_failed_notice(env, error.message))
+            raise
+        awake = env_views.awake_notice(env, click.user_id)
+        self._notices.in_thread_or_channel(env.id, awake)
+        if click.message is None:  # a Home tab or a page of /envs: the person hears it here too
+            click.tell(awake)
+        self._redraw(click, ref, env)
+
+    def _redraw(self, click: Click, ref: EnvButton, env: Environment) -> None:
+        """The clicked card or page with the environment as it is now (its Sleep / Wake button turned)."""
+        if ref.listing is not None:
+            page = self.listing(click.user_id, ref.listing, fresh=env)
+            click.respond(text=page.text, blocks=page.blocks, response_type="ephemeral", replace_original=True)
+        elif click.message and click.channel_id:
+            blocks = env_views.redrawn(click.message.get("blocks") or [], env, self._clock())
+            self._notices.update(click.channel_id, click.message["ts"], Message(click.message.get("text", ""), blocks))
+
     def _show(self, click: Click, ref: EnvButton, env: Environment, note: Note) -> None:
         """Bring the clicked message up to date: a page of /envs is rendered again, a card is patched."""
         if ref.listing is not None:

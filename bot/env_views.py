@@ -18,14 +18,14 @@ from bot.buttons import EnvButton, ListPage
 from bot.mrkdwn import Mrkdwn, escape, slack_date
 from bot.views import Message, clip, code, condition, context, section
 from deployer.durations import format_duration
-from deployer.environment import EXPIRES, TERMINATED, TERMINATING, Environment, iso
+from deployer.environment import EXPIRES, OFFICE_HOURS, TERMINATED, TERMINATING, Environment, Sleep, iso
 from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, lifetime_of
 from deployer.overrides import EnvSettings
 
 PAGE_SIZE = 10  # 3 blocks each, plus a header and the page buttons: well under Slack's 50
 HEALTH = {"Green": ":large_green_circle:", "Yellow": ":large_yellow_circle:", "Red": ":red_circle:"}
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-ALL_BUTTONS = ("extend", "redeploy", "logs", "tear_down")
+ALL_BUTTONS = ("extend", "redeploy", "logs", "sleep", "tear_down")  # "sleep" is Wake on a sleeping one
 WARNING_BUTTONS = ("extend", "tear_down_now")
 SETTINGS_CHARS = 1200  # of a card's settings lines: a page of /envs holds ten cards, each section up to 3,000
 VALUE_CHARS = 60  # of one override's value as a card shows it
@@ -125,6 +125,8 @@ def expiry_text(env: Environment, now: datetime, note: Note | None = None, *, ep
     verb = "Expires" if life.expires > now else "Expired"
     when = f"{relative(life.expires, now)} ({date_token(life.expires)})" if ephemeral else date_token(life.expires)
     text = f":hourglass: {verb} {when}"
+    if env.asleep:  # said on every card of it, the deploy's too
+        text = f"{asleep_words(env.asleep, now)} · {text}"
     if isinstance(note, Extension):
         at = f" {date_token(note.at)}" if note.at else ""
         text += f" · extended by {person(note.by)}{at}"
@@ -169,15 +171,43 @@ def info_text(env: Environment, now: datetime, settings: EnvSettings | None = No
     url = f"<{escape(env.url)}|{escape(env.url)}>" if env.url else "no URL yet"
     health = HEALTH.get(env.health, ":white_circle:")
     where = "" if _feature(env) == env.name else f" · environment {code(env.name)}"
+    state = f"{health} {escape(condition(env.status, env.health).capitalize())}"
+    if env.asleep:  # not its provider's "unhealthy": the expiry line says since when and by whom
+        state = ":zzz: Asleep"
     text = (
         f"*{code(_feature(env))}*{where} · owner {person(env.owner)}\n"
-        f"{health} {escape(condition(env.status, env.health).capitalize())} · {age} · {url}"
+        f"{state} · {age} · {url}"
     )
     extra = settings_text(settings)
     return f"{text}\n{extra}" if extra else text
 
 
-def _button(kind: str, value: str, feature: str, name: str) -> ButtonElement:
+def asleep_words(asleep: Sleep, now: datetime, *, ephemeral: bool = False) -> str:
+    """":zzz: Asleep since …, by whom": what a card or a row says of a sleeping environment."""
+    since = f"{relative(asleep.since, now)}" if ephemeral else date_token(asleep.since)
+    by = "for the night (office hours)" if asleep.by == OFFICE_HOURS else f"put to sleep by {person(asleep.by)}"
+    return f":zzz: Asleep since {since}, {by}"
+
+
+def asleep_notice(env: Environment, user_id: str, takes: str) -> str:
+    """The thread's line when someone puts the environment to sleep."""
+    return (f":zzz: {person(user_id)} put {names(_feature(env), env.name)} to sleep: its URL answers again once "
+            f"someone presses *Wake* (it takes {takes}), or with the next deploy. It still expires as before.")
+
+
+def awake_notice(env: Environment, user_id: str) -> str:
+    url = f" at <{escape(env.url)}|{escape(env.url)}>" if env.url else ""
+    return f":sunrise: {person(user_id)} woke {names(_feature(env), env.name)}: it answers again{url}."
+
+
+def wake_failed_notice(env: Environment, error: str) -> str:
+    return f":x: Waking {names(_feature(env), env.name)} failed, so it is still asleep: {escape(error)}"
+
+
+def _button(kind: str, value: str, feature: str, name: str, asleep: bool = False) -> ButtonElement:
+    if kind == "sleep":
+        return (ButtonElement(text="Wake", action_id=buttons.WAKE, value=value, style="primary") if asleep else
+                ButtonElement(text="Sleep", action_id=buttons.SLEEP, value=value))
     if kind == "extend":
         return ButtonElement(text="Extend lifetime", action_id=buttons.EXTEND, value=value, style="primary")
     if kind == "redeploy":
@@ -196,7 +226,7 @@ def _button(kind: str, value: str, feature: str, name: str) -> ButtonElement:
 
 def actions_block(env: Environment, kinds: Sequence[str] = ALL_BUTTONS, listing: ListPage | None = None) -> dict:
     value = EnvButton(env_id=env.id, listing=listing).encode()
-    elements = [_button(k, value, _feature(env), env.name) for k in kinds]
+    elements = [_button(k, value, _feature(env), env.name, env.asleep is not None) for k in kinds]
     return ActionsBlock(block_id=f"env:{env.id}:actions", elements=elements).to_dict()
 
 
@@ -227,8 +257,22 @@ def patched(blocks: Sequence[dict], env: Environment, now: datetime, note: Note)
     return [*blocks[: mine[0]], *fresh, *(b for i, b in enumerate(blocks) if i > mine[0] and i not in mine)]
 
 
+def redrawn(blocks: Sequence[dict], env: Environment, now: datetime) -> list[dict]:
+    """A message's blocks with this environment's card as it is now: its info line (awake or asleep) and its
+    buttons (Sleep turned Wake, or back); anything else in the message stays as it was."""
+    kinds = next((_kinds(b) for b in blocks if b.get("block_id") == f"env:{env.id}:actions"), ALL_BUTTONS)
+    fresh = {b["block_id"]: b for b in controls(env, now, kinds=kinds)}
+    fresh[f"env:{env.id}:info"] = section(info_text(env, now), block_id=f"env:{env.id}:info")
+    return [fresh.get(b.get("block_id", ""), b) for b in blocks]
+
+
+def waking(env: Environment, takes: str) -> str:
+    return f":hourglass_flowing_sand: Waking {names(_feature(env), env.name)}: it takes {takes}; the thread says when."
+
+
 def _kinds(actions: dict) -> tuple[str, ...]:
-    ids = {buttons.EXTEND: "extend", buttons.REDEPLOY: "redeploy", buttons.LOGS: "logs", buttons.TEAR_DOWN: "tear_down"}
+    ids = {buttons.EXTEND: "extend", buttons.REDEPLOY: "redeploy", buttons.LOGS: "logs", buttons.TEAR_DOWN: "tear_down",
+           buttons.SLEEP: "sleep", buttons.WAKE: "sleep"}
     kinds = []
     for element in actions.get("elements", []):
         kind = ids.get(element.get("action_id"))
@@ -363,6 +407,11 @@ def redeploy_started(env: Environment) -> str:
 def not_allowed(env: Environment) -> Mrkdwn:
     return Mrkdwn(f"Only its owner ({person(env.owner)}) or a deploybot admin may tear down {env_names(env)}; "
                   "you can extend it, or ask them.")
+
+
+def not_allowed_to_sleep(env: Environment) -> Mrkdwn:
+    return Mrkdwn(f"Only {person(env.owner)} (who deployed {code(_feature(env))}) or an admin can put it to sleep; "
+                  "anyone can wake it.")
 
 
 def not_allowed_to_extend(env: Environment) -> Mrkdwn:

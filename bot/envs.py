@@ -63,6 +63,8 @@ def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], 
     app.action(buttons.EXTEND)(errands.listener(buttons.EXTEND))
     app.action(buttons.TEAR_DOWN)(errands.listener(buttons.TEAR_DOWN))
     app.action(buttons.LOGS)(errands.listener(buttons.LOGS))
+    app.action(buttons.SLEEP)(errands.listener(buttons.SLEEP))
+    app.action(buttons.WAKE)(errands.listener(buttons.WAKE))
     app.action(buttons.REDEPLOY)(ack_redeploy)
 
 
@@ -99,8 +101,14 @@ def handlers(actions: EnvActions, show_logs: ShowLogs) -> Handlers:
     def logs(body: dict, respond: Respond) -> None:
         show_logs.clicked(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
 
+    def sleep(body: dict, respond: Respond) -> None:
+        actions.sleep(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
+
+    def wake(body: dict, respond: Respond) -> None:
+        actions.wake(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
+
     return {LIST: list_envs, buttons.ENVS_PAGE.pattern: turn_page, buttons.EXTEND: extend,
-            buttons.TEAR_DOWN: tear_down, buttons.LOGS: logs}
+            buttons.TEAR_DOWN: tear_down, buttons.LOGS: logs, buttons.SLEEP: sleep, buttons.WAKE: wake}
 
 
 def clicked(body: dict) -> dict:

@@ -18,7 +18,7 @@ from deployer.naming import version_commit
 from deployer.progress import (
     AccessChanging, BuildLine, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, ImageBuilding,
     ImageBuilt, InstanceTypeChanging, Progress, ReleaseDone, ReleaseLine, ReleaseRunning, SettingsChanging,
-    WaitingForBuildSlot,
+    WaitingForBuildSlot, Waking,
 )
 
 DONE, RUNNING, FAILED = ":white_check_mark:", ":hourglass_flowing_sand:", ":heavy_multiplication_x:"
@@ -87,7 +87,7 @@ class DeployProgress:
                 if step is None:
                     return False
                 step.mark, step.took = DONE, at - step.started
-            case InstanceTypeChanging() | SettingsChanging() | AccessChanging():
+            case InstanceTypeChanging() | SettingsChanging() | AccessChanging() | Waking():
                 self._start(progress_text(event) or "", at, key="env")
             case EnvironmentChanged(env):
                 step = self._running("env") or self._running("release")

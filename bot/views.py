@@ -17,7 +17,7 @@ from deployer.pipeline import DeployResult
 from deployer.progress import (
     AccessChanging, CommitResolved, Deploying, EnvironmentChanged, EnvironmentCreating, EnvironmentReused,
     ImageBuilding, ImageBuilt, ImageReused, InstanceTypeChanging, LiveWithWarnings, Progress, ReleaseDone,
-    ReleaseRunning, SettingsChanging, WaitingForBuildSlot,
+    ReleaseRunning, SettingsChanging, WaitingForBuildSlot, Waking,
 )
 
 SECTION_LIMIT = 3000
@@ -272,6 +272,8 @@ def progress_text(event: Progress) -> str | None:
             return f"Release command done in {format_duration(took)}."
         case SettingsChanging(env, names, path):
             return f"Giving {code(env.name)} {settings_words(names, path)} from deploybot.yml …"
+        case Waking(env, takes):
+            return f"Waking {code(env.name)} (it takes {escape(takes)}) …"
         case AccessChanging(env, networks):
             return f"Letting only {escape(', '.join(networks))} open {code(env.name)} …"
         case Deploying(env, label):

@@ -15,6 +15,17 @@ EXPIRES = "deploybot:expires"
 MANAGER = "deploybot"
 
 READY, LAUNCHING, UPDATING, TERMINATING, TERMINATED = "Ready", "Launching", "Updating", "Terminating", "Terminated"
+OFFICE_HOURS = "deploybot:office-hours"  # who put an environment to sleep when DEPLOYBOT_OFFICE_HOURS ended
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """An environment deploybot put to sleep: since when, by whom (a user id, or OFFICE_HOURS), and what its
+    provider keeps to wake it (a Beanstalk environment's Auto Scaling sizes)."""
+
+    since: datetime
+    by: str
+    kept: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class Environment:
     version_label: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     arn: str | None = None
+    asleep: Sleep | None = None  # deploybot's record (its store), not the provider's: see EnvironmentManager
 
     @property
     def feature(self) -> str | None:

@@ -272,7 +272,10 @@ class Deployer:
                 if not created:  # the lifetime restarts now, so the reaper leaves it alone from here on
                     self.manager.renew(env, request.ttl)
             report(EnvironmentCreating(env) if created else EnvironmentReused(env))
-        return self.provider.wait_ready(env, report, created=created), created
+        ready = self.provider.wait_ready(env, report, created=created)
+        if not created and self.manager:  # asleep: woken first where the deploy itself would not wake it
+            ready = self.manager.woken_for_deploy(ready, report)
+        return ready, created
 
     def _build(self, commit: Commit, image: ImageRef, labels: dict, on_line: Callable[[str], None]) -> None:
         # This process sweeps no image while it builds (deployer/build/slots.py), but another bot or an

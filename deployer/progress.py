@@ -80,6 +80,14 @@ class SettingsChanging:
 
 
 @dataclass(frozen=True)
+class Waking:
+    """A sleeping environment is woken (before a deploy, or by a Wake); `takes` says how long, in words."""
+
+    environment: Environment
+    takes: str
+
+
+@dataclass(frozen=True)
 class AccessChanging:
     """A reused environment's load balancer gets the gate of DEPLOYBOT_ACCESS (the networks let in)."""
 
@@ -118,5 +126,5 @@ class LiveWithWarnings:
 Progress = (
     CommitResolved | WaitingForBuildSlot | ImageBuilding | ImageBuilt | ImageReused | BuildLine
     | EnvironmentCreating | EnvironmentReused | EnvironmentChanged | InstanceTypeChanging | SettingsChanging
-    | AccessChanging    | ReleaseRunning | ReleaseLine | ReleaseDone | Deploying | LiveWithWarnings
+    | AccessChanging | Waking    | ReleaseRunning | ReleaseLine | ReleaseDone | Deploying | LiveWithWarnings
 )

@@ -12,11 +12,10 @@ import pytest
 from bot.errors import answer_for
 from deployer.errors import DeployError, EnvironmentFailed
 from deployer.build.images import ImageBuilder
-from deployer.lifecycle.manager import EnvironmentManager
 from deployer.pipeline import Deployer
 from deployer.request import make_request
 from deployer.store.state import Store, engine_for
-from tests.test_overrides import CONFIG, LIMITS, NOW, FakeGit, FakeRegistry, RecordingProvider, Resources
+from tests.test_overrides import real_manager, CONFIG, LIMITS, NOW, FakeGit, FakeRegistry, RecordingProvider, Resources
 
 GATED = replace(LIMITS, passwords=True)
 
@@ -35,11 +34,10 @@ class Leaking(RecordingProvider):
 def gated(tmp_path):
     store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
     store.remember("e-1", "feature-x", "feature-x", "U0ANA")
-    manager = Mock(spec=EnvironmentManager)
-    manager.store = store
+    provider = Leaking()
+    manager = real_manager(provider, store)
     builder = Mock(spec=ImageBuilder)
     builder.exists_locally.return_value = True
-    provider = Leaking()
     deployer = Deployer(FakeGit({"deploybot.yml": CONFIG}), builder, FakeRegistry(), provider,  # type: ignore[arg-type]
                         dockerfile="Dockerfile", dockerrun_template="Dockerrun.aws.json", clock=lambda: NOW,
                         manager=manager, dockerrun=None, resources=Resources(), passwords=True)

@@ -24,6 +24,7 @@ EXAMPLES = {
     progress.InstanceTypeChanging: progress.InstanceTypeChanging(ENV, "t3.small", "t3.medium"),
     progress.SettingsChanging: progress.SettingsChanging(ENV, ("API_KEY", "GREETING"), "/healthz"),
     progress.AccessChanging: progress.AccessChanging(ENV, ("10.0.0.0/8",)),
+    progress.Waking: progress.Waking(ENV, "about 5 minutes"),
     progress.ReleaseRunning: progress.ReleaseRunning("./manage.py migrate"),
     progress.ReleaseLine: progress.ReleaseLine("Applying shop.0001_initial... OK"),
     progress.ReleaseDone: progress.ReleaseDone("./manage.py migrate", timedelta(seconds=4)),

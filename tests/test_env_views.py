@@ -1,4 +1,5 @@
 """The environment messages: pure functions of environments and a `now`."""
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -9,7 +10,7 @@ from bot.buttons import EnvButton, ListPage
 from bot.env_views import Extension, Gone
 from bot.errors import answer_for
 from bot.parsing import ENVS_USAGE, EnvsCommand, HelpCommand, UsageError, parse_envs
-from deployer.environment import Environment, environment_tags
+from deployer.environment import OFFICE_HOURS, Environment, Sleep, environment_tags
 from deployer.errors import InvalidRequest, NotAllowed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -48,9 +49,9 @@ def test_a_card_shows_everything_and_carries_its_buttons():
     assert f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|2026-11-23 15:00 UTC>" in expiry
     assert "Expires in 5h" in expiry  # /envs is an answer read at once: relative is fine there
     found = buttons_of(message.blocks)
-    assert set(found) == {buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.TEAR_DOWN}
+    assert set(found) == {buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.SLEEP, buttons.TEAR_DOWN}
     names = [e["text"]["text"] for e in message.blocks[3]["elements"]]
-    assert names == ["Extend lifetime", "Redeploy", "Logs", "Tear down"]
+    assert names == ["Extend lifetime", "Redeploy", "Logs", "Sleep", "Tear down"]
     assert EnvButton.decode(found[buttons.EXTEND]["value"]) == EnvButton(env_id="e-feature-x", listing=ListPage())
     assert found[buttons.LOGS]["value"] == found[buttons.EXTEND]["value"] == found[buttons.TEAR_DOWN]["value"]
     confirm = found[buttons.TEAR_DOWN]["confirm"]
@@ -63,7 +64,7 @@ def test_a_deploy_card_has_the_logs_button_and_a_date_that_stays_true():
     card = env_views.with_controls(deployed, env(), NOW)
     valid(card)
     found = buttons_of(card.blocks)
-    assert set(found) == {buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.TEAR_DOWN}
+    assert set(found) == {buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.SLEEP, buttons.TEAR_DOWN}
     assert EnvButton.decode(found[buttons.LOGS]["value"]) == EnvButton(env_id="e-feature-x")
     assert found[buttons.LOGS]["value"] == found[buttons.TEAR_DOWN]["value"]
     expiry = card.blocks[1]["elements"][0]["text"]
@@ -253,3 +254,31 @@ def test_envs_text_is_decoded_and_quoted_escaped():
         parse_envs("&lt;!channel&gt;")
     assert "(got `<!channel>`)" in caught.value.problem
     assert "(got `&lt;!channel&gt;`)" in views.usage_reply(caught.value.problem, caught.value.usage)
+
+
+def test_a_sleeping_environment_says_since_when_and_by_whom_and_offers_wake_instead_of_sleep():
+    asleep = env(asleep=Sleep(NOW - 2 * HOUR, "U0BOB"))
+    message = env_views.envs_page([asleep], NOW, ListPage())
+    valid(message)
+    info, expiry = message.blocks[1]["text"]["text"], message.blocks[2]["elements"][0]["text"]
+    stamp = int((NOW - 2 * HOUR).timestamp())
+    assert ":zzz: Asleep ·" in info and "Healthy" not in info
+    assert f":zzz: Asleep since <!date^{stamp}^" in expiry
+    assert "put to sleep by <@U0BOB> · :hourglass: Expires" in expiry
+    found = buttons_of(message.blocks)
+    assert buttons.WAKE in found and buttons.SLEEP not in found
+    assert found[buttons.WAKE]["text"]["text"] == "Wake"
+    for_the_night = env_views.expiry_text(env(asleep=Sleep(NOW, OFFICE_HOURS)), NOW)
+    assert "for the night (office hours)" in for_the_night
+
+
+def test_a_redrawn_card_turns_its_sleep_button_and_keeps_everything_else():
+    awake = env()
+    blocks = [{"type": "section", "block_id": "head", "text": {"type": "mrkdwn", "text": "Ready"}},
+              *env_views.card(awake, NOW)]
+    redrawn = env_views.redrawn(blocks, replace(awake, asleep=Sleep(NOW, "U0ANA")), NOW)
+    assert redrawn[0] == blocks[0]  # the head stays
+    assert ":zzz: Asleep" in redrawn[1]["text"]["text"] and ":zzz: Asleep since" in redrawn[2]["elements"][0]["text"]
+    assert [e["action_id"] for e in redrawn[3]["elements"]] == [
+        buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.WAKE, buttons.TEAR_DOWN]
+

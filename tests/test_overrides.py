@@ -16,6 +16,8 @@ from deployer.build.images import ImageBuilder
 from deployer.environment import Environment, environment_tags
 from deployer.errors import EnvironmentFailed, InvalidRequest
 from deployer.lifecycle.manager import EnvironmentManager
+from deployer.lifecycle.manager import Limits as ManagerLimits
+from deployer.store.claims import Claims
 from deployer.overrides import EnvSettings
 from deployer.pipeline import Deployer
 from deployer.providers import Release
@@ -148,6 +150,9 @@ class RecordingProvider:
         tags = environment_tags("feature-x", "U0ANA", NOW, NOW + timedelta(days=1))
         self.env = Environment("e-1", "feature-x", "Ready", "Green", "http://x.example.com", tags=tags)
 
+    def live_count(self) -> int:
+        return 1
+
     def name_for(self, feature: str) -> str:
         return feature
 
@@ -181,15 +186,21 @@ class Resources(AppResources):
         return Provided({"API_KEY": "planted-secret", "SHOP_DB": "postgresql://db"})
 
 
+def real_manager(provider: Any, store: Store) -> EnvironmentManager:
+    """The manager a deploy works with, over the test's store (its claims too)."""
+    claims = Claims(store, "test", lambda: NOW, timedelta(minutes=1))
+    return EnvironmentManager(provider, store, lambda: NOW, ManagerLimits(timedelta(days=1), timedelta(days=7), 20),
+                              claims)
+
+
 @pytest.fixture()
 def world(tmp_path):
     store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
     store.remember("e-1", "feature-x", "feature-x", "U0ANA")  # as the manager does when a deploy takes it
-    manager = Mock(spec=EnvironmentManager)
-    manager.store = store
+    provider, resources = RecordingProvider(), Resources()
+    manager = real_manager(provider, store)
     builder = Mock(spec=ImageBuilder)
     builder.exists_locally.return_value = True  # the commit's image exists: a change of settings builds nothing
-    provider, resources = RecordingProvider(), Resources()
     deployer = Deployer(FakeGit({"deploybot.yml": CONFIG}), builder, FakeRegistry(), provider,  # type: ignore[arg-type]
                         dockerfile="Dockerfile", dockerrun_template="Dockerrun.aws.json", clock=lambda: NOW,
                         manager=manager, dockerrun=None, resources=resources)

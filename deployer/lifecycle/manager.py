@@ -6,13 +6,14 @@ import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from deployer.app_logs import MAX_LINES, AppLogs
-from deployer.store.claims import DOING, EXTEND, REAP, TEAR_DOWN, Claim, Claims
-from deployer.environment import LAUNCHING, UPDATING, Environment, iso
-from deployer.errors import Busy, CapReached, EnvironmentGone
+from deployer.store.claims import DOING, EXTEND, REAP, SLEEP, TEAR_DOWN, WAKE, Claim, Claims, busy_message
+from deployer.environment import LAUNCHING, TERMINATING, UPDATING, Environment, Sleep, iso
+from deployer.errors import Busy, CapReached, EnvironmentGone, InvalidRequest
+from deployer.progress import Waking
 from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, extended, lifetime_of, renewed, tags_behind
 from deployer.lifecycle.reaper import claim_key, tagged_expiry, with_pending_expiries
 from deployer.store.state import Store
@@ -67,7 +68,9 @@ class EnvironmentManager:
     def managed(self, live: list[Environment] | None = None, max_age: float = 0.0) -> list[Environment]:
         """deploybot's live environments (of `live`, or listed now), with what it decided of their expiries."""
         live = self.live(max_age) if live is None else live
-        return with_pending_expiries([e for e in live if e.managed], self.store.pending_expiries())
+        asleep = self.store.asleep()
+        return [replace(e, asleep=asleep.get(e.id))
+                for e in with_pending_expiries([e for e in live if e.managed], self.store.pending_expiries())]
 
     def get(self, env_id: str) -> Environment:
         env = self.provider.get(env_id)
@@ -209,6 +212,8 @@ class EnvironmentManager:
         if self.provider.live_count() < self._limits.max_envs:
             return  # the cheap count (no tags) already proves there is room
         live = self.managed()
+        if self.provider.sleep_is_free:  # asleep, it costs nothing: it leaves room
+            live = [e for e in live if not e.asleep]
         if any(e.feature == feature for e in live) or len(live) < self._limits.max_envs:
             return
         oldest = sorted(live, key=lambda e: e.tags.get("deploybot:created", ""))[:5]
@@ -232,7 +237,87 @@ class EnvironmentManager:
         remembered = self.store.recall(env.id)
         if remembered and remembered.pending_expiry:
             (env,) = with_pending_expiries([env], {env.id: remembered.pending_expiry})
+        if remembered and remembered.asleep_since:
+            env = replace(env, asleep=self.store.asleep().get(env.id))
         return env
+
+    # sleep and wake (issue 22): each under the environment's claim, so no deploy, extension, tear down or
+    # reaper pass meets them -------------------------------------------------------------------------------
+    def sleep(self, env_id: str, actor: str) -> Environment:
+        """Put the environment to sleep: its provider stops it (name, URL, settings, owner, thread and expiry
+        stay), and the store says so, for listings, the cap and the wake."""
+        env = self.get(env_id)
+        if env.asleep:
+            raise InvalidRequest(f"`{env.feature or env.name}` is asleep already.")
+        claim = self._claim_to_change(env, SLEEP)
+        try:
+            env = self.get(env_id)  # as it is now that nobody else changes it
+            self._check_can_change(env, "put to sleep")
+            self.claims.check(claim)
+            kept = self.provider.sleep(env)
+            now = self._clock()
+            with self._fenced(claim):
+                self.remember(env)
+                self.store.mark_asleep(env.id, now, actor, kept)
+        finally:
+            self.claims.release(claim)
+        self.store.log(now, "sleep", actor, "put to sleep", env_id=env.id, name=env.name)
+        return replace(env, asleep=Sleep(now, actor, kept))
+
+    def wake(self, env_id: str, actor: str, report: Callable[[object], None]) -> Environment:
+        """Wake a sleeping environment and wait until it answers; a wake that fails leaves it asleep."""
+        env = self.get(env_id)
+        if not env.asleep:
+            raise InvalidRequest(f"`{env.feature or env.name}` is awake already.")
+        if env.feature:
+            self.check_capacity(env.feature)  # asleep it may have left room that others have taken since
+        claim = self._claim_to_change(env, WAKE)
+        try:
+            env = self.get(env_id)
+            if not env.asleep:  # woken by a deploy meanwhile
+                return env
+            self.claims.check(claim)
+            env = self._woken(env, report, claim)
+        finally:
+            self.claims.release(claim)
+        self.store.log(self._clock(), "wake", actor, "woken", env_id=env.id, name=env.name)
+        return env
+
+    def woken_for_deploy(self, env: Environment, report: Callable[[object], None]) -> Environment:
+        """A deploy (holding the environment's claim) of a sleeping environment wakes it first, where the
+        provider's deploy would not; either way it is awake from here on."""
+        remembered = self.store.recall(env.id)
+        if remembered is None or remembered.asleep_since is None:
+            return env  # as the provider gave it: its tags are the deploy's to write
+        if not self.provider.deploy_wakes:
+            asleep = self.store.asleep().get(env.id)
+            env = self._woken(replace(env, asleep=asleep), report, None)
+        else:
+            self.store.mark_awake(env.id)
+        self.store.log(self._clock(), "wake", "deploy", "woken by a deploy", env_id=env.id, name=env.name)
+        return replace(env, asleep=None)
+
+    def _woken(self, env: Environment, report: Callable[[object], None], claim: Claim | None) -> Environment:
+        assert env.asleep is not None
+        report(Waking(env, self.provider.wake_takes))
+        woken = self.provider.wake(env, env.asleep.kept, report)
+        with self._fenced(claim):
+            self.store.mark_awake(env.id)
+        return replace(woken, asleep=None)
+
+    def _claim_to_change(self, env: Environment, operation: str) -> Claim:
+        claim = self.claims.take(claim_key(env), operation)
+        if claim is None:
+            row = self.claims.current(claim_key(env))
+            raise Busy(busy_message(env.feature or env.name, row, self._clock()) if row else
+                       f"`{env.feature or env.name}` is busy; try again in a moment.")
+        return claim
+
+    @staticmethod
+    def _check_can_change(env: Environment, what: str) -> None:
+        if env.status in (LAUNCHING, UPDATING, TERMINATING):
+            raise Busy(f"`{env.feature or env.name}` can't be {what} while it is {env.status.lower()}; try again "
+                       "once it is ready.")
 
     def _decide_expiry(self, env: Environment, expires: datetime) -> None:
         # Kept even once the tag update is accepted: Beanstalk shows the new tag only when

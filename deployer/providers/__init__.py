@@ -42,6 +42,12 @@ class Provider(Protocol):
     # Whether an expiry deploybot decides is written to the environment (Beanstalk tags), or
     # lives in deploybot's store only (a container's labels can't change while it runs).
     expiry_in_tags: bool
+    # Sleep (issue 22): whether an environment asleep costs nothing (so it leaves room under
+    # DEPLOYBOT_MAX_ENVS), how long waking takes in words, and whether a deploy wakes it by itself
+    # (a new container does; a Beanstalk environment scaled to zero must be woken first).
+    sleep_is_free: bool
+    wake_takes: str
+    deploy_wakes: bool
 
     def name_for(self, feature: str) -> str:
         """The name of `feature`'s environment (whether or not it exists)."""
@@ -73,6 +79,13 @@ class Provider(Protocol):
         """How many environments are live: a cheap upper bound on deploybot's."""
 
     def terminate(self, env: Environment) -> None: ...
+
+    def sleep(self, env: Environment) -> dict[str, str]:
+        """Stop the environment, keeping its name, URL and data; what `wake` needs back is returned."""
+
+    def wake(self, env: Environment, kept: Mapping[str, str], report: Report) -> Environment:
+        """Start a sleeping environment again and wait until its app answers; EnvironmentFailed (leaving it
+        asleep) when it does not."""
 
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
         """Write a new expiry to the environment's tags; False when it is busy (try again later)."""

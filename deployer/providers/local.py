@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,8 @@ IMAGE_LABEL = "deploybot:image"
 APP_PORT_LABEL = "deploybot:app-port"  # behind the proxy: where in the container the app listens
 PROBE_LABEL = "deploybot:probe"  # behind a gated proxy: the token that lets the readiness probe through
 ACCESS_LABEL = "deploybot:access"  # DEPLOYBOT_ACCESS=basic: `user:base64 bcrypt hash` for the proxy
+HEALTH_LABEL = "deploybot:health-path"  # deploybot.yml's health_check_path, for the wait after a wake
+STOP_SECONDS = 10  # what `docker stop` gives the app to finish before it is killed
 NAME_PREFIX = "deploybot-"
 LOG_LINES = 15
 
@@ -76,6 +78,9 @@ class PortRange:
 
 class LocalProvider:
     expiry_in_tags = False
+    sleep_is_free = True  # a stopped container takes no CPU or memory: it leaves room under DEPLOYBOT_MAX_ENVS
+    wake_takes = "a few seconds"
+    deploy_wakes = True  # a deploy starts a new container anyway
 
     def __init__(
         self,
@@ -152,7 +157,9 @@ class LocalProvider:
     def deploy(self, env: Environment, prepared: Release, now: datetime, report: Report) -> Environment:
         report(Deploying(env, prepared.image_uri))
         app_port = prepared.config.port or self._app_port
-        labels = {**env.tags, IMAGE_LABEL: prepared.image_uri}
+        labels = {k: v for k, v in env.tags.items() if k != HEALTH_LABEL} | {IMAGE_LABEL: prepared.image_uri}
+        if prepared.config.health_check_path:
+            labels[HEALTH_LABEL] = prepared.config.health_check_path
         if self._proxy:
             labels = {k: v for k, v in labels.items() if k not in (PORT_LABEL, PROBE_LABEL, ACCESS_LABEL)} | {
                 APP_PORT_LABEL: str(app_port)}
@@ -271,6 +278,40 @@ class LocalProvider:
     def terminate(self, env: Environment) -> None:
         self._remove(env.id)
         self._resync()
+
+    def sleep(self, env: Environment) -> dict[str, str]:
+        """The container stops (its data stays with it); behind the proxy its route goes with it."""
+        container = self._container(env.id)
+        if container is None:
+            raise EnvironmentFailed(f"The container of {env.name} is gone, so there is nothing to put to sleep.")
+        try:
+            container.stop(timeout=STOP_SECONDS)
+        except docker.errors.APIError as err:
+            raise CloudError(f"Docker could not stop {env.id}: {err.explanation or err}") from err
+        if self._proxy:
+            self.sync_proxy()
+        return {}
+
+    def wake(self, env: Environment, kept: Mapping[str, str], report: Report) -> Environment:
+        """The same container starts again, and is ready once its app answers as after a deploy."""
+        container = self._container(env.id)
+        if container is None:
+            raise EnvironmentFailed(f"The container of {env.name} is gone, so it can't be woken; deploy the branch "
+                                    "again for a new one.")
+        try:
+            container.start()
+        except docker.errors.APIError as err:
+            raise CloudError(f"Docker could not start {env.id}: {err.explanation or err}") from err
+        if self._proxy:
+            self.sync_proxy()
+        app_port = int(container.labels.get(APP_PORT_LABEL) or self._app_port)
+        try:
+            return self._wait_healthy(env, container, report, app_port, container.labels.get(HEALTH_LABEL))
+        except DeployError:
+            _stop_quietly(container)  # asleep as it was, never half-awake
+            if self._proxy:
+                self.sync_proxy()
+            raise
 
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
         """Nothing to write: the container keeps running as it is; the store has the expiry."""
@@ -430,6 +471,13 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _stop_quietly(container: Any) -> None:
+    try:
+        container.stop(timeout=STOP_SECONDS)
+    except docker.errors.APIError as err:
+        log.warning("could not stop %s again after a failed wake: %s", container.name, err.explanation or err)
 
 
 def _stop_restarting(container: Any) -> None:

@@ -30,12 +30,13 @@ from deployer.store.state import ClaimRow, Store
 
 log = logging.getLogger(__name__)
 
-DEPLOY, EXTEND, TEAR_DOWN, REAP = "deploy", "extend", "tear down", "reap"
+DEPLOY, EXTEND, TEAR_DOWN, REAP, SLEEP, WAKE = "deploy", "extend", "tear down", "reap", "sleep", "wake"
 # A new deploy job being admitted (its thread opened, its branch checked): keyed `admit:<job id>`,
 # which no branch can be (git refuses ':' in a branch name).
 ADMIT = "admit"
 # What each operation is called when someone else has to wait for it.
-DOING = {DEPLOY: "a deploy", EXTEND: "an extension", TEAR_DOWN: "a tear down", REAP: "the reaper"}
+DOING = {DEPLOY: "a deploy", EXTEND: "an extension", TEAR_DOWN: "a tear down", REAP: "the reaper",
+         SLEEP: "putting it to sleep", WAKE: "waking it"}
 
 
 def process_holder() -> str:

@@ -9,6 +9,7 @@ The schema is versioned (deployer/store/schema.py, Alembic); this module describ
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -26,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from deployer.errors import ClaimLost, ConfigError, StoreUnavailable
 from deployer.access import Credentials
+from deployer.environment import Sleep
 from deployer.overrides import Changes, EnvSettings, decode, encode, names_of, names_text
 from deployer.store.schema import db_reason, migrate
 
@@ -62,6 +64,10 @@ environments = Table(
     Column("cleaned_at", UTCDateTime),
     Column("teardown_at", UTCDateTime),  # a tear down asked for later (a webhook's grace): not before then
     Column("secret_names", Text),  # its last deploy's secrets and database variable, comma-separated: never values
+    # Put to sleep (issue 22): since when, by whom (a user, or deploybot's office hours), what waking needs.
+    Column("asleep_since", UTCDateTime),
+    Column("asleep_by", String(128)),
+    Column("asleep_kept", Text),  # JSON: the provider's (a Beanstalk environment's Auto Scaling sizes)
 )
 
 cards = Table(
@@ -195,6 +201,9 @@ class Remembered:
     cleaned_at: datetime | None
     teardown_at: datetime | None = None
     secret_names: str | None = None  # deployer/overrides.py names_of()
+    asleep_since: datetime | None = None
+    asleep_by: str | None = None
+    asleep_kept: str | None = None
 
 
 
@@ -395,7 +404,7 @@ class Store:
 
     def mark_terminated(self, env_id: str, at: datetime) -> None:
         self._set(env_id, terminated_at=at, teardown_by=None, teardown_reason=None, teardown_at=None,
-                  pending_expiry=None)
+                  pending_expiry=None, asleep_since=None, asleep_by=None, asleep_kept=None)
 
     def request_teardown(self, env_id: str, actor: str, reason: str, at: datetime | None = None) -> None:
         """Tear it down as soon as it can be, or (`at`) not before then."""
@@ -407,6 +416,21 @@ class Store:
             return conn.execute(update(environments).where(environments.c.env_id == env_id)
                                 .where(environments.c.teardown_by.is_not(None))
                                 .values(teardown_by=None, teardown_reason=None, teardown_at=None)).rowcount == 1
+
+    # sleep: an environment deploybot stopped, to be woken (issue 22) ---------
+    def mark_asleep(self, env_id: str, since: datetime, by: str, kept: Mapping[str, str]) -> None:
+        """Under the environment's claim, once its provider has put it to sleep."""
+        self._set(env_id, asleep_since=since, asleep_by=by, asleep_kept=json.dumps(dict(kept), sort_keys=True))
+
+    def mark_awake(self, env_id: str) -> None:
+        self._set(env_id, asleep_since=None, asleep_by=None, asleep_kept=None)
+
+    def asleep(self) -> dict[str, Sleep]:
+        """Every environment asleep, by id."""
+        with self._tx() as conn:
+            rows = conn.execute(select(environments.c.env_id, environments.c.asleep_since, environments.c.asleep_by,
+                                       environments.c.asleep_kept).where(environments.c.asleep_since.is_not(None)))
+            return {env_id: Sleep(since, by or "", json.loads(kept or "{}")) for env_id, since, by, kept in rows}
 
     def mark_cleaned(self, env_id: str, at: datetime) -> None:
         self._set(env_id, cleaned_at=at)

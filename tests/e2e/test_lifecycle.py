@@ -261,7 +261,8 @@ def test_envs_lists_exactly_the_managed_environments_page_by_page(account, lcbot
     expires = _parse(account.tags("lc-keep")[EXPIRES])
     assert f"<!date^{int(expires.timestamp())}^{{date_short_pretty}} at {{time}}|" in line and "Expires in 2d" in line
     found = _buttons(blocks, keep)
-    assert set(found) == {"deploybot.extend", "deploybot.redeploy", "deploybot.logs", "deploybot.tear_down"}
+    assert set(found) == {"deploybot.extend", "deploybot.redeploy", "deploybot.logs", "deploybot.sleep",
+                          "deploybot.tear_down"}
     assert found["deploybot.tear_down"]["confirm"]["confirm"]["text"] == "Tear down"
     assert found["deploybot.tear_down"]["confirm"]["deny"]["text"] == "Cancel"
     assert json.loads(found["deploybot.extend"]["value"])["env_id"] == keep
@@ -361,7 +362,7 @@ def test_a_deploy_card_has_the_buttons_redeploy_starts_a_new_thread_and_tear_dow
     assert finished(slack, first)[-1].startswith(":rocket:")
     names = slack.wait_for(lambda s: [e["text"]["text"] for b in s.messages(CHANNEL)[first].get("blocks", [])
                                       if b["type"] == "actions" for e in b["elements"]], timeout=5, what="the buttons")
-    assert names == ["Extend lifetime", "Redeploy", "Logs", "Tear down"]
+    assert names == ["Extend lifetime", "Redeploy", "Logs", "Sleep", "Tear down"]
     # a 10m lifetime is inside the 15m warning window: warned in its thread and in the channel (on a
     # reaper pass: a second apart, seconds long when the machine is busy)
     warnings = slack.wait_for(lambda s: len(_posts(s, WARN, "`life-a`")) == 2 and _posts(s, WARN, "`life-a`"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,6 +24,7 @@ from deployer.naming import (
     cname_prefixes, dns_label, environment_name, version_commit, version_environment, version_label,
 )
 from deployer.providers.beanstalk.poller import Poller
+from deployer.providers.beanstalk.sleep import ASLEEP, awake_options, single_instance, sizes_to_keep
 from deployer.progress import (
     AccessChanging, Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings, SettingsChanging,
 )
@@ -79,6 +80,9 @@ class HostNames:
 
 class BeanstalkProvider:
     expiry_in_tags = True
+    sleep_is_free = False  # asleep, its load balancer keeps billing: it still counts under DEPLOYBOT_MAX_ENVS
+    wake_takes = "about 5 minutes"  # new instances launch, then the app starts on them
+    deploy_wakes = False  # a version deployed to no instances would run nowhere
 
     def __init__(
         self,
@@ -294,6 +298,42 @@ class BeanstalkProvider:
             raise EnvironmentFailed(
                 f"Beanstalk could not put the security group of DEPLOYBOT_ACCESS on {env.name}'s load balancer, so "
                 "nothing was deployed; it is open as before.", details=self._event_lines(env, since))
+
+    def sleep(self, env: Environment) -> dict[str, str]:
+        """A load-balanced environment is scaled to zero instances (its load balancer, and URL, stay); the
+        sizes it had are returned, for `wake`."""
+        options = self._eb.options(env.name)
+        if single_instance(options):
+            raise InvalidRequest(f"`{env.name}` is a single-instance environment, which can't be scaled to zero "
+                                 "instances, so deploybot can't put it to sleep yet; tear it down when it is not "
+                                 "needed.")
+        kept = sizes_to_keep(options)
+        self._resize(env, ASLEEP, f"{env.name} to scale to zero instances", lambda e: None, red_grace=False)
+        return kept
+
+    def wake(self, env: Environment, kept: Mapping[str, str], report: Report) -> Environment:
+        """Its sizes back, and its health re-evaluated: a Red once the instances run means the app does not come
+        up, and it is scaled to zero again (asleep as it was, never half-awake)."""
+        tags, arn = env.tags, env.arn
+        since = datetime.now().astimezone() - EVENT_SLACK
+        woken = self._resize(env, awake_options(kept), f"{env.name} to wake", report, red_grace=True)
+        if woken.health == RED:
+            details = self._event_lines(woken, since) + self._app_lines(woken)
+            self._resize(woken, ASLEEP, f"{env.name} to go back to sleep", lambda e: None, red_grace=False)
+            raise EnvironmentFailed(f"{env.name} woke up Red: its app did not come up on the new instances, so it "
+                                    "was put back to sleep.", details=details)
+        return self._published(replace(woken, tags=tags, arn=arn))
+
+    def _resize(self, env: Environment, options: Mapping[tuple[str, str], str], what: str, report: Report, *,
+                red_grace: bool) -> Environment:
+        since = datetime.now().astimezone() - EVENT_SLACK
+        started = self._when_ready(env, lambda: self._eb.update_options(env.id, options), what)
+        changed, env = self._outcome(env, started.request_id, since, time.monotonic() + self._launch_timeout, what,
+                                     report, red_grace=red_grace)
+        if not changed:
+            raise EnvironmentFailed(f"Beanstalk could not scale {env.name} (waiting for {what}); it is as it was.",
+                                    details=self._event_lines(env, since))
+        return env
 
     def _change_instance_type(self, env: Environment, wanted: str | None, since: datetime, report: Report) -> None:
         """Give a reused environment the instance type its deploy asks for, in an update of its own before

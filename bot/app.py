@@ -25,6 +25,7 @@ from bot.errors import on_error
 from bot.hooks import HookActions, PullRequestDeploys, SlackPeople
 from bot.jobs import LifecycleJobs, Schedule
 from bot.notices import Notices
+from bot.office_hours import OfficeHoursJob
 from bot.permissions import Admins
 from bot.settings import SlackSettings
 from bot.show_logs import ShowLogs
@@ -172,7 +173,8 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
     notices = Notices(client, services.store, settings.channel, deployments=deployments)
     admins = Admins(client, settings.admins)
     limits = limits_of(settings)
-    env_actions = EnvActions(services.manager, notices, admins, utcnow, extend_by=settings.extend_by)
+    env_actions = EnvActions(services.manager, notices, admins, utcnow, extend_by=settings.extend_by,
+                             hours=settings.hours)
     pull_requests = (PullRequestDeploys(tuple(settings.deploy_branches), SlackPeople(client), services.deployer.resolve)
                      if settings.deploy_pull_requests else None)
     hook_actions = HookActions(services.manager, deploys.queue, notices, admins, limits, utcnow,
@@ -187,6 +189,9 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
         services.manager, services.reaper, services.store, notices,
         warn_before=settings.warn_before, lease_for=settings.claim_timeout,
         holder=services.claims.holder, clock=utcnow,
+        office_hours=OfficeHoursJob(settings.hours, services.manager, services.store, notices,
+                                    notice_before=settings.office_hours_notice, clock=utcnow)
+        if settings.hours else None,
     )
     heartbeat = Heartbeat(services.claims, also=jobs.renew, watch_clock=True)
     return WorkerSide(deploys, carrier, Schedule(jobs, settings.reap_interval), heartbeat, services, deployments)

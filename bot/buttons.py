@@ -14,6 +14,7 @@ TEAR_DOWN = "deploybot.tear_down"
 LOGS = "deploybot.logs"  # the app's last lines; its value is an EnvButton, as Extend's and Tear down's
 SLEEP = "deploybot.sleep"  # stops an environment, keeping it (issue 22); its value is an EnvButton
 WAKE = "deploybot.wake"  # starts a sleeping one again
+KEEP_AWAKE = "deploybot.keep_awake"  # office hours' closing leaves it be, tonight
 KEEP = "deploybot.keep"  # calls off a tear down a webhook asked for later
 ENVS_PAGE = re.compile(r"^deploybot\.envs_(more|back)$")
 ENVS_MORE = "deploybot.envs_more"

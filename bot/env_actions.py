@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot import env_views
+from bot import env_views, office_hours_views
 from bot.buttons import EnvButton, ListPage
 from bot.deploys import ResponseUrl
 from bot.env_views import Extension, Gone, Note
@@ -21,6 +21,7 @@ from bot.views import Message
 from deployer.environment import TERMINATING, Environment
 from deployer.errors import DeployError, InvalidRequest, NotAllowed
 from deployer.lifecycle.manager import EnvironmentManager
+from deployer.lifecycle.office_hours import OfficeHours
 from deployer.overrides import EnvSettings
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,9 @@ class Click:
 
 class EnvActions:
     def __init__(self, manager: EnvironmentManager, notices: Notices, admins: Admins,
-                 clock: Callable[[], datetime], extend_by: str = "anyone") -> None:
+                 clock: Callable[[], datetime], extend_by: str = "anyone", hours: OfficeHours | None = None) -> None:
         self._extend_by = extend_by
+        self._hours = hours
         self._manager = manager
         self._notices = notices
         self._admins = admins
@@ -139,6 +141,20 @@ class EnvActions:
         if click.message is None:  # a Home tab or a page of /envs: the person hears it here too
             click.tell(awake)
         self._redraw(click, ref, env)
+
+    def keep_awake(self, click: Click, ref: EnvButton) -> None:
+        """Tonight's closing leaves it be: awake until office hours open again."""
+        if self._hours is None:
+            raise InvalidRequest("Office hours are not set (DEPLOYBOT_OFFICE_HOURS), so nothing goes to sleep tonight.")
+        now = self._clock()
+        closing = now if not self._hours.is_open(now) else (self._hours.next_close(now) or now)
+        until = self._hours.next_open(closing) or closing
+        env = self._manager.keep_awake(ref.env_id, click.user_id, until)
+        said = office_hours_views.kept_awake(env, click.user_id, until)
+        if env.asleep:
+            said += " It is asleep already: press *Wake* on its card to wake it now."
+        self._notices.in_thread_or_channel(env.id, said)
+        click.tell(said)
 
     def _redraw(self, click: Click, ref: EnvButton, env: Environment) -> None:
         """The clicked card or page with the environment as it is now (its Sleep / Wake button turned)."""

@@ -65,6 +65,7 @@ def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], 
     app.action(buttons.LOGS)(errands.listener(buttons.LOGS))
     app.action(buttons.SLEEP)(errands.listener(buttons.SLEEP))
     app.action(buttons.WAKE)(errands.listener(buttons.WAKE))
+    app.action(buttons.KEEP_AWAKE)(errands.listener(buttons.KEEP_AWAKE))
     app.action(buttons.REDEPLOY)(ack_redeploy)
 
 
@@ -107,8 +108,12 @@ def handlers(actions: EnvActions, show_logs: ShowLogs) -> Handlers:
     def wake(body: dict, respond: Respond) -> None:
         actions.wake(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
 
+    def keep_awake(body: dict, respond: Respond) -> None:
+        actions.keep_awake(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
+
     return {LIST: list_envs, buttons.ENVS_PAGE.pattern: turn_page, buttons.EXTEND: extend,
-            buttons.TEAR_DOWN: tear_down, buttons.LOGS: logs, buttons.SLEEP: sleep, buttons.WAKE: wake}
+            buttons.TEAR_DOWN: tear_down, buttons.LOGS: logs, buttons.SLEEP: sleep, buttons.WAKE: wake,
+            buttons.KEEP_AWAKE: keep_awake}
 
 
 def clicked(body: dict) -> dict:

@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot import env_views
 from bot.env_views import Gone
 from bot.notices import Notices
+from bot.office_hours import OfficeHoursJob
 from deployer import metrics
 from deployer.environment import TERMINATED, TERMINATING, Environment, iso
 from deployer.errors import DeployError
@@ -33,7 +34,7 @@ TERMINATE_FAILED = "terminate-failed"
 class LifecycleJobs:
     def __init__(self, manager: EnvironmentManager, reaper: Reaper, store: Store, notices: Notices, *,
                  warn_before: timedelta, lease_for: timedelta, holder: str,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], office_hours: OfficeHoursJob | None = None) -> None:
         self._manager = manager
         self._reaper = reaper
         self._store = store
@@ -42,6 +43,7 @@ class LifecycleJobs:
         self._lease_for = lease_for
         self.holder = holder
         self._clock = clock
+        self._office_hours = office_hours
 
     def _leader(self) -> bool:
         return self._store.acquire_lease(LEASE, self.holder, self._clock(), self._lease_for)
@@ -61,6 +63,8 @@ class LifecycleJobs:
         live = self._manager.live()
         self.warn(live)
         self.reap(live)
+        if self._office_hours is not None:
+            self._office_hours.tick(self._manager.live())  # after the reaper: what it took is gone
 
     # warnings -------------------------------------------------------------------
     def warn(self, live: list[Environment] | None = None) -> int:

@@ -20,6 +20,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_v
 from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from deployer.lifecycle.office_hours import OfficeHours
 from deployer.durations import format_duration, parse_duration
 from deployer.errors import ConfigError
 from deployer.repo_hosts.webhooks import github_repository
@@ -171,6 +172,16 @@ class Settings(BaseSettings):
         8, ge=1, description="Image builds that run at once; deploys waiting for AWS hold none, so many more "
         "deploys of different branches run at once, each told how many builds are ahead of it.")
     max_envs: int = Field(20, ge=1, description="Most live feature environments at once; a deploy past it is refused.")
+    office_hours: str | None = Field(
+        None, description="When environments are needed, e.g. `Mon-Fri 08:00-20:00 Europe/Berlin` (days, hours, an "
+        "IANA time zone): at the end they are put to sleep (a notice with **Keep awake tonight** comes "
+        "DEPLOYBOT_OFFICE_HOURS_NOTICE before), at the start those it put to sleep wake. Unset: nothing sleeps by "
+        "itself.",
+    )
+    office_hours_notice: Duration = Field(
+        timedelta(minutes=30), description="How long before office hours end the channel hears which environments "
+        "go to sleep, each with a **Keep awake tonight** button.",
+    )
     warn_before: Duration = Field(
         timedelta(hours=2),
         description="How long before expiry the owner is warned: shorter than DEPLOYBOT_TTL, longer than "
@@ -383,6 +394,18 @@ class Settings(BaseSettings):
         if value and not value.startswith(("ssh://", "tcp://", "unix://")):
             raise ValueError(f"must start with ssh://, tcp:// or unix:// (got {value!r})")
         return value
+
+    @field_validator("office_hours")
+    @classmethod
+    def _office_hours(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        OfficeHours.parse(value)  # OfficeHoursError is a ValueError: said with the setting's name
+        return value.strip()
+
+    @property
+    def hours(self) -> OfficeHours | None:
+        return OfficeHours.parse(self.office_hours) if self.office_hours else None
 
     @field_validator("poll_interval", "launch_timeout", "deploy_timeout", "extend_step", "reap_interval")
     @classmethod

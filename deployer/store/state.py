@@ -68,6 +68,14 @@ environments = Table(
     Column("asleep_since", UTCDateTime),
     Column("asleep_by", String(128)),
     Column("asleep_kept", Text),  # JSON: the provider's (a Beanstalk environment's Auto Scaling sizes)
+    Column("awake_until", UTCDateTime),  # kept awake through office hours' closing until then ("Keep awake tonight")
+)
+
+# Office hours' boundaries acted on (bot/office_hours.py): a name per evening's notice and sleep and morning's wake.
+marks = Table(
+    "marks", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
 )
 
 cards = Table(
@@ -204,6 +212,7 @@ class Remembered:
     asleep_since: datetime | None = None
     asleep_by: str | None = None
     asleep_kept: str | None = None
+    awake_until: datetime | None = None
 
 
 
@@ -431,6 +440,23 @@ class Store:
             rows = conn.execute(select(environments.c.env_id, environments.c.asleep_since, environments.c.asleep_by,
                                        environments.c.asleep_kept).where(environments.c.asleep_since.is_not(None)))
             return {env_id: Sleep(since, by or "", json.loads(kept or "{}")) for env_id, since, by, kept in rows}
+
+    def keep_awake(self, env_id: str, until: datetime) -> None:
+        self._set(env_id, awake_until=until)
+
+    def kept_awake(self, now: datetime) -> set[str]:
+        """The environments kept awake past `now` (office hours' closing leaves them be)."""
+        with self._tx() as conn:
+            return set(conn.execute(select(environments.c.env_id).where(environments.c.awake_until > now)).scalars())
+
+    def first_to_mark(self, name: str, at: datetime) -> bool:
+        """True for the one caller that marks `name` first (an evening's sleep, a morning's wake): it acts on it."""
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(marks).values(name=name, at=at))
+            return True
+        except IntegrityError:
+            return False
 
     def mark_cleaned(self, env_id: str, at: datetime) -> None:
         self._set(env_id, cleaned_at=at)

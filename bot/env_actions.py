@@ -76,7 +76,16 @@ class EnvActions:
             environments = [fresh if e.id == fresh.id else e for e in environments]
         if page.mine:
             environments = [e for e in environments if e.owner == user_id]
-        return env_views.envs_page(environments, self._clock(), page, notes, self._settings(environments))
+        return env_views.envs_page(environments, self._clock(), page, notes, self._settings(environments),
+                                   self._costs(environments))
+
+    def _costs(self, environments: Sequence[Environment]) -> dict:
+        """Each environment's estimate (the Price List's answers are cached a day); none when it can't be had."""
+        try:
+            return self._manager.costs(list(environments))
+        except DeployError as error:
+            log.warning("the environments are listed without their costs: %s", error.message)
+            return {}
 
     def _settings(self, environments: Sequence[Environment]) -> dict[str, EnvSettings]:
         """What each environment runs with, as its card lists it; the listing goes without when the store is away."""

@@ -20,6 +20,7 @@ from bot.views import Message, clip, code, condition, context, section
 from deployer.durations import format_duration
 from deployer.environment import EXPIRES, OFFICE_HOURS, TERMINATED, TERMINATING, Environment, Sleep, iso
 from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, lifetime_of
+from deployer.costs import Cost
 from deployer.overrides import EnvSettings
 
 PAGE_SIZE = 10  # 3 blocks each, plus a header and the page buttons: well under Slack's 50
@@ -164,7 +165,20 @@ def settings_text(settings: EnvSettings | None) -> str:
     return "\n".join(lines)
 
 
-def info_text(env: Environment, now: datetime, settings: EnvSettings | None = None) -> str:
+UNPRICED = object()  # no estimate asked for (the local provider): nothing is said
+
+
+def cost_text(cost: Cost | None | object) -> str:
+    """The estimate's line; unknown said as unknown (the Price List did not answer), never as a number."""
+    if cost is UNPRICED:
+        return ""
+    if cost is None:
+        return ":moneybag: Cost unknown just now (AWS's Price List did not say)"
+    return f":moneybag: {escape(cost.words())}"  # type: ignore[union-attr]
+
+
+def info_text(env: Environment, now: datetime, settings: EnvSettings | None = None,
+              cost: Cost | None | object = UNPRICED) -> str:
     """A row of /envs (an answer read at once, so its age may be relative), with its settings when known."""
     life = _lifetime(env)
     age = f"up {format_duration(now - life.created)}" if life else "age unknown"
@@ -178,7 +192,7 @@ def info_text(env: Environment, now: datetime, settings: EnvSettings | None = No
         f"*{code(_feature(env))}*{where} · owner {person(env.owner)}\n"
         f"{state} · {age} · {url}"
     )
-    extra = settings_text(settings)
+    extra = "\n".join(line for line in (cost_text(cost), settings_text(settings)) if line)
     return f"{text}\n{extra}" if extra else text
 
 
@@ -242,8 +256,8 @@ def controls(env: Environment, now: datetime, *, kinds: Sequence[str] = ALL_BUTT
 
 
 def card(env: Environment, now: datetime, *, listing: ListPage | None = None, note: Note | None = None,
-         settings: EnvSettings | None = None) -> list[dict]:
-    info = section(info_text(env, now, settings), block_id=f"env:{env.id}:info")
+         settings: EnvSettings | None = None, cost: Cost | None | object = UNPRICED) -> list[dict]:
+    info = section(info_text(env, now, settings, cost), block_id=f"env:{env.id}:info")
     return [info, *controls(env, now, listing=listing, note=note)]
 
 
@@ -285,9 +299,11 @@ def _kinds(actions: dict) -> tuple[str, ...]:
 
 # -- whole messages ----------------------------------------------------------------
 def envs_page(environments: Sequence[Environment], now: datetime, listing: ListPage,
-              notes: Mapping[str, Note] | None = None, settings: Mapping[str, EnvSettings] | None = None) -> Message:
-    """One page of `/envs`; `notes` marks environments someone just changed, `settings` (by id) what they run with."""
-    notes, settings = notes or {}, settings or {}
+              notes: Mapping[str, Note] | None = None, settings: Mapping[str, EnvSettings] | None = None,
+              costs: Mapping[str, Cost | None] | None = None) -> Message:
+    """One page of `/envs`; `notes` marks environments someone just changed, `settings` (by id) what they run with,
+    `costs` (by id) what each is estimated to cost."""
+    notes, settings, costs = notes or {}, settings or {}, costs or {}
     whose = "Your live feature environments" if listing.mine else "Live feature environments"
     if not environments:
         text = ("You have no live feature environments." if listing.mine
@@ -303,7 +319,8 @@ def envs_page(environments: Sequence[Environment], now: datetime, listing: ListP
     blocks = [section(head, block_id="envs:head")]
     here = ListPage(page=page, mine=listing.mine)
     for env in shown:
-        blocks += card(env, now, listing=here, note=notes.get(env.id), settings=settings.get(env.id))
+        blocks += card(env, now, listing=here, note=notes.get(env.id), settings=settings.get(env.id),
+                       cost=costs.get(env.id, UNPRICED))
     if pages > 1:
         blocks.append(_pager(here, pages))
     return Message(f"{whose}: {len(ordered)}", blocks)

@@ -65,8 +65,13 @@ class HomeTab:
             log.warning("the Home tab shows no settings: %s", error.message)
             settings = {}
         try:
+            costs = self._manager.costs(environments)
+        except DeployError as error:  # the cards go without their costs
+            log.warning("the Home tab shows no costs: %s", error.message)
+            costs = {}
+        try:
             self._client.views_publish(user_id=user_id, view=home_view(user_id, environments, self._clock(), note,
-                                                                       settings))
+                                                                       settings, costs))
         except SlackApiError as error:
             log.warning("could not publish the Home tab of %s: %s", user_id, error.response.get("error"))
 

@@ -6,9 +6,10 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import DividerBlock, HeaderBlock
 
-from bot.env_views import card
+from bot.env_views import UNPRICED, card
 from bot.mrkdwn import slack_date
 from bot.views import context, section
+from deployer.costs import Cost
 from deployer.environment import Environment
 from deployer.overrides import EnvSettings
 
@@ -21,10 +22,11 @@ def _ordered(environments: Sequence[Environment]) -> list[Environment]:
 
 
 def home_view(user_id: str, environments: Sequence[Environment], now: datetime, note: str | None = None,
-              settings: Mapping[str, EnvSettings] | None = None) -> dict:
+              settings: Mapping[str, EnvSettings] | None = None,
+              costs: Mapping[str, Cost | None] | None = None) -> dict:
     """The view for views.publish. `note` answers the person's last action here (a Home tab has no
     ephemeral messages), shown on top until the next refresh; `settings` (by id) what each runs with."""
-    settings = settings or {}
+    settings, costs = settings or {}, costs or {}
     mine = _ordered([e for e in environments if e.owner == user_id])
     theirs = _ordered([e for e in environments if e.owner != user_id])
     blocks: list[dict] = [HeaderBlock(text="Feature environments").to_dict()]
@@ -34,21 +36,21 @@ def home_view(user_id: str, environments: Sequence[Environment], now: datetime, 
                           block_id="home:updated"))
     # What fits in Slack's 100 blocks: two headings, a divider and the "more" lines besides the cards.
     room = (MAX_BLOCKS - len(blocks) - 6) // CARD_BLOCKS
-    blocks += _part("Yours", mine, now, room, "You have no live environments.", settings)
+    blocks += _part("Yours", mine, now, room, "You have no live environments.", settings, costs)
     room -= min(len(mine), room)
     blocks.append(DividerBlock().to_dict())
-    blocks += _part("The team's", theirs, now, room, "Nobody else has a live environment.", settings)
+    blocks += _part("The team's", theirs, now, room, "Nobody else has a live environment.", settings, costs)
     return {"type": "home", "blocks": blocks}
 
 
 def _part(title: str, environments: list[Environment], now: datetime, room: int, empty: str,
-          settings: Mapping[str, EnvSettings]) -> list[dict]:
+          settings: Mapping[str, EnvSettings], costs: Mapping[str, Cost | None]) -> list[dict]:
     blocks = [section(f"*{title}* ({len(environments)})")]
     if not environments:
         return blocks + [context(empty)]
     shown = environments[:max(room, 0)]
     for env in shown:
-        blocks += card(env, now, settings=settings.get(env.id))
+        blocks += card(env, now, settings=settings.get(env.id), cost=costs.get(env.id, UNPRICED))
     if len(shown) < len(environments):
         blocks.append(context(f"{len(environments) - len(shown)} more are live: `/envs` in a channel lists them all."))
     return blocks

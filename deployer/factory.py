@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+from botocore.config import Config
 import docker
 import docker.constants
 import docker.tls
 import requests.exceptions
 
-from deployer.providers.beanstalk.access import AccessGroup, Gate
+from deployer.costs import Costs
+from deployer.pricing import PRICING_REGION, PriceList
+from deployer.providers.beanstalk.access import AccessGroup, Gate, balancer_kind
 from deployer.providers.beanstalk.dns import HostRecords, owner_id
 from deployer.providers.beanstalk.gateway import RETRY_CONFIG, BeanstalkGateway
 from deployer.providers.beanstalk.load_balancers import LoadBalancers
@@ -167,7 +170,7 @@ def startup_checks(settings: Settings, session: boto3.session.Session) -> list[C
 
 
 AWS_SERVICES = ("elasticbeanstalk", "s3", "ecr", "resourcegroupstaggingapi", "logs", "sts", "route53", "acm", "elb",
-                "elbv2", "ec2")
+                "elbv2", "ec2", "pricing")
 _session: boto3.session.Session | None = None
 
 
@@ -203,7 +206,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     slots = BuildSlots(settings.max_parallel,
                        engine_lock_file(settings.build_docker_host or os.environ.get("DOCKER_HOST")))
     stopping = Stopping()
-    images, records = None, None
+    images, records, costs = None, None, None
     if settings.provider == "local":
         provider: Provider = build_local_provider(settings, docker, slots, stopping)  # it sweeps its own images
     else:
@@ -211,11 +214,12 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         provider = build_provider(settings, gateway, stopping, host_names(settings, gateway, session),
                                   access_gate(settings, gateway, session))
         records = provider.sweep_records
+        costs = estimated_costs(settings, gateway, session, store)
         images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
                             settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight, slots=slots)
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
     manager = EnvironmentManager(
-        provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs), claims
+        provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs), claims, costs
     )
     resources = app_resources(settings, session, store)
     deployer = Deployer(
@@ -315,6 +319,20 @@ def host_names(settings: Settings, gateway: BeanstalkGateway, session: boto3.ses
     answers = None if os.environ.get("AWS_ENDPOINT_URL") else functools.partial(
         wait_until_answering, timeout=settings.deploy_timeout.total_seconds())
     return DomainHosts(records, load_balancers, verdict, answers)
+
+
+# The Price List is a nicety: asked twice at most, and briefly, so a listing never waits on it for long.
+PRICING_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=10)
+
+
+def estimated_costs(settings: Settings, gateway: BeanstalkGateway, session: boto3.session.Session,
+                    store: Store) -> Costs:
+    """Beanstalk: each environment's cost, estimated from the Price List API (answering in us-east-1 for every
+    region); whether environments have a load balancer is the saved configuration's to say (read once)."""
+    pricing = count_aws_calls(session.client("pricing", region_name=PRICING_REGION, config=PRICING_CONFIG))
+    template = settings.eb_template or ""
+    load_balanced = functools.cache(lambda: balancer_kind(gateway.template_options(template)) is not None)
+    return Costs(PriceList(pricing), session.region_name or "us-east-1", load_balanced, store.audit_trail)
 
 
 def access_gate(settings: Settings, gateway: BeanstalkGateway, session: boto3.session.Session) -> Gate | None:

@@ -8,7 +8,7 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = {"_eb": "elasticbeanstalk", "_s3": "s3", "_ecr": "ecr", "_tagging": "resourcegroupstaggingapi",
            "_logs": "logs", "_ssm": "ssm", "_secretsmanager": "secretsmanager", "_route53": "route53", "_acm": "acm",
-           "_elb": "elb", "_elbv2": "elbv2", "_ec2": "ec2"}
+           "_elb": "elb", "_elbv2": "elbv2", "_ec2": "ec2", "_pricing": "pricing"}
 # IAM's name for a service where it differs from boto3's.
 IAM_PREFIX = {"resourcegroupstaggingapi": "tag", "elb": "elasticloadbalancing", "elbv2": "elasticloadbalancing"}
 # S3 authorizes some API operations under other action names.
@@ -101,7 +101,7 @@ def test_wildcard_resources_only_where_aws_has_none_or_under_a_condition():
             assert _actions(statement) <= {"ecr:GetAuthorizationToken", "elasticbeanstalk:CheckDNSAvailability",
                                            "elasticbeanstalk:DescribeEvents", "tag:GetResources",
                                            "acm:ListCertificates", "elasticloadbalancing:DescribeLoadBalancers",
-                                           "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"}, sid
+                                           "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs", "pricing:GetProducts"}, sid
 
 
 def test_secrets_are_readable_only_under_the_documented_prefix_and_decrypted_only_through_those_services():

@@ -13,6 +13,7 @@ from deployer.app_logs import MAX_LINES, AppLogs
 from deployer.store.claims import DOING, EXTEND, REAP, SLEEP, TEAR_DOWN, WAKE, Claim, Claims, busy_message
 from deployer.environment import LAUNCHING, TERMINATING, UPDATING, Environment, Sleep, iso
 from deployer.errors import Busy, CapReached, EnvironmentGone, InvalidRequest
+from deployer.costs import Cost, Costs, Priced
 from deployer.progress import Waking
 from deployer.lifecycle.expiry import Lifetime, MalformedLifetime, extended, lifetime_of, renewed, tags_behind
 from deployer.lifecycle.reaper import claim_key, tagged_expiry, with_pending_expiries
@@ -44,8 +45,9 @@ class EnvironmentManager:
     """Changes to live environments, each under the environment's claim (deployer/store/claims.py)."""
 
     def __init__(self, provider, store: Store, clock: Callable[[], datetime], limits: Limits,  # type: ignore[no-untyped-def]
-                 claims: Claims) -> None:
+                 claims: Claims, costs: Costs | None = None) -> None:
         self.provider = provider
+        self._costs = costs  # Beanstalk: estimates from the Price List; None where there is nothing to price
         self.store = store
         self._clock = clock
         self._limits = limits
@@ -77,6 +79,20 @@ class EnvironmentManager:
         if env is None or not env.managed:
             raise EnvironmentGone("That environment no longer exists (it was torn down or expired).")
         return self._with_decided(env)
+
+    def costs(self, environments: list[Environment]) -> dict[str, Cost | None]:
+        """Each environment's estimated cost (None: unknown); empty where nothing is priced (the local provider)."""
+        if self._costs is None or not environments:
+            return {}
+        types = self.store.instance_types(e.feature for e in environments if e.feature)
+        priced = []
+        for env in environments:
+            try:
+                created = lifetime_of(env.tags).created
+            except MalformedLifetime:
+                continue
+            priced.append(Priced(env.id, created, types.get(env.feature or "")))
+        return self._costs.of(priced, self._clock())
 
     def logs(self, env_id: str, lines: int) -> AppLogs:
         """The last `lines` lines the environment's app wrote (as the provider holds them: unredacted)."""

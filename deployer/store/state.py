@@ -441,6 +441,15 @@ class Store:
                                        environments.c.asleep_kept).where(environments.c.asleep_since.is_not(None)))
             return {env_id: Sleep(since, by or "", json.loads(kept or "{}")) for env_id, since, by, kept in rows}
 
+    def instance_types(self, features: Iterable[str]) -> dict[str, str]:
+        """Each feature's instance type, as its latest deploy asked for it (what its estimate prices)."""
+        wanted = list(features)
+        with self._tx() as conn:
+            rows = conn.execute(select(deploys.c.feature, deploys.c.instance_type)
+                                .where(deploys.c.feature.in_(wanted)).where(deploys.c.instance_type.is_not(None))
+                                .order_by(deploys.c.id))
+            return {feature: instance_type for feature, instance_type in rows}
+
     def keep_awake(self, env_id: str, until: datetime) -> None:
         self._set(env_id, awake_until=until)
 

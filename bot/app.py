@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 from slack_bolt import App
@@ -24,6 +25,7 @@ from bot.errands import Errands, carry_out
 from bot.errors import on_error
 from bot.hooks import HookActions, PullRequestDeploys, SlackPeople
 from bot.jobs import LifecycleJobs, Schedule
+from bot.digest import DailyDigest
 from bot.notices import Notices
 from bot.office_hours import OfficeHoursJob
 from bot.permissions import Admins
@@ -192,6 +194,9 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
         office_hours=OfficeHoursJob(settings.hours, services.manager, services.store, notices,
                                     notice_before=settings.office_hours_notice, clock=utcnow)
         if settings.hours else None,
+        digest=DailyDigest(settings.digest_time, settings.hours.zone if settings.hours else ZoneInfo("UTC"),
+                           services.manager, services.store, notices, settings.channel or "", utcnow)
+        if settings.digest_time else None,
     )
     heartbeat = Heartbeat(services.claims, also=jobs.renew, watch_clock=True)
     return WorkerSide(deploys, carrier, Schedule(jobs, settings.reap_interval), heartbeat, services, deployments)

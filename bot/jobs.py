@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import env_views
 from bot.env_views import Gone
+from bot.digest import DailyDigest
 from bot.notices import Notices
 from bot.office_hours import OfficeHoursJob
 from deployer import metrics
@@ -34,7 +35,8 @@ TERMINATE_FAILED = "terminate-failed"
 class LifecycleJobs:
     def __init__(self, manager: EnvironmentManager, reaper: Reaper, store: Store, notices: Notices, *,
                  warn_before: timedelta, lease_for: timedelta, holder: str,
-                 clock: Callable[[], datetime], office_hours: OfficeHoursJob | None = None) -> None:
+                 clock: Callable[[], datetime], office_hours: OfficeHoursJob | None = None,
+                 digest: DailyDigest | None = None) -> None:
         self._manager = manager
         self._reaper = reaper
         self._store = store
@@ -44,6 +46,7 @@ class LifecycleJobs:
         self.holder = holder
         self._clock = clock
         self._office_hours = office_hours
+        self._digest = digest
 
     def _leader(self) -> bool:
         return self._store.acquire_lease(LEASE, self.holder, self._clock(), self._lease_for)
@@ -65,6 +68,8 @@ class LifecycleJobs:
         self.reap(live)
         if self._office_hours is not None:
             self._office_hours.tick(self._manager.live())  # after the reaper: what it took is gone
+        if self._digest is not None:
+            self._digest.tick()
 
     # warnings -------------------------------------------------------------------
     def warn(self, live: list[Environment] | None = None) -> int:

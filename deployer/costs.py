@@ -45,12 +45,14 @@ def asleep_periods(trail: Iterable[Mapping], now: datetime) -> list[tuple[dateti
 
 
 def estimate(instance_hourly: Decimal | None, balancer_hourly: Decimal | None, created: datetime, now: datetime,
-             asleep: Iterable[tuple[datetime, datetime]]) -> Cost | None:
-    """The estimate, or None when the instance's price is unknown (or, with a load balancer, its price)."""
+             asleep: Iterable[tuple[datetime, datetime]], since: datetime | None = None) -> Cost | None:
+    """The estimate from `since` (default: since it was made) until `now`, or None when the instance's price is
+    unknown (or, with a load balancer, its price)."""
     if instance_hourly is None:
         return None
-    lived = max(now - created, timedelta(0))
-    slept = sum((min(end, now) - max(start, created) for start, end in asleep if end > created),
+    start = max(created, since) if since else created
+    lived = max(now - start, timedelta(0))
+    slept = sum((min(end, now) - max(begin, start) for begin, end in asleep if end > start and begin < now),
                 timedelta(0))
     slept = min(max(slept, timedelta(0)), lived)
     balancer = balancer_hourly or Decimal(0)
@@ -75,19 +77,21 @@ class Costs:
     """Estimates for environments of the Beanstalk provider: prices asked of `price_list`, hours of the store."""
 
     def __init__(self, price_list, region: str, load_balanced: Callable[[], bool],  # type: ignore[no-untyped-def]
-                 trail: Callable[[str], list[dict]]) -> None:
+                 trail: Callable[[str], list[dict]], default_type: str | None = None) -> None:
         self._prices = price_list
+        self._default_type = default_type  # an environment no deploy job names one for (made from a shell)
         self._region = region
         self._load_balanced = load_balanced
         self._trail = trail
 
-    def of(self, envs: Iterable[Priced], now: datetime) -> dict[str, Cost | None]:
+    def of(self, envs: Iterable[Priced], now: datetime, since: datetime | None = None) -> dict[str, Cost | None]:
         balancer = self._prices.load_balancer_hourly(self._region) if self._load_balanced() else None
         found: dict[str, Cost | None] = {}
         for env in envs:
-            hourly = self._prices.instance_hourly(env.instance_type, self._region) if env.instance_type else None
+            instance_type = env.instance_type or self._default_type
+            hourly = self._prices.instance_hourly(instance_type, self._region) if instance_type else None
             if self._load_balanced() and balancer is None:
                 hourly = None  # half a price is no estimate
             found[env.env_id] = estimate(hourly, balancer, env.created, now,
-                                         asleep_periods(self._trail(env.env_id), now))
+                                         asleep_periods(self._trail(env.env_id), now), since)
         return found

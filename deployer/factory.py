@@ -332,7 +332,8 @@ def estimated_costs(settings: Settings, gateway: BeanstalkGateway, session: boto
     pricing = count_aws_calls(session.client("pricing", region_name=PRICING_REGION, config=PRICING_CONFIG))
     template = settings.eb_template or ""
     load_balanced = functools.cache(lambda: balancer_kind(gateway.template_options(template)) is not None)
-    return Costs(PriceList(pricing), session.region_name or "us-east-1", load_balanced, store.audit_trail)
+    return Costs(PriceList(pricing), session.region_name or "us-east-1", load_balanced, store.audit_trail,
+                 settings.eb_instance_type)
 
 
 def access_gate(settings: Settings, gateway: BeanstalkGateway, session: boto3.session.Session) -> Gate | None:

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Annotated, Literal
@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     office_hours_notice: Duration = Field(
         timedelta(minutes=30), description="How long before office hours end the channel hears which environments "
         "go to sleep, each with a **Keep awake tonight** button.",
+    )
+    digest_at: str | None = Field(
+        None, description="When DEPLOYBOT_CHANNEL gets the daily digest (`HH:MM`, in DEPLOYBOT_OFFICE_HOURS' time "
+        "zone, else UTC): live and sleeping environments, their estimated cost yesterday and this month, what "
+        "sleeping saved, what expires today (with Extend), the oldest. Unset: no digest.",
     )
     warn_before: Duration = Field(
         timedelta(hours=2),
@@ -403,6 +408,22 @@ class Settings(BaseSettings):
         OfficeHours.parse(value)  # OfficeHoursError is a ValueError: said with the setting's name
         return value.strip()
 
+    @field_validator("digest_at")
+    @classmethod
+    def _digest_at(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError(f"must be a time of day as HH:MM, like 09:00 (got {value!r})")
+        return value.strip()
+
+    @property
+    def digest_time(self) -> time | None:
+        if not self.digest_at:
+            return None
+        hours, minutes = self.digest_at.split(":")
+        return time(int(hours), int(minutes))
+
     @property
     def hours(self) -> OfficeHours | None:
         return OfficeHours.parse(self.office_hours) if self.office_hours else None
@@ -432,6 +453,8 @@ class Settings(BaseSettings):
         elif self.access != "public" and self.provider == "local" and not self.domain:
             problems.append(f"{PREFIX}ACCESS needs {PREFIX}DOMAIN on the local provider: only the proxy in front of "
                             "the host names can gate them; unset it, or set the domain")
+        if self.digest_at and not self.channel:
+            problems.append(f"{PREFIX}DIGEST_AT needs {PREFIX}CHANNEL: the channel the digest is posted in")
         if self.eb_instance_type not in self.instance_types:
             problems.append(f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES")
         if self.claim_timeout < timedelta(seconds=3):

@@ -61,3 +61,28 @@ def test_an_unreachable_price_list_is_unknown_not_zero(prices):
     stand_in.up()
     (cost,) = costs.of([Priced("e-1", T0, "t3.small")], T0 + H).values()
     assert cost.so_far == Decimal("0.0208") + Decimal("0.0225")
+
+
+def test_a_window_counts_only_its_own_hours():
+    slept = [(T0 + 20 * H, T0 + 32 * H)]  # a night
+    day_two = estimate(Decimal("0.01"), None, T0, T0 + 48 * H, slept, since=T0 + 24 * H)
+    assert day_two.so_far == Decimal("0.01") * 16 and day_two.saved == Decimal("0.01") * 8
+
+
+def test_the_digest_sums_what_is_known_and_says_what_is_not():
+    from bot.digest_views import total
+
+    known = Cost(Decimal("0.5"), Decimal("1"), Decimal("0.25"))
+    assert total({"a": known, "b": known}, "so_far") == "$1.00"
+    assert total({"a": known, "b": None}, "so_far") == "at least $0.50 (1 unknown)"
+    assert total({"a": None}, "saved") == "unknown (AWS's Price List did not say)"
+
+
+def test_a_digest_time_is_a_time_of_day_and_needs_a_channel(monkeypatch):
+    from deployer.settings import Settings
+
+    with pytest.raises(ValueError, match="must be a time of day as HH:MM"):
+        Settings(_env_file=None, git_url="file:///repo", digest_at="25:00", channel="C1")
+    with pytest.raises(ValueError, match="DIGEST_AT needs DEPLOYBOT_CHANNEL"):
+        Settings(_env_file=None, git_url="file:///repo", digest_at="09:00")
+    assert str(Settings(_env_file=None, git_url="file:///repo", digest_at="9:30", channel="C1").digest_time) == "09:30:00"

@@ -80,8 +80,10 @@ class EnvironmentManager:
             raise EnvironmentGone("That environment no longer exists (it was torn down or expired).")
         return self._with_decided(env)
 
-    def costs(self, environments: list[Environment]) -> dict[str, Cost | None]:
-        """Each environment's estimated cost (None: unknown); empty where nothing is priced (the local provider)."""
+    def costs(self, environments: list[Environment], *, since: datetime | None = None,
+              until: datetime | None = None) -> dict[str, Cost | None]:
+        """Each environment's estimated cost (None: unknown), from `since` (its making) until `until` (now); empty
+        where nothing is priced (the local provider)."""
         if self._costs is None or not environments:
             return {}
         types = self.store.instance_types(e.feature for e in environments if e.feature)
@@ -92,7 +94,7 @@ class EnvironmentManager:
             except MalformedLifetime:
                 continue
             priced.append(Priced(env.id, created, types.get(env.feature or "")))
-        return self._costs.of(priced, self._clock())
+        return self._costs.of(priced, until or self._clock(), since)
 
     def logs(self, env_id: str, lines: int) -> AppLogs:
         """The last `lines` lines the environment's app wrote (as the provider holds them: unredacted)."""

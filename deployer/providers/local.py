@@ -186,6 +186,7 @@ class LocalProvider:
                 release.image_uri, name=env.id, detach=True, labels=labels, **self._reach(labels, release),
                 environment={**release.variables(env), **own},
                 restart_policy={"Name": "unless-stopped"},
+                init=True,  # an init as PID 1 passes SIGTERM on: a sleep or replacement need not wait out the stop
             )
         except docker.errors.APIError as err:
             raise CloudError(f"Docker could not start {env.id}: {err.explanation or err}") from err

@@ -1349,6 +1349,7 @@ class SimBackend(EBBackend):
                 balancer = eb_load_balancers.create(self.account_id, self.region_name, environment_name, options)
             except eb_load_balancers.LaunchProblem as problem:
                 failure = str(problem)
+        now = _now()  # the launch starts once the request is taken: making the load balancer may take moto a while
         launch = Operation(
             "launch",
             now,

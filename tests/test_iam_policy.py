@@ -1,4 +1,5 @@
 """docs/iam-policy.json allows every AWS call deploybot's code makes (found in the source)."""
+import functools
 import json
 import re
 from pathlib import Path
@@ -15,12 +16,15 @@ IAM_PREFIX = {"resourcegroupstaggingapi": "tag", "elb": "elasticloadbalancing", 
 S3_ACTIONS = {"HeadBucket": "ListBucket"}
 
 
+@functools.cache
 def _calls() -> set[str]:
     found = set()
+    clients = {service: boto3.client(service, region_name="us-east-1", aws_access_key_id="x",
+                                     aws_secret_access_key="x") for service in set(CLIENTS.values())}
     for path in (ROOT / "deployer").rglob("*.py"):
         text = path.read_text()
         for attr, service in CLIENTS.items():
-            client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+            client = clients[service]  # one each: making a client parses its service model
             used = re.findall(rf"self\.{attr}\.([a-z_]+)\(", text)
             used += re.findall(rf"self\.{attr}\.get_paginator\(\s*\"([a-z_]+)\"", text)
             for method in set(used):

@@ -1,10 +1,13 @@
 """Reading a deploy's story out of the Slack stand-in."""
 from __future__ import annotations
 
+import subprocess
 import time
 import urllib.request
+from datetime import datetime
 
 from bot.progress_view import MARKS
+from tests.world import processes
 from tests.world.slack_api import SlackApiStandIn
 from tests.world.slack_driver import SlackDriver
 
@@ -109,3 +112,33 @@ def until(predicate, timeout: float, what: str):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
+
+
+# -- what several modules share beside the Slack story ---------------------------------------------------------------
+class Clock:
+    """An injected clock for the bot's own pieces run in a test's process: moved by hand, no real waiting."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def deploybot(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """`deploybot ARGS` as a shell or a CI job runs it, with only `env` (and a plain PATH)."""
+    return subprocess.run([processes.python(), "-m", "bot.cli", *args], env={**env, "PATH": "/usr/bin:/bin"},
+                          cwd=processes.ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def remove_local_environments(client, prefix: str, repository: str) -> None:  # noqa: ANN001
+    """A module's containers (`deploybot-<prefix>…`) and images (`deploybot-local/<repository>`), once it is done."""
+    containers = f"deploybot-{prefix}"
+    for container in client.containers.list(all=True, filters={"name": containers}, ignore_removed=True):
+        if container.name.startswith(containers):
+            container.remove(force=True)
+    for image in client.images.list(name=f"deploybot-local/{repository}"):
+        try:
+            client.images.remove(image.id, force=True)
+        except Exception:  # noqa: BLE001 - best effort: a leftover image harms nobody
+            pass

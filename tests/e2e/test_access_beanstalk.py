@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from deployer.providers.beanstalk.access import TAG
+from tests.e2e.helpers import deploybot
 from tests.e2e.test_serve_checks import refused, serve
 from tests.world import processes
 
@@ -36,10 +37,7 @@ def gate_env(moto, bot_env, tmp_path_factory) -> dict[str, str]:
 
 
 def _deploy(env: dict[str, str], feature: str, access: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [processes.python(), "-m", "bot.cli", "deploy", feature, "--owner", "ci"],
-        env={**env, "DEPLOYBOT_ACCESS": access, "PATH": "/usr/bin:/bin"}, cwd=processes.ROOT,
-        capture_output=True, text=True, timeout=180)
+    result = deploybot({**env, "DEPLOYBOT_ACCESS": access}, "deploy", feature, "--owner", "ci")
     assert result.returncode == 0, result.stderr
     return result
 

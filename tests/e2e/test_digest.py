@@ -21,21 +21,13 @@ from deployer.lifecycle.expiry import lifetime_of
 from deployer.request import limits_of, make_request
 from deployer.settings import load_settings
 from tests.e2e.conftest import BOT_TOKEN
-from tests.e2e.helpers import CHANNEL
+from tests.e2e.helpers import CHANNEL, Clock
 from tests.world.price_list import ALB as ALB_PRICES
 from tests.world.price_list import EC2, PriceListStandIn
 
 pytestmark = pytest.mark.e2e
 HOURLY = Decimal(EC2[("us-east-1", "t3.small")])
 ALB = Decimal(ALB_PRICES["us-east-1"])  # the load balancer bills while its environment sleeps
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,9 @@ from bot.buttons import EXTEND, LOGS, TEAR_DOWN, EnvButton, ListPage
 from deployer.environment import EXPIRES
 from deployer.providers.local import IMAGE_LABEL
 from tests.e2e.conftest import SIGNING_SECRET, local_bot_env, start_bot
-from tests.e2e.helpers import CHANNEL, finished, page, replies, root_of, told_once, until, version_of
+from tests.e2e.helpers import (
+    CHANNEL, finished, page, remove_local_environments, replies, root_of, told_once, until, version_of,
+)
 from tests.world.apprepo import APP_PORT, BASE_IMAGE, add_commit, make_app_repo, page_for
 from tests.world.dockerenv import docker_client
 from tests.world.slack_api import SlackApiStandIn
@@ -28,7 +30,6 @@ from tests.world.slack_api import SlackApiStandIn
 pytestmark = pytest.mark.e2e
 
 PREFIX = "ow-"
-CONTAINERS = f"deploybot-{PREFIX}"
 KEEP = "ow-keep-my-data"      # test 1: a tester's file must survive an Extend
 BUSY = "ow-busy-extend"       # test 2: an Extend while a redeploy builds and starts
 EXTEND_STEP = timedelta(days=1)  # DEPLOYBOT_EXTEND_STEP's default
@@ -73,14 +74,7 @@ def world(slack, docker_world, logs, tmp_path_factory):
         yield bot, client, root
     finally:
         bot.stop()
-        for container in client.containers.list(all=True, filters={"name": CONTAINERS}, ignore_removed=True):
-            if container.name.startswith(CONTAINERS):
-                container.remove(force=True)
-        for image in client.images.list(name=f"deploybot-local/{repository}"):
-            try:
-                client.images.remove(image.id, force=True)
-            except Exception:  # noqa: BLE001 - best effort: a leftover image harms nobody
-                pass
+        remove_local_environments(client, PREFIX, repository)
 
 
 # -- helpers ---------------------------------------------------------------------------

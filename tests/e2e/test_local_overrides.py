@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from tests.e2e.conftest import local_bot_env, start_bot
-from tests.e2e.helpers import CHANNEL, finished, root_of
+from tests.e2e.helpers import CHANNEL, finished, remove_local_environments, root_of
 from tests.world.apprepo import make_app_repo, page_for
 from tests.world.dockerenv import docker_client
 from tests.world.slack_api import SlackApiStandIn
@@ -43,14 +43,7 @@ def world(slack, moto, docker_world, logs, tmp_path_factory):
         yield bot, client
     finally:
         bot.stop()
-        for container in client.containers.list(all=True, filters={"name": CONTAINERS}, ignore_removed=True):
-            if container.name.startswith(CONTAINERS):
-                container.remove(force=True)
-        for image in client.images.list(name=f"deploybot-local/{repository}"):
-            try:
-                client.images.remove(image.id, force=True)
-            except Exception:  # noqa: BLE001 - best effort: a leftover image harms nobody
-                pass
+        remove_local_environments(client, PREFIX, repository)
 
 
 def _deploy(bot, slack: SlackApiStandIn, text: str, after: int) -> tuple[str, list[str]]:

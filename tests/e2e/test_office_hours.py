@@ -28,7 +28,7 @@ from deployer.lifecycle.office_hours import OfficeHours
 from deployer.request import limits_of, make_request
 from deployer.settings import load_settings
 from tests.e2e.conftest import BOT_TOKEN
-from tests.e2e.helpers import CHANNEL
+from tests.e2e.helpers import CHANNEL, Clock
 from tests.world.apprepo import make_app_repo, page_for
 from tests.world.dockerenv import docker_client
 
@@ -39,14 +39,6 @@ CONTAINERS = f"deploybot-{PREFIX}"
 BRANCHES = ("oh-a", "oh-b", "oh-c")
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = "Mon-Fri 08:00-20:00 Europe/Berlin"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,9 @@ deploy of a sleeping environment wakes it first. Driven by `deploybot sleep|wake
 """
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.world import processes
+from tests.e2e.helpers import deploybot
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +30,6 @@ def nap_env(moto, bot_env, tmp_path_factory) -> dict[str, str]:
             "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db"}
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([processes.python(), "-m", "bot.cli", *args], env={**env, "PATH": "/usr/bin:/bin"},
-                          cwd=processes.ROOT, capture_output=True, text=True, timeout=180)
-
-
 def _sizes(moto, app: str, name: str) -> tuple[str, str]:
     described = moto.client("elasticbeanstalk").describe_configuration_settings(ApplicationName=app,
                                                                                  EnvironmentName=name)
@@ -46,19 +39,19 @@ def _sizes(moto, app: str, name: str) -> tuple[str, str]:
 
 
 def test_a_load_balanced_environment_sleeps_at_zero_instances_and_wakes_with_its_own_sizes(nap_env, moto):
-    deployed = _cli(nap_env, "deploy", "nap-lb", "--owner", "ci")
+    deployed = deploybot(nap_env, "deploy", "nap-lb", "--owner", "ci")
     assert deployed.returncode == 0, deployed.stderr
     url = deployed.stdout.strip()
     assert _sizes(moto, APP, "nap-lb") == ("2", "3")
 
-    slept = _cli(nap_env, "sleep", "nap-lb")
+    slept = deploybot(nap_env, "sleep", "nap-lb")
     assert slept.returncode == 0, slept.stderr
     assert "it takes about 5 minutes" in slept.stderr
     assert _sizes(moto, APP, "nap-lb") == ("0", "0")
-    listed = _cli(nap_env, "envs")
+    listed = deploybot(nap_env, "envs")
     assert any("nap-lb" in line and "asleep since" in line for line in listed.stdout.splitlines()), listed.stdout
 
-    woke = _cli(nap_env, "wake", "nap-lb")
+    woke = deploybot(nap_env, "wake", "nap-lb")
     assert woke.returncode == 0, woke.stderr
     assert "waking nap-lb (it takes about 5 minutes)" in woke.stderr
     assert woke.stdout.strip() == url  # the same load balancer, the same URL
@@ -66,19 +59,19 @@ def test_a_load_balanced_environment_sleeps_at_zero_instances_and_wakes_with_its
 
 
 def test_a_deploy_of_a_sleeping_environment_wakes_it_first(nap_env, moto):
-    assert _cli(nap_env, "deploy", "nap-deploy", "--owner", "ci").returncode == 0
-    assert _cli(nap_env, "sleep", "nap-deploy").returncode == 0
-    again = _cli(nap_env, "deploy", "nap-deploy", "--owner", "ci")
+    assert deploybot(nap_env, "deploy", "nap-deploy", "--owner", "ci").returncode == 0
+    assert deploybot(nap_env, "sleep", "nap-deploy").returncode == 0
+    again = deploybot(nap_env, "deploy", "nap-deploy", "--owner", "ci")
     assert again.returncode == 0, again.stderr
     assert "waking nap-deploy" in again.stderr
     assert _sizes(moto, APP, "nap-deploy") == ("2", "3")
-    assert "asleep" not in _cli(nap_env, "envs").stdout
+    assert "asleep" not in deploybot(nap_env, "envs").stdout
 
 
 def test_a_single_instance_environment_is_refused_and_left_running(bot_env, moto):
     # bot_env's saved configuration (tests/world/aws.py) makes single-instance environments.
-    assert _cli(bot_env, "deploy", "nap-single", "--owner", "ci").returncode == 0
-    refused = _cli(bot_env, "sleep", "nap-single")
+    assert deploybot(bot_env, "deploy", "nap-single", "--owner", "ci").returncode == 0
+    refused = deploybot(bot_env, "sleep", "nap-single")
     assert refused.returncode == 2, refused.stderr
     assert "is a single-instance environment, which can't be scaled to zero instances" in refused.stderr
     (env,) = [e for e in moto.environments(EnvironmentNames=["nap-single"]) if e["Status"] != "Terminated"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -21,8 +20,7 @@ import requests
 from deployer.environment import environment_tags
 from deployer.providers.local import IMAGE_LABEL
 from tests.e2e.conftest import local_bot_env, start_bot
-from tests.e2e.helpers import CHANNEL, click, finished, page, root_of, until
-from tests.world import processes
+from tests.e2e.helpers import CHANNEL, click, deploybot, finished, page, remove_local_environments, root_of, until
 from tests.world.apprepo import BASE_IMAGE, make_app_repo, page_for
 from tests.world.dockerenv import docker_client
 
@@ -48,14 +46,7 @@ def world(slack, docker_world, logs, tmp_path_factory):
         yield bot, client, env
     finally:
         bot.stop()
-        for container in client.containers.list(all=True, filters={"name": CONTAINERS}, ignore_removed=True):
-            if container.name.startswith(CONTAINERS):
-                container.remove(force=True)
-        for image in client.images.list(name=f"deploybot-local/{repository}"):
-            try:
-                client.images.remove(image.id, force=True)
-            except Exception:  # noqa: BLE001 - best effort: a leftover image harms nobody
-                pass
+        remove_local_environments(client, PREFIX, repository)
 
 
 def _deploy(bot, slack, branch: str, after: int = 0, ttl: str = "") -> tuple[str, str]:
@@ -132,9 +123,9 @@ def test_the_reaper_still_tears_down_a_sleeping_environment_when_it_expires(worl
               IMAGE_LABEL: f"deploybot-local/{env['DEPLOYBOT_ECR_REPOSITORY']}:deploybot-0ld"}
     client.containers.run(BASE_IMAGE, name=f"{CONTAINERS}zz-old", labels=labels, command=["sleep", "600"],
                           detach=True)
-    assert _cli(env, "sleep", "zz-old").returncode == 0
+    assert deploybot(env, "sleep", "zz-old").returncode == 0
     assert client.containers.get(f"{CONTAINERS}zz-old").status == "exited"
-    reaped = _cli(env, "reap")
+    reaped = deploybot(env, "reap")
     assert reaped.returncode == 0, reaped.stderr
     assert f"terminated {PREFIX}zz-old (zz-old)" in reaped.stdout, reaped.stdout
     assert not client.containers.list(all=True, filters={"name": f"{CONTAINERS}zz-old"})
@@ -143,23 +134,18 @@ def test_the_reaper_still_tears_down_a_sleeping_environment_when_it_expires(worl
             == (None,)
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([processes.python(), "-m", "bot.cli", *args], env={**env, "PATH": "/usr/bin:/bin"},
-                          cwd=processes.ROOT, capture_output=True, text=True, timeout=120)
-
-
 def test_the_command_line_puts_to_sleep_and_wakes(world, slack):
     bot, client, env = world
     _, url = _deploy(bot, slack, "zz-cli")
-    slept = _cli(env, "sleep", "zz-cli", "--by", "ci")
+    slept = deploybot(env, "sleep", "zz-cli", "--by", "ci")
     assert slept.returncode == 0, slept.stderr
     assert "is asleep; `deploybot wake zz-cli` wakes it" in slept.stderr
-    listed = _cli(env, "envs")
+    listed = deploybot(env, "envs")
     assert any("zz-cli" in line and "asleep since" in line for line in listed.stdout.splitlines()), listed.stdout
     time.sleep(0.5)
     assert not _answers(url)
-    woke = _cli(env, "wake", "zz-cli")
+    woke = deploybot(env, "wake", "zz-cli")
     assert woke.returncode == 0, woke.stderr
     assert woke.stdout.strip() == url and page(url) == page_for("zz-cli")
-    again = _cli(env, "wake", "zz-cli")
+    again = deploybot(env, "wake", "zz-cli")
     assert again.returncode == 2 and "is awake already" in again.stderr, again.stderr

@@ -17,7 +17,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot import commands, envs, home, hooks
+from bot import commands, env_views, envs, home, hooks
 from bot.carrier import Carrier
 from bot.deploys import DeployService
 from bot.env_actions import EnvActions
@@ -170,8 +170,10 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
                  deployments: DeploymentReporter = NO_REPORTS) -> WorkerSide:
     client = slack_client(slack)
     secrets = secret_values(settings, slack)
+    card_buttons = env_views.card_buttons(settings.hours is not None)
     deploys = DeployService(services.deployer, services.manager, client, max_running=MAX_RUNNING_DEPLOYS,
-                            deployments=deployments, stopping=services.stopping, secrets=secrets)
+                            deployments=deployments, stopping=services.stopping, secrets=secrets,
+                            buttons=card_buttons)
     notices = Notices(client, services.store, settings.channel, deployments=deployments)
     admins = Admins(client, settings.admins)
     limits = limits_of(settings)
@@ -183,7 +185,7 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
                                teardown_after=settings.teardown_after, extend_by=settings.extend_by,
                                pull_requests=pull_requests)
     show_logs = ShowLogs(services.manager, client, secrets)
-    home_tab = home.HomeTab(services.manager, client, utcnow)
+    home_tab = home.HomeTab(services.manager, client, utcnow, card_buttons)
     handlers = {**envs.handlers(env_actions, show_logs), **hooks.handlers(hook_actions), **home.handlers(home_tab)}
     carrier = Carrier(services.store, hook_actions.handle, clock=utcnow,
                       slack=carry_out(handlers, lambda url: Respond(response_url=url), home_tab))

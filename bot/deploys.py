@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import env_views, views
+from bot.env_views import ALL_BUTTONS
 from bot.errors import answer_for
 from bot.live_progress import LiveProgress
 from bot.progress_view import queued_text
@@ -177,8 +178,9 @@ class DeployService:
     def __init__(
         self, deployer: Deployer, manager: EnvironmentManager, client: WebClient, *, max_running: int,
         intake_workers: int = 4, poll: float = 1.0, deployments: DeploymentReporter = NO_REPORTS,
-        stopping: Stopping | None = None, secrets: Iterable[str] = (),
+        stopping: Stopping | None = None, secrets: Iterable[str] = (), buttons: tuple[str, ...] = ALL_BUTTONS,
     ) -> None:
+        self._buttons = buttons  # what the deploy's card offers (Keep awake tonight with office hours)
         self._deployer = deployer
         self._secrets = frozenset(secrets)  # redacted from what a failure quotes (build output, the app's lines)
         self._deployments = deployments  # GitHub's view of each deploy, told off the deploy's path
@@ -386,7 +388,7 @@ class DeployService:
             return message
         self._store.add_card(env.id, thread.channel, thread.ts)
         settings = self._store.settings_of([(env.id, env.feature)]).get(env.id)
-        return env_views.with_controls(message, env, utcnow(), settings)
+        return env_views.with_controls(message, env, utcnow(), settings, self._buttons)
 
     def _guarded(self, origin: Origin, thread: Thread | None, fn: Callable[..., None], *args: object) -> None:
         """Known errors become answers; anything else is logged with an id the user can quote."""

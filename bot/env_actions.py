@@ -77,7 +77,7 @@ class EnvActions:
         if page.mine:
             environments = [e for e in environments if e.owner == user_id]
         return env_views.envs_page(environments, self._clock(), page, notes, self._settings(environments),
-                                   self._costs(environments))
+                                   self._costs(environments), env_views.card_buttons(self._hours is not None))
 
     def _costs(self, environments: Sequence[Environment]) -> dict:
         """Each environment's estimate (the Price List's answers are cached a day); none when it can't be had."""

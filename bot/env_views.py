@@ -28,6 +28,11 @@ HEALTH = {"Green": ":large_green_circle:", "Yellow": ":large_yellow_circle:", "R
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 ALL_BUTTONS = ("extend", "redeploy", "logs", "sleep", "tear_down")  # "sleep" is Wake on a sleeping one
 WARNING_BUTTONS = ("extend", "tear_down_now")
+
+
+def card_buttons(office_hours: bool) -> tuple[str, ...]:
+    """A card's buttons: with DEPLOYBOT_OFFICE_HOURS also Keep awake tonight (on an awake environment)."""
+    return (*ALL_BUTTONS[:-1], "keep_awake", ALL_BUTTONS[-1]) if office_hours else ALL_BUTTONS
 SETTINGS_CHARS = 1200  # of a card's settings lines: a page of /envs holds ten cards, each section up to 3,000
 VALUE_CHARS = 60  # of one override's value as a card shows it
 
@@ -219,6 +224,8 @@ def wake_failed_notice(env: Environment, error: str) -> str:
 
 
 def _button(kind: str, value: str, feature: str, name: str, asleep: bool = False) -> ButtonElement:
+    if kind == "keep_awake":
+        return ButtonElement(text="Keep awake tonight", action_id=buttons.KEEP_AWAKE, value=value)
     if kind == "sleep":
         return (ButtonElement(text="Wake", action_id=buttons.WAKE, value=value, style="primary") if asleep else
                 ButtonElement(text="Sleep", action_id=buttons.SLEEP, value=value))
@@ -240,7 +247,8 @@ def _button(kind: str, value: str, feature: str, name: str, asleep: bool = False
 
 def actions_block(env: Environment, kinds: Sequence[str] = ALL_BUTTONS, listing: ListPage | None = None) -> dict:
     value = EnvButton(env_id=env.id, listing=listing).encode()
-    elements = [_button(k, value, _feature(env), env.name, env.asleep is not None) for k in kinds]
+    elements = [_button(k, value, _feature(env), env.name, env.asleep is not None) for k in kinds
+                if not (k == "keep_awake" and env.asleep)]  # asleep, there is nothing to keep awake
     return ActionsBlock(block_id=f"env:{env.id}:actions", elements=elements).to_dict()
 
 
@@ -256,9 +264,10 @@ def controls(env: Environment, now: datetime, *, kinds: Sequence[str] = ALL_BUTT
 
 
 def card(env: Environment, now: datetime, *, listing: ListPage | None = None, note: Note | None = None,
-         settings: EnvSettings | None = None, cost: Cost | None | object = UNPRICED) -> list[dict]:
+         settings: EnvSettings | None = None, cost: Cost | None | object = UNPRICED,
+         kinds: Sequence[str] = ALL_BUTTONS) -> list[dict]:
     info = section(info_text(env, now, settings, cost), block_id=f"env:{env.id}:info")
-    return [info, *controls(env, now, listing=listing, note=note)]
+    return [info, *controls(env, now, listing=listing, note=note, kinds=kinds)]
 
 
 def patched(blocks: Sequence[dict], env: Environment, now: datetime, note: Note) -> list[dict]:
@@ -286,7 +295,7 @@ def waking(env: Environment, takes: str) -> str:
 
 def _kinds(actions: dict) -> tuple[str, ...]:
     ids = {buttons.EXTEND: "extend", buttons.REDEPLOY: "redeploy", buttons.LOGS: "logs", buttons.TEAR_DOWN: "tear_down",
-           buttons.SLEEP: "sleep", buttons.WAKE: "sleep"}
+           buttons.SLEEP: "sleep", buttons.WAKE: "sleep", buttons.KEEP_AWAKE: "keep_awake"}
     kinds = []
     for element in actions.get("elements", []):
         kind = ids.get(element.get("action_id"))
@@ -300,7 +309,7 @@ def _kinds(actions: dict) -> tuple[str, ...]:
 # -- whole messages ----------------------------------------------------------------
 def envs_page(environments: Sequence[Environment], now: datetime, listing: ListPage,
               notes: Mapping[str, Note] | None = None, settings: Mapping[str, EnvSettings] | None = None,
-              costs: Mapping[str, Cost | None] | None = None) -> Message:
+              costs: Mapping[str, Cost | None] | None = None, kinds: Sequence[str] = ALL_BUTTONS) -> Message:
     """One page of `/envs`; `notes` marks environments someone just changed, `settings` (by id) what they run with,
     `costs` (by id) what each is estimated to cost."""
     notes, settings, costs = notes or {}, settings or {}, costs or {}
@@ -320,7 +329,7 @@ def envs_page(environments: Sequence[Environment], now: datetime, listing: ListP
     here = ListPage(page=page, mine=listing.mine)
     for env in shown:
         blocks += card(env, now, listing=here, note=notes.get(env.id), settings=settings.get(env.id),
-                       cost=costs.get(env.id, UNPRICED))
+                       cost=costs.get(env.id, UNPRICED), kinds=kinds)
     if pages > 1:
         blocks.append(_pager(here, pages))
     return Message(f"{whose}: {len(ordered)}", blocks)
@@ -337,11 +346,12 @@ def _pager(here: ListPage, pages: int) -> dict:
     return ActionsBlock(block_id="envs:pages", elements=elements).to_dict()
 
 
-def with_controls(message: Message, env: Environment, now: datetime, settings: EnvSettings | None = None) -> Message:
+def with_controls(message: Message, env: Environment, now: datetime, settings: EnvSettings | None = None,
+                  kinds: Sequence[str] = ALL_BUTTONS) -> Message:
     """A deploy's channel message, with the environment's settings, expiry and buttons under it."""
     extra = settings_text(settings)
     lines = [context(extra, block_id=f"env:{env.id}:settings")] if extra else []
-    return Message(message.text, [*message.blocks, *lines, *controls(env, now)])
+    return Message(message.text, [*message.blocks, *lines, *controls(env, now, kinds=kinds)])
 
 
 def expiry_warning(env: Environment, now: datetime) -> Message:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.env_views import ALL_BUTTONS
 from bot.home_views import home_view
 from deployer.errors import DeployError
 from deployer.lifecycle.manager import EnvironmentManager
@@ -47,7 +48,9 @@ class Answers:
 
 
 class HomeTab:
-    def __init__(self, manager: EnvironmentManager, client: WebClient, clock: Callable[[], datetime]) -> None:
+    def __init__(self, manager: EnvironmentManager, client: WebClient, clock: Callable[[], datetime],
+                 buttons: tuple[str, ...] = ALL_BUTTONS) -> None:
+        self._buttons = buttons
         self._manager = manager
         self._client = client
         self._clock = clock
@@ -71,7 +74,7 @@ class HomeTab:
             costs = {}
         try:
             self._client.views_publish(user_id=user_id, view=home_view(user_id, environments, self._clock(), note,
-                                                                       settings, costs))
+                                                                       settings, costs, self._buttons))
         except SlackApiError as error:
             log.warning("could not publish the Home tab of %s: %s", user_id, error.response.get("error"))
 

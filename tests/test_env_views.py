@@ -282,3 +282,16 @@ def test_a_redrawn_card_turns_its_sleep_button_and_keeps_everything_else():
     assert [e["action_id"] for e in redrawn[3]["elements"]] == [
         buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.WAKE, buttons.TEAR_DOWN]
 
+
+
+def test_with_office_hours_an_awake_card_offers_keep_awake_tonight_and_a_sleeping_one_does_not():
+    kinds = env_views.card_buttons(office_hours=True)
+    assert env_views.card_buttons(office_hours=False) == env_views.ALL_BUTTONS
+    awake = [e["action_id"] for e in env_views.card(env(), NOW, kinds=kinds)[2]["elements"]]
+    assert awake == [buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.SLEEP, buttons.KEEP_AWAKE,
+                     buttons.TEAR_DOWN]
+    asleep = [e["action_id"] for e in env_views.card(env(asleep=Sleep(NOW, "U0ANA")), NOW, kinds=kinds)[2]["elements"]]
+    assert buttons.KEEP_AWAKE not in asleep and buttons.WAKE in asleep
+    page = env_views.envs_page([env()], NOW, ListPage(), kinds=kinds)
+    valid(page)
+    assert buttons.KEEP_AWAKE in buttons_of(page.blocks)

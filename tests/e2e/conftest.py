@@ -141,11 +141,19 @@ def start_bot(env: dict[str, str], slack: SlackApiStandIn, log: Path) -> Bot:
     """`deploybot serve` as a process, once its /healthz answers and says its deploy worker is ready
     (on a busy machine its start-up takes seconds, and meanwhile another bot on the store would
     take up the /deploys this one records)."""
-    port = processes.free_port()
-    process = processes.start(
-        [processes.python(), "-m", "bot.cli", "serve"], {**env, "PORT": str(port)}, log,
-        f"http://127.0.0.1:{port}/healthz",
-    )
+    for attempt in range(3):
+        # A port free a moment ago may be taken by then (the kernel hands it to some outgoing connection):
+        # the bot refuses to start on it, and another is tried.
+        port = processes.free_port()
+        try:
+            process = processes.start(
+                [processes.python(), "-m", "bot.cli", "serve"], {**env, "PORT": str(port)}, log,
+                f"http://127.0.0.1:{port}/healthz",
+            )
+            break
+        except RuntimeError as error:
+            if "Address already in use" not in str(error) or attempt == 2:
+                raise
     url = f"http://127.0.0.1:{port}"
     processes.wait_worker_ready(url, process, log)
     return Bot(url, SlackDriver(url, SIGNING_SECRET, response_urls=slack.new_response_url), process, log)

@@ -85,12 +85,13 @@ class Costs:
         self._trail = trail
 
     def of(self, envs: Iterable[Priced], now: datetime, since: datetime | None = None) -> dict[str, Cost | None]:
-        balancer = self._prices.load_balancer_hourly(self._region) if self._load_balanced() else None
+        balanced = self._load_balanced()
+        balancer = self._prices.load_balancer_hourly(self._region) if balanced else None
         found: dict[str, Cost | None] = {}
         for env in envs:
             instance_type = env.instance_type or self._default_type
             hourly = self._prices.instance_hourly(instance_type, self._region) if instance_type else None
-            if self._load_balanced() and balancer is None:
+            if balanced and balancer is None:
                 hourly = None  # half a price is no estimate
             found[env.env_id] = estimate(hourly, balancer, env.created, now,
                                          asleep_periods(self._trail(env.env_id), now), since)

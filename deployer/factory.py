@@ -19,7 +19,8 @@ import requests.exceptions
 
 from deployer.costs import Costs
 from deployer.pricing import PRICING_REGION, PriceList
-from deployer.providers.beanstalk.access import AccessGroup, Gate, balancer_kind
+from deployer.providers.beanstalk.access import AccessGroup, Gate
+from deployer.providers.beanstalk.load_balancers import balancer_kind
 from deployer.providers.beanstalk.dns import HostRecords, owner_id
 from deployer.providers.beanstalk.gateway import RETRY_CONFIG, BeanstalkGateway
 from deployer.providers.beanstalk.load_balancers import LoadBalancers

@@ -10,8 +10,9 @@ from bot.views import progress_text
 from deployer.errors import ConfigError
 from deployer.progress import AccessChanging
 from deployer.providers.beanstalk.access import (
-    TAG, AccessGroup, Gate, balancer_kind, gate_options, gate_problem, permissions,
+    TAG, AccessGroup, Gate, gate_options, gate_problem, permissions,
 )
+from deployer.providers.beanstalk.load_balancers import balancer_kind
 from deployer.settings import Settings
 from tests.test_env_views import env as environment
 

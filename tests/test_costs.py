@@ -85,4 +85,5 @@ def test_a_digest_time_is_a_time_of_day_and_needs_a_channel(monkeypatch):
         Settings(_env_file=None, git_url="file:///repo", digest_at="25:00", channel="C1")
     with pytest.raises(ValueError, match="DIGEST_AT needs DEPLOYBOT_CHANNEL"):
         Settings(_env_file=None, git_url="file:///repo", digest_at="09:00")
-    assert str(Settings(_env_file=None, git_url="file:///repo", digest_at="9:30", channel="C1").digest_time) == "09:30:00"
+    settings = Settings(_env_file=None, git_url="file:///repo", digest_at="9:30", channel="C1")
+    assert str(settings.digest_time) == "09:30:00"

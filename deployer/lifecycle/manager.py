@@ -255,8 +255,8 @@ class EnvironmentManager:
         remembered = self.store.recall(env.id)
         if remembered and remembered.pending_expiry:
             (env,) = with_pending_expiries([env], {env.id: remembered.pending_expiry})
-        if remembered and remembered.asleep_since:
-            env = replace(env, asleep=self.store.asleep().get(env.id))
+        if remembered and remembered.sleep:
+            env = replace(env, asleep=remembered.sleep)
         return env
 
     # sleep and wake (issue 22): each under the environment's claim, so no deploy, extension, tear down or
@@ -314,11 +314,10 @@ class EnvironmentManager:
         """A deploy (holding the environment's claim) of a sleeping environment wakes it first, where the
         provider's deploy would not; either way it is awake from here on."""
         remembered = self.store.recall(env.id)
-        if remembered is None or remembered.asleep_since is None:
+        if remembered is None or remembered.sleep is None:
             return env  # as the provider gave it: its tags are the deploy's to write
         if not self.provider.deploy_wakes:
-            asleep = self.store.asleep().get(env.id)
-            env = self._woken(replace(env, asleep=asleep), report, None)
+            env = self._woken(replace(env, asleep=remembered.sleep), report, None)
         else:
             self.store.mark_awake(env.id)
         self.store.log(self._clock(), "wake", "deploy", "woken by a deploy", env_id=env.id, name=env.name)

@@ -214,6 +214,13 @@ class Remembered:
     asleep_kept: str | None = None
     awake_until: datetime | None = None
 
+    @property
+    def sleep(self) -> Sleep | None:
+        """Whether deploybot put the environment to sleep, since when, by whom, with what to wake it."""
+        if self.asleep_since is None:
+            return None
+        return Sleep(self.asleep_since, self.asleep_by or "", json.loads(self.asleep_kept or "{}"))
+
 
 
 @dataclass(frozen=True)

@@ -16,21 +16,17 @@ from deployer.providers.beanstalk.access import TAG
 from tests.e2e.helpers import deploybot
 from tests.e2e.test_serve_checks import refused, serve
 from tests.world import processes
+from tests.world.aws import APPLICATION_LOAD_BALANCER, create_application
 
 pytestmark = pytest.mark.e2e
 
 APP, TEMPLATE = "gate-shop", "gate-template"
-STACK = "64bit Amazon Linux 2023 v4.2.0 running ECS"
 NETWORKS = "10.0.0.0/8,2001:db8::/32"
 
 
 @pytest.fixture(scope="module")
 def gate_env(moto, bot_env, tmp_path_factory) -> dict[str, str]:
-    eb = moto.client("elasticbeanstalk")
-    eb.create_application(ApplicationName=APP)
-    eb.create_configuration_template(ApplicationName=APP, TemplateName=TEMPLATE, SolutionStackName=STACK,
-                                     OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment",
-                                                      "OptionName": "LoadBalancerType", "Value": "application"}])
+    create_application(moto.client("elasticbeanstalk"), APP, TEMPLATE, APPLICATION_LOAD_BALANCER)
     work = tmp_path_factory.mktemp("gate-work")
     return {**bot_env, "DEPLOYBOT_EB_APPLICATION": APP, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
             "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db"}

@@ -22,6 +22,7 @@ from deployer.request import limits_of, make_request
 from deployer.settings import load_settings
 from tests.e2e.conftest import BOT_TOKEN
 from tests.e2e.helpers import CHANNEL, Clock
+from tests.world.aws import APPLICATION_LOAD_BALANCER, create_application
 from tests.world.price_list import ALB as ALB_PRICES
 from tests.world.price_list import EC2, PriceListStandIn
 
@@ -33,13 +34,7 @@ ALB = Decimal(ALB_PRICES["us-east-1"])  # the load balancer bills while its envi
 @pytest.fixture(scope="module")
 def balanced(moto) -> dict[str, str]:
     """An application of its own whose saved configuration makes load-balanced environments (they can sleep)."""
-    eb = moto.client("elasticbeanstalk")
-    eb.create_application(ApplicationName="digest-shop")
-    eb.create_configuration_template(
-        ApplicationName="digest-shop", TemplateName="digest-template",
-        SolutionStackName="64bit Amazon Linux 2023 v4.2.0 running ECS",
-        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "LoadBalancerType",
-                         "Value": "application"}])
+    create_application(moto.client("elasticbeanstalk"), "digest-shop", "digest-template", APPLICATION_LOAD_BALANCER)
     return {"DEPLOYBOT_EB_APPLICATION": "digest-shop", "DEPLOYBOT_EB_TEMPLATE": "digest-template"}
 
 

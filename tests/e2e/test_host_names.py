@@ -17,6 +17,7 @@ from tests.e2e.helpers import click, finished, root_of, root_text, until
 from tests.e2e.test_serve_checks import refused, serve
 from tests.test_dns_records import wildcard_certificate
 from tests.world import processes
+from tests.world.aws import APPLICATION_LOAD_BALANCER
 
 pytestmark = pytest.mark.e2e
 
@@ -47,8 +48,7 @@ def dns_env(moto, bot_env, zone, tmp_path_factory) -> dict[str, str]:
 
 def _balanced_with_https(certificate_arn: str) -> list[dict[str, str]]:
     """A saved configuration whose environments get an application load balancer listening for HTTPS."""
-    return [{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "LoadBalancerType", "Value": "application"},
-            {"Namespace": LISTENER, "OptionName": "Protocol", "Value": "HTTPS"},
+    return [*APPLICATION_LOAD_BALANCER, {"Namespace": LISTENER, "OptionName": "Protocol", "Value": "HTTPS"},
             {"Namespace": LISTENER, "OptionName": "SSLCertificateArns", "Value": certificate_arn}]
 
 

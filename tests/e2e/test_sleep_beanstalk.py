@@ -8,22 +8,18 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.helpers import deploybot
+from tests.world.aws import APPLICATION_LOAD_BALANCER, create_application
 
 pytestmark = pytest.mark.e2e
 
 APP, TEMPLATE = "nap-shop", "nap-template"
-STACK = "64bit Amazon Linux 2023 v4.2.0 running ECS"
 ASG = "aws:autoscaling:asg"
 
 
 @pytest.fixture(scope="module")
 def nap_env(moto, bot_env, tmp_path_factory) -> dict[str, str]:
-    eb = moto.client("elasticbeanstalk")
-    eb.create_application(ApplicationName=APP)
-    eb.create_configuration_template(ApplicationName=APP, TemplateName=TEMPLATE, SolutionStackName=STACK,
-                                     OptionSettings=[
-        {"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "LoadBalancerType", "Value": "application"},
-        {"Namespace": ASG, "OptionName": "MinSize", "Value": "2"},
+    create_application(moto.client("elasticbeanstalk"), APP, TEMPLATE, [
+        *APPLICATION_LOAD_BALANCER, {"Namespace": ASG, "OptionName": "MinSize", "Value": "2"},
         {"Namespace": ASG, "OptionName": "MaxSize", "Value": "3"}])
     work = tmp_path_factory.mktemp("nap-work")
     return {**bot_env, "DEPLOYBOT_EB_APPLICATION": APP, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,

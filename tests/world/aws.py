@@ -61,15 +61,21 @@ def prepare_account(world: Moto) -> None:
     create_application(world.client("elasticbeanstalk"), APPLICATION, TEMPLATE)
 
 
-def create_application(eb: Any, application: str, template: str) -> None:
-    """A Beanstalk application with its saved configuration (single instance), as an operator makes one."""
+STACK = "64bit Amazon Linux 2023 v4.2.0 running ECS"
+SINGLE_INSTANCE = [{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType",
+                    "Value": "SingleInstance"}]
+# Environments behind an application load balancer of their own (which can hold HTTPS, a gate, and sleep at zero).
+APPLICATION_LOAD_BALANCER = [{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "LoadBalancerType",
+                              "Value": "application"}]
+
+
+def create_application(eb: Any, application: str, template: str,
+                       options: list[dict[str, str]] = SINGLE_INSTANCE) -> None:
+    """A Beanstalk application with its saved configuration (single instance unless `options` say otherwise), as
+    an operator makes one."""
     eb.create_application(ApplicationName=application)
-    eb.create_configuration_template(
-        ApplicationName=application, TemplateName=template,
-        SolutionStackName="64bit Amazon Linux 2023 v4.2.0 running ECS",
-        OptionSettings=[{"Namespace": "aws:elasticbeanstalk:environment", "OptionName": "EnvironmentType",
-                         "Value": "SingleInstance"}],
-    )
+    eb.create_configuration_template(ApplicationName=application, TemplateName=template, SolutionStackName=STACK,
+                                     OptionSettings=options)
 
 
 def deploybot_variables(world: Moto, git_url: str, registry: str, repository: str, work_dir: str) -> dict[str, str]:

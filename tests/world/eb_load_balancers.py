@@ -5,8 +5,9 @@ As the Beanstalk developer guide describes: an environment whose `aws:elasticbea
 one gets the `LoadBalancerType` it was created with (`classic` when unset, as the API's default), made in the
 default VPC's subnets, with the security groups `aws:elbv2:loadbalancer` / `aws:elb:loadbalancer` name
 (`ManagedSecurityGroup` and `SecurityGroups`; a group that does not exist fails the launch, as it does in
-AWS; an update that names others puts those on it), and deleted when the environment is terminated. `DescribeEnvironmentResources` names it by its ARN
-(application and network) or its name (classic), as Beanstalk does; moto then describes it. moto's classic
+AWS; an update that names others puts those on it), and deleted when the environment is terminated.
+`DescribeEnvironmentResources` names it by its ARN (application and network) or its name (classic), as Beanstalk
+does; moto then describes it. moto's classic
 load balancers have no `CanonicalHostedZoneNameID`; the simulator gives them the one AWS documents for
 us-east-1's Classic Load Balancers.
 """

@@ -19,20 +19,13 @@ from typing import Any
 
 from deployer.errors import ConfigError
 from deployer.providers.beanstalk.gateway import translated
+from deployer.providers.beanstalk.load_balancers import balancer_kind
 
 Option = tuple[str, str]
-ENVIRONMENT = "aws:elasticbeanstalk:environment"
 VPC_OPTION = ("aws:ec2:vpc", "VPCId")
 TAG = "deploybot:access"
 PORTS = (80, 443)
 NAMESPACES = {"application": "aws:elbv2:loadbalancer", "classic": "aws:elb:loadbalancer"}
-
-
-def balancer_kind(template_options: Mapping[Option, str]) -> str | None:
-    """The load balancer type the saved configuration's environments get; None for single-instance ones. Pure."""
-    if template_options.get((ENVIRONMENT, "EnvironmentType"), "LoadBalanced") == "SingleInstance":
-        return None
-    return template_options.get((ENVIRONMENT, "LoadBalancerType"), "classic").lower()  # the API's default
 
 
 def gate_problem(template_options: Mapping[Option, str], template: str) -> str | None:

@@ -16,8 +16,8 @@ import requests
 
 from deployer.errors import ConfigError, DeployTimeout
 from deployer.providers.beanstalk.gateway import translated
+from deployer.providers.beanstalk.load_balancers import balancer_kind
 
-ENVIRONMENT_TYPE = ("aws:elasticbeanstalk:environment", "EnvironmentType")
 ALB_LISTENER = "aws:elbv2:listener:443"
 CLASSIC_LISTENER = "aws:elb:listener:443"
 
@@ -35,7 +35,7 @@ class Verdict:
 def listener_certificates(options: Mapping[tuple[str, str], str]) -> list[str] | None:
     """The certificate ARNs of the saved configuration's HTTPS listener on 443; None when it has none (a
     single-instance environment has no load balancer, so no listener: its options would be ignored). Pure."""
-    if options.get(ENVIRONMENT_TYPE) == "SingleInstance":
+    if balancer_kind(options) is None:
         return None
     if options.get((ALB_LISTENER, "Protocol"), "").upper() == "HTTPS":
         arns = options.get((ALB_LISTENER, "SSLCertificateArns"), "")
@@ -88,7 +88,7 @@ def https_verdict(template_options: Mapping[tuple[str, str], str], certificates:
     if arns is None:
         covering = certificates.issued_covering(example)
         missing = ("makes single-instance environments, which have no load balancer to hold a certificate"
-                   if template_options.get(ENVIRONMENT_TYPE) == "SingleInstance" else
+                   if balancer_kind(template_options) is None else
                    f"has no HTTPS listener on port 443 ({ALB_LISTENER}, Protocol HTTPS, with SSLCertificateArns)")
         return Verdict(False, f"environments are announced as http://<label>.{domain}: the saved configuration "
                        f"{template} (DEPLOYBOT_EB_TEMPLATE) {missing}; "

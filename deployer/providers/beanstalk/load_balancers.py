@@ -8,10 +8,22 @@ the load balancer's addresses without a second lookup.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from deployer.providers.beanstalk.gateway import translated
+
+
+ENVIRONMENT = "aws:elasticbeanstalk:environment"
+
+
+def balancer_kind(options: Mapping[tuple[str, str], str]) -> str | None:
+    """The load balancer type environments with these options get (a saved configuration's, or an environment's
+    own); None for a single-instance one, which has none. Pure."""
+    if options.get((ENVIRONMENT, "EnvironmentType"), "LoadBalanced") == "SingleInstance":
+        return None
+    return options.get((ENVIRONMENT, "LoadBalancerType"), "classic").lower()  # the API's default
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from deployer.providers.beanstalk.app_logs import POLL_INTERVAL, TAIL_TIMEOUT, A
 from deployer.providers.beanstalk.variables import ENV_NAMESPACE, HEALTH_CHECK, MANAGED, configuration_changes
 from deployer.providers.beanstalk.dns import HostRecords
 from deployer.providers.beanstalk.gateway import BeanstalkGateway, Started
-from deployer.providers.beanstalk.load_balancers import AliasTarget, LoadBalancers
+from deployer.providers.beanstalk.load_balancers import AliasTarget, LoadBalancers, balancer_kind
 from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
 from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
 from deployer.errors import (
@@ -24,7 +24,7 @@ from deployer.naming import (
     cname_prefixes, dns_label, environment_name, version_commit, version_environment, version_label,
 )
 from deployer.providers.beanstalk.poller import Poller
-from deployer.providers.beanstalk.sleep import ASLEEP, awake_options, single_instance, sizes_to_keep
+from deployer.providers.beanstalk.sleep import ASLEEP, awake_options, sizes_to_keep
 from deployer.progress import (
     AccessChanging, Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings, SettingsChanging,
 )
@@ -303,7 +303,7 @@ class BeanstalkProvider:
         """A load-balanced environment is scaled to zero instances (its load balancer, and URL, stay); the
         sizes it had are returned, for `wake`."""
         options = self._eb.options(env.name)
-        if single_instance(options):
+        if balancer_kind(options) is None:
             raise InvalidRequest(f"`{env.name}` is a single-instance environment, which can't be scaled to zero "
                                  "instances, so deploybot can't put it to sleep yet; tear it down when it is not "
                                  "needed.")

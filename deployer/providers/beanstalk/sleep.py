@@ -9,16 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 ASG = "aws:autoscaling:asg"
-ENVIRONMENT_TYPE = ("aws:elasticbeanstalk:environment", "EnvironmentType")
 # Beanstalk's defaults when an environment's settings name no sizes (the option reference's).
 DEFAULT_SIZES = {"MinSize": "1", "MaxSize": "4"}
 ASLEEP = {(ASG, "MinSize"): "0", (ASG, "MaxSize"): "0"}
 
 Option = tuple[str, str]
-
-
-def single_instance(options: Mapping[Option, str]) -> bool:
-    return options.get(ENVIRONMENT_TYPE) == "SingleInstance"
 
 
 def sizes_to_keep(options: Mapping[Option, str]) -> dict[str, str]:

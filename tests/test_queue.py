@@ -64,6 +64,8 @@ def test_one_branch_runs_one_deploy_at_a_time_across_processes_in_the_order_acce
 
     bot1.finish(first)
     until(lambda: ("end", first, "bot-1") in log, "the first deploy to end")
+    # the claim is let go just after the runner returns: a tick before that finds the branch still held
+    until(lambda: "feature-x" not in bot2.claims.live(), "bot-1 to let go of feature-x")
     assert ("start", second, "bot-1", False) not in log  # still waiting: nobody dispatched yet
     bot2.queue.dispatch()  # bot-2's dispatcher tick
     until(lambda: ("start", second, "bot-2", False) in log, "the queued deploy to start")
@@ -91,6 +93,7 @@ def test_a_deploy_whose_process_died_is_resumed_once_its_claim_runs_out(store_ur
     assert survivor.store.deploy(job).holder == "bot-2" and survivor.store.deploy(job).attempts == 2
     survivor.finish(job)
     until(lambda: ("end", job, "bot-2") in log, "the resumed deploy to end")
+    until(lambda: "feature-x" not in survivor.claims.live(), "the resumed deploy to let go of feature-x")
     survivor.queue.dispatch()
     until(lambda: ("start", behind, "bot-2", False) in log, "the deploy queued behind it to start")
     survivor.finish(behind)

@@ -78,7 +78,7 @@ def test_a_store_of_a_newer_deploybot_is_refused_with_its_name(store_url):
     Store(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
-    with pytest.raises(ConfigError, match=r"written by a newer deploybot \(schema 0099; this one knows up to 0016\)"):
+    with pytest.raises(ConfigError, match=r"written by a newer deploybot \(schema 0099; this one knows up to 0017\)"):
         Store(engine_for(store_url))
 
 

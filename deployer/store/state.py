@@ -69,6 +69,10 @@ environments = Table(
     Column("asleep_by", String(128)),
     Column("asleep_kept", Text),  # JSON: the provider's (a Beanstalk environment's Auto Scaling sizes)
     Column("awake_until", UTCDateTime),  # kept awake through office hours' closing until then ("Keep awake tonight")
+    # Restore (issue 22): the commit its last successful deploy ran, and once it is gone the values set from Slack
+    # it ran with (JSON), put aside when the branch's own are forgotten.
+    Column("commit_sha", String(40)),
+    Column("kept_settings", Text),
 )
 
 # Office hours' boundaries acted on (bot/office_hours.py): a name per evening's notice and sleep and morning's wake.
@@ -110,6 +114,7 @@ deploys = Table(
     Column("progress_ts", String(32)),  # its progress reply, posted while it waited its turn
     Column("overrides", Text),  # its --set/--unset (JSON, deployer/overrides.py), applied when it succeeds
     Column("new_password", Boolean, nullable=False, server_default=false()),  # --new-password (DEPLOYBOT_ACCESS=basic)
+    Column("restore_of", String(64)),  # a Restore: the environment gone it brings back, at its kept commit_sha
     Index("ix_deploys_feature_state", "feature", "state"),  # whose turn it is on a branch
     Index("ix_deploys_state", "state"),  # the unfinished ones, looked for by every dispatcher every second
 )
@@ -213,6 +218,13 @@ class Remembered:
     asleep_by: str | None = None
     asleep_kept: str | None = None
     awake_until: datetime | None = None
+    commit_sha: str | None = None
+    kept_settings: str | None = None
+
+    @property
+    def kept_overrides(self) -> dict[str, str] | None:
+        """The values set from Slack it ran with, once put aside at its tear down (None: not put aside yet)."""
+        return None if self.kept_settings is None else dict(json.loads(self.kept_settings))
 
     @property
     def sleep(self) -> Sleep | None:
@@ -259,6 +271,8 @@ class DeployRecord:
     progress_ts: str | None = None
     overrides: Changes = ()
     new_password: bool = False
+    restore_of: str | None = None  # a Restore of that environment, at `commit_sha`
+    commit_sha: str | None = None
 
     @classmethod
     def of(cls, row: Mapping) -> "DeployRecord":
@@ -266,7 +280,7 @@ class DeployRecord:
         return cls(row["id"], row["feature"], row["owner"], row["channel"], row["thread_ts"], row["started_at"],
                    row["state"] or DONE, row["holder"], ttl, row["instance_type"], row["attempts"] or 0,
                    bool(row["instance_asked"]), row["respond_to"], row["queued_at"], row["progress_ts"],
-                   decode(row["overrides"]), bool(row["new_password"]))
+                   decode(row["overrides"]), bool(row["new_password"]), row["restore_of"], row["commit_sha"])
 
 
 @dataclass(frozen=True)
@@ -374,7 +388,7 @@ class Store:
         values: dict[str, object] = dict(name=name, feature=feature, owner=owner)
         if created:
             values.update(warned_for=None, pending_expiry=None, terminated_at=None, teardown_by=None,
-                          teardown_reason=None, cleaned_at=None, teardown_at=None)
+                          teardown_reason=None, cleaned_at=None, teardown_at=None, kept_settings=None)
         if channel and thread_ts:
             values.update(channel=channel, thread_ts=thread_ts)
         with self._tx() as conn:
@@ -477,6 +491,30 @@ class Store:
     def mark_cleaned(self, env_id: str, at: datetime) -> None:
         self._set(env_id, cleaned_at=at)
 
+    def record_deployed_commit(self, env_id: str, sha: str) -> None:
+        """What a restore of the environment deploys again (its last successful deploy's commit)."""
+        self._set(env_id, commit_sha=sha)
+
+    def put_aside_settings(self, env_id: str, feature: str) -> dict[str, str]:
+        """The environment is gone: the branch's values set from Slack are kept with it (for a restore) and
+        forgotten for the branch (a new environment of it starts from its deploybot.yml), its password too."""
+        with self._tx() as conn:
+            values = {name: value for name, value in conn.execute(
+                select(overrides.c.name, overrides.c.value).where(overrides.c.feature == feature))}
+            conn.execute(update(environments).where(environments.c.env_id == env_id)
+                         .values(kept_settings=json.dumps(values, sort_keys=True)))
+            conn.execute(delete(overrides).where(overrides.c.feature == feature))
+            conn.execute(delete(access).where(access.c.feature == feature))
+        return values
+
+    def restorable(self, since: datetime) -> list[Remembered]:
+        """Environments torn down since `since` whose last deployed commit is known: what a restore may bring
+        back, and what the sweeps keep (their application version, bundle and image)."""
+        with self._tx() as conn:
+            rows = conn.execute(select(environments).where(environments.c.terminated_at >= since)
+                                .where(environments.c.commit_sha.is_not(None))).mappings()
+            return [Remembered(**row) for row in rows]
+
     # cards: messages that show an environment with buttons --------------
     def add_card(self, env_id: str, channel: str, ts: str) -> None:
         try:
@@ -496,15 +534,18 @@ class Store:
     # deploys: jobs from the moment they are accepted ------------------------
     def enqueue_deploy(self, feature: str, owner: str, channel: str | None, thread_ts: str | None, at: datetime,
                        ttl: timedelta, instance_type: str, *, instance_asked: bool = False,
-                       respond_to: str | None = None, overrides: Changes = (), new_password: bool = False) -> int:
+                       respond_to: str | None = None, overrides: Changes = (), new_password: bool = False,
+                       restore_of: str | None = None, commit_sha: str | None = None) -> int:
         """A job with its thread (queued), or without one yet (new: its thread is opened by a worker,
-        which answers privately through `respond_to` when it can't)."""
+        which answers privately through `respond_to` when it can't). A Restore (`restore_of`, at `commit_sha`)
+        is new even in the gone environment's thread: a worker checks its commit before it is queued."""
+        queued = bool(thread_ts) and restore_of is None
         with self._tx() as conn:
             result = conn.execute(insert(deploys).values(
                 feature=feature, owner=owner, channel=channel, thread_ts=thread_ts, started_at=at,
-                state=QUEUED if thread_ts else NEW, ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type,
-                instance_asked=instance_asked, attempts=0, respond_to=respond_to, queued_at=at if thread_ts else None,
-                overrides=encode(overrides), new_password=new_password))
+                state=QUEUED if queued else NEW, ttl_seconds=int(ttl.total_seconds()), instance_type=instance_type,
+                instance_asked=instance_asked, attempts=0, respond_to=respond_to, queued_at=at if queued else None,
+                overrides=encode(overrides), new_password=new_password, restore_of=restore_of, commit_sha=commit_sha))
             return int(result.inserted_primary_key[0])
 
     def deploy_thread(self, deploy_id: int, channel: str, thread_ts: str) -> None:

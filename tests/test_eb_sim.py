@@ -422,6 +422,255 @@ def test_describe_environments_filters_and_pages(world):
 
 
 # --------------------------------------------------------------------------
+# RebuildEnvironment: a live environment's resources anew, a terminated one restored
+# --------------------------------------------------------------------------
+
+ENV_VAR = {"Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "MODE", "Value": "feature"}
+
+
+def terminated(world: World, name: str, **extra) -> dict:
+    """A Ready environment launched with these settings, then terminated; as it was while Ready."""
+    env = world.ready(name, **extra)
+    world.eb.terminate_environment(EnvironmentId=env["EnvironmentId"])
+    world.wait(name, "Terminated")
+    return env
+
+
+def rebuild(world: World, **which) -> str:
+    """Rebuild an environment; the request's ID."""
+    return world.eb.rebuild_environment(**which)["ResponseMetadata"]["RequestId"]
+
+
+def load_balancer_of(world: World, env_id: str) -> str:
+    resources = world.eb.describe_environment_resources(EnvironmentId=env_id)["EnvironmentResources"]
+    (balancer,) = resources["LoadBalancers"]
+    return balancer["Name"]
+
+
+def test_a_terminated_environment_is_restored_with_its_id_name_cname_version_settings_and_tags(world):
+    world.version("v1")
+    world.version("v2")
+    env = world.ready("restore-me", VersionLabel="v1", CNAMEPrefix="restore-me-app",
+                      Tags=[{"Key": "branch", "Value": "feat/restore"}], OptionSettings=[ENV_VAR])
+    env_id, arn = env["EnvironmentId"], env["EnvironmentArn"]
+    world.eb.update_environment(EnvironmentId=env_id, VersionLabel="v2")  # the version it last ran
+    world.wait("restore-me", "Ready")
+    old_balancer = load_balancer_of(world, env_id)
+    world.eb.terminate_environment(EnvironmentId=env_id)
+    world.wait("restore-me", "Terminated")
+    eb_sim.reset_call_counts()
+
+    request_id = rebuild(world, EnvironmentId=env_id)
+
+    restoring = world.env("restore-me")
+    assert (restoring["EnvironmentId"], restoring["Status"], restoring["Health"]) == (env_id, "Launching", "Grey")
+    ready = world.wait("restore-me", "Ready")
+    assert (ready["Health"], ready["HealthStatus"]) == ("Green", "Ok")
+    assert (ready["EnvironmentId"], ready["EnvironmentName"], ready["CNAME"], ready["VersionLabel"]) == (
+        env_id, "restore-me", "restore-me-app.us-east-1.elasticbeanstalk.com", "v2")
+    assert ready["EnvironmentArn"] == arn and ready["ApplicationName"] == "app"
+    # Listed once, live.
+    assert [e["Status"] for e in world.eb.describe_environments(EnvironmentNames=["restore-me"])["Environments"]] == [
+        "Ready"]
+    tags = {t["Key"]: t["Value"] for t in world.eb.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]}
+    assert tags["branch"] == "feat/restore" and tags["elasticbeanstalk:environment-id"] == env_id
+    (settings,) = world.eb.describe_configuration_settings(ApplicationName="app", EnvironmentName="restore-me")[
+        "ConfigurationSettings"]
+    assert ENV_VAR in settings["OptionSettings"]
+    # New resources: a load balancer of its own, the old one long gone.
+    new_balancer = load_balancer_of(world, env_id)
+    assert new_balancer != old_balancer
+    elb = boto3.client("elb", region_name=REGION)
+    assert [b["LoadBalancerName"] for b in elb.describe_load_balancers()["LoadBalancerDescriptions"]] == [new_balancer]
+    # A launch's events under the request's ID, newest first.
+    messages = world.messages(RequestId=request_id)
+    assert messages[-1] == "restoreEnvironment is starting."
+    assert messages[0] == "Environment health has transitioned from Pending to Ok."
+    assert "Successfully launched environment: restore-me" in messages
+    assert "Application available at restore-me-app.us-east-1.elasticbeanstalk.com." in messages
+    assert eb_sim.call_counts()["RebuildEnvironment"] == 1
+    # Live again: it can be updated and terminated like any other.
+    world.eb.update_environment(EnvironmentId=env_id, VersionLabel="v1")
+    assert world.wait("restore-me", "Ready")["VersionLabel"] == "v1"
+
+
+def test_a_restore_is_refused_more_than_42_days_after_the_termination(world):
+    recent = terminated(world, "six-weeks")["EnvironmentId"]
+    old = terminated(world, "seven-weeks")["EnvironmentId"]
+    at = eb_sim.age_terminated(old, timedelta(days=43))
+    assert abs(at - (datetime.now(UTC) - timedelta(days=43))) < timedelta(minutes=1)
+    eb_sim.age_terminated("six-weeks", timedelta(days=41, hours=23))  # by name: the last terminated of that name
+
+    assert error_of(world.eb.rebuild_environment, EnvironmentId=old) == (
+        "InvalidParameterValue",
+        f"Could not rebuild environment seven-weeks because it was terminated more than 42 days ago "
+        f"(on {at:%Y-%m-%d %H:%M:%S} UTC).",
+    )
+    long_ago = datetime.now(UTC) - timedelta(days=60)
+    (still,) = world.eb.describe_environments(EnvironmentIds=[old], IncludedDeletedBackTo=long_ago)["Environments"]
+    assert still["Status"] == "Terminated"
+    rebuild(world, EnvironmentId=recent)
+    assert world.wait("six-weeks", "Ready")["EnvironmentId"] == recent
+
+
+def test_age_terminated_needs_a_terminated_environment_and_a_positive_age(world):
+    world.ready("still-alive")
+    with pytest.raises(ValueError):
+        eb_sim.age_terminated("still-alive", timedelta(days=1))
+    with pytest.raises(ValueError):
+        eb_sim.age_terminated("never-was", timedelta(days=1))
+    gone = terminated(world, "aged-env")
+    with pytest.raises(ValueError):
+        eb_sim.age_terminated(gone["EnvironmentId"], timedelta(days=-1))
+    # Its history moves with it: created, terminated and every event before "now".
+    eb_sim.age_terminated(gone["EnvironmentId"], timedelta(days=2))
+    back = datetime.now(UTC) - timedelta(days=1)
+    (env,) = world.eb.describe_environments(
+        EnvironmentIds=[gone["EnvironmentId"]], IncludedDeletedBackTo=back - timedelta(days=2)
+    )["Environments"]
+    assert env["DateCreated"] < back and env["DateUpdated"] < back
+    assert all(e["EventDate"] < back for e in world.eb.describe_events(EnvironmentName="aged-env")["Events"])
+
+
+def test_a_restore_is_refused_while_a_live_environment_has_its_name(world):
+    env_id = terminated(world, "name-taken")["EnvironmentId"]
+    world.launch("name-taken")
+    assert error_of(world.eb.rebuild_environment, EnvironmentId=env_id) == (
+        "InvalidParameterValue",
+        "Could not rebuild environment name-taken because an environment named name-taken already exists.",
+    )
+    # Once that one is gone too, it can come back.
+    world.wait("name-taken", "Ready")
+    world.eb.terminate_environment(EnvironmentName="name-taken")
+    world.wait("name-taken", "Terminated")
+    rebuild(world, EnvironmentId=env_id)
+    live = [e for e in world.eb.describe_environments(EnvironmentNames=["name-taken"])["Environments"]
+            if e["Status"] != "Terminated"]
+    assert [e["EnvironmentId"] for e in live] == [env_id]
+
+
+def test_a_restore_is_refused_when_another_environment_took_its_cname(world):
+    env_id = terminated(world, "cname-owner", CNAMEPrefix="shared-prefix")["EnvironmentId"]
+    world.launch("cname-thief", CNAMEPrefix="shared-prefix")
+    assert error_of(world.eb.rebuild_environment, EnvironmentId=env_id) == (
+        "InvalidParameterValue",
+        "Could not rebuild environment cname-owner because the cname is taken.",
+    )
+
+
+def test_a_restore_is_refused_when_its_version_was_deleted(world):
+    world.version("v1")
+    env_id = terminated(world, "lost-version", VersionLabel="v1")["EnvironmentId"]
+    world.eb.delete_application_version(ApplicationName="app", VersionLabel="v1")  # no live environment runs it
+    assert error_of(world.eb.rebuild_environment, EnvironmentId=env_id) == (
+        "InvalidParameterValue",
+        "Could not rebuild environment lost-version because its application version 'v1' no longer exists.",
+    )
+
+
+def test_a_terminated_environment_is_restored_by_its_id_only(world):
+    env_id = terminated(world, "by-id-only")["EnvironmentId"]
+    assert error_of(world.eb.rebuild_environment, EnvironmentName="by-id-only") == (
+        "InvalidParameterValue",
+        "No Environment found for EnvironmentName = 'by-id-only'.",
+    )
+    assert error_of(world.eb.rebuild_environment, EnvironmentId=env_id, EnvironmentName="other-name") == (
+        "InvalidParameterValue",
+        f"No Environment found for EnvironmentId = '{env_id}'.",
+    )
+    assert error_of(world.eb.rebuild_environment, EnvironmentId="e-nothere000")[0] == "InvalidParameterValue"
+    assert error_of(world.eb.rebuild_environment)[0] == "MissingRequiredParameter"
+    rebuild(world, EnvironmentId=env_id, EnvironmentName="by-id-only")
+    # Launching again: not restorable twice, nor rebuildable until Ready.
+    assert error_of(world.eb.rebuild_environment, EnvironmentId=env_id)[1] == (
+        "Environment named by-id-only is in an invalid state for this operation. Must be Ready."
+    )
+
+
+def test_a_failed_restore_ends_ready_and_red_as_a_failed_launch_does(world):
+    env_id = terminated(world, "restore-fails")["EnvironmentId"]
+    eb_sim.configure(fail_launch={"restore-fails": "Stack creation failed: no capacity."})
+    rebuild(world, EnvironmentId=env_id)
+    env = world.wait("restore-fails", "Ready")
+    assert (env["Health"], env["HealthStatus"]) == ("Red", "Severe")
+    assert "Stack creation failed: no capacity." in world.messages(EnvironmentId=env_id, Severity="ERROR")
+
+
+def test_a_live_ready_environment_is_rebuilt_on_new_resources(world):
+    world.version("v1")
+    env = world.ready("rebuild-me", VersionLabel="v1", CNAMEPrefix="rebuild-me-app")
+    env_id = env["EnvironmentId"]
+    old_balancer = load_balancer_of(world, env_id)
+    old_instances = world.eb.describe_environment_resources(EnvironmentId=env_id)["EnvironmentResources"]["Instances"]
+
+    request_id = rebuild(world, EnvironmentName="rebuild-me")
+
+    rebuilding = world.env("rebuild-me")
+    assert (rebuilding["EnvironmentId"], rebuilding["Status"], rebuilding["Health"]) == (env_id, "Updating", "Grey")
+    assert error_of(world.eb.rebuild_environment, EnvironmentId=env_id)[1] == (
+        "Environment named rebuild-me is in an invalid state for this operation. Must be Ready."
+    )
+    assert error_of(world.eb.update_environment, EnvironmentId=env_id, VersionLabel="v1")[1] == (
+        "Environment named rebuild-me is in an invalid state for this operation. Must be Ready."
+    )
+    ready = world.wait("rebuild-me", "Ready")
+    assert (ready["Health"], ready["VersionLabel"], ready["CNAME"]) == (
+        "Green", "v1", "rebuild-me-app.us-east-1.elasticbeanstalk.com")
+    assert load_balancer_of(world, env_id) != old_balancer
+    resources = world.eb.describe_environment_resources(EnvironmentId=env_id)["EnvironmentResources"]
+    assert resources["Instances"] != old_instances
+    assert world.messages(RequestId=request_id) == [
+        "rebuildEnvironment completed successfully.",
+        "Waiting for EC2 instances to launch. This may take a few minutes.",
+        "rebuildEnvironment is starting.",
+    ]
+
+
+def test_a_launching_environment_cannot_be_rebuilt(world):
+    world.launch("too-early")
+    assert error_of(world.eb.rebuild_environment, EnvironmentName="too-early") == (
+        "InvalidParameterValue",
+        "Environment named too-early is in an invalid state for this operation. Must be Ready.",
+    )
+
+
+def test_rebuild_is_throttled_and_counted_like_the_other_actions(world):
+    world.ready("throttled-rebuild")
+    eb_sim.reset_call_counts()
+    eb_sim.configure(throttle=1)
+    client = boto3.client("elasticbeanstalk", region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
+    assert error_of(client.rebuild_environment, EnvironmentName="throttled-rebuild") == ("Throttling", "Rate exceeded")
+    assert world.env("throttled-rebuild")["Status"] == "Ready"
+    client.rebuild_environment(EnvironmentName="throttled-rebuild")
+    assert eb_sim.call_counts()["RebuildEnvironment"] == 2
+
+
+def test_include_deleted_lists_terminated_environments_back_to_the_given_time(world):
+    env_id = terminated(world, "listed-env")["EnvironmentId"]
+    world.ready("live-env")
+
+    def names(**filters) -> list[tuple[str, str]]:
+        envs = world.eb.describe_environments(ApplicationName="app", **filters)["Environments"]
+        return sorted((e["EnvironmentName"], e["Status"]) for e in envs)
+
+    both = [("listed-env", "Terminated"), ("live-env", "Ready")]
+    assert names() == names(IncludeDeleted=True) == both  # terminated in the last hour
+    assert names(IncludeDeleted=False) == [("live-env", "Ready")]
+
+    eb_sim.age_terminated(env_id, timedelta(days=10))
+    assert names(IncludeDeleted=True) == [("live-env", "Ready")]  # more than an hour ago
+    six_weeks_ago = datetime.now(UTC) - timedelta(days=42)
+    assert names(IncludeDeleted=True, IncludedDeletedBackTo=six_weeks_ago) == both
+    assert names(IncludeDeleted=True, IncludedDeletedBackTo=datetime.now(UTC) - timedelta(days=9)) == [
+        ("live-env", "Ready")]
+    assert names(IncludeDeleted=False, IncludedDeletedBackTo=six_weeks_ago) == [("live-env", "Ready")]
+
+    rebuild(world, EnvironmentId=env_id)
+    assert names(IncludeDeleted=True, IncludedDeletedBackTo=six_weeks_ago) == [
+        ("listed-env", "Launching"), ("live-env", "Ready")]
+
+
+# --------------------------------------------------------------------------
 # Tags
 # --------------------------------------------------------------------------
 
@@ -944,6 +1193,23 @@ def test_server_hands_out_log_tail_urls_of_its_own_that_urllib_reads(remote):
             assert "remote says hi\n" in answer.read().decode()
     finally:
         control(remote, "/_eb_sim/config", {"info_seconds": 0.5, "app_output": {}})
+
+
+def test_server_rebuilds_and_restores_environments(remote):
+    world = World(endpoint_url=remote, **FAKE_CREDENTIALS)
+    world.version("v1")
+    env_id = world.ready("remote-restore", VersionLabel="v1")["EnvironmentId"]
+    world.eb.rebuild_environment(EnvironmentId=env_id)
+    assert world.env("remote-restore")["Status"] == "Updating"
+    world.wait("remote-restore", "Ready")
+    world.eb.terminate_environment(EnvironmentId=env_id)
+    world.wait("remote-restore", "Terminated")
+
+    world.eb.rebuild_environment(EnvironmentId=env_id)
+    assert world.env("remote-restore")["Status"] == "Launching"
+    ready = world.wait("remote-restore", "Ready")
+    assert (ready["EnvironmentId"], ready["VersionLabel"], ready["Health"]) == (env_id, "v1", "Green")
+    assert control(remote, "/_eb_sim/calls")["RebuildEnvironment"] == 2
 
 
 def test_server_rejects_bad_control_requests(remote):

@@ -15,7 +15,23 @@ and become visible once their timestamp has passed.
 Call :func:`install` once (it is idempotent) before the first Elastic
 Beanstalk request; it affects both ``moto.mock_aws()`` and the moto server
 running in this process.  :func:`configure`, :func:`settings`,
-:func:`call_counts` and :func:`reset_call_counts` control the simulator.
+:func:`call_counts` and :func:`reset_call_counts` control the simulator;
+:func:`age_terminated` moves a terminated environment's termination into the
+past (e.g. ``age_terminated(env_id, timedelta(days=43))``), so tests can see
+what happens weeks after it without waiting.
+
+Terminated environments stay in the backend.  ``DescribeEnvironments`` lists
+them while ``IncludeDeleted`` is true (the default): those terminated in the
+last hour, or, given ``IncludedDeletedBackTo``, all terminated after that
+time.  ``RebuildEnvironment`` recreates a live Ready environment's resources
+(``Updating``, then ``Ready``: new instances, a new load balancer) and, named
+by its EnvironmentId, restores a terminated one within 42 days of its
+termination: the same environment (ID, name, CNAME, version, option settings,
+tags) goes ``Launching`` then ``Ready`` on new resources, as a launch does.  A
+restore is refused (InvalidParameterValue) once those 42 days have passed, or
+when a live environment holds its name or its CNAME, or its version was
+deleted.  Both take ``launch_seconds`` and count as a launch for the
+``fail_launch`` and ``health_after`` rules.
 
 Installing also routes the Resource Groups Tagging API (moto's own, which
 lists the simulator's environments) through the simulator's lock, network
@@ -88,13 +104,13 @@ class _Settings:
     launch_seconds: float = 2.0
     update_seconds: float = 1.0
     terminate_seconds: float = 1.0
-    # Environment name -> failure message; each rule fires once.
+    # Environment name -> failure message; each rule fires once (fail_launch also on a rebuild or restore).
     fail_launch: dict[str, str] = field(default_factory=dict)
     fail_deploy: dict[str, str] = field(default_factory=dict)
     # How many of the next Elastic Beanstalk requests to throttle.
     throttle: int = 0
     # Environment name -> the HealthStatus (Warning, Degraded, Severe, NoData) its next successful
-    # launch or version deploy ends in instead of Ok; each rule fires once.
+    # launch (a rebuild and a restore are launches too) or version deploy ends in instead of Ok; each rule fires once.
     health_after: dict[str, str] = field(default_factory=dict)
     # Seconds after an operation ends before health is re-evaluated: until then the environment
     # shows the health it had before the operation (also while it runs, instead of Grey).
@@ -179,6 +195,40 @@ def call_counts() -> dict[str, int]:
 def reset_call_counts() -> None:
     with _lock:
         _calls.clear()
+
+
+def age_terminated(environment: str, by: timedelta) -> datetime:
+    """Make a terminated environment's termination happen ``by`` earlier; returns when it now was terminated.
+
+    ``environment`` is its EnvironmentId, or its name (then the most recently
+    terminated environment of that name).  Its creation and its events move
+    back with it, so ``age_terminated(env_id, timedelta(days=43))`` makes an
+    environment one that was terminated 43 days ago: past the 42 days within
+    which RebuildEnvironment restores one.  Works on every account and region
+    this process simulates (mock_aws() and a moto server in this process).
+    Raises ValueError when no terminated environment matches (a live or
+    terminating one has no termination time) or ``by`` is negative.
+    """
+    if not isinstance(by, timedelta) or by < timedelta(0):
+        raise ValueError("by must be a non-negative timedelta")
+    with _lock:
+        now = _now()
+        terminated = [
+            (backend, env)
+            for account_backends in list(eb_backends.values())
+            for backend in list(account_backends.values())
+            if isinstance(backend, SimBackend)
+            for env in backend._environments(now)
+            if env.status(now) == "Terminated"
+        ]
+        matches = [m for m in terminated if m[1].environment_id == environment] or [
+            m for m in terminated if m[1].environment_name == environment
+        ]
+        if not matches:
+            raise ValueError(f"no terminated environment {environment!r}")
+        backend, env = max(matches, key=lambda m: m[1].op.ends)
+        backend.age_terminated(env, by)
+        return env.op.ends
 
 
 def _is_non_negative_number(value: Any) -> bool:
@@ -279,6 +329,8 @@ _MAX_TAGS = 50
 _TAG_CHARS = re.compile(r"[\w\s.:/=+\-@]*")
 _MAX_VERSION_LABEL = 100
 _DELETED_VISIBILITY = timedelta(hours=1)
+# How long after its termination an environment can still be rebuilt (restored): six weeks.
+RESTORE_WINDOW = timedelta(days=42)
 _SEVERITIES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 _INFO, _WARN, _ERROR = "INFO", "WARN", "ERROR"
 # Enhanced health: each HealthStatus and the Health colour it shows as.
@@ -560,7 +612,7 @@ class ConfigurationTemplate:
 class Operation:
     """One asynchronous environment operation and what it changes when done."""
 
-    kind: str  # "launch", "update" or "terminate"
+    kind: str  # "launch", "update", "terminate", "rebuild" (a live one's) or "restore" (a terminated one's)
     started: datetime
     seconds: float
     request_id: str
@@ -587,7 +639,12 @@ class Operation:
         return now < self.ends
 
 
-_IN_PROGRESS_STATUS = {"launch": "Launching", "update": "Updating", "terminate": "Terminating"}
+_IN_PROGRESS_STATUS = {
+    "launch": "Launching", "update": "Updating", "terminate": "Terminating", "rebuild": "Updating",
+    "restore": "Launching",
+}
+# The operations that start the app anew on new instances.
+_LAUNCHES = ("launch", "rebuild", "restore")
 
 
 class SimApplication:
@@ -674,6 +731,21 @@ class SimEnvironment:
             name = balancer.resource_name.rsplit("/", 2)[-2] if balancer.kind != "classic" else balancer.resource_name
             self.resources = {"LoadBalancer": {"LoadBalancerName": name, "Domain": balancer.dns_name,
                                                "Listeners": [{"Protocol": "http", "Port": 80}]}}
+
+    def recreate_resources(self, balancer: SimLoadBalancer | None) -> None:
+        """A rebuild's or a restore's new resources: new instances, and the new load balancer or a new Elastic IP."""
+        self.instance_id = "i-" + _random_string("0123456789abcdef", 17)
+        self._extra_instances = []
+        self.load_balancer = None
+        self.resources = {}
+        self.endpoint_url = "203.0.113." + str(random.randint(1, 254))
+        self.balanced_by(balancer)
+
+    def age(self, by: timedelta) -> None:
+        """Move its life so far (its creation, its last operation) ``by`` into the past."""
+        self.op.started -= by
+        self.date_created -= by
+        self.date_updated -= by
 
     def describe_resources(self) -> dict[str, Any]:
         """DescribeEnvironmentResources' EnvironmentResources."""
@@ -815,9 +887,12 @@ def _health_change(before: str, after: str | None, cause: str | None = None) -> 
     return [(_HEALTH_CHECK, _INFO if after == "Ok" else _WARN, f"{message} {cause}" if cause else message)]
 
 
-def _launch_events(env: SimEnvironment, op: Operation, region: str, account_id: str) -> list[PlannedEvent]:
+def _launch_events(
+    env: SimEnvironment, op: Operation, region: str, account_id: str, action: str = "createEnvironment"
+) -> list[PlannedEvent]:
+    """A launch's events; a restore's are the same but for its first (restoreEnvironment is starting.)."""
     events = [
-        (0.0, _INFO, "createEnvironment is starting."),
+        (0.0, _INFO, f"{action} is starting."),
         (0.0, _INFO, f"Using elasticbeanstalk-{region}-{account_id} as Amazon S3 storage bucket for environment data."),
         (0.5, _INFO, "Waiting for EC2 instances to launch. This may take a few minutes."),
     ]
@@ -884,6 +959,29 @@ def _tag_update_events() -> list[PlannedEvent]:
     return [
         (0.0, _INFO, "Environment update is starting."),
         (1.0, _INFO, "Environment update completed successfully."),
+    ]
+
+
+def _rebuild_events(env: SimEnvironment, op: Operation) -> list[PlannedEvent]:
+    """A live environment's rebuild: its resources are deleted and made anew, then the app starts on them."""
+    events = [
+        (0.0, _INFO, "rebuildEnvironment is starting."),
+        (0.5, _INFO, "Waiting for EC2 instances to launch. This may take a few minutes."),
+    ]
+    if op.failure:
+        return events + [
+            (0.9, _ERROR, op.failure),
+            *_health_change(env.health_status, "Severe"),
+            (
+                1.0,
+                _ERROR,
+                "Rebuild environment operation is complete, but with errors. "
+                "For more information, see troubleshooting documentation.",
+            ),
+        ]
+    return events + [
+        (1.0, _INFO, "rebuildEnvironment completed successfully."),
+        *_health_change(env.health_status, op.health_after, _HEALTH_CAUSES.get(op.health_after or "")),
     ]
 
 
@@ -1340,15 +1438,7 @@ class SimBackend(EBBackend):
         version = self._version(app, version_label) if version_label else None
         options = _merge_options(template.options if template else {}, option_settings, options_to_remove)
         # Take the rule only once the request is known to be valid.
-        failure = _take_rule(_settings.fail_launch, environment_name) or (
-            self._bundle_problem(version) if version else None
-        )
-        balancer = None
-        if failure is None:
-            try:
-                balancer = eb_load_balancers.create(self.account_id, self.region_name, environment_name, options)
-            except eb_load_balancers.LaunchProblem as problem:
-                failure = str(problem)
+        failure, balancer = self._launch_resources(environment_name, options, version)
         now = _now()  # the launch starts once the request is taken: making the load balancer may take moto a while
         launch = Operation(
             "launch",
@@ -1378,6 +1468,24 @@ class SimBackend(EBBackend):
         app.environments[env.environment_id] = env
         self._schedule(env, launch, _launch_events(env, launch, self.region_name, self.account_id))
         return env
+
+    def _launch_resources(
+        self, environment_name: str, options: dict[OptionKey, str], version: ApplicationVersion | None
+    ) -> tuple[str | None, SimLoadBalancer | None]:
+        """What a launch (or rebuild, or restore) makes: (why it fails, if it does; its load balancer, if any).
+
+        Takes the environment's fail_launch rule: call it only once the request is known to be valid.
+        """
+        failure = _take_rule(_settings.fail_launch, environment_name) or (
+            self._bundle_problem(version) if version else None
+        )
+        balancer = None
+        if failure is None:
+            try:
+                balancer = eb_load_balancers.create(self.account_id, self.region_name, environment_name, options)
+            except eb_load_balancers.LaunchProblem as problem:
+                failure = str(problem)
+        return failure, balancer
 
     def _new_cname(self, environment_name: str, prefix: str | None, now: datetime) -> str:
         if prefix is None:
@@ -1431,9 +1539,9 @@ class SimBackend(EBBackend):
         deleted_back_to: datetime | None = None,
     ) -> list[dict[str, Any]]:
         now = _now()
-        oldest_visible = now - _DELETED_VISIBILITY
-        if deleted_back_to is not None:
-            oldest_visible = max(oldest_visible, _as_utc(deleted_back_to))
+        # Without IncludedDeletedBackTo, the environments terminated in the last hour; with it, all terminated
+        # after that time (the EB CLI's eb restore lists the last 42 days' this way).
+        oldest_visible = now - _DELETED_VISIBILITY if deleted_back_to is None else _as_utc(deleted_back_to)
         found = []
         for env in self._environments(now):
             terminated_at = env.terminated_at(now)
@@ -1521,11 +1629,95 @@ class SimBackend(EBBackend):
         self._schedule(env, op, _terminate_events())
         return env
 
+    def rebuild_environment(self, request_id: str, environment_id: str | None, environment_name: str | None) -> None:
+        """RebuildEnvironment: a live Ready environment's resources made anew, or a terminated one restored.
+
+        By name only, a live environment (as UpdateEnvironment finds one); by ID, also a terminated one.
+        """
+        now = _now()
+        if environment_id:
+            env = next((e for e in self._environments(now) if e.environment_id == environment_id), None)
+            if env is None or (environment_name and env.environment_name != environment_name):
+                raise EBError(f"No Environment found for EnvironmentId = '{environment_id}'.")
+        else:
+            env = self._environment(None, environment_name, now)
+        if env.status(now) == "Terminated":
+            self._restore(env, request_id, now)
+            return
+        if env.status(now) != "Ready":
+            raise EBError(
+                f"Environment named {env.environment_name} is in an invalid state for this operation. Must be Ready."
+            )
+        app = self.applications[env.application_name]
+        version = app.versions.get(env.version_label) if env.version_label else None
+        failure, balancer = self._launch_resources(env.environment_name, env.options, version)
+        if failure is None:
+            # The old resources go, new ones come (with new IDs); a rebuild that fails keeps the old ones.
+            if env.load_balancer is not None:
+                eb_load_balancers.delete(self.account_id, self.region_name, env.load_balancer)
+            env.recreate_resources(balancer)
+        op = self._launch_operation("rebuild", env, request_id, failure)
+        planned = _rebuild_events(env, op)
+        env.start(op)
+        self._schedule(env, op, planned)
+
+    def _restore(self, env: SimEnvironment, request_id: str, now: datetime) -> None:
+        """A terminated environment rebuilt: the same one, launched again on new resources."""
+        name = env.environment_name
+        terminated = env.terminated_at(now)
+        assert terminated is not None
+        if now - terminated > RESTORE_WINDOW:
+            raise EBError(
+                f"Could not rebuild environment {name} because it was terminated more than 42 days ago "
+                f"(on {terminated:%Y-%m-%d %H:%M:%S} UTC)."
+            )
+        if self._live_environment_named(name, now):
+            raise EBError(f"Could not rebuild environment {name} because an environment named {name} already exists.")
+        if self._cname_taken(env.cname, now):
+            raise EBError(f"Could not rebuild environment {name} because the cname is taken.")
+        app = self.applications[env.application_name]
+        version = None
+        if env.version_label:
+            version = app.versions.get(env.version_label)
+            if version is None:
+                raise EBError(
+                    f"Could not rebuild environment {name} because its application version "
+                    f"'{env.version_label}' no longer exists."
+                )
+        failure, balancer = self._launch_resources(name, env.options, version)
+        env.recreate_resources(balancer)
+        op = self._launch_operation("restore", env, request_id, failure)
+        env.health_status = "Pending"  # as a new environment's, until the launch ends
+        env.date_created = op.started
+        env.start(op)
+        self._schedule(env, op, _launch_events(env, op, self.region_name, self.account_id, "restoreEnvironment"))
+
+    def _launch_operation(self, kind: str, env: SimEnvironment, request_id: str, failure: str | None) -> Operation:
+        """A rebuild's or restore's operation: as long as a launch, running the version the environment ran."""
+        return Operation(
+            kind,
+            _now(),  # it starts once the request is taken: making the load balancer may take moto a while
+            _settings.launch_seconds,
+            request_id,
+            failure=failure,
+            version_label=env.version_label,
+            health_after=self._health_after(env.environment_name, failure),
+            health_lag=_settings.health_lag_seconds,
+        )
+
+    def age_terminated(self, env: SimEnvironment, by: timedelta) -> None:
+        """Move a terminated environment's life, its events with it, ``by`` into the past."""
+        env.age(by)
+        for event in self.events:
+            if event.environment_id == env.environment_id:
+                event.date -= by
+
     # -- the app's logs -------------------------------------------------------
 
     def _app_ran(self, env: SimEnvironment, op: Operation) -> None:
-        """A launch or a version deploy (re)started the app: with StreamLogs its output reaches CloudWatch Logs."""
-        if not env.streams_logs() or not (op.kind == "launch" or (op.kind == "update" and op.version_label)):
+        """A launch (or rebuild, or restore) or a version deploy (re)started the app: with StreamLogs its output
+        reaches CloudWatch Logs."""
+        if not env.streams_logs() or not (op.kind in _LAUNCHES or (op.kind == "update" and op.version_label)):
             return
         logs = logs_backends[self.account_id][self.region_name]
         group = app_log_group(env.environment_name)
@@ -1817,6 +2009,12 @@ class SimResponse(EBResponse):
             self.request_id, self._get_param("EnvironmentId"), self._get_param("EnvironmentName")
         )
         return ActionResult(env.describe(_now()))
+
+    def rebuild_environment(self) -> EmptyResult:
+        self.backend.rebuild_environment(
+            self.request_id, self._get_param("EnvironmentId"), self._get_param("EnvironmentName")
+        )
+        return EmptyResult()
 
     # -- environment info (logs) ---------------------------------------------
 

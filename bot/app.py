@@ -118,7 +118,8 @@ def build_app(slack: SlackSettings, settings: Settings, store: Store,
     errands = Errands(store, carry, utcnow)
     limits = limits_of(settings)
     commands.register(app, deploys, limits)
-    envs.register(app, errands, envs.redeployer(store, deploys, limits))
+    envs.register(app, errands, envs.redeployer(store, deploys, limits),
+                  envs.restorer(store, deploys, limits, settings.restore_window, utcnow))
     home.register(app, errands)
     hooks.register(app, errands)
     app.error(on_error)
@@ -174,7 +175,8 @@ def build_worker(settings: Settings, slack: SlackSettings, services: Services,
     deploys = DeployService(services.deployer, services.manager, client, max_running=MAX_RUNNING_DEPLOYS,
                             deployments=deployments, stopping=services.stopping, secrets=secrets,
                             buttons=card_buttons)
-    notices = Notices(client, services.store, settings.channel, deployments=deployments)
+    notices = Notices(client, services.store, settings.channel, deployments=deployments,
+                      restore_window=settings.restore_window)
     admins = Admins(client, settings.admins)
     limits = limits_of(settings)
     env_actions = EnvActions(services.manager, notices, admins, utcnow, extend_by=settings.extend_by,

@@ -16,6 +16,7 @@ SLEEP = "deploybot.sleep"  # stops an environment, keeping it (issue 22); its va
 WAKE = "deploybot.wake"  # starts a sleeping one again
 KEEP_AWAKE = "deploybot.keep_awake"  # office hours' closing leaves it be, tonight
 KEEP = "deploybot.keep"  # calls off a tear down a webhook asked for later
+RESTORE = "deploybot.restore"  # brings a gone environment back (its EnvButton names the one that went)
 ENVS_PAGE = re.compile(r"^deploybot\.envs_(more|back)$")
 ENVS_MORE = "deploybot.envs_more"
 ENVS_BACK = "deploybot.envs_back"

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 
 from bot.jobs import announce_terminated
@@ -25,12 +26,15 @@ from deployer.progress import (
     ReleaseRunning, SettingsChanging, WaitingForBuildSlot, Waking,
 )
 from deployer.lifecycle.reaper import REAPER_LEASE
-from deployer.request import limits_of, make_request
+from deployer.lifecycle.restore import latest, restore_of
+from deployer.request import DeployRequest, limits_of, make_request
 from deployer.settings import Settings, load_settings
 from deployer.store.state import Store
 
 if TYPE_CHECKING:
     from bot.notices import Notices
+    from deployer.build.git import Commit
+    from deployer.factory import Services
 
 EXIT_INTERRUPTED = 130
 CLAIM_RETRY = 2.0  # seconds between tries for a busy feature's claim
@@ -80,6 +84,10 @@ def parser() -> argparse.ArgumentParser:
     wake = commands.add_parser("wake", help="start a sleeping environment again and wait until it answers")
     wake.add_argument("feature", help="the branch (or the environment's name)")
     wake.add_argument("--by", default=getpass.getuser(), help="who wakes it (for the history)")
+    restore = commands.add_parser("restore", help="bring back an environment torn down or reaped within "
+                                  "DEPLOYBOT_RESTORE_WINDOW: its commit, settings and owner, its name and URL")
+    restore.add_argument("feature", help="the branch (or the environment's name)")
+    restore.add_argument("--verbose", "-v", action="store_true", help="also print the build log")
     reap = commands.add_parser("reap", help="one reaper pass: terminate what has expired")
     reap.add_argument("--dry-run", action="store_true", help="show what would be terminated and why; change nothing")
     return top
@@ -105,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _logs(settings, args.feature, args.lines)
         if args.command in ("sleep", "wake"):
             return _sleep_or_wake(settings, args.command, args.feature, args.by)
+        if args.command == "restore":
+            return _restore(settings, args.feature, verbose=args.verbose)
         return _deploy(settings, args)
     except DeployError as error:
         print(f"deploybot: {error.title.lower()}: {error.message}", file=sys.stderr)
@@ -188,7 +198,7 @@ def _slack_notices(settings: Settings, store: Store) -> Notices | None:
         slack = SlackSettings()
     except ValidationError:
         return None
-    return Notices(slack_client(slack), store, settings.channel)
+    return Notices(slack_client(slack), store, settings.channel, restore_window=settings.restore_window)
 
 
 @contextmanager
@@ -300,20 +310,41 @@ def _deploy(settings: Settings, args: argparse.Namespace) -> int:
 
     request = make_request(args.branch, args.owner, limits_of(settings), ttl=args.ttl, instance_type=args.instance,
                            overrides=tuple(args.overrides), new_password=args.new_password)
+    return _deployed(build_services(settings), request, verbose=args.verbose)
+
+
+def _restore(settings: Settings, feature: str, *, verbose: bool) -> int:
+    """As the Restore button: the branch's environment torn down last, if it is still restorable."""
+    from deployer.factory import build_services
+
+    services = build_services(settings)
+    remembered = services.store.recall_all()
+    plan = restore_of(latest(remembered, feature), utcnow(), settings.restore_window, remembered)
+    limits = limits_of(settings)
+    asked = services.store.instance_types([plan.feature]).get(plan.feature) if limits.instance_types_apply else None
+    request = make_request(plan.feature, plan.owner, limits, instance_type=asked if asked in limits.instance_types
+                           and asked != limits.default_instance_type else None)
+    print(f"restoring {plan.name} ({plan.feature}), torn down {iso(plan.gone_at)}, at commit {plan.commit_sha[:12]}",
+          file=sys.stderr)
+    return _deployed(services, replace(request, restore_of=plan.env_id), verbose=verbose,
+                     commit=lambda: services.deployer.kept_commit(plan.commit_sha, plan.feature))
+
+
+def _deployed(services: Services, request: DeployRequest, *, verbose: bool,
+              commit: Callable[[], Commit] | None = None) -> int:
     started = time.monotonic()
 
     def report(event: Progress) -> None:
-        line = progress_line(event, verbose=args.verbose)
+        line = progress_line(event, verbose=verbose)
         if line:
             print(f"[{time.monotonic() - started:5.0f}s] {line}", file=sys.stderr, flush=True)
 
-    services = build_services(settings)
     with _claimed(services.claims, request.feature) as fence:
         def fenced(event: Progress) -> None:  # as the bot's deploys: a lost claim stops it at its next step
             fence()
             report(event)
 
-        result = services.deployer.deploy(request, fenced)
+        result = services.deployer.deploy(request, fenced, commit=commit() if commit else None)
     print(f"[{time.monotonic() - started:5.0f}s] {result.environment.name} is ready "
           f"(took {format_duration(result.took)})", file=sys.stderr)
     if result.credentials:  # DEPLOYBOT_ACCESS=basic: for whoever ran the deploy, not for the URL's readers

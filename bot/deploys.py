@@ -31,10 +31,11 @@ from deployer import metrics
 from deployer.store.claims import ADMIT, DOING, Claim
 from deployer.repo_hosts.deployments import NO_REPORTS, Deployment, DeploymentReporter
 from deployer.environment import Environment
-from deployer.errors import BranchNotFound, DeployError, Interrupted
+from deployer.errors import BranchNotFound, DeployError, Interrupted, NotRestorable
 from deployer.build.git import Commit
 from deployer.logs import log_context
 from deployer.lifecycle.manager import EnvironmentManager
+from deployer.lifecycle.restore import Restore
 from deployer.pipeline import Deployer, utcnow
 from deployer.progress import CommitResolved, EnvironmentCreating, EnvironmentReused, Progress
 from deployer.request import DeployRequest
@@ -84,17 +85,20 @@ class Origin:
 class Deploys(Protocol):
     """What takes a /deploy: the serving process records it and wakes the deploy worker (bot/worker.py)."""
 
-    def start(self, request: DeployRequest, origin: Origin) -> None: ...
+    def start(self, request: DeployRequest, origin: Origin, restore: Restore | None = None) -> None: ...
 
 
-def record(store: Store, request: DeployRequest, origin: Origin, at: datetime) -> int:
-    """A /deploy as a new job, before Slack's ack: its thread is opened by whichever worker admits it."""
+def record(store: Store, request: DeployRequest, origin: Origin, at: datetime, restore: Restore | None = None) -> int:
+    """A /deploy as a new job, before Slack's ack: its thread is opened by whichever worker admits it. A
+    Restore's goes to the gone environment's thread (when it had one) and deploys the commit it ran."""
     if not isinstance(origin.respond, ResponseUrl):
         raise TypeError("a recorded deploy answers through a response_url")
-    return store.enqueue_deploy(request.feature, request.owner, origin.channel_id, None, at, request.ttl,
+    return store.enqueue_deploy(request.feature, request.owner, origin.channel_id,
+                                restore.thread_ts if restore else None, at, request.ttl,
                                 request.instance_type, instance_asked=request.instance_asked,
                                 respond_to=origin.respond.to_json(), overrides=request.overrides,
-                                new_password=request.new_password)
+                                new_password=request.new_password, restore_of=request.restore_of,
+                                commit_sha=restore.commit_sha if restore else None)
 
 
 class Thread:
@@ -246,7 +250,11 @@ class DeployService:
 
     def _resolve_and_queue(self, job: DeployRecord, origin: Origin, thread: Thread) -> None:
         try:
-            commit = self._deployer.resolve(job.feature)
+            commit = self._commit_of(job)
+        except NotRestorable as error:  # the gone environment's thread stays as it is: the answer goes under it
+            self._store.deploy_finished(job.id, "cancelled", utcnow(), error.message)
+            thread.reply(views.mentioning(answer_for(error), origin.user_id))
+            return
         except BranchNotFound as error:  # a typo, not a deploy: take the thread back, answer privately
             self._store.deploy_finished(job.id, "cancelled", utcnow(), error.message)
             thread.delete()
@@ -259,6 +267,8 @@ class DeployService:
             return
         if not self._store.admit_deploy(job.id, utcnow()):
             return  # called off meanwhile (its branch was deleted)
+        if job.restore_of:
+            thread.reply(views.restoring_reply(job.feature, commit))
         self._commits[job.id] = commit
         if not self.queue.submit(job.id):
             # It waits its turn, and then takes the branch's commit as it is when its turn comes.
@@ -269,6 +279,12 @@ class DeployService:
             live.queued(queued_text(DOING.get(waiting_for) if waiting_for else None, ahead))
             if live.ts:
                 self._store.deploy_progress(job.id, live.ts)  # (if it started meanwhile, this stays as it is)
+
+    def _commit_of(self, job: DeployRecord) -> Commit:
+        """A deploy's commit: the branch's newest, or for a Restore the one its environment ran."""
+        if job.restore_of and job.commit_sha:
+            return self._deployer.kept_commit(job.commit_sha, job.feature)
+        return self._deployer.resolve(job.feature)
 
     def _open_thread(self, job: DeployRecord, origin: Origin) -> Thread | None:
         message = views.deploy_started(job.feature, origin.user_id)
@@ -285,7 +301,7 @@ class DeployService:
     def _run_job(self, job: DeployRecord, claim: Claim, resumed: bool) -> None:
         """The queue's runner: every job ends with a final word in its thread and a finished record."""
         thread = Thread(self._client, job.channel, job.thread_ts) if job.channel and job.thread_ts else None
-        commit = self._commits.pop(job.id, None)
+        commit = self._commits.pop(job.id, None)  # (none: the branch's newest, read when it runs)
         mine = self._claims.holder
         if thread is None or (resumed and not resumable(job)):
             self._store.deploy_finished(job.id, "interrupted", utcnow(), holder=mine)
@@ -293,10 +309,17 @@ class DeployService:
                 thread.update(views.deploy_unfinished(job.feature, job.owner, "deploybot restarted while it ran"))
                 thread.reply(views.interrupted_reply(job.feature))
             return
+        if commit is None and job.restore_of:  # it waited its turn, or is resumed: its commit is read again
+            try:
+                commit = self._commit_of(job)
+            except DeployError as error:  # the gone environment's card stays as it is: the answer goes under it
+                self._store.deploy_finished(job.id, "failed", utcnow(), error.message, holder=mine)
+                thread.reply(views.mentioning(answer_for(error), job.owner))
+                return
         if resumed:
             thread.reply(views.resumed_reply(job.feature))
         request = DeployRequest(job.feature, job.owner, job.ttl, job.instance_type,  # type: ignore[arg-type]
-                                job.instance_asked, job.overrides, job.new_password)
+                                job.instance_asked, job.overrides, job.new_password, job.restore_of)
         (outcome, detail), started = ("crashed", ""), time.monotonic()
         with log_context(feature=job.feature, environment=self._deployer.provider.name_for(job.feature),
                          deploy_id=job.id, slack_thread=f"{thread.channel}/{thread.ts}"):

@@ -121,7 +121,7 @@ class EnvActions:
         clicked = None
         if ref.listing is None and click.message and click.channel_id:  # it stays as it was, but for its buttons
             original = Message(click.message.get("text", ""), click.message.get("blocks") or [])
-            clicked = (click.channel_id, click.message["ts"], env_views.gone_patched(original, env.id, gone))
+            clicked = (click.channel_id, click.message["ts"], original)
         self._notices.gone(env.id, gone, clicked=clicked)
         if ref.listing is not None:
             self._show(click, ref, env, gone)

@@ -56,6 +56,9 @@ class Gone:
     at: datetime
     by: str | None
     why: str
+    # Set when it can be brought back (deployer/lifecycle/restore.py): its id, for the Restore button, and until when.
+    env_id: str | None = None
+    restorable_until: datetime | None = None
 
 
 Note = Extension | Gone
@@ -382,18 +385,31 @@ def gone_line(gone: Gone) -> str:
 
 def gone_card(gone: Gone) -> Message:
     """What an old message about an environment becomes once it is gone when all deploybot knows of it
-    is where it is (the clicked one keeps what it said: `gone_patched`): no buttons left."""
+    is where it is (the clicked one keeps what it said: `gone_patched`): no buttons left but Restore."""
     text = f":wastebasket: {names(gone.feature, gone.name)} is gone."
-    return Message(text, [section(text), context(gone_line(gone))])
+    return Message(text, [section(text), context(gone_line(gone)), *restore_blocks(gone)])
 
 
 def gone_patched(message: Message, env_id: str, gone: Gone) -> Message:
     """A message that showed the environment, as it was, with its expiry line and buttons replaced by
-    the line that says when, by whom and why it was torn down."""
+    the line that says when, by whom and why it was torn down (and Restore, while it can be)."""
     line = context(gone_line(gone), block_id=f"env:{env_id}:expiry")
     mine = (f"env:{env_id}:expiry", f"env:{env_id}:actions")
-    return Message(f":wastebasket: {names(gone.feature, gone.name)} is gone.",
-                   replaced(message.blocks, mine, line))
+    blocks = replaced(message.blocks, mine, line)
+    if gone.restorable_until is not None:
+        at = blocks.index(line) + 1
+        blocks = [*blocks[:at], *restore_blocks(gone), *blocks[at:]]
+    return Message(f":wastebasket: {names(gone.feature, gone.name)} is gone.", blocks)
+
+
+def restore_blocks(gone: Gone) -> list[dict]:
+    """Restore, while what the environment ran is kept (DEPLOYBOT_RESTORE_WINDOW); nothing otherwise."""
+    if gone.restorable_until is None or gone.env_id is None:
+        return []
+    button = ButtonElement(text="Restore", action_id=buttons.RESTORE, value=EnvButton(env_id=gone.env_id).encode())
+    return [ActionsBlock(block_id=f"env:{gone.env_id}:actions", elements=[button]).to_dict(),
+            context(f"Restore brings it back as it was (its commit, settings and owner) until "
+                    f"{date_token(gone.restorable_until)}.")]
 
 
 def replaced(blocks: Sequence[dict], block_ids: Sequence[str], line: dict) -> list[dict]:
@@ -403,9 +419,10 @@ def replaced(blocks: Sequence[dict], block_ids: Sequence[str], line: dict) -> li
     return [*kept[:at], line, *kept[at:]]
 
 
-def gone_notice(gone: Gone) -> str:
-    """The word in the environment's thread (or the channel)."""
-    return f":wastebasket: {names(gone.feature, gone.name)} was torn down{_by(gone)}{_why(gone)}"
+def gone_notice(gone: Gone) -> Message:
+    """The word in the environment's thread (or the channel), with Restore while it can be."""
+    text = f":wastebasket: {names(gone.feature, gone.name)} was torn down{_by(gone)}{_why(gone)}"
+    return Message(text, [section(text), *restore_blocks(gone)] if gone.restorable_until else [])
 
 
 def terminate_failed_notice(env: Environment) -> str:

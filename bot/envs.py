@@ -7,6 +7,8 @@ store remembers of the environment (no AWS call), as /deploy is.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from slack_bolt import Ack, App, Respond
 
@@ -20,13 +22,15 @@ from bot.errors import answer_for
 from bot.show_logs import ShowLogs
 from bot.parsing import HelpCommand, UsageError, parse_envs
 from deployer.errors import DeployError, InvalidRequest
+from deployer.lifecycle.restore import restore_of
 from deployer.request import Limits, make_request
 from deployer.store.state import Store
 
 LIST = "/envs"
 
 
-def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], None]) -> None:
+def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], None],
+             restore: Callable[[Click, EnvButton], None]) -> None:
     take_list = errands.listener(LIST)
 
     def ack_envs(ack: Ack, command: dict, body: dict, respond: Respond) -> None:
@@ -40,23 +44,25 @@ def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], 
             return
         take_list(ack=ack, body=body, respond=respond)
 
-    def ack_redeploy(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
-        # Recorded before the ack (a crash or a restart right after it loses nothing): a store write,
-        # no AWS call, so it stays inside the ack's time.
-        click = Click.of(body, respond)
-        on_home = home.from_home(body)
-        try:
-            redeploy(click, EnvButton.decode(action.get("value")))
-        except DeployError as error:
+    def deploy_on_click(start: Callable[[Click, EnvButton], None]) -> Callable[..., None]:
+        def ack_deploy(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+            # Recorded before the ack (a crash or a restart right after it loses nothing): a store write,
+            # no AWS call, so it stays inside the ack's time.
+            click = Click.of(body, respond)
+            on_home = home.from_home(body)
+            try:
+                start(click, EnvButton.decode(action.get("value")))
+            except DeployError as error:
+                ack()
+                if on_home:  # no response_url there: the refreshed tab says it
+                    errands.tell(home.REFRESH, {"user_id": click.user_id, "note": answer_for(error)})
+                else:
+                    click.tell(answer_for(error))
+                return
             ack()
-            if on_home:  # no response_url there: the refreshed tab says it
-                errands.tell(home.REFRESH, {"user_id": click.user_id, "note": answer_for(error)})
-            else:
-                click.tell(answer_for(error))
-            return
-        ack()
-        if on_home:
-            errands.tell(home.REFRESH, {"user_id": click.user_id})
+            if on_home:
+                errands.tell(home.REFRESH, {"user_id": click.user_id})
+        return ack_deploy
 
     app.command(LIST)(ack_envs)
     app.action(buttons.ENVS_PAGE)(errands.listener(buttons.ENVS_PAGE.pattern))
@@ -66,7 +72,8 @@ def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], 
     app.action(buttons.SLEEP)(errands.listener(buttons.SLEEP))
     app.action(buttons.WAKE)(errands.listener(buttons.WAKE))
     app.action(buttons.KEEP_AWAKE)(errands.listener(buttons.KEEP_AWAKE))
-    app.action(buttons.REDEPLOY)(ack_redeploy)
+    app.action(buttons.REDEPLOY)(deploy_on_click(redeploy))
+    app.action(buttons.RESTORE)(deploy_on_click(restore))
 
 
 def redeployer(store: Store, deploys: Deploys, limits: Limits) -> Callable[[Click, EnvButton], None]:
@@ -79,6 +86,25 @@ def redeployer(store: Store, deploys: Deploys, limits: Limits) -> Callable[[Clic
         deploys.start(request, Origin(click.user_id, channel, click.teller()))
 
     return redeploy
+
+
+def restorer(store: Store, deploys: Deploys, limits: Limits, window: timedelta,
+             clock: Callable[[], datetime]) -> Callable[[Click, EnvButton], None]:
+    """Restore, as Redeploy: a job recorded from the store alone (deployer/lifecycle/restore.py decides whether it
+    can be); anyone may restore, as anyone may deploy. It runs for the environment's owner, in its thread."""
+    def restore(click: Click, ref: EnvButton) -> None:
+        plan = restore_of(store.recall(ref.env_id), clock(), window, store.recall_all())
+        channel = plan.channel or click.channel_id
+        if not channel:  # a Home tab, of an environment deployed from the command line
+            raise InvalidRequest(f"{plan.name} had no thread and this tab is no channel: restore it with "
+                                 f"`deploybot restore {plan.feature}`, or press Restore on a card in a channel.")
+        asked = store.instance_types([plan.feature]).get(plan.feature) if limits.instance_types_apply else None
+        request = make_request(plan.feature, plan.owner, limits,
+                               instance_type=asked if asked in limits.instance_types
+                               and asked != limits.default_instance_type else None)
+        deploys.start(replace(request, restore_of=plan.env_id), Origin(click.user_id, channel, click.teller()), plan)
+
+    return restore
 
 
 def handlers(actions: EnvActions, show_logs: ShowLogs) -> Handlers:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
+from datetime import timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -25,7 +27,8 @@ SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")  # an owner from the command line
 
 class Notices:
     def __init__(self, client: WebClient, store: Store, channel: str | None, *,
-                 deployments: DeploymentReporter = NO_REPORTS) -> None:
+                 deployments: DeploymentReporter = NO_REPORTS, restore_window: timedelta = timedelta(0)) -> None:
+        self._restore_window = restore_window  # DEPLOYBOT_RESTORE_WINDOW: how long a gone environment offers Restore
         self._client = client
         self._store = store
         self.channel = channel
@@ -69,7 +72,7 @@ class Notices:
             return self.channel
         return owner if owner and SLACK_USER.match(owner) else None
 
-    def in_thread_or_channel(self, env_id: str, text: str, owner: str | None = None) -> bool:
+    def in_thread_or_channel(self, env_id: str, text: Message | str, owner: str | None = None) -> bool:
         where = self.thread_of(env_id)
         if where:
             return self.post(where[0], text, where[1]) is not None
@@ -81,11 +84,15 @@ class Notices:
 
     def gone(self, env_id: str, gone: Gone, owner: str | None = None, *,
              clicked: tuple[str, str, Message] | None = None) -> None:
-        """Say so in its thread, take the buttons off every card of it, and make its deployments inactive.
+        """Say so in its thread, take the buttons off every card of it (but Restore, while it can be), and
+        make its deployments inactive.
 
-        `clicked` is the message whose button tore it down, as it is to become (its channel, ts and
-        message): Slack sent its blocks with the click, so it keeps them. Of the other cards the store
-        knows only where they are, so they become `gone_card`."""
+        `clicked` is the message whose button tore it down, as it was (its channel, ts and message): Slack
+        sent its blocks with the click, so it keeps them. Of the other cards the store knows only where they
+        are, so they become `gone_card`."""
+        gone = self._restorable(env_id, gone)
+        if clicked:
+            clicked = (clicked[0], clicked[1], env_views.gone_patched(clicked[2], env_id, gone))
         self._deployments.gone(gone.name)
         self.in_thread_or_channel(env_id, env_views.gone_notice(gone), owner)
         card = env_views.gone_card(gone)
@@ -95,3 +102,10 @@ class Notices:
         if clicked and clicked[:2] not in cards:
             self.update(*clicked)
         self._store.forget_cards(env_id)
+
+    def _restorable(self, env_id: str, gone: Gone) -> Gone:
+        """With Restore when what it ran is kept (a commit on record, DEPLOYBOT_RESTORE_WINDOW not 0)."""
+        remembered = self._store.recall(env_id) if self._restore_window > timedelta(0) else None
+        if remembered is None or not remembered.commit_sha or not remembered.feature:
+            return gone
+        return replace(gone, env_id=env_id, restorable_until=gone.at + self._restore_window)

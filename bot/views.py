@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlo
 
 from bot.mrkdwn import escape
 from deployer.access import Credentials
+from deployer.build.git import Commit
 from deployer.durations import format_duration
 from deployer.errors import CapReached, DeployError
 from deployer.pipeline import DeployResult
@@ -207,6 +208,12 @@ def delayed_reply(feature: str) -> str:
 def click_delayed() -> str:
     """A click (or /envs) taken while deploybot restarts (or its deploy worker does)."""
     return ":hourglass_flowing_sand: deploybot is restarting; this is recorded and done as soon as it is back."
+
+
+def restoring_reply(feature: str, commit: Commit) -> str:
+    """A Restore begins in the gone environment's thread: what it brings back."""
+    return (f":recycle: Restoring {code(feature)} as it was: commit {code(commit.sha[:7])} "
+            f"({escape(clip(commit.subject, 100))}), with the values set for it from Slack and the same owner.")
 
 
 def resumed_reply(feature: str) -> str:

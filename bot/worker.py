@@ -42,6 +42,7 @@ from bot import views
 from bot.deploys import Origin, record
 from bot.priority import normal_priority
 from bot.prefork import Forked, die_with, fork_worker, name_worker
+from deployer.lifecycle.restore import Restore
 from deployer.request import DeployRequest
 from deployer.store.state import Store
 
@@ -238,8 +239,8 @@ class RemoteDeploys:
         self._store = store
         self._clock = clock
 
-    def start(self, request: DeployRequest, origin: Origin) -> None:
-        job = record(self._store, request, origin, self._clock())
+    def start(self, request: DeployRequest, origin: Origin, restore: Restore | None = None) -> None:
+        job = record(self._store, request, origin, self._clock(), restore)
         if not self._worker.tell({"admit": job, "feature": request.feature}):
             origin.respond(views.delayed_reply(request.feature))  # the next worker finds it in the store
 

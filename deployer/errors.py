@@ -56,6 +56,13 @@ class AppConfigInvalid(InvalidRequest):
     title = "deploybot.yml is invalid"
 
 
+class NotRestorable(InvalidRequest):
+    """A restore that can't be made: the environment is live, past DEPLOYBOT_RESTORE_WINDOW, or what it ran is
+    gone. The message says why and offers a deploy of the branch instead."""
+
+    title = "Can't restore"
+
+
 class NotAllowed(DeployError):
     """The person may not do this (e.g. tear down someone else's environment)."""
 

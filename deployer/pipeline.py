@@ -16,12 +16,13 @@ from deployer.resources import NO_RESOURCES, AppResources
 from deployer import app_config
 from deployer.build.dockerrun import DockerrunPolicy
 from deployer.durations import format_duration
-from deployer.errors import DeployError, ImageVanished
+from deployer.errors import DeployError, ImageVanished, NotRestorable
 from deployer.environment import Environment
 from deployer.build.git import Commit, GitRepo
 from deployer.build.images import ImageBuilder, ImageRef, missing_dockerfile
 from deployer.logs import bound
 from deployer.lifecycle.manager import EnvironmentManager
+from deployer.lifecycle.restore import deploy_instead
 from deployer.overrides import applied, hidden_names, refuse_hidden
 from deployer.progress import (
     BuildLine, Progress, CommitResolved, EnvironmentCreating, EnvironmentReused, ImageBuilding, ImageBuilt, ImageReused,
@@ -105,6 +106,15 @@ class Deployer:
         """The branch's current commit; BranchNotFound before anything is built."""
         return self._git.resolve(feature)
 
+    def kept_commit(self, sha: str, feature: str) -> Commit:
+        """A commit a gone environment ran, for its restore: from the git cache (git keeps a commit its branch no
+        longer holds for two weeks, longer than the restore window); NotRestorable when it is not there."""
+        commit = self._git.commit(sha, feature)
+        if commit is None:
+            raise NotRestorable(f"The commit `{feature}`'s environment ran ({sha[:12]}) is no longer in the "
+                                f"repository. {deploy_instead(feature)}")
+        return commit
+
     def deploy(self, request: DeployRequest, report: Report, commit: Commit | None = None) -> DeployResult:
         """Deploy `request`; the caller holds the feature's claim (deployer/store/claims.py) throughout.
         Its outcome goes into the audit trail (`deploybot history`), beside extends and tear downs."""
@@ -174,7 +184,7 @@ class Deployer:
             raise
         if self.manager:
             self.manager.write_expiry(env)
-            self._remember_settings(request, env, config, remembered, overrides)
+            self._remember_settings(request, env, config, remembered, overrides, commit)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took, credentials,
                             new_password=request.new_password and credentials is not None)
@@ -195,18 +205,25 @@ class Deployer:
         before anything is made, when one names a secret of the file or its database's variable)."""
         refuse_hidden(config, request.overrides)
         remembered = self.manager.store.overrides_of(request.feature) if self.manager else {}
+        base = remembered
+        if request.restore_of and self.manager:  # what it ran with, put aside at its tear down (if it was yet)
+            gone = self.manager.store.recall(request.restore_of)
+            if gone is not None and gone.kept_overrides is not None:
+                base = gone.kept_overrides
         hidden = hidden_names(config)  # one set before the file made it a secret: the secret wins
-        return remembered, {name: value for name, value in applied(remembered, request.overrides).items()
+        return remembered, {name: value for name, value in applied(base, request.overrides).items()
                             if name not in hidden}
 
     def _remember_settings(self, request: DeployRequest, env: Environment, config: app_config.AppConfig,
-                           remembered: dict[str, str], overrides: dict[str, str]) -> None:
-        """Under the deploy's claim, once it succeeded: its overrides for later deploys, its secrets' names.
-        Nobody else writes them while the claim is held: what was read at the start still stands."""
+                           remembered: dict[str, str], overrides: dict[str, str], commit: Commit) -> None:
+        """Under the deploy's claim, once it succeeded: its overrides for later deploys, its secrets' names, its
+        commit (what a restore deploys again). Nobody else writes them while the claim is held: what was read at
+        the start still stands."""
         store = self.manager.store  # type: ignore[union-attr]
         if remembered != overrides:
             store.replace_overrides(request.feature, overrides)
         store.record_secret_names(env.id, hidden_names(config))
+        store.record_deployed_commit(env.id, commit.sha)
 
     def _release(self, release: Release, env: Environment, report: Report) -> None:
         command = release.config.release or ""
@@ -269,7 +286,9 @@ class Deployer:
             env, created = self.provider.ensure(request, self._clock())
             if self.manager:
                 self.manager.remember(env, created=created)
-                if not created:  # the lifetime restarts now, so the reaper leaves it alone from here on
+                # the lifetime restarts now, so the reaper leaves it alone from here on (one Beanstalk rebuilt
+                # for a restore comes back with the tags it went with)
+                if not created or request.restore_of:
                     self.manager.renew(env, request.ttl)
             report(EnvironmentCreating(env) if created else EnvironmentReused(env))
         ready = self.provider.wait_ready(env, report, created=created)

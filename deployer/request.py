@@ -37,6 +37,9 @@ class DeployRequest:
     # --set NAME=VALUE and --unset NAME (value None), in order: remembered for the feature once deployed.
     overrides: Changes = ()
     new_password: bool = False  # --new-password: DEPLOYBOT_ACCESS=basic's password replaced, the old one refused
+    # A Restore (deployer/lifecycle/restore.py): the environment gone it brings back (Beanstalk rebuilds it where it
+    # can), with the values set from Slack it ran with.
+    restore_of: str | None = None
 
 
 MIN_TTL = timedelta(minutes=10)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -261,10 +262,13 @@ def test_an_environments_card_warning_and_notices(name):
         check(Message("x", env_views.patched(warning.blocks, env, NOW, note)))
         check(Message("x", env_views.patched(card.blocks, env, NOW, note)))
     gone = Gone(feature, env.name, NOW, "U0ANA", env_views.tear_down_reason("U0ANA"))
-    check(env_views.gone_card(gone))
-    check(env_views.gone_patched(env_views.with_controls(views.deploy_started(feature, "U0ANA"), env, NOW),
-                                 env.id, gone))
-    for text in (env_views.gone_notice(gone), env_views.terminate_failed_notice(env),
+    restorable = replace(gone, env_id=env.id, restorable_until=NOW + timedelta(days=7))
+    for each in (gone, restorable):
+        check(env_views.gone_card(each))
+        check(env_views.gone_patched(env_views.with_controls(views.deploy_started(feature, "U0ANA"), env, NOW),
+                                     env.id, each))
+        check(env_views.gone_notice(each))
+    for text in (env_views.terminate_failed_notice(env),
                  env_views.malformed_notice(env, "its expiry can't be read (" + LONG_TEXT[:600] + ")"),
                  env_views.redeploy_started(env), env_views.not_allowed(env), env_views.not_allowed_to_extend(env),
                  env_views.busy(env), env_views.no_branch(env.name), env_views.expiry_text(env, NOW, ephemeral=True)):

@@ -80,7 +80,7 @@ def test_an_environment_whose_name_is_not_its_branchs_says_both_once():
     assert env_views.gone_card(gone).text == ":wastebasket: `feature/x` (environment `feature-x-1a2b`) is gone."
     same = Gone("feature-x", "feature-x", NOW, "U0ANA", env_views.tear_down_reason("U0ANA"))
     assert env_views.gone_card(same).text == ":wastebasket: `feature-x` is gone."
-    assert env_views.gone_notice(same) == ":wastebasket: `feature-x` was torn down by <@U0ANA>"
+    assert env_views.gone_notice(same).text == ":wastebasket: `feature-x` was torn down by <@U0ANA>"
 
 
 def test_an_owner_who_is_not_a_slack_user_is_shown_as_written():
@@ -165,11 +165,11 @@ def test_a_gone_environment_loses_its_buttons():
     listed = env_views.envs_page([env()], NOW, ListPage(), {"e-feature-x": gone})
     assert not buttons_of(listed.blocks)
     reaped = Gone("feature-x", "feature-x", NOW, None, env_views.expired(NOW - HOUR))
-    assert env_views.gone_notice(reaped) == (
+    assert env_views.gone_notice(reaped).text == (
         f":wastebasket: `feature-x` was torn down because it expired <!date^{int((NOW - HOUR).timestamp())}^"
         "{date_short_pretty} at {time}|2026-11-23 09:00 UTC>")
     hook = Gone("feature-x", "feature-x", NOW, "github:octocat", "branch deleted by octocat")
-    assert env_views.gone_notice(hook) == ":wastebasket: `feature-x` was torn down: branch deleted by octocat"
+    assert env_views.gone_notice(hook).text == ":wastebasket: `feature-x` was torn down: branch deleted by octocat"
 
 
 def test_a_torn_down_card_keeps_what_it_said_and_loses_only_its_buttons():

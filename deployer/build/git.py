@@ -84,6 +84,24 @@ class GitRepo:
         author, _, subject = self._git("log", "-1", "--format=%ae%x00%s", sha).partition("\0")
         return Commit(sha=sha, branch=branch, subject=subject.strip(), author_email=author.strip())
 
+    def commit(self, sha: str, branch: str) -> Commit | None:
+        """Commit `sha` (once on `branch`) from the cache, or fetched with the branch when the cache lacks it
+        (a new machine); None when neither has it (the branch deleted or rewritten, and the commit gone)."""
+        if not _SHA.fullmatch(sha):
+            return None
+        if not (self.cache_dir / "HEAD").exists() or not self._has_commit(sha):
+            try:
+                self.resolve(branch)
+            except BranchNotFound:
+                return None
+            if not self._has_commit(sha):
+                return None
+        author, _, subject = self._git("log", "-1", "--format=%ae%x00%s", sha).partition("\0")
+        return Commit(sha=sha, branch=branch, subject=subject.strip(), author_email=author.strip())
+
+    def _has_commit(self, sha: str) -> bool:
+        return self._run("cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
+
     def _fetch_round(self, branches: list[str]) -> dict[str, Exception | None]:
         """Fetch every branch of a round in one git fetch; each branch's own error, or None.
 
@@ -247,7 +265,7 @@ class GitRepo:
 
     def _require_commit(self, sha: str) -> None:
         # Only hex object names reach git, so a stray value can't be read as an option.
-        if not _SHA.fullmatch(sha) or self._run("cat-file", "-e", f"{sha}^{{commit}}").returncode:
+        if not _SHA.fullmatch(sha) or not self._has_commit(sha):
             raise DeployError(
                 f"Commit {sha[:12]} is not in the local cache of {self.display_url}; "
                 "resolve the branch again and retry the deploy."

@@ -207,6 +207,13 @@ class BeanstalkGateway:
     def terminate(self, env_id: str) -> None:
         self._eb.terminate_environment(EnvironmentId=env_id, TerminateResources=True)
 
+    @translated("rebuild the terminated environment")
+    def rebuild(self, env_id: str) -> Environment | None:
+        """Bring a terminated environment back (Beanstalk allows it for 42 days): same id, name and CNAME, the
+        version and settings it had. The environment as it launches again."""
+        self._eb.rebuild_environment(EnvironmentId=env_id)
+        return self._one_live(EnvironmentIds=[env_id])
+
     @translated("update the environment's tags")
     def update_tags(self, arn: str, tags: Mapping[str, str]) -> None:
         self._eb.update_tags_for_resource(ResourceArn=arn, TagsToAdd=[{"Key": k, "Value": v} for k, v in tags.items()])

@@ -187,6 +187,14 @@ class Settings(BaseSettings):
         "zone, else UTC): live and sleeping environments, their estimated cost yesterday and this month, what "
         "sleeping saved, what expires today (with Extend), the oldest. Unset: no digest.",
     )
+    restore_window: ZeroOrDuration = Field(
+        timedelta(days=7), description="How long after its tear down (or reaping) an environment can be restored "
+        "(its card's **Restore**, `deploybot restore`): its last commit deployed again with its settings, owner and "
+        "thread. What that needs is kept meanwhile (its Beanstalk application version and S3 bundle, its image, its "
+        "database); each reaper pass deletes it once the window is over. 0 = no restore: all of it goes at the tear "
+        "down. Beanstalk rebuilds a terminated environment under its name and URL for 42 days; a longer window "
+        "restores into a new environment from the kept version. At most DEPLOYBOT_HISTORY_DAYS.",
+    )
     warn_before: Duration = Field(
         timedelta(hours=2),
         description="How long before expiry the owner is warned: shorter than DEPLOYBOT_TTL, longer than "
@@ -457,6 +465,10 @@ class Settings(BaseSettings):
             problems.append(f"{PREFIX}DIGEST_AT needs {PREFIX}CHANNEL: the channel the digest is posted in")
         if self.eb_instance_type not in self.instance_types:
             problems.append(f"{PREFIX}EB_INSTANCE_TYPE={self.eb_instance_type} is not in {PREFIX}INSTANCE_TYPES")
+        if self.restore_window > timedelta(days=self.history_days):
+            problems.append(f"{PREFIX}RESTORE_WINDOW ({format_duration(self.restore_window)}) must not be longer than "
+                            f"{PREFIX}HISTORY_DAYS ({self.history_days} days): the store forgets environments torn "
+                            "down before that, and with them what a restore would deploy")
         if self.claim_timeout < timedelta(seconds=3):
             problems.append(f"{PREFIX}CLAIM_TIMEOUT must be at least 3s (the heartbeat renews claims every third)")
         problems += self._lifetime_problems() + self._build_engine_problems() + self._pull_request_problems()

@@ -348,3 +348,20 @@ def test_the_github_api_url_is_an_http_url(env, url, ok):
         with pytest.raises(ConfigError) as caught:
             load_settings()
         assert any(line.startswith("DEPLOYBOT_GITHUB_API_URL: must be an http(s) URL") for line in caught.value.details)
+
+
+@pytest.mark.parametrize("value,window", [(None, timedelta(days=7)), ("0", timedelta(0)), ("36h", timedelta(hours=36)),
+                                          ("60d", timedelta(days=60))])  # past Beanstalk's 42 days: a new one
+def test_the_restore_window_is_a_week_unless_set_and_zero_turns_restores_off(env, value, window):
+    if value is not None:
+        env.setenv("DEPLOYBOT_RESTORE_WINDOW", value)
+    assert load_settings().restore_window == window
+
+
+def test_a_restore_window_longer_than_the_history_kept_is_refused_by_name(env):
+    env.setenv("DEPLOYBOT_RESTORE_WINDOW", "31d")
+    env.setenv("DEPLOYBOT_HISTORY_DAYS", "30")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    said = "DEPLOYBOT_RESTORE_WINDOW (31d) must not be longer than DEPLOYBOT_HISTORY_DAYS (30 days)"
+    assert any(line.startswith(said) for line in caught.value.details), caught.value.details

@@ -45,9 +45,9 @@ from deployer.providers import Provider
 from deployer.providers.local import LocalProvider, PortRange, engine_host
 from deployer.providers.proxy import CaddyProxy
 from deployer.providers.beanstalk.provider import BeanstalkProvider, HostNames
-from deployer.lifecycle.reaper import Reaper
+from deployer.lifecycle.reaper import Reaper, restorable_commits
 from deployer.build.registry import (
-    SAFETY_NET_IMAGES, EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository,
+    EcrRegistry, LocalImages, PlainRegistry, Registry, local_repository, safety_net_size,
 )
 from deployer.resources import AppResources
 from deployer.secrets import secret_reader
@@ -128,9 +128,9 @@ def registry_for(settings: Settings, session: boto3.session.Session) -> Registry
         return LocalImages(settings.ecr_repository)
     if settings.registry:
         return PlainRegistry(settings.registry, settings.ecr_repository)
-    # The safety net keeps far more images than deploybot may run at once (see deployer/build/registry.py).
+    # The safety net keeps far more images than deploybot may run and restore at once (deployer/build/registry.py).
     return EcrRegistry(count_aws_calls(session.client("ecr", config=RETRY_CONFIG)), settings.ecr_repository,
-                       keep_newest=max(SAFETY_NET_IMAGES, 2 * settings.max_envs))
+                       keep_newest=safety_net_size(settings.max_envs, settings.restore_window))
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,8 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         records = provider.sweep_records
         costs = estimated_costs(settings, gateway, session, store)
         images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
-                            settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight, slots=slots)
+                            settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight, slots=slots,
+                            restorable=lambda: restorable_commits(store, utcnow(), settings.restore_window))
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
     manager = EnvironmentManager(
         provider, store, utcnow, Limits(settings.extend_step, settings.max_ttl, settings.max_envs), claims, costs
@@ -239,7 +240,7 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
         passwords=settings.access == "basic",
     )
     reaper = Reaper(provider, store, utcnow, claims, images, keep_history=timedelta(days=settings.history_days),
-                    databases=resources.databases, records=records)
+                    databases=resources.databases, records=records, restore_window=settings.restore_window)
     return Services(deployer, manager, reaper, store, claims, stopping)
 
 

@@ -50,6 +50,15 @@ def test_only_what_live_environments_run_and_what_was_just_built_stays(images):
     assert tags(client, registry.repository) == {image_tag(LIVE), "release-1"}  # not deploybot's: left alone
 
 
+def test_the_image_of_an_environment_that_may_be_restored_stays_on_the_engine(images):
+    client, registry = images
+    an_hour_later = lambda: datetime.now(timezone.utc) + timedelta(hours=1)  # noqa: E731
+    kept = ImageSweep(ImageBuilder(client), registry, lambda: [], timedelta(minutes=20), an_hour_later,
+                      restorable=lambda: [GONE])
+    assert kept.sweep() == 1
+    assert tags(client, registry.repository) == {image_tag(GONE), "release-1"}
+
+
 def slow_build_context(seconds: int = 3) -> bytes:
     return dockerfile_context(f"FROM deploybot-test/busybox:1\nRUN echo {uuid.uuid4()} && sleep {seconds}\n")
 
@@ -93,9 +102,9 @@ def test_the_local_provider_removes_no_image_while_a_build_runs_either():
                              ports=PortRange(21950, 21951), app_port=8080, deploy_timeout=timedelta(0), slots=slots)
     try:
         with slots.slot(lambda ahead: None):  # a build is running
-            assert provider.sweep_versions() == ([], [])
+            assert provider.sweep_versions({}) == ([], [])
             assert tags(client, repository) == {image_tag(GONE)}
-        assert provider.sweep_versions() == ([f"{repository}:{image_tag(GONE)}"], [])
+        assert provider.sweep_versions({}) == ([f"{repository}:{image_tag(GONE)}"], [])
         assert tags(client, repository) == set()
     finally:
         for tag in tags(client, repository):
@@ -139,3 +148,39 @@ def test_a_sweep_of_another_process_removes_nothing_while_the_workers_build_runs
     assert worker.returncode == 0 and out == "built\n"
     assert sweep.sweep() == 2
     assert tags(client, registry.repository) == {"release-1", "release-2"}
+
+
+def test_the_local_reaper_keeps_a_torn_down_environments_image_for_the_restore_window_and_not_longer(tmp_path):
+    from deployer.lifecycle.reaper import Reaper
+    from deployer.store.claims import Claims
+    from deployer.store.state import Store, engine_for
+
+    client = docker_client()
+    require_base_image(client)
+    repository = f"deploybot-local/window-{uuid.uuid4().hex[:8]}"
+    for sha, feature in ((GONE, "torn-down"), (OTHER, "long-gone")):
+        ImageBuilder(client).build(slow_build_context(seconds=0), ImageRef(repository, image_tag(sha)),
+                                   labels={"deploybot.commit": sha, "deploybot.feature": feature})
+    provider = LocalProvider(client, repository=repository, public_url="http://127.0.0.1",
+                             ports=PortRange(21952, 21953), app_port=8080, deploy_timeout=timedelta(0))
+    store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
+    torn_down = datetime.now(timezone.utc)
+    for sha, feature, at in ((GONE, "torn-down", torn_down), (OTHER, "long-gone", torn_down - timedelta(days=9))):
+        store.remember(f"deploybot-{feature}", feature, feature, "U1")
+        store.record_deployed_commit(f"deploybot-{feature}", sha)
+        store.mark_terminated(f"deploybot-{feature}", at)
+    clock = {"now": torn_down + timedelta(minutes=5)}
+    reaper = Reaper(provider, store, lambda: clock["now"], Claims(store, "bot-1", lambda: clock["now"],
+                                                                  timedelta(seconds=30)),
+                    restore_window=timedelta(days=7))
+    try:
+        assert reaper.run().versions_deleted == [f"{repository}:{image_tag(OTHER)}"]  # its window is over
+        clock["now"] = torn_down + timedelta(days=7) - timedelta(minutes=1)
+        assert reaper.run().versions_deleted == []
+        assert tags(client, repository) == {image_tag(GONE)}
+        clock["now"] = torn_down + timedelta(days=7, minutes=1)
+        assert reaper.run().versions_deleted == [f"{repository}:{image_tag(GONE)}"]
+        assert tags(client, repository) == set()
+    finally:
+        for tag in tags(client, repository):
+            client.api.remove_image(f"{repository}:{tag}")

@@ -39,3 +39,16 @@ def test_features_are_judged_apart():
     y_running = image("c", "feature-y", 60)  # older than x_old, but another feature's
     kept = {x_running.tag, y_running.tag}
     assert prunable([x_old, x_running, y_running], kept, NOW, GRACE) == [x_old.tag]
+
+
+def test_the_image_of_a_commit_a_restore_would_deploy_stays_whatever_its_age():
+    # Restorable (DEPLOYBOT_RESTORE_WINDOW): the reaper names its commit, in full or by 12 characters.
+    torn_down, other = image("a" * 40, "feature-y", 60 * 24 * 3), image("b" * 40, "feature-y", 60 * 24 * 4)
+    assert prunable([torn_down, other], set(), NOW, GRACE, restorable={"a" * 40}) == [other.tag]
+    assert prunable([torn_down, other], set(), NOW, GRACE, restorable={"a" * 12}) == [other.tag]
+    assert sorted(prunable([torn_down, other], set(), NOW, GRACE)) == sorted([torn_down.tag, other.tag])
+
+
+def test_a_restorable_image_older_than_what_its_feature_runs_now_stays_too():
+    restorable, running = image("a" * 40, "feature-x", 90), image("b" * 40, "feature-x", 30)
+    assert prunable([restorable, running], {running.tag}, NOW, GRACE, restorable={"a" * 40}) == []

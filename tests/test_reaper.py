@@ -451,3 +451,102 @@ def test_values_set_from_slack_are_forgotten_once_their_environment_is_torn_down
 
     assert account.store.overrides_of("old-feature") == {}  # a new environment of it starts from its file
     assert account.store.overrides_of("new-feature") == {"GREETING": "stays"}
+
+
+A, B = "a1" * 20, "b2" * 20  # two commits
+
+
+def _commit_label(env: str, sha: str, day: int) -> str:
+    return f"{env}-{sha[:12]}-202611{day:02d}T000000000000Z"
+
+
+def test_sweepable_keeps_the_newest_version_of_a_commit_a_restore_would_deploy():
+    labels = [_commit_label("gone", A, 1), _commit_label("gone", A, 3), _commit_label("gone", B, 2),
+              _commit_label("other-gone", A, 4)]
+    doomed = sweepable(labels, {}, keep=3, restorable={"gone": {A}})
+    assert sorted(doomed) == sorted([_commit_label("gone", A, 1), _commit_label("gone", B, 2),
+                                     _commit_label("other-gone", A, 4)])  # a commit is kept for its environment
+    assert sweepable(labels, {}, keep=3, restorable={"gone": {A[:12], "c" * 40}}) == doomed  # 12 characters do
+    assert sorted(sweepable(labels, {}, keep=3)) == sorted(labels)  # nothing restorable: all of them, as before
+
+
+def test_sweepable_keeps_a_restorable_commit_of_a_name_that_is_live_again():
+    # Torn down at A, deployed anew at B since: A's newest version stays for a restore of the one torn down.
+    labels = [_commit_label("feature-x", sha, day) for sha, day in ((A, 1), (A, 2), (B, 3), (B, 4), (B, 5), (B, 6))]
+    running = {"feature-x": _commit_label("feature-x", B, 6)}
+    doomed = sweepable(labels, running, keep=2, restorable={"feature-x": {A}})
+    assert sorted(doomed) == sorted([_commit_label("feature-x", A, 1), _commit_label("feature-x", B, 3),
+                                     _commit_label("feature-x", B, 4)])
+
+
+def _restorable(account, name: str, sha: str) -> str:
+    """An expired environment deploybot remembers, whose last deploy ran `sha`."""
+    env_id = account.create(name, expired_tags(name))
+    account.manager.remember(account.manager.get(env_id))
+    account.store.record_deployed_commit(env_id, sha)
+    return env_id
+
+
+def _bundles(account) -> set[str]:
+    return {o["Key"] for o in account.s3.list_objects_v2(Bucket="bundles").get("Contents", [])}
+
+
+def test_a_reaped_environments_version_and_bundle_are_kept_for_the_restore_window_and_not_longer(account):
+    env_id = _restorable(account, "old-feature", A)
+    kept, older, other = (_commit_label("old-feature", A, 3), _commit_label("old-feature", A, 1),
+                          _commit_label("old-feature", B, 2))
+    for label in (kept, older, other):
+        account.version(label)
+    account.reaper = Reaper(account.provider, account.store, lambda: account.clock(), account.claims,
+                            restore_window=7 * DAY)
+
+    reaped = account.reaper.run()
+    assert [d.env.id for d in reaped.terminated] == [env_id]
+    account.wait(env_id, "Terminated")
+    account.clock = lambda: NOW + HOUR
+    first = account.reaper.run()
+    assert sorted(reaped.versions_deleted + first.versions_deleted) == sorted([older, other])
+    assert account.versions() == [kept] and _bundles(account) == {f"{kept}.zip"}
+
+    account.clock = lambda: NOW + 7 * DAY - HOUR
+    assert account.reaper.run().versions_deleted == []
+    account.clock = lambda: NOW + 7 * DAY + HOUR  # the pass after the window
+    assert account.reaper.run().versions_deleted == [kept]
+    assert account.versions() == [] and _bundles(account) == set()
+
+
+def test_with_no_restore_window_a_reaped_environments_versions_all_go_as_before(account):
+    env_id = _restorable(account, "old-feature", A)
+    labels = [_commit_label("old-feature", A, 3), _commit_label("old-feature", B, 2)]
+    for label in labels:
+        account.version(label)
+    account.reaper = Reaper(account.provider, account.store, lambda: account.clock(), account.claims,
+                            restore_window=timedelta(0))
+
+    reaped = account.reaper.run()
+    account.wait(env_id, "Terminated")
+    later = account.reaper.run()
+    assert sorted(reaped.versions_deleted + later.versions_deleted) == sorted(labels)
+    assert account.versions() == [] and _bundles(account) == set()
+
+
+def test_values_set_from_slack_are_put_aside_with_the_environment_once_at_its_tear_down(account):
+    env_id = _restorable(account, "old-feature", A)
+    account.store.replace_overrides("old-feature", {"GREETING": "hi"})
+    account.reaper = Reaper(account.provider, account.store, lambda: account.clock(), account.claims,
+                            restore_window=7 * DAY)
+
+    account.reaper.run()
+    gone = account.store.recall(env_id)
+    assert gone.kept_overrides == {"GREETING": "hi"} and gone.cleaned_at is None  # kept for a restore
+    assert account.store.overrides_of("old-feature") == {}  # a new environment of it starts from its file
+
+    account.store.replace_overrides("old-feature", {"GREETING": "a new environment's"})
+    account.clock = lambda: NOW + HOUR
+    account.reaper.run()  # put aside once: the next pass leaves the branch's values alone
+    assert account.store.recall(env_id).kept_overrides == {"GREETING": "hi"}
+    assert account.store.overrides_of("old-feature") == {"GREETING": "a new environment's"}
+
+    account.clock = lambda: NOW + 7 * DAY + HOUR
+    account.reaper.run()
+    assert account.store.recall(env_id).cleaned_at == NOW + 7 * DAY + HOUR

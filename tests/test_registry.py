@@ -14,7 +14,9 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from deployer.errors import CloudError, ConfigError
-from deployer.build.registry import EcrRegistry, PlainRegistry, image_tag, merged_lifecycle_policy
+from deployer.build.registry import (
+    EcrRegistry, PlainRegistry, image_tag, lifecycle_rule, merged_lifecycle_policy, safety_net_size,
+)
 
 REGION = "eu-west-1"
 ACCOUNT_HOST = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"  # moto's default account
@@ -22,7 +24,7 @@ ACCOUNT_HOST = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"  # moto's default 
 EXPECTED_RULE = {
     "rulePriority": 1,
     "description": "deploybot: safety net, keep the newest 1000 deploybot- images "
-                   "(deploybot deletes those no environment runs)",
+                   "(deploybot deletes those no environment runs or may restore)",
     "selection": {
         "tagStatus": "tagged",
         "tagPrefixList": ["deploybot-"],
@@ -142,6 +144,17 @@ def test_the_age_rule_of_earlier_releases_is_replaced_by_the_count_safety_net(ec
     (rule,) = lifecycle_policy(ecr, "myapp")["rules"]
     assert rule == EXPECTED_RULE
     assert "sinceImagePushed" not in json.dumps(rule)  # no age at which a live environment's image expires
+
+
+def test_the_safety_net_counts_what_may_run_and_what_may_be_restored() -> None:
+    # By count: no age of ECR's (since pushed, since pulled) starts at a tear down, so none keeps a restorable
+    # environment's image for its window without also expiring a long-lived environment's.
+    assert safety_net_size(20, timedelta(days=7)) == 1000  # the defaults: far below the floor
+    assert safety_net_size(600, timedelta(0)) == 1200  # no restores: what may run, twice over, as before
+    assert safety_net_size(200, timedelta(days=7)) == 200 * (2 + 7)  # every slot torn down once a day
+    assert safety_net_size(400, timedelta(days=1, hours=1)) == 400 * (2 + 2)  # a started day counts
+    selection = lifecycle_rule(safety_net_size(200, timedelta(days=30)))["selection"]
+    assert (selection["countType"], selection["countNumber"]) == ("imageCountMoreThan", 200 * 32)
 
 
 def test_a_new_rule_takes_a_free_priority_and_renumbers_nobody(ecr: Any) -> None:
@@ -300,3 +313,38 @@ def test_the_image_sweep_keeps_what_live_environments_run_and_deploys_resolved(e
     assert sweep.sweep_registry() == 1
 
     assert tags_in(ecr, "myapp") == {image_tag(LIVE), image_tag(IN_FLIGHT)}
+
+
+def test_the_image_sweep_keeps_a_restorable_environments_image_for_its_window_and_not_longer(ecr: Any,
+                                                                                               tmp_path) -> None:
+    from deployer.build.image_sweep import ImageSweep
+    from deployer.lifecycle.reaper import restorable_commits
+    from deployer.store.state import Store, engine_for
+
+    torn_down = datetime.now(UTC)
+    store = Store(engine_for(f"sqlite:///{tmp_path}/state.db"))
+    for env_id, sha in (("e-gone", GONE), ("e-before", GONE_SHARED)):
+        store.remember(env_id, f"feature-{env_id}", f"feature-{env_id}", "U0ANA")
+        store.record_deployed_commit(env_id, sha)
+    store.mark_terminated("e-gone", torn_down)
+    store.mark_terminated("e-before", torn_down - timedelta(days=8))  # its window ended yesterday
+    registry = EcrRegistry(ecr, "myapp")
+    registry.prepare()
+    for sha in (LIVE, GONE, GONE_SHARED):
+        push(ecr, "myapp", image_tag(sha))
+    clock = {"now": torn_down + timedelta(hours=1)}
+
+    running = [f"feature-x-{LIVE[:12]}-20261120T090000000000Z"]
+
+    def sweep() -> int:
+        kept = lambda: restorable_commits(store, clock["now"], timedelta(days=7))  # noqa: E731 - as the factory wires it
+        return ImageSweep(None, registry, lambda: running, timedelta(minutes=20),  # type: ignore[arg-type]
+                          lambda: clock["now"], restorable=kept).sweep_registry()
+
+    assert sweep() == 1
+    assert tags_in(ecr, "myapp") == {image_tag(LIVE), image_tag(GONE)}
+    clock["now"] = torn_down + timedelta(days=7) - timedelta(minutes=1)
+    assert sweep() == 0
+    clock["now"] = torn_down + timedelta(days=7, minutes=1)  # the pass after the window
+    assert sweep() == 1
+    assert tags_in(ecr, "myapp") == {image_tag(LIVE)}

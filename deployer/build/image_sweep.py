@@ -1,10 +1,11 @@
-"""On the Beanstalk path deploybot keeps only the images live environments run, on its own engine
-and in the registry.
+"""On the Beanstalk path deploybot keeps only the images live environments run and restores may need,
+on its own engine and in the registry.
 
 Every build leaves its image on the engine after the push; the registry keeps the pushed copy,
 so the local one is only a cache. Each reaper pass removes this repository's local images except
-those of the commits live environments run, and those tagged within the deploy timeout (a deploy
-may be about to push or reuse them). Layers no image uses any more go with them, which is why
+those of the commits live environments run, those of environments torn down within
+DEPLOYBOT_RESTORE_WINDOW (a restore deploys their commit again), and those tagged within the deploy
+timeout (a deploy may be about to push or reuse them). Layers no image uses any more go with them, which is why
 a sweep waits for a moment when no build runs (see deployer/build/slots.py).
 
 In the registry (ECR: see deployer/build/registry.py) the same rule deletes deploybot's tags, also keeping
@@ -24,17 +25,21 @@ from deployer.build.slots import BuildSlots
 class ImageSweep:
     def __init__(self, builder: ImageBuilder, registry: Registry, running: Callable[[], Iterable[str | None]],
                  grace: timedelta, clock: Callable[[], datetime],
-                 in_flight: Callable[[], Iterable[str]] = lambda: (), slots: BuildSlots | None = None) -> None:
+                 in_flight: Callable[[], Iterable[str]] = lambda: (), slots: BuildSlots | None = None,
+                 restorable: Callable[[], Iterable[str]] = lambda: ()) -> None:
         self._builder = builder
         self._registry = registry
         self._running = running  # the version labels live environments run
         self._in_flight = in_flight  # the commits unfinished deploys have resolved
+        self._restorable = restorable  # the commits of environments that may still be restored
         self._grace = grace
         self._clock = clock
         self._slots = slots or BuildSlots(1)  # the deployer's, so that no build runs during a sweep
 
     def _live(self) -> set[str]:
-        return {version_commit(label) for label in self._running() if label}
+        """12-character commits that stay: what live environments run and what restores would deploy."""
+        running = {version_commit(label) for label in self._running() if label}
+        return {sha for sha in running if sha} | {sha[:12] for sha in self._restorable()}
 
     def sweep(self) -> int:
         """Remove what nobody needs from the engine; returns how many images were untagged
@@ -49,7 +54,7 @@ class ImageSweep:
             return self._builder.prune(repository, keep, tagged_before=self._clock() - self._grace)
 
     def sweep_registry(self) -> int:
-        """Delete from the registry the images no live environment runs and no deploy is using."""
+        """Delete from the registry the images no live environment runs, no deploy is using and no restore needs."""
         # In flight first: a deploy that resolves its commit after this read and reuses an image
         # pushed long ago is the one window left; its image is then pushed again by the next deploy.
         keep = {sha[:12] for sha in self._in_flight()} | self._live()

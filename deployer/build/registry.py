@@ -1,9 +1,10 @@
 """Where built images are pushed: any registry v2, or Amazon ECR.
 
 Images are tagged `deploybot-<commit sha>`. On ECR deploybot deletes the images no live
-environment runs and no deploy is using (each reaper pass: `EcrRegistry.sweep`); its lifecycle
-rule is only a safety net that keeps the newest images of that prefix — far more than deploybot can
-run at once — so it never expires an image under a live environment, however long it lives.
+environment runs, no deploy is using and no restore needs (each reaper pass: `EcrRegistry.sweep`,
+which also applies DEPLOYBOT_RESTORE_WINDOW); its lifecycle rule is only a safety net that keeps the
+newest images of that prefix — far more than deploybot runs and may restore at once — so it never
+expires an image under a live or restorable environment, however long it lived.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import base64
 import json
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -34,14 +36,26 @@ SAFETY_NET_IMAGES = 1000
 BATCH_DELETE_MAX = 100  # image ids per BatchDeleteImage
 
 
+def safety_net_size(max_envs: int, restore_window: timedelta) -> int:
+    """How many deploybot- images the lifecycle rule keeps: what may run (DEPLOYBOT_MAX_ENVS) twice over, for
+    the images deploys are pushing, and what may be restored, as if every environment were torn down and
+    made anew each day of DEPLOYBOT_RESTORE_WINDOW; at least SAFETY_NET_IMAGES."""
+    days = math.ceil(restore_window / timedelta(days=1))
+    return max(SAFETY_NET_IMAGES, max_envs * (2 + days))
+
+
 def lifecycle_rule(keep_newest: int = SAFETY_NET_IMAGES) -> dict:
     """The rule deploybot owns in an ECR repository's lifecycle policy (without its priority).
 
-    By count, not by age: an environment may live for weeks on an image pushed on its first day.
+    By count, not by age. ECR's ages count from an image's push (`sinceImagePushed`) or last pull
+    (`sinceImagePulled`), never from a tear down: an environment may live for weeks on an image pushed
+    on its first day and pulled only then, and a restore within DEPLOYBOT_RESTORE_WINDOW needs that image
+    after it. No age is safe for both; deploybot's own sweep applies the window, and the count
+    (`safety_net_size`) only has to exceed what live and restorable environments and deploys hold.
     """
     return {
         "description": f"deploybot: safety net, keep the newest {keep_newest} deploybot- images "
-                       "(deploybot deletes those no environment runs)",
+                       "(deploybot deletes those no environment runs or may restore)",
         "selection": {
             "tagStatus": "tagged",
             "tagPrefixList": [TAG_PREFIX],

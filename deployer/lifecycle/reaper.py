@@ -22,6 +22,7 @@ from deployer.lifecycle.expiry import (
 
 if TYPE_CHECKING:
     from deployer.databases import Databases
+    from deployer.store.state import Remembered, Store
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,27 @@ def decide(env: Environment, now: datetime, requested: tuple[str, str] | None = 
     return Decision(env, "terminate", overdue)
 
 
+def kept_for_restore(store: Store, now: datetime, window: timedelta) -> dict[str, frozenset[str]]:
+    """What the sweeps keep for restores (DEPLOYBOT_RESTORE_WINDOW): each environment name torn down within
+    the window → the commits its restores would deploy again. Nothing with a window of 0."""
+    kept: dict[str, set[str]] = {}
+    for gone in store.restorable(now - window) if window else ():
+        if gone.commit_sha:
+            kept.setdefault(gone.name, set()).add(gone.commit_sha)
+    return {name: frozenset(commits) for name, commits in kept.items()}
+
+
+def restorable_commits(store: Store, now: datetime, window: timedelta) -> set[str]:
+    """The commits of `kept_for_restore`, for the image sweeps."""
+    return {sha for commits in kept_for_restore(store, now, window).values() for sha in commits}
+
+
+def window_over(gone: Remembered, now: datetime, window: timedelta) -> bool:
+    """Past its restore window (the sweeps' `kept_for_restore` no longer names it): what its tear down left
+    may go; at once with a window of 0."""
+    return gone.terminated_at is not None and (not window or now > gone.terminated_at + window)
+
+
 def with_pending_expiries(environments: Iterable[Environment], pending: dict[str, datetime]) -> list[Environment]:
     """Each environment with the expiry that counts (`effective_expiry`); an unreadable tag stays as it is."""
     result = []
@@ -133,7 +155,8 @@ class Reaper:
     def __init__(self, provider, store, clock: Callable[[], datetime], claims: Claims,  # type: ignore[no-untyped-def]
                  images: ImageSweep | None = None, keep_history: timedelta = timedelta(days=90),
                  databases: Callable[[], Databases | None] = lambda: None,
-                 records: Callable[[set[str]], tuple[list[str], list[str]]] | None = None) -> None:
+                 records: Callable[[set[str]], tuple[list[str], list[str]]] | None = None,
+                 restore_window: timedelta = timedelta(0)) -> None:
         self._provider = provider
         self._databases = databases  # deploybot.yml's databases, made on first use (none without a server)
         self._store = store
@@ -142,6 +165,7 @@ class Reaper:
         self._images = images
         self._keep_history = keep_history  # DEPLOYBOT_HISTORY_DAYS
         self._records = records  # removes deploybot's DNS records whose environment is gone, sparing those given
+        self._restore_window = restore_window  # DEPLOYBOT_RESTORE_WINDOW: what a restore needs is kept that long
 
     def run(self, *, dry_run: bool = False, live: list[Environment] | None = None) -> ReapReport:
         """One pass over `live` (the provider's listing, taken now when not given)."""
@@ -158,7 +182,7 @@ class Reaper:
             self._terminate(decision, now, report)
         for decision in report.of("malformed"):
             log.debug("not reaping %s: %s", decision.env.name, decision.reason)
-        self._sweep(report)
+        self._sweep(report, kept_for_restore(self._store, now, self._restore_window))
         self._sweep_records(report)
         self._clean_up(live, now, report)
         try:
@@ -219,41 +243,52 @@ class Reaper:
         report.terminated.append(decision)
 
     def _clean_up(self, live: list[Environment], now: datetime, report: ReapReport) -> None:
-        """What each environment torn down since (by anyone: a click, a pass, the command line) leaves: its
-        database is dropped and its branch's values set from Slack are forgotten (a new environment of the
-        branch starts from its deploybot.yml), under the branch's claim, so a deploy making the branch a new
-        one never meets it. deploybot's databases whose environment went some other way are reported,
-        never dropped."""
+        """What each environment torn down since (by anyone: a click, a pass, the command line) leaves, under
+        the branch's claim, so a deploy making the branch a new one never meets it: at the first pass its
+        branch's values set from Slack are put aside with it (a restore takes them back; a new environment of
+        the branch starts from its deploybot.yml) and its password forgotten; once DEPLOYBOT_RESTORE_WINDOW has
+        passed its database is dropped. deploybot's databases whose environment went some other way are
+        reported, never dropped."""
         databases = self._databases()
         live_names = {env.name for env in live} - {decision.env.name for decision in report.terminated}
+        pending = [gone for gone in self._store.recall_all()
+                   if gone.terminated_at is not None and gone.cleaned_at is None and gone.name not in live_names]
+        # A name another tear down still keeps its database for (a restore of it, torn down again) waits too.
+        kept = {gone.name for gone in pending if not window_over(gone, now, self._restore_window)}
         waiting = []
-        for gone in self._store.recall_all():
-            if gone.terminated_at is None or gone.cleaned_at is not None or gone.name in live_names:
-                continue
-            claim = self._claims.take(gone.feature or gone.name, TEAR_DOWN)
-            if claim is None:  # a deploy of the branch is on: the next pass
+        for gone in pending:
+            if not self._clean_up_one(gone, gone.name not in kept, databases, now, report):
                 waiting.append(gone.name)
-                continue
-            try:
-                self._claims.check(claim)
-                if databases is not None and databases.drop(gone.name):
-                    report.databases_dropped.append(gone.name)
-                if gone.feature:
-                    self._store.replace_overrides(gone.feature, {})
-                    self._store.forget_credentials(gone.feature)  # a new environment gets a new password
-                self._store.mark_cleaned(gone.env_id, now)
-            except DeployError as error:  # the next pass tries again
-                log.warning("dropping the database of %s failed: %s", gone.name, error.message)
-                report.databases_failed.append((gone.name, error.message))
-            finally:
-                self._claims.release(claim)
-        if databases is None:
-            return
+        if databases is not None:
+            self._report_orphans(databases, live_names | set(waiting), report)
+
+    def _clean_up_one(self, gone: Remembered, past_window: bool, databases: Databases | None, now: datetime,
+                      report: ReapReport) -> bool:
+        """False while it waits: for the branch's claim, or for its restore window to end."""
+        claim = self._claims.take(gone.feature or gone.name, TEAR_DOWN)
+        if claim is None:  # a deploy of the branch is on: the next pass
+            return False
+        try:
+            self._claims.check(claim)
+            if gone.feature and gone.kept_overrides is None:
+                self._store.put_aside_settings(gone.env_id, gone.feature)  # a new environment gets a new password
+            if not past_window:
+                return False
+            if databases is not None and databases.drop(gone.name):
+                report.databases_dropped.append(gone.name)
+            self._store.mark_cleaned(gone.env_id, now)
+        except DeployError as error:  # the next pass tries again
+            log.warning("cleaning up after %s (its database, its settings) failed: %s", gone.name, error.message)
+            report.databases_failed.append((gone.name, error.message))
+        finally:
+            self._claims.release(claim)
+        return True
+
+    def _report_orphans(self, databases: Databases, spared: set[str], report: ReapReport) -> None:
         # A branch being deployed may have its database before its environment exists.
         in_hand = {self._provider.name_for(key) for key in self._claims.live()}
         try:
-            orphans = databases.orphans(live_names | in_hand | set(waiting)
-                                        | {name for name, _ in report.databases_failed})
+            orphans = databases.orphans(spared | in_hand | {name for name, _ in report.databases_failed})
         except DeployError as error:
             log.warning("looking for databases left behind failed: %s", error.message)
             return
@@ -279,9 +314,9 @@ class Reaper:
         (fresh,) = with_pending_expiries([fresh], self._store.pending_expiries())
         return decide(fresh, now, self._store.teardown_requests(now).get(env.id))
 
-    def _sweep(self, report: ReapReport) -> None:
+    def _sweep(self, report: ReapReport, keep: Mapping[str, frozenset[str]]) -> None:
         try:
-            report.versions_deleted, report.versions_failed = self._provider.sweep_versions()
+            report.versions_deleted, report.versions_failed = self._provider.sweep_versions(keep)
         except DeployError as error:
             log.warning("deleting old application versions failed: %s", error)
         if self._images is None:

@@ -1,7 +1,7 @@
 """Where feature environments run, behind one small interface."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -90,5 +90,7 @@ class Provider(Protocol):
     def set_expiry(self, env: Environment, expires: datetime) -> bool:
         """Write a new expiry to the environment's tags; False when it is busy (try again later)."""
 
-    def sweep_versions(self) -> tuple[list[str], list[str]]:
-        """Delete what old deploys left behind (versions, bundles, images): (deleted, failed)."""
+    def sweep_versions(self, keep: Mapping[str, Collection[str]]) -> tuple[list[str], list[str]]:
+        """Delete what old deploys left behind (versions, bundles, images): (deleted, failed). `keep` maps the
+        names of environments that may be restored (DEPLOYBOT_RESTORE_WINDOW) to the commits their restores
+        would deploy: what those need stays."""

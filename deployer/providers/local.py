@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +30,7 @@ from deployer.environment import (
 )
 from deployer.app_logs import AppLogs, last_lines
 from deployer.build.images import tagged_at
+from deployer.build.registry import TAG_PREFIX
 from deployer.errors import (
     CloudError, ConfigError, DeployError, DeployTimeout, EnvironmentFailed, InvalidRequest, LogsUnavailable,
 )
@@ -318,16 +319,17 @@ class LocalProvider:
         """Nothing to write: the container keeps running as it is; the store has the expiry."""
         return True
 
-    def sweep_versions(self) -> tuple[list[str], list[str]]:
-        """Remove this deploybot's images that no container runs any more (see `prunable`);
-        nothing while a build runs (deployer/build/slots.py says why): the next pass sweeps. Behind
-        the proxy, load its routes again too (every reap pass, the bot's first at start-up included):
-        a proxy restarted meanwhile has them back within a pass."""
+    def sweep_versions(self, keep: Mapping[str, Collection[str]]) -> tuple[list[str], list[str]]:
+        """Remove this deploybot's images that no container runs any more (see `prunable`) and no restore
+        needs (`keep`: the commits of environments that may be restored, by name); nothing while a build runs
+        (deployer/build/slots.py says why): the next pass sweeps. Behind the proxy, load its routes again too
+        (every reap pass, the bot's first at start-up included): a proxy restarted meanwhile has them back
+        within a pass."""
         self._resync()
         with self._slots.idle() as quiet:
-            return self._sweep_images() if quiet else ([], [])
+            return self._sweep_images({sha for commits in keep.values() for sha in commits}) if quiet else ([], [])
 
-    def _sweep_images(self) -> tuple[list[str], list[str]]:
+    def _sweep_images(self, restorable: set[str]) -> tuple[list[str], list[str]]:
         in_use = {c.labels.get(IMAGE_LABEL) for c in self._containers()}
         images = [
             LocalImage(tag, image.labels.get("deploybot.feature"), tagged_at(image))
@@ -335,7 +337,7 @@ class LocalProvider:
             for tag in image.tags if tag.startswith(f"{self._repository}:")
         ]
         deleted, failed = [], []
-        for tag in prunable(images, in_use, datetime.now(UTC), timedelta(seconds=self._timeout)):
+        for tag in prunable(images, in_use, datetime.now(UTC), timedelta(seconds=self._timeout), restorable):
             try:
                 self._docker.images.remove(tag)
                 deleted.append(tag)
@@ -428,8 +430,10 @@ class LocalImage:
     tagged_at: datetime
 
 
-def prunable(images: list[LocalImage], in_use: set[str | None], now: datetime, grace: timedelta) -> list[str]:
-    """Tags that can go without pulling an image from under a deploy that is about to run it.
+def prunable(images: list[LocalImage], in_use: set[str | None], now: datetime, grace: timedelta,
+             restorable: Collection[str] = ()) -> list[str]:
+    """Tags that can go without pulling an image from under a deploy that is about to run it, or from
+    under a restore: the images of `restorable` commits (full or 12-character) stay.
 
     A deploy tags (or finds) its image a moment before its container starts, and the
     sweep may come in between. So an image goes only when its feature runs a newer one, or,
@@ -439,9 +443,10 @@ def prunable(images: list[LocalImage], in_use: set[str | None], now: datetime, g
     for image in images:
         if image.tag in in_use:
             newest_running[image.feature] = max(image.tagged_at, newest_running.get(image.feature, image.tagged_at))
+    kept = {sha[:12] for sha in restorable}
     return [
         image.tag for image in images
-        if image.tag not in in_use and (
+        if image.tag not in in_use and image.tag.rpartition(":")[2].removeprefix(TAG_PREFIX)[:12] not in kept and (
             image.tagged_at < newest_running[image.feature] if image.feature in newest_running
             else image.tagged_at < now - grace
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from urllib.parse import urlsplit
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -487,10 +487,11 @@ class BeanstalkProvider:
             raise
         return True
 
-    def sweep_versions(self) -> tuple[list[str], list[str]]:
-        """Delete deploybot's versions (and bundles) nobody needs: all of a gone environment's,
-        and of a live one all but the one it runs and the KEEP_VERSIONS newest (Beanstalk's quota
-        of 1,000 versions per application is shared with the team's own).
+    def sweep_versions(self, keep: Mapping[str, Collection[str]]) -> tuple[list[str], list[str]]:
+        """Delete deploybot's versions (and bundles) nobody needs: all of a gone environment's but, while it
+        may be restored (`keep`: its name → its restores' commits), its newest of each such commit; of a live
+        one all but the one it runs and the KEEP_VERSIONS newest (Beanstalk's quota of 1,000 versions per
+        application is shared with the team's own).
 
         Returns (deleted, failed) labels; a failure is retried on the next sweep.
         Versions are listed before environments: a version is only made once its
@@ -499,7 +500,7 @@ class BeanstalkProvider:
         labels = self._eb.version_labels()
         running = self._eb.running_versions()
         deleted, failed = [], []
-        for label in sweepable(labels, running, KEEP_VERSIONS):
+        for label in sweepable(labels, running, KEEP_VERSIONS, keep):
             try:
                 self._eb.delete_version(label)
                 deleted.append(label)
@@ -528,9 +529,11 @@ def ended(messages: Iterable[str]) -> bool | None:
     return True if any(m.startswith(SUCCEEDED) for m in said) else None
 
 
-def sweepable(labels: list[str], running: dict[str, str | None], keep: int) -> list[str]:
+def sweepable(labels: list[str], running: Mapping[str, str | None], keep: int,
+              restorable: Mapping[str, Collection[str]] | None = None) -> list[str]:
     """deploybot's version labels that can go: every one of an environment that is gone, and of a live
-    one all but the version it runs and the `keep` newest (labels end in their creation time). Pure."""
+    one all but the version it runs and the `keep` newest (labels end in their creation time); but never,
+    for an environment in `restorable`, the newest label of each commit a restore of it would deploy. Pure."""
     ours: dict[str, list[str]] = {}
     for label in labels:
         env = version_environment(label)
@@ -538,9 +541,9 @@ def sweepable(labels: list[str], running: dict[str, str | None], keep: int) -> l
             ours.setdefault(env, []).append(label)
     doomed = []
     for env, env_labels in ours.items():
-        if env not in running:
-            doomed += env_labels
-            continue
-        newest = sorted(env_labels, key=lambda label: label.rsplit("-", 1)[-1], reverse=True)[:keep]
-        doomed += [label for label in env_labels if label not in newest and label != running[env]]
+        newest_first = sorted(env_labels, key=lambda label: label.rsplit("-", 1)[-1], reverse=True)
+        spared = {running.get(env), *(newest_first[:keep] if env in running else ())}
+        for sha in (restorable or {}).get(env, ()):
+            spared.add(next((label for label in newest_first if version_commit(label) == sha[:12]), None))
+        doomed += [label for label in env_labels if label not in spared]
     return doomed

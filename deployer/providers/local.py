@@ -472,6 +472,9 @@ def _answers_http(host: str, port: int, path: str | None = None) -> bool:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As Docker's own listener binds: a port whose last connections linger in TIME_WAIT (an environment just
+        # torn down, restored at its URL) is free; one something listens on is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))
         except OSError:

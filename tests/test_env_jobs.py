@@ -64,7 +64,7 @@ class FakeProvider:
         self.envs[env.id] = replace(current, tags={**current.tags, EXPIRES: iso(expires)})
         return True
 
-    def sweep_versions(self) -> tuple[list[str], list[str]]:
+    def sweep_versions(self, keep) -> tuple[list[str], list[str]]:  # noqa: ANN001
         return [], []
 
 

@@ -140,7 +140,10 @@ def test_a_torn_down_environment_takes_its_database_and_role_with_it(world):
     store = Store(engine_for(f"sqlite:///{work}/state.db"))
     (gone,) = [r for r in store.recall_all() if r.feature == "db-a" and r.terminated_at is None]
     store.request_teardown(gone.env_id, "U0ANA", "done testing", datetime.now(timezone.utc))
-    reaped = _deploybot(env, "reap")
+    reaped = _deploybot(env, "reap")  # torn down; its database is kept for a restore (DEPLOYBOT_RESTORE_WINDOW)
+    assert reaped.returncode == 0, reaped.stderr + reaped.stdout
+    assert "dropped the database" not in reaped.stdout and _exists(postgres, "database", f"deploybot_{PREFIX}db-a")
+    reaped = _deploybot({**env, "DEPLOYBOT_RESTORE_WINDOW": "0"}, "reap")  # the window over: it goes
     assert reaped.returncode == 0, reaped.stderr + reaped.stdout
     assert f"dropped the database of {PREFIX}db-a" in reaped.stdout, reaped.stdout
     assert not _exists(postgres, "database", f"deploybot_{PREFIX}db-a")

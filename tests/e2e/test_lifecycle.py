@@ -389,13 +389,16 @@ def test_a_deploy_card_has_the_buttons_redeploy_starts_a_new_thread_and_tear_dow
     for ts in cards:
         message = slack.wait_for(lambda s, ts=ts: "is gone" in s.messages(CHANNEL)[ts]["text"]
                                  and s.messages(CHANNEL)[ts], timeout=5, what=f"card {ts} to be replaced")
-        assert not [b for b in message["blocks"] if b["type"] == "actions"], ts
+        # Restore is all it offers now (DEPLOYBOT_RESTORE_WINDOW: what it ran is kept a week)
+        assert [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]] \
+            == ["deploybot.restore"], ts
         assert "Torn down <!date^" in json.dumps(message["blocks"])
-    # The message whose button was pressed keeps what it said; only its buttons became that line.
+    # The message whose button was pressed keeps what it said; only its buttons became that line (and Restore).
     clicked = slack.messages(CHANNEL)[second]["blocks"]
     assert clicked[0] == deployed and deployed["text"]["text"].startswith(":white_check_mark: `life-a` is live")
-    assert clicked[-1]["elements"][0]["text"].startswith(":wastebasket: Torn down <!date^")
-    assert clicked[-1]["elements"][0]["text"].endswith(" by <@U0ANA>")
+    (line,) = [b["elements"][0]["text"] for b in clicked if b.get("block_id", "").endswith(":expiry")]
+    assert line.startswith(":wastebasket: Torn down <!date^") and line.endswith(" by <@U0ANA>")
+    assert clicked[-1]["elements"][0]["text"].startswith("Restore brings it back as it was")
     (notice,) = _posts(slack, "`life-a`", "torn down by <@U0ANA>")
     assert notice.params.get("thread_ts") == second  # the latest deploy's thread
     until(lambda: moto.environments(EnvironmentIds=[env["EnvironmentId"]])[0]["Status"] in ("Terminating",

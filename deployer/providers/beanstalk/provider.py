@@ -178,7 +178,24 @@ class BeanstalkProvider:
             if request.instance_asked or request.instance_type != self._default_instance_type:
                 self._instance_types[existing.id] = request.instance_type
             return existing, False
+        if request.restore_of:  # the same environment back (same name and URL) where Beanstalk still can
+            rebuilt = self._rebuilt(request.restore_of, name, request.feature)
+            if rebuilt is not None:
+                return rebuilt, True
         return self._create(name, request, now), True
+
+    def _rebuilt(self, env_id: str, name: str, feature: str) -> Environment | None:
+        """The terminated environment rebuilt, or None when Beanstalk refuses (past its 42 days, its name or
+        CNAME taken since): then a new environment runs the kept version."""
+        try:
+            env = self._eb.rebuild(env_id)
+        except CloudError as error:
+            log.info("%s can't be rebuilt (%s): restoring it as a new environment", name, error.message)
+            return None
+        if env is None or env.name != name:
+            return None
+        self._check_ours(env, feature)
+        return env
 
     def _check_ours(self, env: Environment, feature: str) -> None:
         if not env.managed:

@@ -1,10 +1,12 @@
-"""What sleeping costs in time and saves in money (issue 22).
+"""What sleeping costs in time and saves in money, and what a restore takes (issue 22).
 
 Time: the local provider's real pipeline (deployer.factory.build_services) in this process, on the Docker
 engine, for fresh branches: each is deployed, then put to sleep and woken `--cycles` times; printed are the
 medians of a sleep (the container stops, the store says so) and of a wake (the same container starts and its
-app answers on its URL, which is when Wake says it is awake). Beanstalk's own times (instances launching, about
-5 minutes) can't be measured against the test world's simulator, whose operations last what it is told.
+app answers on its URL, which is when Wake says it is awake). Then each is torn down and restored (its kept
+commit and image, a new container at its URL), beside its first deploy (which built the image). Beanstalk's own
+times (instances launching, about 5 minutes; a rebuild of a terminated environment, a launch's) can't be
+measured against the test world's simulator, whose operations last what it is told.
 
 Money: 20 environments for a week, always awake against DEPLOYBOT_OFFICE_HOURS (Mon-Fri 08:00-20:00 by
 default), at the prices the test world's Price List stand-in publishes (us-east-1 on-demand Linux, copied from
@@ -26,6 +28,7 @@ from pathlib import Path
 from bench.world import median, remove_local_images, reproduce_line, run_with_logs, scratch_dir, table
 from deployer.factory import build_services
 from deployer.lifecycle.office_hours import OfficeHours
+from deployer.lifecycle.restore import restore_of
 from deployer.request import DeployRequest
 from deployer.settings import load_settings
 from tests.world.apprepo import make_app_repo
@@ -77,10 +80,12 @@ def timings(stack: ExitStack, args: argparse.Namespace) -> None:
     services = build_services(settings)
     manager = services.manager
     print(f"sleep and wake: local provider, {args.reps} branch(es) × {args.cycles} cycle(s)", flush=True)
-    rows, sleeps, wakes = [], [], []
+    rows, sleeps, wakes, firsts, restores = [], [], [], [], []
     for branch in branches:
+        began = time.monotonic()
         env = services.deployer.deploy(DeployRequest(branch, "U0BENCH", timedelta(days=1), "t3.small"),
                                        lambda event: None).environment
+        firsts.append(time.monotonic() - began)
         for cycle in range(1, args.cycles + 1):
             began = time.monotonic()
             manager.sleep(env.id, "U0BENCH")
@@ -90,8 +95,28 @@ def timings(stack: ExitStack, args: argparse.Namespace) -> None:
             sleeps.append(slept - began)
             wakes.append(woke - slept)
             rows.append((branch, cycle, 1000 * sleeps[-1], 1000 * wakes[-1]))
+        restores.append(_restored(services, env.id, settings.restore_window))
     rows.append(("median", "", 1000 * median(sleeps), 1000 * median(wakes)))
     print(table(["branch", "cycle", "sleep ms", "wake ms (until the app answers)"], rows, floats=".0f"))
+    print()
+    print("restore after a tear down: local provider (the first deploy built the image; the restore reuses it)")
+    pairs = [(b, 1000 * f, 1000 * r, f / r) for b, f, r in zip(branches, firsts, restores, strict=True)]
+    pairs.append(("median", 1000 * median(firsts), 1000 * median(restores),
+                  median([f / r for f, r in zip(firsts, restores, strict=True)])))
+    print(table(["branch", "first deploy ms", "restore ms (until the app answers)", "first / restore"], pairs,
+                floats=".1f"))
+
+
+def _restored(services, env_id: str, window: timedelta) -> float:  # noqa: ANN001
+    """Tear the environment down, then restore it as the Restore button does; the seconds the restore took."""
+    services.manager.tear_down(env_id, "U0BENCH", "bench")
+    remembered = services.store.recall_all()
+    plan = restore_of(services.store.recall(env_id), datetime.now(timezone.utc), window, remembered)
+    began = time.monotonic()
+    commit = services.deployer.kept_commit(plan.commit_sha, plan.feature)
+    services.deployer.deploy(DeployRequest(plan.feature, plan.owner, timedelta(days=1), "t3.small",
+                                           restore_of=plan.env_id), lambda event: None, commit=commit)
+    return time.monotonic() - began
 
 
 def savings(hours: OfficeHours) -> None:

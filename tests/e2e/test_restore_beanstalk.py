@@ -49,7 +49,8 @@ def test_a_reaped_environment_is_rebuilt_under_its_own_name_and_url_running_the_
     eb = moto.client("elasticbeanstalk")
     now = datetime.now(timezone.utc)
     eb.update_tags_for_resource(ResourceArn=before["EnvironmentArn"], TagsToAdd=[
-        {"Key": CREATED, "Value": iso(now - timedelta(days=1))}, {"Key": EXPIRES, "Value": iso(now - timedelta(hours=1))}])
+        {"Key": CREATED, "Value": iso(now - timedelta(days=1))},
+        {"Key": EXPIRES, "Value": iso(now - timedelta(hours=1))}])
     until(lambda: _environments(moto, "rb-reaped", IncludeDeleted=False)[0]["Status"] == "Ready", 30,
           "the tag update to end")  # Beanstalk updates the environment for a tag change
     reaped = deploybot(restore_env, "reap")

@@ -37,6 +37,10 @@ GROUPS: list[tuple[str, str, list[str]]] = [
     ("Lifetimes, limits and permissions", "Durations are written `45s`, `90m`, `2h`, `3d`.",
      ["DEPLOYBOT_TTL", "DEPLOYBOT_MAX_TTL", "DEPLOYBOT_WARN_BEFORE", "DEPLOYBOT_EXTEND_STEP",
       "DEPLOYBOT_REAP_INTERVAL", "DEPLOYBOT_EXTEND_BY", "DEPLOYBOT_ADMINS", "DEPLOYBOT_MAX_ENVS"]),
+    ("Sleep, office hours and restore", "What an environment costs while nobody needs it, and getting one back "
+     "after its tear down: docs/operating.md, *Sleep and wake* and *Restore*.",
+     ["DEPLOYBOT_OFFICE_HOURS", "DEPLOYBOT_OFFICE_HOURS_NOTICE", "DEPLOYBOT_DIGEST_AT",
+      "DEPLOYBOT_RESTORE_WINDOW"]),
     ("The local provider", "Each environment is a container on the Docker engine of `DOCKER_HOST`.",
      ["DEPLOYBOT_PUBLIC_URL", "DEPLOYBOT_LOCAL_PORTS", "DEPLOYBOT_BIND_ADDRESS"]),
     ("URLs", "A name of its own for every environment (issue 21: being built).", [
@@ -100,6 +104,8 @@ NOTES = {
     "DEPLOYBOT_EXTEND_BY": "The same rule decides who may **Keep**.",
     "DEPLOYBOT_ADMINS": "They may also tear down environments that belong to deploybot itself.",
     "DEPLOYBOT_MAX_ENVS": "The refusal lists the oldest environments.",
+    "DEPLOYBOT_RESTORE_WINDOW": "A restore from a branch deleted or force-pushed more than about two weeks earlier "
+            "may be refused: git may have dropped the commit by then.",
     "DEPLOYBOT_PUBLIC_URL": "An environment's URL is this and its port.",
     "DEPLOYBOT_LOCAL_PORTS": "A branch keeps its port across redeploys.",
     "DEPLOYBOT_EB_TEMPLATE": "deploybot overrides only the instance type (`aws:ec2:instances` `InstanceTypes`).",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import os
 from datetime import timedelta
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ import docker.constants
 import docker.tls
 import requests.exceptions
 
+from deployer.environment import Sleep
 from deployer.costs import Costs
 from deployer.pricing import PRICING_REGION, PriceList
 from deployer.providers.beanstalk.access import AccessGroup, Gate
@@ -213,10 +214,10 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     else:
         gateway = build_gateway(settings, session)
         provider = build_provider(settings, gateway, stopping, host_names(settings, gateway, session),
-                                  access_gate(settings, gateway, session))
+                                  access_gate(settings, gateway, session), asleep=store.asleep)
         records = provider.sweep_records
         costs = estimated_costs(settings, gateway, session, store)
-        images = ImageSweep(builder, registry, lambda: gateway.running_versions().values(),
+        images = ImageSweep(builder, registry, lambda: provider.running_versions().values(),
                             settings.deploy_timeout, utcnow, in_flight=store.commits_in_flight, slots=slots,
                             restorable=lambda: restorable_commits(store, utcnow(), settings.restore_window))
     claims = Claims(store, process_holder(), utcnow, settings.claim_timeout)
@@ -361,7 +362,7 @@ def _scheme(verdict: Callable[[], Verdict]) -> Callable[[], str]:
 
 def build_provider(settings: Settings, gateway: BeanstalkGateway,
                    stopping: Stopping | None = None, hosts: DomainHosts | None = None,
-                   gate: Gate | None = None) -> BeanstalkProvider:
+                   gate: Gate | None = None, asleep: Callable[[], Mapping[str, Sleep]] = dict) -> BeanstalkProvider:
     poller = Poller(gateway.describe, settings.poll_interval.total_seconds())
     if stopping is not None:
         stopping.on_stop(poller.interrupt)
@@ -376,6 +377,7 @@ def build_provider(settings: Settings, gateway: BeanstalkGateway,
         default_instance_type=settings.eb_instance_type,  # a /deploy without --instance leaves a resized one alone
         hosts=HostNames(hosts.records, hosts.load_balancers, _scheme(hosts.verdict), hosts.answers) if hosts else None,
         gate=gate,
+        asleep=asleep,
     )
 
 

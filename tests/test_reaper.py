@@ -70,7 +70,7 @@ class Account:
         gateway = BeanstalkGateway(self.eb, self.s3, "shop", tagging)
         self.provider = BeanstalkProvider(
             gateway, Poller(gateway.describe, 0.01), template="t", bucket="bundles", app_port=8080,
-            launch_timeout=timedelta(seconds=5), deploy_timeout=timedelta(seconds=5),
+            launch_timeout=timedelta(seconds=5), deploy_timeout=timedelta(seconds=5), asleep=store.asleep,
         )
         self.store = store
         self.clock = lambda: NOW

@@ -229,9 +229,7 @@ class EnvironmentManager:
         """Refuse a new environment when the cap is reached; a feature's own one is reused, so it's fine."""
         if self.provider.live_count() < self._limits.max_envs:
             return  # the cheap count (no tags) already proves there is room
-        live = self.managed()
-        if self.provider.sleep_is_free:  # asleep, it costs nothing: it leaves room
-            live = [e for e in live if not e.asleep]
+        live = [e for e in self.managed() if not self.provider.sleeps_free(e)]  # asleep and free: it leaves room
         if any(e.feature == feature for e in live) or len(live) < self._limits.max_envs:
             return
         oldest = sorted(live, key=lambda e: e.tags.get("deploybot:created", ""))[:5]

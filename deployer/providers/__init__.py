@@ -42,12 +42,13 @@ class Provider(Protocol):
     # Whether an expiry deploybot decides is written to the environment (Beanstalk tags), or
     # lives in deploybot's store only (a container's labels can't change while it runs).
     expiry_in_tags: bool
-    # Sleep (issue 22): whether an environment asleep costs nothing (so it leaves room under
-    # DEPLOYBOT_MAX_ENVS), how long waking takes in words, and whether a deploy wakes it by itself
-    # (a new container does; a Beanstalk environment scaled to zero must be woken first).
-    sleep_is_free: bool
+    # Sleep (issue 22): how long waking takes in words, and whether a deploy wakes it by itself
+    # (a new container does; a Beanstalk environment scaled to zero or terminated must be woken first).
     wake_takes: str
     deploy_wakes: bool
+
+    def sleeps_free(self, env: Environment) -> bool:
+        """Whether the environment, asleep, costs nothing (so it leaves room under DEPLOYBOT_MAX_ENVS)."""
 
     def name_for(self, feature: str) -> str:
         """The name of `feature`'s environment (whether or not it exists)."""

@@ -79,7 +79,6 @@ class PortRange:
 
 class LocalProvider:
     expiry_in_tags = False
-    sleep_is_free = True  # a stopped container takes no CPU or memory: it leaves room under DEPLOYBOT_MAX_ENVS
     wake_takes = "a few seconds"
     deploy_wakes = True  # a deploy starts a new container anyway
 
@@ -121,6 +120,10 @@ class LocalProvider:
         self._network = network
 
     # deploy -------------------------------------------------------------------
+    def sleeps_free(self, env: Environment) -> bool:
+        """A stopped container takes no CPU or memory: asleep, it leaves room under DEPLOYBOT_MAX_ENVS."""
+        return env.asleep is not None
+
     def name_for(self, feature: str) -> str:
         return environment_name(feature, self._prefix)
 

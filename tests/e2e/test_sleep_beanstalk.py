@@ -1,7 +1,8 @@
 """Sleep and wake on the simulated Beanstalk (issue 22): a load-balanced environment is scaled to zero
 instances (`aws:autoscaling:asg` MinSize and MaxSize 0, through UpdateEnvironment) and given its own sizes
-back when woken, its load balancer (and URL) kept; a single-instance one is refused with what to do; a
-deploy of a sleeping environment wakes it first. Driven by `deploybot sleep|wake|deploy`, as a CI job would.
+back when woken, its load balancer (and URL) kept; a single-instance one is terminated and rebuilt when woken
+(RebuildEnvironment: the same id, name and CNAME); a deploy of a sleeping environment wakes it first.
+Driven by `deploybot sleep|wake|deploy`, as a CI job would.
 """
 from __future__ import annotations
 
@@ -64,11 +65,35 @@ def test_a_deploy_of_a_sleeping_environment_wakes_it_first(nap_env, moto):
     assert "asleep" not in deploybot(nap_env, "envs").stdout
 
 
-def test_a_single_instance_environment_is_refused_and_left_running(bot_env, moto):
+def _live(moto, name: str) -> list[dict]:
+    return [e for e in moto.environments(EnvironmentNames=[name]) if e["Status"] != "Terminated"]
+
+
+def test_a_single_instance_environment_sleeps_terminated_and_is_rebuilt_under_its_name_and_url(bot_env, moto):
     # bot_env's saved configuration (tests/world/aws.py) makes single-instance environments.
-    assert deploybot(bot_env, "deploy", "nap-single", "--owner", "ci").returncode == 0
-    refused = deploybot(bot_env, "sleep", "nap-single")
-    assert refused.returncode == 2, refused.stderr
-    assert "is a single-instance environment, which can't be scaled to zero instances" in refused.stderr
-    (env,) = [e for e in moto.environments(EnvironmentNames=["nap-single"]) if e["Status"] != "Terminated"]
-    assert env["Status"] == "Ready"
+    deployed = deploybot(bot_env, "deploy", "nap-single", "--owner", "ci")
+    assert deployed.returncode == 0, deployed.stderr
+    url = deployed.stdout.strip()
+    (before,) = _live(moto, "nap-single")
+
+    slept = deploybot(bot_env, "sleep", "nap-single")
+    assert slept.returncode == 0, slept.stderr
+    assert not _live(moto, "nap-single")  # nothing runs, nothing bills
+    listed = deploybot(bot_env, "envs")  # still deploybot's, asleep
+    assert any("nap-single" in line and "asleep since" in line for line in listed.stdout.splitlines()), listed.stdout
+
+    woke = deploybot(bot_env, "wake", "nap-single")
+    assert woke.returncode == 0, woke.stderr
+    assert woke.stdout.strip() == url
+    (after,) = _live(moto, "nap-single")
+    assert (after["EnvironmentId"], after["CNAME"], after["Status"]) == (before["EnvironmentId"], before["CNAME"],
+                                                                         "Ready")
+
+    # asleep again, a deploy rebuilds it first, then deploys
+    assert deploybot(bot_env, "sleep", "nap-single").returncode == 0
+    again = deploybot(bot_env, "deploy", "nap-single", "--owner", "ci")
+    assert again.returncode == 0, again.stderr
+    assert "waking nap-single" in again.stderr and again.stdout.strip() == url
+    (redeployed,) = _live(moto, "nap-single")
+    assert redeployed["EnvironmentId"] == before["EnvironmentId"]
+    assert "asleep" not in deploybot(bot_env, "envs").stdout

@@ -208,11 +208,12 @@ class BeanstalkGateway:
         self._eb.terminate_environment(EnvironmentId=env_id, TerminateResources=True)
 
     @translated("rebuild the terminated environment")
-    def rebuild(self, env_id: str) -> Environment | None:
+    def rebuild(self, env_id: str) -> tuple[Environment | None, str | None]:
         """Bring a terminated environment back (Beanstalk allows it for 42 days): same id, name and CNAME, the
-        version and settings it had. The environment as it launches again."""
-        self._eb.rebuild_environment(EnvironmentId=env_id)
-        return self._one_live(EnvironmentIds=[env_id])
+        version and settings it had. The environment as it launches again, and the request whose events tell
+        how the rebuild ends."""
+        answer = self._eb.rebuild_environment(EnvironmentId=env_id)
+        return self._one_live(EnvironmentIds=[env_id]), answer.get("ResponseMetadata", {}).get("RequestId")
 
     @translated("update the environment's tags")
     def update_tags(self, arn: str, tags: Mapping[str, str]) -> None:

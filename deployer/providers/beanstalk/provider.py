@@ -16,7 +16,7 @@ from deployer.providers.beanstalk.dns import HostRecords
 from deployer.providers.beanstalk.gateway import BeanstalkGateway, Started
 from deployer.providers.beanstalk.load_balancers import AliasTarget, LoadBalancers, balancer_kind
 from deployer.build.bundle import DOCKERRUN, make_bundle, render_dockerrun
-from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, environment_tags, iso
+from deployer.environment import EXPIRES, READY, TERMINATED, TERMINATING, Environment, Sleep, environment_tags, iso
 from deployer.errors import (
     Busy, CloudError, ConfigError, DeployError, DeployTimeout, EnvironmentFailed, Interrupted, InvalidRequest,
 )
@@ -24,7 +24,9 @@ from deployer.naming import (
     cname_prefixes, dns_label, environment_name, version_commit, version_environment, version_label,
 )
 from deployer.providers.beanstalk.poller import Poller
-from deployer.providers.beanstalk.sleep import ASLEEP, awake_options, sizes_to_keep
+from deployer.providers.beanstalk.sleep import (
+    ASLEEP, awake_options, kept_to_rebuild, rebuilt_on_waking, sizes_to_keep, stand_in,
+)
 from deployer.progress import (
     AccessChanging, Deploying, EnvironmentChanged, InstanceTypeChanging, LiveWithWarnings, SettingsChanging,
 )
@@ -80,8 +82,7 @@ class HostNames:
 
 class BeanstalkProvider:
     expiry_in_tags = True
-    sleep_is_free = False  # asleep, its load balancer keeps billing: it still counts under DEPLOYBOT_MAX_ENVS
-    wake_takes = "about 5 minutes"  # new instances launch, then the app starts on them
+    wake_takes = "about 5 minutes"  # new instances launch (or the environment is rebuilt), then the app starts
     deploy_wakes = False  # a version deployed to no instances would run nowhere
 
     def __init__(
@@ -101,6 +102,7 @@ class BeanstalkProvider:
         logs_poll_interval: timedelta = timedelta(seconds=POLL_INTERVAL),
         hosts: HostNames | None = None,
         gate: Gate | None = None,
+        asleep: Callable[[], Mapping[str, Sleep]] = dict,
     ) -> None:
         """`default_instance_type` is the one a deploy gets without --instance: a request for it leaves a
         reused environment's type alone. Unknown (None), any type a request names is applied.
@@ -121,6 +123,18 @@ class BeanstalkProvider:
         self._app_logs = AppLogReader(gateway, timeout=logs_timeout, poll_interval=logs_poll_interval.total_seconds())
         self._hosts = hosts
         self._gate = gate  # DEPLOYBOT_ACCESS=<CIDRs>: the load balancer's security group
+        # deploybot's sleeping environments (its store): a single-instance one is terminated while it sleeps, and
+        # Beanstalk no longer lists it, so it is listed (and woken, and reaped) as the sleep kept it.
+        self._asleep = asleep
+
+    def sleeps_free(self, env: Environment) -> bool:
+        """Asleep, a single-instance environment is terminated: it costs nothing and leaves room under
+        DEPLOYBOT_MAX_ENVS; a load-balanced one keeps its load balancer, which bills."""
+        return env.asleep is not None and rebuilt_on_waking(env.asleep.kept)
+
+    def _terminated_asleep(self) -> dict[str, Environment]:
+        return {env_id: stand_in(env_id, sleep.kept) for env_id, sleep in self._asleep().items()
+                if rebuilt_on_waking(sleep.kept)}
 
     def _hosted(self, env: Environment) -> Environment:
         """Every environment of deploybot's carries its DEPLOYBOT_DOMAIN URL, when there is a domain."""
@@ -167,7 +181,8 @@ class BeanstalkProvider:
 
     def _ensure(self, request: DeployRequest, now: datetime) -> tuple[Environment, bool]:
         name = environment_name(request.feature, self._prefix)
-        existing = self._eb.find(name)
+        existing = self._eb.find(name) or next(  # asleep, terminated: woken before the deploy (woken_for_deploy)
+            (env for env in self._terminated_asleep().values() if env.name == name), None)
         if existing and existing.status == TERMINATING:
             self._poller.wait(existing.id, lambda e: e.status == TERMINATED, self._launch_timeout,
                               what=f"{name} to finish terminating")
@@ -188,7 +203,7 @@ class BeanstalkProvider:
         """The terminated environment rebuilt, or None when Beanstalk refuses (past its 42 days, its name or
         CNAME taken since): then a new environment runs the kept version."""
         try:
-            env = self._eb.rebuild(env_id)
+            env, _ = self._eb.rebuild(env_id)
         except CloudError as error:
             log.info("%s can't be rebuilt (%s): restoring it as a new environment", name, error.message)
             return None
@@ -227,6 +242,8 @@ class BeanstalkProvider:
         since = datetime.now().astimezone() - EVENT_SLACK
         tags, arn = env.tags, env.arn  # polls don't carry them; deploy and renewal need them
         what = f"{env.name} to be ready"
+        if not created and env.id in self._terminated_asleep() and self._eb.get(env.id) is None:
+            return env  # asleep, terminated: the deploy wakes it first
         if created:  # every event of a new environment is its launch's
             launched, env = self._outcome(env, None, since, time.monotonic() + self._launch_timeout, what, report)
             usable = launched and env.health != RED
@@ -318,27 +335,53 @@ class BeanstalkProvider:
 
     def sleep(self, env: Environment) -> dict[str, str]:
         """A load-balanced environment is scaled to zero instances (its load balancer, and URL, stay); the
-        sizes it had are returned, for `wake`."""
+        sizes it had are returned, for `wake`. A single-instance one is terminated, to be rebuilt (same name,
+        CNAME and settings) when woken; what listing and rebuilding it needs is returned."""
         options = self._eb.options(env.name)
         if balancer_kind(options) is None:
-            raise InvalidRequest(f"`{env.name}` is a single-instance environment, which can't be scaled to zero "
-                                 "instances, so deploybot can't put it to sleep yet; tear it down when it is not "
-                                 "needed.")
+            kept = kept_to_rebuild(env)
+            self._terminate(env)  # its host name stays: the rebuild has the same CNAME
+            self._poller.wait(env.id, lambda e: e.status == TERMINATED, self._launch_timeout,
+                              what=f"{env.name} to terminate")
+            return kept
         kept = sizes_to_keep(options)
         self._resize(env, ASLEEP, f"{env.name} to scale to zero instances", lambda e: None, red_grace=False)
         return kept
 
     def wake(self, env: Environment, kept: Mapping[str, str], report: Report) -> Environment:
         """Its sizes back, and its health re-evaluated: a Red once the instances run means the app does not come
-        up, and it is scaled to zero again (asleep as it was, never half-awake)."""
+        up, and it is scaled to zero again (asleep as it was, never half-awake). A terminated one is rebuilt."""
         tags, arn = env.tags, env.arn
         since = datetime.now().astimezone() - EVENT_SLACK
+        if rebuilt_on_waking(kept):
+            return self._rebuild_awake(env, since, report)
         woken = self._resize(env, awake_options(kept), f"{env.name} to wake", report, red_grace=True)
         if woken.health == RED:
             details = self._event_lines(woken, since) + self._app_lines(woken)
             self._resize(woken, ASLEEP, f"{env.name} to go back to sleep", lambda e: None, red_grace=False)
             raise EnvironmentFailed(f"{env.name} woke up Red: its app did not come up on the new instances, so it "
                                     "was put back to sleep.", details=details)
+        return self._published(replace(woken, tags=tags, arn=arn))
+
+    def _rebuild_awake(self, env: Environment, since: datetime, report: Report) -> Environment:
+        """A single-instance environment asleep (terminated) rebuilt, and up; a failure leaves it terminated."""
+        tags, arn = env.tags, env.arn
+        try:
+            _, request_id = self._eb.rebuild(env.id)
+        except CloudError as error:
+            raise EnvironmentFailed(f"Beanstalk won't rebuild {env.name}, so it stays asleep: {error.message} Tear "
+                                    "it down and deploy the branch again.") from None
+        what = f"{env.name} to be rebuilt"
+        launched, woken = self._outcome(env, request_id, since, time.monotonic() + self._launch_timeout, what,
+                                        report)
+        if not launched or woken.health == RED:
+            details = self._event_lines(woken, since) + self._app_lines(woken)
+            if woken.status != TERMINATED:
+                self._eb.terminate(env.id)
+                self._poller.wait(env.id, lambda e: e.status == TERMINATED, self._launch_timeout,
+                                  what=f"{env.name} to go back to sleep")
+            raise EnvironmentFailed(f"{env.name} did not come up when it was rebuilt ({woken.status}, health "
+                                    f"{woken.health}), so it was put back to sleep.", details=details)
         return self._published(replace(woken, tags=tags, arn=arn))
 
     def _resize(self, env: Environment, options: Mapping[tuple[str, str], str], what: str, report: Report, *,
@@ -452,11 +495,14 @@ class BeanstalkProvider:
 
     # life cycle ---------------------------------------------------------------
     def environments(self) -> list[Environment]:
-        """Every live environment of the application with its tags, deploybot's or not."""
-        return [self._hosted(env) for env in self._eb.environments()]
+        """Every live environment of the application with its tags, deploybot's or not, and those asleep that are
+        terminated while they sleep."""
+        live = [self._hosted(env) for env in self._eb.environments()]
+        listed = {env.id for env in live}
+        return live + [self._hosted(env) for env_id, env in self._terminated_asleep().items() if env_id not in listed]
 
     def get(self, env_id: str) -> Environment | None:
-        env = self._eb.get(env_id)
+        env = self._eb.get(env_id) or self._terminated_asleep().get(env_id)
         return self._hosted(env) if env else None
 
     def live_count(self) -> int:
@@ -464,18 +510,23 @@ class BeanstalkProvider:
         return len(self._eb.live_names())
 
     def terminate(self, env: Environment) -> None:
-        """Busy when Beanstalk is in the middle of something with it (e.g. a tag update just begun)."""
+        """Busy when Beanstalk is in the middle of something with it (e.g. a tag update just begun). One asleep
+        and terminated already has only its host name left to go."""
+        if env.id not in self._terminated_asleep() or self._eb.get(env.id) is not None:
+            self._terminate(env)
+        if self._hosts is not None and env.feature:
+            try:
+                self._hosts.records.remove(dns_label(env.feature), env.name)
+            except DeployError as error:  # the environment goes all the same; the reaper's pass removes it
+                log.warning("removing the DNS record of %s failed: %s", env.name, error.message)
+
+    def _terminate(self, env: Environment) -> None:
         try:
             self._eb.terminate(env.id)
         except CloudError as error:
             if _busy(error):
                 raise Busy(f"{env.name} is busy with another operation on AWS; it goes once that ends.") from error
             raise
-        if self._hosts is not None and env.feature:
-            try:
-                self._hosts.records.remove(dns_label(env.feature), env.name)
-            except DeployError as error:  # the environment goes all the same; the reaper's pass removes it
-                log.warning("removing the DNS record of %s failed: %s", env.name, error.message)
 
     def sweep_records(self, keep: set[str]) -> tuple[list[str], list[str]]:
         """Delete this deploybot's DNS records whose environment is gone (`keep`: names of environments in
@@ -483,7 +534,8 @@ class BeanstalkProvider:
         if self._hosts is None:
             return [], []
         removed, failed = [], []
-        for record in self._hosts.records.orphans(lambda: self._eb.live_names() | keep):
+        asleep = {env.name for env in self._terminated_asleep().values()}  # their records wait for their wake
+        for record in self._hosts.records.orphans(lambda: self._eb.live_names() | keep | asleep):
             host = self._hosts.records.host(record.label)
             try:
                 if self._hosts.records.remove(record.label, record.environment):
@@ -515,7 +567,7 @@ class BeanstalkProvider:
         environment exists, so a deploy racing this sweep never loses its version.
         """
         labels = self._eb.version_labels()
-        running = self._eb.running_versions()
+        running = self.running_versions()
         deleted, failed = [], []
         for label in sweepable(labels, running, KEEP_VERSIONS, keep):
             try:
@@ -524,6 +576,12 @@ class BeanstalkProvider:
             except CloudError:
                 failed.append(label)
         return deleted, failed
+
+    def running_versions(self) -> dict[str, str | None]:
+        """Each environment's version (by name): the live ones', and those a sleeping environment's rebuild runs
+        again (it is terminated while it sleeps), so no sweep takes their versions, bundles or images."""
+        return {**{env.name: env.version_label for env in self._terminated_asleep().values()},
+                **self._eb.running_versions()}
 
     def _event_lines(self, env: Environment, since: datetime) -> list[str]:
         events = self._eb.events(env.id, since, severity="WARN")

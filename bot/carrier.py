@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot import buttons
 from deployer.errors import CloudError, DeployError, StoreUnavailable
 from deployer.repo_hosts.webhooks import BadDelivery, Delivery, Event, parse_github, parse_gitlab
 from deployer.store.state import Store
@@ -37,6 +38,9 @@ HOLD_EVERY_S = ADOPT_AFTER.total_seconds() / 4  # while a delivery runs (a long 
 RETRYABLE = (CloudError, StoreUnavailable)  # what may well work a few minutes later
 SLACK = "slack"  # the host of a recorded click or command (bot/errands.py)
 CLICK_THREADS = 8
+# Clicks whose work waits minutes (a Beanstalk environment waking: instances launch, or it is rebuilt) run beside
+# the others, so eight wakes at once leave Extend, Tear down and the rest answered as quickly as ever.
+SLOW_CLICKS = frozenset({buttons.WAKE})
 
 SlackWork = Callable[[str, dict], None]  # (the listener's name, Slack's payload)
 
@@ -46,6 +50,7 @@ class Work:
     what: str  # for the log
     run: Callable[[], None]
     slack: bool
+    slow: bool = False
 
 
 class Carrier:
@@ -57,6 +62,7 @@ class Carrier:
         self._clock = clock
         self._hooks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploybot-hooks")
         self._clicks = ThreadPoolExecutor(max_workers=CLICK_THREADS, thread_name_prefix="deploybot-clicks")
+        self._slow = ThreadPoolExecutor(max_workers=CLICK_THREADS, thread_name_prefix="deploybot-slow-clicks")
         self._stop = threading.Event()
         self._resumer = threading.Thread(target=self._resume_loop, name="deploybot-carry-resume", daemon=True)
 
@@ -73,7 +79,8 @@ class Carrier:
         return True
 
     def _submit(self, work: Work, key: str, taken_at: datetime, waited: bool) -> None:
-        (self._clicks if work.slack else self._hooks).submit(self._run, key, work, taken_at, waited)
+        pool = (self._slow if work.slow else self._clicks) if work.slack else self._hooks
+        pool.submit(self._run, key, work, taken_at, waited)
 
     def _work(self, row: Mapping) -> Work | None:
         """What a recorded request asks for; None (and it is marked done) when this release can't read it."""
@@ -81,7 +88,7 @@ class Carrier:
             name, payload = row["header"], json.loads(row["body"])
             user = (payload.get("user") or {}).get("id") or payload.get("user_id")
             slack = self._slack
-            return Work(f"Slack {name} by {user}", lambda: slack(name, payload), slack=True)
+            return Work(f"Slack {name} by {user}", lambda: slack(name, payload), slack=True, slow=name in SLOW_CLICKS)
         try:
             event = read(row["host"], row["header"], row["body"]).event
         except BadDelivery:
@@ -154,8 +161,10 @@ class Carrier:
     def drain(self) -> None:
         """Wait until the requests handed to this worker so far are carried out."""
         self._hooks.submit(lambda: None).result()
-        self._clicks.shutdown(wait=True)
+        for pool in (self._clicks, self._slow):
+            pool.shutdown(wait=True)
         self._clicks = ThreadPoolExecutor(max_workers=CLICK_THREADS, thread_name_prefix="deploybot-clicks")
+        self._slow = ThreadPoolExecutor(max_workers=CLICK_THREADS, thread_name_prefix="deploybot-slow-clicks")
 
     def start(self) -> "Carrier":
         self._resumer.start()
@@ -173,8 +182,8 @@ class Carrier:
     def shutdown(self) -> None:
         # What is still queued here stays in the store, unfinished: another process (or this one, back) does it.
         self._stop.set()
-        self._hooks.shutdown(wait=False, cancel_futures=True)
-        self._clicks.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._hooks, self._clicks, self._slow):
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def read(host: str | None, header: str | None, body: bytes) -> Delivery:

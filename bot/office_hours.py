@@ -9,8 +9,10 @@ wakes during the night is not put to sleep again until the next close.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from bot import office_hours_views as views
 from bot.notices import Notices
@@ -21,6 +23,18 @@ from deployer.lifecycle.office_hours import OfficeHours
 from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# Environments put to sleep or woken at once: each under its own claim, and a Beanstalk one takes minutes (its
+# instances launch, or it is rebuilt), so twenty one after another would take the morning.
+AT_ONCE = 8
+
+
+def each(envs: list[Environment], act: Callable[[Environment], T]) -> Iterable[tuple[Environment, T]]:
+    """`act` on every environment, AT_ONCE at a time; each with its result, in the order given."""
+    if not envs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(AT_ONCE, len(envs)), thread_name_prefix="deploybot-office-hours") as pool:
+        return list(zip(envs, pool.map(act, envs), strict=True))
 
 
 class OfficeHoursJob:
@@ -72,12 +86,11 @@ class OfficeHoursJob:
         going, kept = self._going_to_sleep(now, live)
         opening = self.hours.next_open(now)
         slept, stayed = [], []
-        for env in going:
-            try:
-                slept.append(self._manager.sleep(env.id, OFFICE_HOURS))
-            except DeployError as error:  # a single-instance Beanstalk one, or busy: it stays awake tonight
-                stayed.append((env, error.message))
+        for env, outcome in each(going, self._put_to_sleep):
+            if isinstance(outcome, DeployError):  # busy, or Beanstalk refused: it stays awake tonight
+                stayed.append((env, outcome.message))
                 continue
+            slept.append(outcome)
             where = self._notices.thread_of(env.id)
             if where:
                 self._notices.post(where[0], views.slept_for_the_night(env, opening), where[1])
@@ -86,12 +99,20 @@ class OfficeHoursJob:
         if self._notices.channel and (slept or stayed):
             self._notices.post(self._notices.channel, views.night_notice(slept, stayed, kept, opening))
 
+    def _put_to_sleep(self, env: Environment) -> Environment | DeployError:
+        try:
+            return self._manager.sleep(env.id, OFFICE_HOURS)
+        except DeployError as error:
+            return error
+
     def _wake_all(self) -> None:
-        for env in self._manager.managed():
-            if env.asleep is None or env.asleep.by != OFFICE_HOURS:
-                continue  # awake, or put to sleep by someone: theirs to wake
-            try:
-                self._manager.wake(env.id, OFFICE_HOURS, lambda _event: None)
-            except DeployError as error:
-                log.warning("could not wake %s for office hours: %s", env.name, error.message)
-                self._notices.in_thread_or_channel(env.id, views.morning_failed(env, error.message), env.owner)
+        # awake ones, and those someone put to sleep (theirs to wake), are left as they are
+        slept = [e for e in self._manager.managed() if e.asleep is not None and e.asleep.by == OFFICE_HOURS]
+        each(slept, self._wake)
+
+    def _wake(self, env: Environment) -> None:
+        try:
+            self._manager.wake(env.id, OFFICE_HOURS, lambda _event: None)
+        except DeployError as error:
+            log.warning("could not wake %s for office hours: %s", env.name, error.message)
+            self._notices.in_thread_or_channel(env.id, views.morning_failed(env, error.message), env.owner)

@@ -171,7 +171,8 @@ class EnvActions:
             page = self.listing(click.user_id, ref.listing, fresh=env)
             click.respond(text=page.text, blocks=page.blocks, response_type="ephemeral", replace_original=True)
         elif click.message and click.channel_id:
-            blocks = env_views.redrawn(click.message.get("blocks") or [], env, self._clock())
+            blocks = env_views.redrawn(click.message.get("blocks") or [], env, self._clock(),
+                                       office_hours=self._hours is not None)
             self._notices.update(click.channel_id, click.message["ts"], Message(click.message.get("text", ""), blocks))
 
     def _show(self, click: Click, ref: EnvButton, env: Environment, note: Note) -> None:

@@ -283,10 +283,13 @@ def patched(blocks: Sequence[dict], env: Environment, now: datetime, note: Note)
     return [*blocks[: mine[0]], *fresh, *(b for i, b in enumerate(blocks) if i > mine[0] and i not in mine)]
 
 
-def redrawn(blocks: Sequence[dict], env: Environment, now: datetime) -> list[dict]:
+def redrawn(blocks: Sequence[dict], env: Environment, now: datetime, *, office_hours: bool = False) -> list[dict]:
     """A message's blocks with this environment's card as it is now: its info line (awake or asleep) and its
-    buttons (Sleep turned Wake, or back); anything else in the message stays as it was."""
+    buttons (Sleep turned Wake, or back; with office hours, Keep awake tonight back on a card woken, which its
+    sleeping self did not show); anything else in the message stays as it was."""
     kinds = next((_kinds(b) for b in blocks if b.get("block_id") == f"env:{env.id}:actions"), ALL_BUTTONS)
+    if office_hours and "sleep" in kinds and "keep_awake" not in kinds:  # a whole card, not a warning's two
+        kinds = card_buttons(office_hours=True)
     fresh = {b["block_id"]: b for b in controls(env, now, kinds=kinds)}
     fresh[f"env:{env.id}:info"] = section(info_text(env, now), block_id=f"env:{env.id}:info")
     return [fresh.get(b.get("block_id", ""), b) for b in blocks]

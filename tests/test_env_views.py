@@ -295,3 +295,8 @@ def test_with_office_hours_an_awake_card_offers_keep_awake_tonight_and_a_sleepin
     page = env_views.envs_page([env()], NOW, ListPage(), kinds=kinds)
     valid(page)
     assert buttons.KEEP_AWAKE in buttons_of(page.blocks)
+    # a card drawn asleep (no Keep awake), then woken: it offers Keep awake tonight again
+    sleeping = env_views.card(env(asleep=Sleep(NOW, "U0ANA")), NOW, kinds=kinds)
+    woken = env_views.redrawn(sleeping, env(), NOW, office_hours=True)
+    assert [e["action_id"] for e in woken[2]["elements"]] == awake
+    assert buttons.KEEP_AWAKE not in buttons_of(env_views.redrawn(sleeping, env(), NOW))  # no office hours, none

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.digest_views import digest
 from bot.notices import Notices
+from deployer.environment import TERMINATING
 from deployer.errors import DeployError
 from deployer.lifecycle.manager import EnvironmentManager
 from deployer.store.state import Store
@@ -35,10 +36,14 @@ class DailyDigest:
         if not self._store.first_to_mark(f"digest:{today.isoformat()}", now):
             return
         midnight = datetime.combine(today, time(0), tzinfo=self._zone)
-        environments = self._manager.managed()
-        try:
-            yesterday = self._manager.costs(environments, since=midnight - timedelta(days=1), until=midnight) or None
-            month = self._manager.costs(environments, since=midnight.replace(day=1), until=now) or None
+        # one torn down is listed while Beanstalk terminates it: it counts with those gone, not as live
+        environments = [e for e in self._manager.managed() if e.status != TERMINATING]
+        try:  # those torn down meanwhile cost too, until they went
+            day_before, first = midnight - timedelta(days=1), midnight.replace(day=1)
+            yesterday = {**self._manager.costs_of_gone(day_before, midnight),
+                         **self._manager.costs(environments, since=day_before, until=midnight)} or None
+            month = {**self._manager.costs_of_gone(first, now),
+                     **self._manager.costs(environments, since=first, until=now)} or None
         except DeployError as error:
             log.warning("the digest goes without costs: %s", error.message)
             yesterday = month = None

@@ -47,7 +47,7 @@ def digest(environments: Sequence[Environment], day_end: datetime, yesterday: Ma
     if yesterday is not None and month is not None:
         lines.append(f"Estimated cost yesterday: {total(yesterday, 'so_far')}; this month so far: "
                      f"{total(month, 'so_far')}; sleeping saved {total(month, 'saved')} this month "
-                     "(environments live now; estimates, not the bill).")
+                     "(those torn down meanwhile included; estimates, not the bill).")
     blocks = [section("\n".join(lines))]
     expiring = sorted((e for e in environments if (_expires(e) or day_end) < day_end), key=lambda e: _expires(e))
     if expiring:

@@ -29,32 +29,48 @@ def _cents(amount: Decimal) -> str:
     return str(amount.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-def asleep_periods(trail: Iterable[Mapping], now: datetime) -> list[tuple[datetime, datetime]]:
-    """When the environment slept, from its audit trail's `sleep` and `wake` entries (oldest first); one still
-    asleep sleeps until `now`."""
-    periods, since = [], None
+def periods(trail: Iterable[Mapping], now: datetime, begins: str, ends: tuple[str, ...]) -> list[tuple[datetime,
+                                                                                                  datetime]]:
+    """Spans of the audit trail (oldest first) from a `begins` entry to the next of `ends`; one not ended lasts
+    until `now`."""
+    found, since = [], None
     for entry in trail:
-        if entry["action"] == "sleep" and since is None:
+        if entry["action"] == begins and since is None:
             since = entry["at"]
-        elif entry["action"] == "wake" and since is not None:
-            periods.append((since, entry["at"]))
+        elif entry["action"] in ends and since is not None:
+            found.append((since, entry["at"]))
             since = None
     if since is not None:
-        periods.append((since, now))
-    return periods
+        found.append((since, now))
+    return found
+
+
+def asleep_periods(trail: Iterable[Mapping], now: datetime) -> list[tuple[datetime, datetime]]:
+    """When the environment slept: from a `sleep` to its `wake`, or to its tear down."""
+    return periods(trail, now, "sleep", ("wake", "terminate"))
+
+
+def gone_periods(trail: Iterable[Mapping], now: datetime) -> list[tuple[datetime, datetime]]:
+    """When it did not exist: from its tear down to its restore's deploy (a Beanstalk environment rebuilt keeps its
+    id, and its trail), or until `now` for one still gone."""
+    return periods(trail, now, "terminate", ("deploy",))
 
 
 def estimate(instance_hourly: Decimal | None, balancer_hourly: Decimal | None, created: datetime, now: datetime,
-             asleep: Iterable[tuple[datetime, datetime]], since: datetime | None = None) -> Cost | None:
+             asleep: Iterable[tuple[datetime, datetime]], since: datetime | None = None,
+             gone: Iterable[tuple[datetime, datetime]] = ()) -> Cost | None:
     """The estimate from `since` (default: since it was made) until `now`, or None when the instance's price is
-    unknown (or, with a load balancer, its price)."""
+    unknown (or, with a load balancer, its price). Nothing bills while it is `gone` (torn down)."""
     if instance_hourly is None:
         return None
     start = max(created, since) if since else created
-    lived = max(now - start, timedelta(0))
-    slept = sum((min(end, now) - max(begin, start) for begin, end in asleep if end > start and begin < now),
-                timedelta(0))
-    slept = min(max(slept, timedelta(0)), lived)
+
+    def within(spans: Iterable[tuple[datetime, datetime]]) -> timedelta:
+        return sum((min(end, now) - max(begin, start) for begin, end in spans if end > start and begin < now),
+                   timedelta(0))
+
+    lived = max(now - start - within(gone), timedelta(0))
+    slept = min(max(within(asleep), timedelta(0)), lived)
     balancer = balancer_hourly or Decimal(0)
     so_far = instance_hourly * _hours(lived - slept) + balancer * _hours(lived)
     return Cost(so_far, (instance_hourly + balancer) * 24, instance_hourly * _hours(slept))
@@ -93,6 +109,7 @@ class Costs:
             hourly = self._prices.instance_hourly(instance_type, self._region) if instance_type else None
             if balanced and balancer is None:
                 hourly = None  # half a price is no estimate
-            found[env.env_id] = estimate(hourly, balancer, env.created, now,
-                                         asleep_periods(self._trail(env.env_id), now), since)
+            trail = self._trail(env.env_id)
+            found[env.env_id] = estimate(hourly, balancer, env.created, now, asleep_periods(trail, now), since,
+                                         gone_periods(trail, now))
         return found

@@ -7,7 +7,7 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from deployer.costs import Cost, Costs, Priced, asleep_periods, estimate
+from deployer.costs import Cost, Costs, Priced, asleep_periods, estimate, gone_periods
 from deployer.pricing import PriceList, hourly_usd
 from tests.world.price_list import PriceListStandIn
 
@@ -30,6 +30,19 @@ def test_sleeping_periods_come_from_the_trail_and_one_still_asleep_lasts_until_n
     trail = [{"action": "deploy", "at": T0}, {"action": "sleep", "at": T0 + H}, {"action": "wake", "at": T0 + 3 * H},
              {"action": "extend", "at": T0 + 4 * H}, {"action": "sleep", "at": T0 + 5 * H}]
     assert asleep_periods(trail, T0 + 9 * H) == [(T0 + H, T0 + 3 * H), (T0 + 5 * H, T0 + 9 * H)]
+
+
+def test_nothing_bills_while_it_is_gone_and_a_sleep_ends_with_its_tear_down():
+    trail = [{"action": "deploy", "at": T0}, {"action": "sleep", "at": T0 + H}, {"action": "terminate", "at": T0 + 2 * H},
+             {"action": "deploy", "at": T0 + 10 * H}]  # restored (a Beanstalk environment rebuilt keeps its id)
+    now = T0 + 12 * H
+    assert asleep_periods(trail, now) == [(T0 + H, T0 + 2 * H)]
+    assert gone_periods(trail, now) == [(T0 + 2 * H, T0 + 10 * H)]
+    cost = estimate(Decimal("1"), Decimal("0.5"), T0, now, asleep_periods(trail, now), gone=gone_periods(trail, now))
+    assert cost.so_far == Decimal(3) + Decimal("0.5") * 4  # 3 hours awake, 4 hours lived
+    still_gone = trail[:3]  # torn down: it costs nothing after, whatever `now` is
+    assert estimate(Decimal("1"), None, T0, now, asleep_periods(still_gone, now),
+                    gone=gone_periods(still_gone, now)).so_far == Decimal(1)
 
 
 def test_the_one_hourly_price_is_read_from_a_price_list_and_anything_ambiguous_is_unknown():

@@ -96,6 +96,20 @@ class EnvironmentManager:
             priced.append(Priced(env.id, created, types.get(env.feature or "")))
         return self._costs.of(priced, until or self._clock(), since)
 
+    def costs_of_gone(self, since: datetime, until: datetime | None = None) -> dict[str, Cost | None]:
+        """The estimates of deploybot's environments torn down since `since` (each from its first record in the
+        history to its tear down), for totals over a day or a month that environments gone meanwhile belong to."""
+        if self._costs is None:
+            return {}
+        gone = [r for r in self.store.recall_all() if r.terminated_at is not None and r.terminated_at >= since]
+        types = self.store.instance_types(r.feature for r in gone if r.feature)
+        priced = []
+        for row in gone:
+            trail = self.store.audit_trail(row.env_id)
+            if trail:
+                priced.append(Priced(row.env_id, trail[0]["at"], types.get(row.feature)))
+        return self._costs.of(priced, until or self._clock(), since) if priced else {}
+
     def logs(self, env_id: str, lines: int) -> AppLogs:
         """The last `lines` lines the environment's app wrote (as the provider holds them: unredacted)."""
         return self.provider.logs(self.get(env_id), max(1, min(lines, MAX_LINES)))

@@ -63,6 +63,11 @@ def test_the_digest_is_posted_once_a_day_with_the_price_lists_figures_and_unknow
         slept = services.manager.sleep(results["digest-b"].environment.id, "U0DIG")
         created = {b: lifetime_of(r.environment.tags).created for b, r in results.items()}
         asleep_at = slept.asleep.since
+        # one more, torn down the same day: it cost until it went, and counts in the day's figure
+        gone = services.deployer.deploy(make_request("digest-c", "U0DIG", limits_of(settings)), lambda e: None)
+        services.manager.tear_down(gone.environment.id, "U0DIG", "done")
+        trail = services.store.audit_trail(gone.environment.id)
+        lived = Decimal((trail[-1]["at"] - trail[0]["at"]).total_seconds()) / 3600  # first record to tear down
 
         tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date()
         midnight = datetime.combine(tomorrow, time(0), tzinfo=ZoneInfo("UTC"))
@@ -79,7 +84,8 @@ def test_the_digest_is_posted_once_a_day_with_the_price_lists_figures_and_unknow
         text = posted.params["text"]
         hours = {b: Decimal((midnight - created[b]).total_seconds()) / 3600 for b in created}
         yesterday = (HOURLY * hours["digest-a"] + ALB * hours["digest-a"] + ALB * hours["digest-b"]
-                     + HOURLY * Decimal((asleep_at - created["digest-b"]).total_seconds()) / 3600)
+                     + HOURLY * Decimal((asleep_at - created["digest-b"]).total_seconds()) / 3600
+                     + (HOURLY + ALB) * lived)
         assert text.startswith(":bar_chart: deploybot's day: 2 environments live, 1 asleep.")
         assert f"Estimated cost yesterday: {_cents(yesterday)};" in text, text
         extend = [e for b in posted.params["blocks"] if b["type"] == "actions" for e in b["elements"]]

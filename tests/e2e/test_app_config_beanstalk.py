@@ -44,6 +44,7 @@ def secrets_bot(bot_env, slack, moto, logs, database_server, tmp_path_factory):
     work = tmp_path_factory.mktemp("secrets-work")
     env = {**bot_env, "DEPLOYBOT_SECRETS_PREFIX": "/deploybot/", "DEPLOYBOT_DATABASE_URL": database_server[1],
            "DEPLOYBOT_CHANNEL": CHANNEL, "DEPLOYBOT_REAP_INTERVAL": "2s", "DEPLOYBOT_WORK_DIR": str(work),
+           "DEPLOYBOT_RESTORE_WINDOW": "2s",  # a torn-down environment's database is kept that long, for a restore
            "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db"}
     bot = start_bot(env, slack, logs / "secrets-bot.log")
     yield bot
@@ -102,5 +103,5 @@ def test_two_branches_get_databases_of_their_own_and_a_tear_down_drops_one(secre
     click(secrets_bot.driver, slack, root_b, TEAR_DOWN, "U0ANA")
     with server.connect(autocommit=True) as conn:
         until(lambda: not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'deploybot_yml-db-b'").fetchone(),
-              60, "yml-db-b's database to be dropped by the reaper after its tear down")
+              60, "yml-db-b's database to be dropped by the reaper once the restore window is over")
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'deploybot_yml-db-a'").fetchone()

@@ -281,3 +281,20 @@ def test_new_commits_are_seen_by_the_next_resolve(tmp_path: Path) -> None:
     first = repo.resolve("feature-x")
     _git_in(bare, "branch", "-f", "feature-x", "feature-y")
     assert repo.resolve("feature-x").sha != first.sha
+
+
+def test_a_commit_a_gone_environment_ran_is_read_from_the_cache_after_its_branch_moved_or_went(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    url = make_app_repo(root, {"feature-r": {"index.html": "<h1>r</h1>\n"}})
+    repo = GitRepo(url, tmp_path / "cache")
+    ran = repo.resolve("feature-r")
+    add_commit(root, "feature-r", "index.html", "<h1>r, after</h1>\n")
+    delete_branch(root, "feature-r")
+    with pytest.raises(BranchNotFound):
+        repo.resolve("feature-r")  # the cache forgets the branch, not its commits
+    kept = repo.commit(ran.sha, "feature-r")
+    assert kept is not None and (kept.sha, kept.subject) == (ran.sha, ran.subject)
+    assert repo.commit("0" * 40, "feature-r") is None  # never seen, and the branch is gone: not there
+    fresh = GitRepo(url, tmp_path / "new-machine")  # an empty cache: the branch is gone upstream too
+    assert fresh.commit(ran.sha, "feature-r") is None
+    assert fresh.commit(repo.resolve("main").sha, "main") is not None  # fetched with its branch

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import json
 import re
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -30,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 PREFIX = "rs-"
 CONTAINERS = f"deploybot-{PREFIX}"
-BRANCHES = ("rs-merged", "rs-cli")  # branches of their own: the Slack stand-in is shared
+BRANCHES = ("rs-merged", "rs-cli", "rs-pruned")  # branches of their own: the Slack stand-in is shared
 HOOKS = Path(__file__).parents[1] / "data" / "hooks"
 SECRET, REPOSITORY = "e2e-restore-secret", "Codertocat/Hello-World"  # the fixtures' repository
 RESTORE, TEAR_DOWN, EXTEND = "deploybot.restore", "deploybot.tear_down", "deploybot.extend"
@@ -119,6 +121,7 @@ def test_the_command_line_restores_and_says_why_when_it_cannot(world, slack):
     click(bot.driver, slack, ts, TEAR_DOWN, "U0ANA")
     until(lambda: RESTORE in _buttons(slack, ts), 60, "the tear down and the card's Restore")
 
+    time.sleep(1.5)  # a 1s restore window is over by then
     too_late = deploybot({**env, "DEPLOYBOT_RESTORE_WINDOW": "1s"}, "restore", "rs-cli")
     assert too_late.returncode == 2, too_late.stderr
     assert "longer than the 1s deploybot keeps what it ran" in too_late.stderr
@@ -134,3 +137,25 @@ def test_the_command_line_restores_and_says_why_when_it_cannot(world, slack):
     click(bot.driver, slack, ts, RESTORE, "U0BOB")  # the old card's Restore, once it is live again
     until(lambda: any("is live: it needs no restore" in c.params.get("text", "") for c in slack.calls("response_url")),
           30, "the refusal, to whoever clicked")
+
+
+def test_a_restore_whose_commit_is_gone_says_so_in_the_thread_and_offers_a_deploy(world, slack):
+    bot, client, env, repo = world
+    ts, _ = _deploy(bot, slack, "rs-pruned")
+    click(bot.driver, slack, ts, TEAR_DOWN, "U0ANA")
+    until(lambda: RESTORE in _buttons(slack, ts), 60, "the tear down and the card's Restore")
+    # The branch is rewritten and deleted upstream, and git's clean-up took the old commit from deploybot's cache.
+    delete_branch(repo, "rs-pruned")
+    cache = Path(env["DEPLOYBOT_WORK_DIR"]) / "git"
+    for ref in subprocess.run(["git", "-C", str(cache), "for-each-ref", "--format=%(refname)"], capture_output=True,
+                              text=True, check=True).stdout.split():
+        subprocess.run(["git", "-C", str(cache), "update-ref", "-d", ref], check=True)
+    subprocess.run(["git", "-C", str(cache), "-c", "gc.reflogExpire=now", "-c", "gc.reflogExpireUnreachable=now",
+                    "gc", "--quiet", "--prune=now"], check=True)
+
+    click(bot.driver, slack, ts, RESTORE, "U0BOB")
+    said = until(lambda: [t for t in _replies(slack, ts) if "is no longer in the repository" in t], 60,
+                 "the thread to say why it can't be restored")
+    assert "`/deploy rs-pruned`" in said[-1]
+    assert _container(client, "rs-pruned") is None
+    assert RESTORE in _buttons(slack, ts)  # the card stays as it was: nothing was made

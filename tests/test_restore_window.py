@@ -1,42 +1,20 @@
 """DEPLOYBOT_RESTORE_WINDOW and an environment's database: the reaper keeps it (not reported as an orphan)
 until the window after the tear down is over, then drops it; with no window at once, as before. The
 reaper runs against moto with the Beanstalk simulator, the databases on a real PostgreSQL server."""
+# ruff: noqa: F811 - pytest hands the imported fixtures to the tests by name
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from moto import mock_aws
 
 from deployer.databases import Databases
 from deployer.lifecycle.reaper import Reaper, kept_for_restore
-from deployer.store.state import Store, engine_for
-from tests.test_reaper import DAY, HOUR, NOW, Account, expired_tags
-from tests.world import eb_sim
-from tests.world.postgres import Postgres, PostgresUnavailable, admin_url, as_operators_server
+from tests.test_databases import server  # noqa: F401 - the fixture: a server of its own, an operator's
+from tests.test_reaper import DAY, HOUR, NOW, Account, account, expired_tags  # noqa: F401 - the fixture
+from tests.world.postgres import admin_url
 
 SHA = "a1" * 20
-
-
-@pytest.fixture(scope="module")
-def server():
-    """A server of its own, set up as an operator's (its authentication changes, the session's must not)."""
-    try:
-        postgres = Postgres()
-    except PostgresUnavailable as err:
-        pytest.skip(str(err))
-    with postgres:
-        as_operators_server(postgres)
-        yield postgres
-
-
-@pytest.fixture
-def account(tmp_path):
-    eb_sim.install()
-    eb_sim.configure(launch_seconds=0, update_seconds=0.2, terminate_seconds=0, fail_launch={}, fail_deploy={},
-                     throttle=0)
-    with mock_aws():
-        yield Account(Store(engine_for(f"sqlite:///{tmp_path}/state.db")))
 
 
 @pytest.fixture

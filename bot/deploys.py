@@ -41,7 +41,8 @@ from deployer.progress import CommitResolved, EnvironmentCreating, EnvironmentRe
 from deployer.request import DeployRequest
 from deployer.store.queue import DeployQueue, queued_ahead
 from deployer.stopping import Stopping
-from deployer.store.state import NEW, DeployRecord, Store
+from deployer.store.records import NEW, DeployRecord
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 

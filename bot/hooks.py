@@ -45,7 +45,7 @@ from deployer.repo_hosts.webhooks import BranchDeleted, Event, PullRequest, Push
 from deployer.lifecycle.manager import EnvironmentManager
 from deployer.store.queue import Jobs, queued_ahead
 from deployer.request import DeployRequest, Limits, make_request
-from deployer.store.state import QUEUED, DeployRecord
+from deployer.store.records import QUEUED, DeployRecord
 
 log = logging.getLogger(__name__)
 

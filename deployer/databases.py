@@ -29,7 +29,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from deployer.errors import DatabaseError
-from deployer.store.state import DatabaseRecord, Store
+from deployer.store.records import DatabaseRecord
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from deployer.store.claims import DEPLOY, EXTEND, Claims, busy_message
 from deployer.store.state import Store, engine_for
-from deployer.store.state import claims as claims_table
+from deployer.store.tables import claims as claims_table
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 TIMEOUT = timedelta(seconds=30)

@@ -33,7 +33,8 @@ def test_sleeping_periods_come_from_the_trail_and_one_still_asleep_lasts_until_n
 
 
 def test_nothing_bills_while_it_is_gone_and_a_sleep_ends_with_its_tear_down():
-    trail = [{"action": "deploy", "at": T0}, {"action": "sleep", "at": T0 + H}, {"action": "terminate", "at": T0 + 2 * H},
+    trail = [{"action": "deploy", "at": T0}, {"action": "sleep", "at": T0 + H},
+             {"action": "terminate", "at": T0 + 2 * H},
              {"action": "deploy", "at": T0 + 10 * H}]  # restored (a Beanstalk environment rebuilt keeps its id)
     now = T0 + 12 * H
     assert asleep_periods(trail, now) == [(T0 + H, T0 + 2 * H)]

@@ -17,7 +17,8 @@ from deployer.databases import (
     MAX_IDENTIFIER, Databases, DatabaseGrant, app_address, app_url, create_database_sql, database_name,
 )
 from deployer.errors import DatabaseError
-from deployer.store.state import DatabaseRecord, Store, engine_for
+from deployer.store.records import DatabaseRecord
+from deployer.store.state import Store, engine_for
 from tests.world.postgres import (
     ADMIN, ADMIN_PASSWORD, Postgres, PostgresUnavailable, admin_url, as_operators_server, seed_template,
 )

@@ -20,7 +20,7 @@ from deployer.errors import BranchNotFound, NotAllowed
 from deployer.build.git import Commit
 from deployer.repo_hosts.webhooks import BranchDeleted, PullRequest, Pushed
 from deployer.request import Limits as RequestLimits
-from deployer.store.state import QUEUED
+from deployer.store.records import QUEUED
 from tests.test_env_jobs import CHANNEL, DAY, HOUR, T0, World
 from tests.world.slack_api import BOT_TOKEN, SlackApiStandIn, manifest_bot_scopes
 

@@ -13,7 +13,8 @@ from deployer.errors import Interrupted
 from deployer.store.claims import DEPLOY, Claims
 from tests.test_claims import T0, TIMEOUT, Clock
 from deployer.store.queue import DeployQueue
-from deployer.store.state import DONE, RUNNING, DeployRecord, Store, engine_for
+from deployer.store.records import DONE, RUNNING, DeployRecord
+from deployer.store.state import Store, engine_for
 
 class Process:
     """One bot process: its own store connection, claims holder and queue; runs record what they did."""
@@ -119,7 +120,7 @@ def test_a_deploy_the_first_release_left_unfinished_is_handed_to_the_runner_as_r
     process = Process(store_url, "bot-1", clock, log)
     job = process.store.enqueue_deploy("feature-x", "U0ANA", "C0DEPLOY", "1.0001", T0, TIMEOUT, "t3.small")
     with process.store._engine.begin() as conn:  # as migration 0002 leaves one: running, no holder
-        from deployer.store.state import deploys
+        from deployer.store.tables import deploys
         conn.execute(deploys.update().where(deploys.c.id == job).values(state=RUNNING, holder=None))
     process.queue.dispatch()
     until(lambda: ("start", job, "bot-1", True) in log, "the runner to be asked about it")

@@ -7,7 +7,7 @@ import pytest
 
 from deployer.errors import NotRestorable
 from deployer.lifecycle.restore import latest, restore_of
-from deployer.store.state import Remembered
+from deployer.store.records import Remembered
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
 WEEK = timedelta(days=7)

@@ -15,7 +15,9 @@ from sqlalchemy import text
 from deployer.store import schema
 from deployer.store.claims import DEPLOY, Claims
 from deployer.errors import ConfigError
-from deployer.store.state import RUNNING, Store, engine_for, metadata
+from deployer.store.records import RUNNING
+from deployer.store.state import Store, engine_for
+from deployer.store.tables import metadata
 
 FIRST_RELEASE = Path(__file__).parent / "data" / "store-0.1.sql"  # made by the code of 0.1 (commit 1e4cc90)
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, text
 
-from deployer.store.state import DONE, UNFINISHED, Store, audit, deploys, engine_for
+from deployer.store.records import DONE, UNFINISHED
+from deployer.store.state import Store, engine_for
+from deployer.store.tables import audit, deploys
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
 OLD, RECENT = NOW - timedelta(days=120), NOW - timedelta(days=10)

@@ -13,7 +13,8 @@ from bot import worker as worker_module
 from bot.deploys import Origin, ResponseUrl
 from bot.worker import RemoteDeploys, WorkerProcess
 from deployer.request import DeployRequest
-from deployer.store.state import NEW, Store, engine_for
+from deployer.store.records import NEW
+from deployer.store.state import Store, engine_for
 from tests.test_claims import T0
 from tests.world.slack_api import SlackApiStandIn
 

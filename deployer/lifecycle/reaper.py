@@ -22,7 +22,8 @@ from deployer.lifecycle.expiry import (
 
 if TYPE_CHECKING:
     from deployer.databases import Databases
-    from deployer.store.state import Remembered, Store
+    from deployer.store.records import Remembered
+    from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from deployer.durations import format_duration
 from deployer.environment import iso
 from deployer.errors import NotRestorable
-from deployer.store.state import Remembered
+from deployer.store.records import Remembered
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from deployer import metrics
 from deployer.durations import format_duration
 from deployer.errors import ClaimLost, ConfigError, DeployError
-from deployer.store.state import ClaimRow, Store
+from deployer.store.records import ClaimRow
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from typing import Protocol
 
 from deployer.errors import DeployError, Interrupted
 from deployer.store.claims import DEPLOY, Claim, Claims
-from deployer.store.state import NEW, QUEUED, RUNNING, DeployRecord, Store
+from deployer.store.records import NEW, QUEUED, RUNNING, DeployRecord
+from deployer.store.state import Store
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from deployer.store.state import Store, audit, engine_for
+from deployer.store.state import Store, engine_for
+from deployer.store.tables import audit
 from tests.e2e.conftest import start_bot
 from bot.buttons import TEAR_DOWN
 from tests.e2e.helpers import CHANNEL, click, finished, root_of, until

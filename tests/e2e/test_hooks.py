@@ -21,7 +21,8 @@ import requests
 from sqlalchemy import select
 
 from bot.buttons import KEEP
-from deployer.store.state import Store, deploys, engine_for
+from deployer.store.state import Store, engine_for
+from deployer.store.tables import deploys
 from tests.e2e.conftest import Bot, local_bot_env, start_bot
 from tests.e2e.helpers import CHANNEL, click, finished, page, replies, root_of, until
 from tests.world.apprepo import add_commit, make_app_repo, page_for

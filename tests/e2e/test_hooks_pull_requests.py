@@ -18,7 +18,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from deployer.store.state import Store, deploys, engine_for
+from deployer.store.state import Store, engine_for
+from deployer.store.tables import deploys
 from tests.e2e.conftest import Bot, start_bot
 from tests.e2e.helpers import CHANNEL, finished, until
 from tests.world.aws import BUCKET, Moto, create_application

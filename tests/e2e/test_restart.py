@@ -61,7 +61,8 @@ def test_a_deploy_that_keeps_dying_is_told_so_in_its_thread_and_on_its_channel_m
     # and the channel message stops saying it is deploying.
     from sqlalchemy import update
 
-    from deployer.store.state import Store, deploys, engine_for
+    from deployer.store.state import Store, engine_for
+    from deployer.store.tables import deploys
     from tests.e2e.helpers import CHANNEL
 
     store_url = f"sqlite:///{tmp_path}/dying.db"

@@ -367,8 +367,8 @@ def progress_line(event: Progress, *, verbose: bool = False) -> str | None:
             return f"built {uri} in {format_duration(took)}"
         case BuildLine(line):
             return f"  | {line}" if verbose else None
-        case EnvironmentCreating(env):
-            return f"creating environment {env.name}"
+        case EnvironmentCreating(env, restoring):
+            return f"{'restoring' if restoring else 'creating'} environment {env.name}"
         case EnvironmentReused(env):
             return f"reusing environment {env.name} ({env.status})"
         case EnvironmentChanged(env):

@@ -76,10 +76,11 @@ class DeployProgress:
                     self._done(f"Image built in {format_duration(took)}", at)
                 else:
                     step.text, step.took, step.mark = "Image built", took, DONE
-            case EnvironmentCreating(env):
+            case EnvironmentCreating(env, restoring):
                 # A Beanstalk environment (it has an ARN) takes minutes; a container, seconds.
                 slow = " (this takes a few minutes on AWS)" if env.arn else ""
-                self._start(f"Creating environment {code(env.name)}{slow}", at, key="env")
+                doing = "Restoring" if restoring else "Creating"
+                self._start(f"{doing} environment {code(env.name)}{slow}", at, key="env")
             case ReleaseRunning(command):
                 self._start(f"Running the release command {code(clip(command, 200))}", at, key="release-command")
             case ReleaseDone():

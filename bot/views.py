@@ -263,8 +263,8 @@ def progress_text(event: Progress) -> str | None:
             return f"Building image {code(uri)} …"
         case ImageBuilt(uri, took):
             return f"Image built in {format_duration(took)}."
-        case EnvironmentCreating(env):
-            return f"Creating environment {code(env.name)} …"
+        case EnvironmentCreating(env, restoring):
+            return f"{'Restoring' if restoring else 'Creating'} environment {code(env.name)} …"
         case EnvironmentReused(env):
             return f"Reusing environment {code(env.name)} ({escape(env.status)})."
         case EnvironmentChanged(env):

@@ -290,7 +290,7 @@ class Deployer:
                 # for a restore comes back with the tags it went with)
                 if not created or request.restore_of:
                     self.manager.renew(env, request.ttl)
-            report(EnvironmentCreating(env) if created else EnvironmentReused(env))
+            report(EnvironmentCreating(env, bool(request.restore_of)) if created else EnvironmentReused(env))
         ready = self.provider.wait_ready(env, report, created=created)
         if not created and self.manager:  # asleep: woken first where the deploy itself would not wake it
             ready = self.manager.woken_for_deploy(ready, report)

@@ -43,6 +43,7 @@ class BuildLine:
 @dataclass(frozen=True)
 class EnvironmentCreating:
     environment: Environment
+    restoring: bool = False  # a Restore: the environment that went, back (Beanstalk rebuilds it where it can)
 
 
 @dataclass(frozen=True)

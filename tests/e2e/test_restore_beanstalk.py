@@ -55,12 +55,13 @@ def test_a_reaped_environment_is_rebuilt_under_its_own_name_and_url_running_the_
           "the tag update to end")  # Beanstalk updates the environment for a tag change
     reaped = deploybot(restore_env, "reap")
     assert reaped.returncode == 0 and "terminated rb-reaped" in reaped.stdout, reaped.stdout + reaped.stderr
-    assert not [e for e in _environments(moto, "rb-reaped") if e["Status"] != "Terminated"]
+    until(lambda: not [e for e in _environments(moto, "rb-reaped") if e["Status"] != "Terminated"], 30,
+          "Beanstalk to finish terminating it")
     assert ran in _versions(moto)  # kept for a restore, though no environment runs it
 
     restored = deploybot(restore_env, "restore", "rb-reaped")
     assert restored.returncode == 0, restored.stderr
-    assert restored.stdout.strip() == url
+    assert restored.stdout.strip() == url and "restoring environment rb-reaped" in restored.stderr
     (after,) = [e for e in _environments(moto, "rb-reaped") if e["Status"] != "Terminated"]
     assert (after["EnvironmentId"], after["CNAME"]) == (before["EnvironmentId"], before["CNAME"])  # rebuilt
     assert version_commit(after["VersionLabel"]) == version_commit(ran)

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 
 from bot.jobs import announce_terminated
@@ -26,7 +25,7 @@ from deployer.progress import (
     ReleaseRunning, SettingsChanging, WaitingForBuildSlot, Waking,
 )
 from deployer.lifecycle.reaper import REAPER_LEASE
-from deployer.lifecycle.restore import latest, restore_of
+from deployer.lifecycle.restore import latest, restore_of, restore_request
 from deployer.request import DeployRequest, limits_of, make_request
 from deployer.settings import Settings, load_settings
 from deployer.store.state import Store
@@ -320,13 +319,11 @@ def _restore(settings: Settings, feature: str, *, verbose: bool) -> int:
     services = build_services(settings)
     remembered = services.store.recall_all()
     plan = restore_of(latest(remembered, feature), utcnow(), settings.restore_window, remembered)
-    limits = limits_of(settings)
-    asked = services.store.instance_types([plan.feature]).get(plan.feature) if limits.instance_types_apply else None
-    request = make_request(plan.feature, plan.owner, limits, instance_type=asked if asked in limits.instance_types
-                           and asked != limits.default_instance_type else None)
+    last_type = services.store.instance_types([plan.feature]).get(plan.feature)
+    request = restore_request(plan, limits_of(settings), last_type)
     print(f"restoring {plan.name} ({plan.feature}), torn down {iso(plan.gone_at)}, at commit {plan.commit_sha[:12]}",
           file=sys.stderr)
-    return _deployed(services, replace(request, restore_of=plan.env_id), verbose=verbose,
+    return _deployed(services, request, verbose=verbose,
                      commit=lambda: services.deployer.kept_commit(plan.commit_sha, plan.feature))
 
 

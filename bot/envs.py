@@ -7,7 +7,6 @@ store remembers of the environment (no AWS call), as /deploy is.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from slack_bolt import Ack, App, Respond
@@ -22,7 +21,7 @@ from bot.errors import answer_for
 from bot.show_logs import ShowLogs
 from bot.parsing import HelpCommand, UsageError, parse_envs
 from deployer.errors import DeployError, InvalidRequest
-from deployer.lifecycle.restore import restore_of
+from deployer.lifecycle.restore import restore_of, restore_request
 from deployer.request import Limits, make_request
 from deployer.store.state import Store
 
@@ -98,11 +97,8 @@ def restorer(store: Store, deploys: Deploys, limits: Limits, window: timedelta,
         if not channel:  # a Home tab, of an environment deployed from the command line
             raise InvalidRequest(f"{plan.name} had no thread and this tab is no channel: restore it with "
                                  f"`deploybot restore {plan.feature}`, or press Restore on a card in a channel.")
-        asked = store.instance_types([plan.feature]).get(plan.feature) if limits.instance_types_apply else None
-        request = make_request(plan.feature, plan.owner, limits,
-                               instance_type=asked if asked in limits.instance_types
-                               and asked != limits.default_instance_type else None)
-        deploys.start(replace(request, restore_of=plan.env_id), Origin(click.user_id, channel, click.teller()), plan)
+        request = restore_request(plan, limits, store.instance_types([plan.feature]).get(plan.feature))
+        deploys.start(request, Origin(click.user_id, channel, click.teller()), plan)
 
     return restore
 

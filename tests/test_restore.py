@@ -6,11 +6,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from deployer.errors import NotRestorable
-from deployer.lifecycle.restore import latest, restore_of
+from deployer.lifecycle.restore import latest, restore_of, restore_request
+from deployer.request import Limits
 from deployer.store.records import Remembered
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
 WEEK = timedelta(days=7)
+DAY = timedelta(days=1)
 
 
 def row(env_id: str = "e-1", feature: str = "feature-x", gone: timedelta | None = timedelta(days=1),
@@ -53,3 +55,14 @@ def test_a_branch_restores_its_last_gone_environment_and_its_live_one_needs_none
     assert latest([older, live], "feature-x") is live
     with pytest.raises(NotRestorable, match="no record of an environment of `feature-y`"):
         latest([older], "feature-y")
+
+
+def test_a_restore_is_a_deploy_of_the_owners_with_the_instance_type_its_last_deploy_asked_for_if_still_allowed():
+    plan = restore_of(row(), NOW, WEEK, [])
+    beanstalk = Limits(DAY, WEEK, "t3.small", ("t3.small", "t3.large"))
+    request = restore_request(plan, beanstalk, "t3.large")
+    assert (request.feature, request.owner, request.restore_of) == ("feature-x", "U0ANA", "e-1")
+    assert (request.instance_type, request.instance_asked, request.ttl) == ("t3.large", True, DAY)
+    assert restore_request(plan, beanstalk, "m5.24xlarge").instance_type == "t3.small"  # no longer allowed
+    local = Limits(DAY, WEEK, "t3.small", ("t3.small",), instance_types_apply=False)
+    assert restore_request(plan, local, "t3.large").instance_asked is False

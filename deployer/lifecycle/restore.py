@@ -8,12 +8,13 @@ the kept version. What it needs (the version, its bundle, the image) is kept for
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from deployer.durations import format_duration
 from deployer.environment import iso
 from deployer.errors import NotRestorable
+from deployer.request import DeployRequest, Limits, make_request
 from deployer.store.records import Remembered
 
 
@@ -56,6 +57,14 @@ def restore_of(gone: Remembered | None, now: datetime, window: timedelta, live: 
                             f"end), so there is nothing to restore. {deploy_instead(feature)}")
     return Restore(gone.env_id, gone.name, gone.feature, gone.owner, gone.commit_sha, gone.channel, gone.thread_ts,
                    gone.terminated_at)
+
+
+def restore_request(plan: Restore, limits: Limits, last_type: str | None) -> DeployRequest:
+    """The deploy that restores `plan`: its owner's, the default lifetime, the instance type its last deploy
+    asked for (`last_type`) where types apply and that one is still allowed."""
+    asked = last_type if limits.instance_types_apply and last_type in limits.instance_types \
+        and last_type != limits.default_instance_type else None
+    return replace(make_request(plan.feature, plan.owner, limits, instance_type=asked), restore_of=plan.env_id)
 
 
 def latest(rows: Iterable[Remembered], feature_or_name: str) -> Remembered:

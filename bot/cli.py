@@ -150,7 +150,7 @@ def _envs(settings: Settings) -> int:
 def _reap(settings: Settings, *, dry_run: bool) -> int:
     from deployer.factory import build_services
 
-    services = build_services(settings)
+    services = build_services(settings, sweep_patience=0)  # asked for by hand: it waits for running builds
     if dry_run:
         report = services.reaper.run(dry_run=True)
     else:

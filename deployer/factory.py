@@ -54,7 +54,7 @@ from deployer.resources import AppResources
 from deployer.secrets import secret_reader
 from deployer.settings import Settings
 from deployer.stopping import Stopping
-from deployer.build.slots import BuildSlots, engine_lock_file
+from deployer.build.slots import SWEEP_PATIENCE, BuildSlots, engine_lock_file
 from deployer.store.state import Store, engine_for
 
 if TYPE_CHECKING:  # psycopg is loaded only where a database server is set
@@ -197,7 +197,9 @@ def open_store(settings: Settings) -> Store:
 
 
 def build_services(settings: Settings, session: boto3.session.Session | None = None,
-                   store: Store | None = None) -> Services:
+                   store: Store | None = None, sweep_patience: float = SWEEP_PATIENCE) -> Services:
+    """`sweep_patience`: how long image sweeps may find builds running before one waits for them
+    (deployer/build/slots.py); `deploybot reap`, a pass asked for by hand, waits at once."""
     session = session or aws_session()
     docker = LazyDocker()
     builder, registry = image_builder(settings, docker), registry_for(settings, session)
@@ -206,7 +208,8 @@ def build_services(settings: Settings, session: boto3.session.Session | None = N
     # that builds on it (the bot's deploy worker, `deploybot deploy`, `deploybot reap`, other bots):
     # no sweep meets a build.
     slots = BuildSlots(settings.max_parallel,
-                       engine_lock_file(settings.build_docker_host or os.environ.get("DOCKER_HOST")))
+                       engine_lock_file(settings.build_docker_host or os.environ.get("DOCKER_HOST")),
+                       patience=sweep_patience)
     stopping = Stopping()
     images, records, costs = None, None, None
     if settings.provider == "local":

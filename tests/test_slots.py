@@ -170,3 +170,120 @@ def test_processes_building_on_one_engine_meet_on_one_lock_file_whatever_their_w
     assert engine_lock_file(None).parent == tmp_path
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert engine_lock_file(None).parent.name == f"deploybot-{os.getuid()}"  # the user's own, under the temp dir
+
+
+# A busy engine: builds that overlap one another all the time ----------------------------------------
+_OVERLAPPING_BUILDS = """
+import sys, threading, time
+from pathlib import Path
+from deployer.build.slots import BuildSlots
+slots, log = BuildSlots(2, Path(sys.argv[1])), Path(sys.argv[2])
+
+def builds(first_pause):
+    time.sleep(first_pause)
+    while True:
+        with slots.slot(lambda ahead: None):
+            with log.open("a") as out:
+                out.write("start\\n")
+            time.sleep(0.4)
+            with log.open("a") as out:
+                out.write("end\\n")
+
+for pause in (0, 0.2):  # each starts while the other is halfway through: the lock is never free
+    threading.Thread(target=builds, args=(pause,), daemon=True).start()
+sys.stdin.readline()
+"""
+
+
+def _busy_engine(lock_file, log):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    log.touch()
+    busy = subprocess.Popen([sys.executable, "-c", _OVERLAPPING_BUILDS, str(lock_file), str(log)],
+                            stdin=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    deadline = time.monotonic() + 10
+    while log.read_text().count("start") < 3:
+        assert time.monotonic() < deadline and busy.poll() is None
+        time.sleep(0.05)
+    return busy
+
+
+def test_on_an_engine_where_builds_always_overlap_a_sweep_past_its_patience_waits_for_a_gap_it_makes(tmp_path):
+    lock_file, log = tmp_path / "builds.lock", tmp_path / "builds.log"
+    busy = _busy_engine(lock_file, log)
+    try:
+        patient = BuildSlots(1, lock_file)
+        for _ in range(10):
+            with patient.idle() as quiet:
+                assert not quiet  # skips its pass, as ever, while it has patience left
+            time.sleep(0.05)
+
+        insisting = BuildSlots(1, lock_file, patience=0, insist_for=10)
+        with insisting.idle() as quiet:
+            assert quiet
+            builds = log.read_text()
+            assert builds.count("start") == builds.count("end")  # none is running while it sweeps
+            time.sleep(1)
+            assert log.read_text() == builds  # and none starts
+        deadline = time.monotonic() + 10
+        while log.read_text().count("start") == builds.count("start"):  # they go on once it is done
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        busy.communicate("done\n", timeout=10)
+
+
+def test_a_sweep_that_waited_in_vain_skips_its_next_passes_again_until_patience_runs_out(tmp_path):
+    lock_file = tmp_path / "builds.lock"
+    slots = BuildSlots(1, lock_file, patience=0.6, insist_for=0.3)
+    time.sleep(0.6)
+    other = _build_elsewhere(lock_file)
+    try:
+        assert other.stdout.readline() == "asking\n" and other.stdout.readline() == "building\n"
+        started = time.monotonic()
+        with slots.idle() as quiet:
+            assert not quiet and time.monotonic() - started >= 0.3  # it waited, for insist_for and no longer
+        started = time.monotonic()
+        with slots.idle() as quiet:
+            assert not quiet and time.monotonic() - started < 0.3  # the next pass does not hold builds back
+        with slots.slot(lambda ahead: None):
+            pass  # nor did the sweep that gave up
+    finally:
+        other.communicate("done\n", timeout=10)
+
+
+def test_builds_of_this_process_are_held_back_while_an_insisting_sweep_waits_for_the_running_one():
+    slots = BuildSlots(2, patience=0, insist_for=10)
+    order, first_started, release = [], threading.Event(), threading.Event()
+
+    def build(name: str, hold: threading.Event | None) -> None:
+        with slots.slot(lambda ahead: None):
+            order.append(f"{name} starts")
+            first_started.set()
+            if hold:
+                hold.wait(5)
+
+    first = threading.Thread(target=build, args=("first", release))
+    first.start()
+    assert first_started.wait(5)
+
+    def sweep() -> None:
+        with slots.idle() as quiet:
+            order.append(f"sweep {'runs' if quiet else 'skips'}")
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    deadline = time.monotonic() + 5
+    while not slots._paused:  # the sweep is waiting for the first build
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    second = threading.Thread(target=build, args=("second", None))
+    second.start()
+    time.sleep(0.3)
+    assert order == ["first starts"]  # a slot is free, yet the second waits for the sweep
+    release.set()
+    for thread in (first, sweeper, second):
+        thread.join(5)
+    assert order == ["first starts", "sweep runs", "second starts"]

@@ -15,6 +15,13 @@ builds meet on: each build holds it shared, a sweep holds it alone or skips its 
 the user's runtime directory, so it keeps apart the processes of one user on one machine; an
 engine on another machine (DEPLOYBOT_BUILD_DOCKER_HOST) shared by several machines' bots is not
 covered.
+
+A sweep normally skips its pass when a build runs. On a busy engine, where builds overlap one
+another all day, that would be every pass and the disk would fill: so once no sweep has found the
+engine quiet for `patience`, the next one insists. It holds new builds back (in this process, and in
+the others through a second lock file, `<lock>.sweep`, that builds pass through on their way in) and
+waits for the running ones to end, for `insist_for` at most. Flock has no queue that would do this:
+a process asking for the lock alone waits as long as shared holders keep overlapping.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,14 +38,21 @@ from pathlib import Path
 from typing import IO
 
 
+SWEEP_PATIENCE = 3600.0  # seconds without a quiet sweep before one holds new builds back
+SWEEP_INSISTS_FOR = 300.0  # seconds an insisting sweep waits for the running builds to end
+
+
 class BuildSlots:
-    def __init__(self, size: int, lock_file: Path | None = None) -> None:
+    def __init__(self, size: int, lock_file: Path | None = None, *, patience: float = SWEEP_PATIENCE,
+                 insist_for: float = SWEEP_INSISTS_FOR) -> None:
         self.size = size
         self._lock_file = lock_file
         self._free = size
         self._waiting: deque[object] = deque()
         self._paused = False  # a sweep is removing images: builds wait a moment
         self._turn = threading.Condition()
+        self._patience, self._insist_for = patience, insist_for
+        self._since = time.monotonic()  # the last quiet sweep, or the last time one insisted in vain
 
     @contextmanager
     def slot(self, on_wait: Callable[[int], None]) -> Iterator[None]:
@@ -69,16 +84,33 @@ class BuildSlots:
     def idle(self) -> Iterator[bool]:
         """True when no build is running, and then none starts until the block ends; False (and
         nothing held) when one is: the caller skips its sweep and the next pass tries again.
-        A sweep is short, so a build asked for meanwhile waits without being told."""
+        A sweep is short, so a build asked for meanwhile waits without being told. After `patience`
+        without a quiet sweep, this one holds new builds back and waits for the running ones."""
+        insist = time.monotonic() - self._since >= self._patience
+        deadline = time.monotonic() + (self._insist_for if insist else 0)
         with self._turn:
-            paused = self._free == self.size and not self._paused
+            if insist:  # one sweep at a time: another one's pause is its own
+                self._turn.wait_for(lambda: not self._paused, timeout=self._insist_for)
+            paused = not self._paused and (insist or self._free == self.size)
             self._paused = self._paused or paused
-        lock = self._open_lock_file() if paused and self._lock_file is not None else None
+            if paused and insist:
+                self._turn.wait_for(lambda: self._free == self.size, timeout=max(0.0, deadline - time.monotonic()))
+            quiet = paused and self._free == self.size
+        gate = lock = None
+        if quiet and self._lock_file is not None:
+            # The gate only after this process's builds are done: one waiting at it holds a slot.
+            gate = self._open_lock_file(".sweep") if insist else None
+            quiet = gate is None or _flock_by(gate, fcntl.LOCK_EX, deadline)
+            lock = self._open_lock_file()
+            quiet = quiet and _flock_by(lock, fcntl.LOCK_EX, deadline if insist else 0)
+        if quiet or insist:
+            self._since = time.monotonic()  # an insisting one in vain waits a whole patience again
         try:
-            yield paused and (lock is None or _alone(lock))
+            yield quiet
         finally:
-            if lock is not None:
-                lock.close()  # releases it
+            for held in (lock, gate):
+                if held is not None:
+                    held.close()  # releases it
             if paused:
                 with self._turn:
                     self._paused = False
@@ -89,14 +121,17 @@ class BuildSlots:
         if self._lock_file is None:
             yield
             return
-        with self._open_lock_file() as lock:
+        with self._open_lock_file(".sweep") as gate:
+            fcntl.flock(gate, fcntl.LOCK_SH)  # held alone by an insisting sweep: wait for its end
+            lock = self._open_lock_file()
             fcntl.flock(lock, mode)
+        with lock:
             yield
 
-    def _open_lock_file(self) -> IO[bytes]:
+    def _open_lock_file(self, suffix: str = "") -> IO[bytes]:
         assert self._lock_file is not None
         self._lock_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return open(self._lock_file, "ab")
+        return open(self._lock_file.with_name(self._lock_file.name + suffix), "ab")
 
     def waiting(self) -> int:
         with self._turn:
@@ -114,10 +149,14 @@ def engine_lock_file(engine: str | None) -> Path:
     return Path(runtime) / f"deploybot-builds-{digest}.lock"
 
 
-def _alone(lock: IO[bytes]) -> bool:
-    """Whether `lock` is now held alone: False while a build (or a sweep) of another process holds it."""
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
+def _flock_by(lock: IO[bytes], mode: int, deadline: float) -> bool:
+    """Whether `lock` is taken in `mode` before the monotonic `deadline` (tried once when it has passed):
+    False while a build (or a sweep) of another process holds it that long."""
+    while True:
+        try:
+            fcntl.flock(lock, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deployer.errors import InvalidRequest
 
@@ -15,6 +15,7 @@ LOGS = "deploybot.logs"  # the app's last lines; its value is an EnvButton, as E
 SLEEP = "deploybot.sleep"  # stops an environment, keeping it (issue 22); its value is an EnvButton
 WAKE = "deploybot.wake"  # starts a sleeping one again
 KEEP_AWAKE = "deploybot.keep_awake"  # office hours' closing leaves it be, tonight
+KEEP_AWAKE_FOR = "deploybot.keep_awake_for"  # a card's choice of how many nights; its options are KeepAwakeFor
 KEEP = "deploybot.keep"  # calls off a tear down a webhook asked for later
 RESTORE = "deploybot.restore"  # brings a gone environment back (its EnvButton names the one that went)
 ENVS_PAGE = re.compile(r"^deploybot\.envs_(more|back)$")
@@ -52,3 +53,10 @@ class EnvButton(_Value):
 
     env_id: str
     listing: ListPage | None = None
+
+
+class KeepAwakeFor(EnvButton):
+    """An option of a card's "Keep awake…" menu: through the next `nights` closings of office hours,
+    or, with `nights` 0, until the environment expires."""
+
+    nights: int = Field(1, ge=0, le=14)

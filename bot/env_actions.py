@@ -20,6 +20,7 @@ from bot.permissions import Admins, may_extend, may_tear_down
 from bot.views import Message
 from deployer.environment import TERMINATING, Environment
 from deployer.errors import DeployError, InvalidRequest, NotAllowed
+from deployer.lifecycle.expiry import MalformedLifetime, lifetime_of
 from deployer.lifecycle.manager import EnvironmentManager
 from deployer.lifecycle.office_hours import OfficeHours
 from deployer.overrides import EnvSettings
@@ -151,15 +152,23 @@ class EnvActions:
             click.tell(awake)
         self._redraw(click, ref, env)
 
-    def keep_awake(self, click: Click, ref: EnvButton) -> None:
-        """Tonight's closing leaves it be: awake until office hours open again."""
+    def keep_awake(self, click: Click, ref: EnvButton, nights: int = 1) -> None:
+        """Office hours' next `nights` closings leave it be (tonight's the first; 0: every one until it expires):
+        it stays awake until the opening after the last of them, or until it expires if that comes first."""
         if self._hours is None:
             raise InvalidRequest("Office hours are not set (DEPLOYBOT_OFFICE_HOURS), so nothing goes to sleep tonight.")
-        now = self._clock()
-        closing = now if not self._hours.is_open(now) else (self._hours.next_close(now) or now)
-        until = self._hours.next_open(closing) or closing
+        env = self._manager.get(ref.env_id)
+        try:
+            expires: datetime | None = lifetime_of(env.tags).expires
+        except MalformedLifetime:
+            expires = None
+        until = self._hours.kept_awake_until(self._clock(), nights) if nights else expires
+        if expires and (until is None or until > expires):
+            until = expires  # it is torn down then anyway
+        if until is None:
+            raise InvalidRequest(f"{env.name}'s expiry can't be read, so choose a number of nights to keep it awake.")
         env = self._manager.keep_awake(ref.env_id, click.user_id, until)
-        said = office_hours_views.kept_awake(env, click.user_id, until)
+        said = office_hours_views.kept_awake(env, click.user_id, until, expires=until == expires)
         if env.asleep:
             said += " It is asleep already: press *Wake* on its card to wake it now."
         self._notices.in_thread_or_channel(env.id, said)

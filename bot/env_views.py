@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ConfirmObject
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ConfirmObject, Option, StaticSelectElement
 
 from bot import buttons
-from bot.buttons import EnvButton, ListPage
+from bot.buttons import EnvButton, KeepAwakeFor, ListPage
 from bot.mrkdwn import Mrkdwn, escape, slack_date
 from bot.views import Message, clip, code, condition, context, section
 from deployer.durations import format_duration
@@ -31,7 +31,7 @@ WARNING_BUTTONS = ("extend", "tear_down_now")
 
 
 def card_buttons(office_hours: bool) -> tuple[str, ...]:
-    """A card's buttons: with DEPLOYBOT_OFFICE_HOURS also Keep awake tonight (on an awake environment)."""
+    """A card's buttons: with DEPLOYBOT_OFFICE_HOURS also a Keep awake… menu (on an awake environment)."""
     return (*ALL_BUTTONS[:-1], "keep_awake", ALL_BUTTONS[-1]) if office_hours else ALL_BUTTONS
 SETTINGS_CHARS = 1200  # of a card's settings lines: a page of /envs holds ten cards, each section up to 3,000
 VALUE_CHARS = 60  # of one override's value as a card shows it
@@ -226,9 +226,19 @@ def wake_failed_notice(env: Environment, error: str) -> str:
     return f":x: Waking {names(_feature(env), env.name)} failed, so it is still asleep: {escape(error)}"
 
 
+KEEP_AWAKE_CHOICES = ((1, "Tonight"), (2, "Two nights"), (3, "Three nights"), (5, "A working week"),
+                      (0, "Until it expires"))  # nights (office hours' closings); 0: until it expires
+
+
+def keep_awake_menu(ref: EnvButton) -> StaticSelectElement:
+    """A card's "Keep awake…": how many of office hours' closings leave the environment be."""
+    return StaticSelectElement(
+        placeholder="Keep awake…", action_id=buttons.KEEP_AWAKE_FOR,
+        options=[Option(text=text, value=KeepAwakeFor(env_id=ref.env_id, listing=ref.listing, nights=n).encode())
+                 for n, text in KEEP_AWAKE_CHOICES])
+
+
 def _button(kind: str, value: str, feature: str, name: str, asleep: bool = False) -> ButtonElement:
-    if kind == "keep_awake":
-        return ButtonElement(text="Keep awake tonight", action_id=buttons.KEEP_AWAKE, value=value)
     if kind == "sleep":
         return (ButtonElement(text="Wake", action_id=buttons.WAKE, value=value, style="primary") if asleep else
                 ButtonElement(text="Sleep", action_id=buttons.SLEEP, value=value))
@@ -249,9 +259,11 @@ def _button(kind: str, value: str, feature: str, name: str, asleep: bool = False
 
 
 def actions_block(env: Environment, kinds: Sequence[str] = ALL_BUTTONS, listing: ListPage | None = None) -> dict:
-    value = EnvButton(env_id=env.id, listing=listing).encode()
-    elements = [_button(k, value, _feature(env), env.name, env.asleep is not None) for k in kinds
-                if not (k == "keep_awake" and env.asleep)]  # asleep, there is nothing to keep awake
+    ref = EnvButton(env_id=env.id, listing=listing)
+    value = ref.encode()
+    elements = [keep_awake_menu(ref) if k == "keep_awake" else _button(k, value, _feature(env), env.name,
+                                                                       env.asleep is not None)
+                for k in kinds if not (k == "keep_awake" and env.asleep)]  # asleep, there is nothing to keep awake
     return ActionsBlock(block_id=f"env:{env.id}:actions", elements=elements).to_dict()
 
 
@@ -285,7 +297,7 @@ def patched(blocks: Sequence[dict], env: Environment, now: datetime, note: Note)
 
 def redrawn(blocks: Sequence[dict], env: Environment, now: datetime, *, office_hours: bool = False) -> list[dict]:
     """A message's blocks with this environment's card as it is now: its info line (awake or asleep) and its
-    buttons (Sleep turned Wake, or back; with office hours, Keep awake tonight back on a card woken, which its
+    buttons (Sleep turned Wake, or back; with office hours, Keep awake… back on a card woken, which its
     sleeping self did not show); anything else in the message stays as it was."""
     kinds = next((_kinds(b) for b in blocks if b.get("block_id") == f"env:{env.id}:actions"), ALL_BUTTONS)
     if office_hours and "sleep" in kinds and "keep_awake" not in kinds:  # a whole card, not a warning's two
@@ -301,7 +313,8 @@ def waking(env: Environment, takes: str) -> str:
 
 def _kinds(actions: dict) -> tuple[str, ...]:
     ids = {buttons.EXTEND: "extend", buttons.REDEPLOY: "redeploy", buttons.LOGS: "logs", buttons.TEAR_DOWN: "tear_down",
-           buttons.SLEEP: "sleep", buttons.WAKE: "sleep", buttons.KEEP_AWAKE: "keep_awake"}
+           buttons.SLEEP: "sleep", buttons.WAKE: "sleep", buttons.KEEP_AWAKE: "keep_awake",
+           buttons.KEEP_AWAKE_FOR: "keep_awake"}
     kinds = []
     for element in actions.get("elements", []):
         kind = ids.get(element.get("action_id"))

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from slack_bolt import Ack, App, Respond
 
 from bot import buttons, home, views
-from bot.buttons import EnvButton, ListPage
+from bot.buttons import EnvButton, KeepAwakeFor, ListPage
 from bot.deploys import Deploys, Origin
 from bot.env_actions import Click, EnvActions
 from bot.env_views import no_branch
@@ -71,6 +71,7 @@ def register(app: App, errands: Errands, redeploy: Callable[[Click, EnvButton], 
     app.action(buttons.SLEEP)(errands.listener(buttons.SLEEP))
     app.action(buttons.WAKE)(errands.listener(buttons.WAKE))
     app.action(buttons.KEEP_AWAKE)(errands.listener(buttons.KEEP_AWAKE))
+    app.action(buttons.KEEP_AWAKE_FOR)(errands.listener(buttons.KEEP_AWAKE_FOR))
     app.action(buttons.REDEPLOY)(deploy_on_click(redeploy))
     app.action(buttons.RESTORE)(deploy_on_click(restore))
 
@@ -133,9 +134,13 @@ def handlers(actions: EnvActions, show_logs: ShowLogs) -> Handlers:
     def keep_awake(body: dict, respond: Respond) -> None:
         actions.keep_awake(Click.of(body, respond), EnvButton.decode(clicked(body).get("value")))
 
+    def keep_awake_for(body: dict, respond: Respond) -> None:
+        chosen = KeepAwakeFor.decode((clicked(body).get("selected_option") or {}).get("value"))
+        actions.keep_awake(Click.of(body, respond), chosen, chosen.nights)
+
     return {LIST: list_envs, buttons.ENVS_PAGE.pattern: turn_page, buttons.EXTEND: extend,
             buttons.TEAR_DOWN: tear_down, buttons.LOGS: logs, buttons.SLEEP: sleep, buttons.WAKE: wake,
-            buttons.KEEP_AWAKE: keep_awake}
+            buttons.KEEP_AWAKE: keep_awake, buttons.KEEP_AWAKE_FOR: keep_awake_for}
 
 
 def clicked(body: dict) -> dict:

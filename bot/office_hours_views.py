@@ -58,8 +58,10 @@ def slept_for_the_night(env, opening: datetime | None) -> Message:
     return Message(text, [section(text), ActionsBlock(block_id=f"env:{env.id}:actions", elements=[wake]).to_dict()])
 
 
-def kept_awake(env, user_id: str, until: datetime) -> str:
-    return f":sunny: {person(user_id)} keeps {env_names(env)} awake until {slack_date(until)}."
+def kept_awake(env, user_id: str, until: datetime, *, expires: bool = False) -> str:
+    """`expires`: `until` is when the environment expires (office hours' closings leave it be till its end)."""
+    until_text = f"until it expires ({slack_date(until)})" if expires else f"until {slack_date(until)}"
+    return f":sunny: {person(user_id)} keeps {env_names(env)} awake {until_text}."
 
 
 def morning_failed(env, why: str) -> str:

@@ -6,7 +6,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot import buttons, env_views, views
-from bot.buttons import EnvButton, ListPage
+from bot.buttons import EnvButton, KeepAwakeFor, ListPage
 from bot.env_views import Extension, Gone
 from bot.errors import answer_for
 from bot.parsing import ENVS_USAGE, EnvsCommand, HelpCommand, UsageError, parse_envs
@@ -284,19 +284,28 @@ def test_a_redrawn_card_turns_its_sleep_button_and_keeps_everything_else():
 
 
 
-def test_with_office_hours_an_awake_card_offers_keep_awake_tonight_and_a_sleeping_one_does_not():
+def test_with_office_hours_an_awake_card_offers_a_keep_awake_menu_and_a_sleeping_one_does_not():
     kinds = env_views.card_buttons(office_hours=True)
     assert env_views.card_buttons(office_hours=False) == env_views.ALL_BUTTONS
     awake = [e["action_id"] for e in env_views.card(env(), NOW, kinds=kinds)[2]["elements"]]
-    assert awake == [buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.SLEEP, buttons.KEEP_AWAKE,
+    assert awake == [buttons.EXTEND, buttons.REDEPLOY, buttons.LOGS, buttons.SLEEP, buttons.KEEP_AWAKE_FOR,
                      buttons.TEAR_DOWN]
     asleep = [e["action_id"] for e in env_views.card(env(asleep=Sleep(NOW, "U0ANA")), NOW, kinds=kinds)[2]["elements"]]
-    assert buttons.KEEP_AWAKE not in asleep and buttons.WAKE in asleep
+    assert buttons.KEEP_AWAKE_FOR not in asleep and buttons.WAKE in asleep
     page = env_views.envs_page([env()], NOW, ListPage(), kinds=kinds)
     valid(page)
-    assert buttons.KEEP_AWAKE in buttons_of(page.blocks)
-    # a card drawn asleep (no Keep awake), then woken: it offers Keep awake tonight again
+    assert buttons.KEEP_AWAKE_FOR in buttons_of(page.blocks)
+    # a card drawn asleep (no Keep awake), then woken: it offers Keep awake… again
     sleeping = env_views.card(env(asleep=Sleep(NOW, "U0ANA")), NOW, kinds=kinds)
     woken = env_views.redrawn(sleeping, env(), NOW, office_hours=True)
     assert [e["action_id"] for e in woken[2]["elements"]] == awake
-    assert buttons.KEEP_AWAKE not in buttons_of(env_views.redrawn(sleeping, env(), NOW))  # no office hours, none
+    assert buttons.KEEP_AWAKE_FOR not in buttons_of(env_views.redrawn(sleeping, env(), NOW))  # no office hours, none
+
+    # Each option names its environment, the page of /envs it is on and how many nights, within Slack's 150 characters.
+    long = env(name="deploybot-" + "x" * 48)  # a local container id: deploybot-, a prefix and a 40-character name
+    menu = buttons_of(env_views.envs_page([long], NOW, ListPage(mine=True), kinds=kinds).blocks)
+    options = menu[buttons.KEEP_AWAKE_FOR]["options"]
+    chosen = [KeepAwakeFor.decode(o["value"]) for o in options]
+    assert [c.nights for c in chosen] == [1, 2, 3, 5, 0]
+    assert {(c.env_id, c.listing) for c in chosen} == {(long.id, ListPage(mine=True))}
+    assert max(len(o["value"]) for o in options) <= 150

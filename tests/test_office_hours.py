@@ -55,3 +55,16 @@ def test_a_day_that_changes_the_clock_keeps_the_hours():
     after_the_change = hours.next_open(berlin(2026, 3, 28, 21, 0))  # the clocks go forward that night
     assert after_the_change == berlin(2026, 3, 29, 8, 0)
     assert after_the_change.utcoffset().total_seconds() == 7200
+
+
+def test_kept_awake_for_some_nights_lasts_until_the_opening_after_the_last_of_them():
+    monday_noon, monday_night = datetime(2026, 12, 7, 12, tzinfo=BERLIN), datetime(2026, 12, 7, 23, tzinfo=BERLIN)
+    tuesday, wednesday = datetime(2026, 12, 8, 8, tzinfo=BERLIN), datetime(2026, 12, 9, 8, tzinfo=BERLIN)
+    assert HOURS.kept_awake_until(monday_noon) == tuesday  # tonight
+    assert HOURS.kept_awake_until(monday_night) == tuesday  # tonight is under way: it counts
+    assert HOURS.kept_awake_until(monday_noon, 2) == wednesday
+    assert HOURS.kept_awake_until(monday_night, 2) == wednesday
+    # A week of nights, the weekend one included: Monday's to Friday's closings, then Monday's opening.
+    assert HOURS.kept_awake_until(monday_noon, 5) == datetime(2026, 12, 14, 8, tzinfo=BERLIN)
+    friday_evening = datetime(2026, 12, 11, 19, tzinfo=BERLIN)
+    assert HOURS.kept_awake_until(friday_evening) == datetime(2026, 12, 14, 8, tzinfo=BERLIN)

@@ -61,6 +61,18 @@ class OfficeHours:
     def next_open(self, now: datetime) -> datetime | None:
         return min((o for o in self._moments(now, self.opens) if o > now), default=None)
 
+    def kept_awake_until(self, now: datetime, nights: int = 1) -> datetime | None:
+        """Until when "keep awake for `nights` nights" lasts: the opening after the `nights`-th closing from
+        `now`, tonight's counting as the first (the one under way, when closed now)."""
+        until = now
+        for _ in range(nights):
+            closing = until if not self.is_open(until) else self.next_close(until)
+            opening = self.next_open(closing) if closing else None
+            if opening is None:
+                return None
+            until = opening
+        return until
+
     def _moments(self, now: datetime, at: time) -> list[datetime]:
         today = now.astimezone(self.zone).date()
         days = (today + timedelta(days=n) for n in range(-8, 9))

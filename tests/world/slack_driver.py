@@ -76,13 +76,16 @@ class SlackDriver:
                      message_ts: str | None = None, message: dict[str, Any] | None = None,
                      thread_ts: str | None = None, response_url: str | None = None,
                      button_text: str | None = None, ephemeral: bool = False, sign: bool = True,
-                     timestamp: int | None = None, secret: str | None = None) -> requests.Response:
+                     timestamp: int | None = None, secret: str | None = None,
+                     select: bool = False) -> requests.Response:
         """POST a button click (`block_actions`) as Slack does: form field `payload`.
 
         Pass `message` (e.g. from `SlackApiStandIn.messages()[ts]`) to make the
         payload carry the real text and blocks of the message the button is on.
         `ephemeral=True` clicks a button on an ephemeral message (a slash command's
         answer): Slack then sends no copy of the message, only its container.
+        `select=True` chooses the option `value` of a static select menu instead (its
+        text `button_text`): Slack sends it as `selected_option`, and no `value`.
         """
         message = _clicked_message(message, message_ts, thread_ts)
         payload: dict[str, Any] = {
@@ -108,6 +111,11 @@ class SlackDriver:
                 "action_ts": f"{time.time():.6f}",
             }],
         }
+        if select:
+            chosen = payload["actions"][0]
+            del chosen["value"], chosen["text"]
+            chosen.update(type="static_select", selected_option={
+                "text": {"type": "plain_text", "text": button_text or value, "emoji": True}, "value": value})
         if ephemeral:
             del payload["message"]
             payload["container"]["is_ephemeral"] = True

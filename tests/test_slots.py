@@ -256,10 +256,10 @@ def test_a_sweep_that_waited_in_vain_skips_its_next_passes_again_until_patience_
 
 def test_builds_of_this_process_are_held_back_while_an_insisting_sweep_waits_for_the_running_one():
     slots = BuildSlots(2, patience=0, insist_for=10)
-    order, first_started, release = [], threading.Event(), threading.Event()
+    order, first_started, release, told = [], threading.Event(), threading.Event(), {}
 
     def build(name: str, hold: threading.Event | None) -> None:
-        with slots.slot(lambda ahead: None):
+        with slots.slot(lambda ahead: told.__setitem__(name, ahead)):
             order.append(f"{name} starts")
             first_started.set()
             if hold:
@@ -283,6 +283,7 @@ def test_builds_of_this_process_are_held_back_while_an_insisting_sweep_waits_for
     second.start()
     time.sleep(0.3)
     assert order == ["first starts"]  # a slot is free, yet the second waits for the sweep
+    assert told == {"second": 0}  # and is told it waits, next in line (the sweep may wait minutes)
     release.set()
     for thread in (first, sweeper, second):
         thread.join(5)

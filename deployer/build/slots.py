@@ -50,6 +50,7 @@ class BuildSlots:
         self._free = size
         self._waiting: deque[object] = deque()
         self._paused = False  # a sweep is removing images: builds wait a moment
+        self._holding = False  # a sweep waits for running builds: builds asking meanwhile are told they wait
         self._turn = threading.Condition()
         self._patience, self._insist_for = patience, insist_for
         self._since = time.monotonic()  # the last quiet sweep, or the last time one insisted in vain
@@ -62,9 +63,9 @@ class BuildSlots:
             # Those in line take the free slots first (they are in line while a sweep runs, too).
             ahead = len(self._waiting) - self._free
             self._waiting.append(me)
-            must_wait = ahead >= 0
+            must_wait = ahead >= 0 or self._holding
         if must_wait:
-            on_wait(ahead)  # outside the lock: it may post to Slack
+            on_wait(max(ahead, 0))  # outside the lock: it may post to Slack
         with self._turn:
             self._turn.wait_for(lambda: not self._paused and self._free > 0 and self._waiting[0] is me)
             self._waiting.popleft()
@@ -94,6 +95,7 @@ class BuildSlots:
             paused = not self._paused and (insist or self._free == self.size)
             self._paused = self._paused or paused
             if paused and insist:
+                self._holding = True
                 self._turn.wait_for(lambda: self._free == self.size, timeout=max(0.0, deadline - time.monotonic()))
             quiet = paused and self._free == self.size
         gate = lock = None
@@ -113,7 +115,7 @@ class BuildSlots:
                     held.close()  # releases it
             if paused:
                 with self._turn:
-                    self._paused = False
+                    self._paused = self._holding = False
                     self._turn.notify_all()
 
     @contextmanager

@@ -319,8 +319,7 @@ def _restore(settings: Settings, feature: str, *, verbose: bool) -> int:
     services = build_services(settings)
     remembered = services.store.recall_all()
     plan = restore_of(latest(remembered, feature), utcnow(), settings.restore_window, remembered)
-    last_type = services.store.instance_types([plan.feature]).get(plan.feature)
-    request = restore_request(plan, limits_of(settings), last_type)
+    request = restore_request(plan, limits_of(settings))
     print(f"restoring {plan.name} ({plan.feature}), torn down {iso(plan.gone_at)}, at commit {plan.commit_sha[:12]}",
           file=sys.stderr)
     return _deployed(services, request, verbose=verbose,

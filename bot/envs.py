@@ -98,7 +98,7 @@ def restorer(store: Store, deploys: Deploys, limits: Limits, window: timedelta,
         if not channel:  # a Home tab, of an environment deployed from the command line
             raise InvalidRequest(f"{plan.name} had no thread and this tab is no channel: restore it with "
                                  f"`deploybot restore {plan.feature}`, or press Restore on a card in a channel.")
-        request = restore_request(plan, limits, store.instance_types([plan.feature]).get(plan.feature))
+        request = restore_request(plan, limits)
         deploys.start(request, Origin(click.user_id, channel, click.teller()), plan)
 
     return restore

@@ -184,7 +184,7 @@ class Deployer:
             raise
         if self.manager:
             self.manager.write_expiry(env)
-            self._remember_settings(request, env, config, remembered, overrides, commit)
+            self._remember_settings(request, env, config, remembered, overrides, commit, created)
         took = timedelta(seconds=time.monotonic() - started)
         return DeployResult(request.feature, env, commit, image.uri, created, built, took, credentials,
                             new_password=request.new_password and credentials is not None)
@@ -215,15 +215,19 @@ class Deployer:
                             if name not in hidden}
 
     def _remember_settings(self, request: DeployRequest, env: Environment, config: app_config.AppConfig,
-                           remembered: dict[str, str], overrides: dict[str, str], commit: Commit) -> None:
+                           remembered: dict[str, str], overrides: dict[str, str], commit: Commit,
+                           created: bool) -> None:
         """Under the deploy's claim, once it succeeded: its overrides for later deploys, its secrets' names, its
-        commit (what a restore deploys again). Nobody else writes them while the claim is held: what was read at
-        the start still stands."""
+        commit (what a restore deploys again), its instance type (a new environment's, or one asked for: a
+        redeploy without --instance keeps the type it had). Nobody else writes them while the claim is held:
+        what was read at the start still stands."""
         store = self.manager.store  # type: ignore[union-attr]
         if remembered != overrides:
             store.replace_overrides(request.feature, overrides)
         store.record_secret_names(env.id, hidden_names(config))
         store.record_deployed_commit(env.id, commit.sha)
+        if created or request.instance_asked:
+            store.record_instance_type(env.id, request.instance_type)
 
     def _release(self, release: Release, env: Environment, report: Report) -> None:
         command = release.config.release or ""

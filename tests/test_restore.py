@@ -1,6 +1,7 @@
 """Whether a gone environment can be restored, and as what (deployer/lifecycle/restore.py). Pure."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -57,12 +58,14 @@ def test_a_branch_restores_its_last_gone_environment_and_its_live_one_needs_none
         latest([older], "feature-y")
 
 
-def test_a_restore_is_a_deploy_of_the_owners_with_the_instance_type_its_last_deploy_asked_for_if_still_allowed():
-    plan = restore_of(row(), NOW, WEEK, [])
+def test_a_restore_is_a_deploy_of_the_owners_with_the_instance_type_it_ran_if_still_allowed():
+    plan = restore_of(replace(row(), instance_type="t3.large"), NOW, WEEK, [])
     beanstalk = Limits(DAY, WEEK, "t3.small", ("t3.small", "t3.large"))
-    request = restore_request(plan, beanstalk, "t3.large")
+    request = restore_request(plan, beanstalk)
     assert (request.feature, request.owner, request.restore_of) == ("feature-x", "U0ANA", "e-1")
     assert (request.instance_type, request.instance_asked, request.ttl) == ("t3.large", True, DAY)
-    assert restore_request(plan, beanstalk, "m5.24xlarge").instance_type == "t3.small"  # no longer allowed
+    gone_type = replace(plan, instance_type="m5.24xlarge")
+    assert restore_request(gone_type, beanstalk).instance_type == "t3.small"  # no longer allowed
+    assert restore_request(replace(plan, instance_type=None), beanstalk).instance_asked is False  # the default's
     local = Limits(DAY, WEEK, "t3.small", ("t3.small",), instance_types_apply=False)
-    assert restore_request(plan, local, "t3.large").instance_asked is False
+    assert restore_request(plan, local).instance_asked is False

@@ -80,7 +80,7 @@ def test_a_store_of_a_newer_deploybot_is_refused_with_its_name(store_url):
     Store(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
-    with pytest.raises(ConfigError, match=r"written by a newer deploybot \(schema 0099; this one knows up to 0017\)"):
+    with pytest.raises(ConfigError, match=r"written by a newer deploybot \(schema 0099; this one knows up to 0018\)"):
         Store(engine_for(store_url))
 
 
@@ -109,3 +109,24 @@ def test_an_unreachable_server_is_named_without_its_password():
 def test_a_url_that_is_not_one_says_what_to_write():
     with pytest.raises(ConfigError, match="postgresql\\+psycopg://"):
         engine_for("mysql-ish://nowhere")
+
+
+def test_the_instance_types_live_environments_ran_are_carried_over_from_their_branches_deploys(store_url):
+    # Before 0018 an estimate priced the type the branch's latest deploy asked for: live ones keep that.
+    from alembic import command
+    config = schema._config()
+    with engine_for(store_url).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0017")
+        conn.execute(text("INSERT INTO environments (env_id, name, feature, owner) VALUES "
+                          "('e-live', 'feature-x', 'feature-x', 'U0ANA'), "
+                          "('e-plain', 'feature-p', 'feature-p', 'U0ANA')"))
+        conn.execute(text("INSERT INTO environments (env_id, name, feature, owner, terminated_at) VALUES "
+                          "('e-gone', 'feature-z', 'feature-z', 'U0ANA', '2026-11-21 09:00:00')"))
+        for feature, instance_type in (("feature-x", "t3.large"), ("feature-x", None), ("feature-z", "t3.medium"),
+                                       ("feature-p", None)):
+            conn.execute(text("INSERT INTO deploys (feature, owner, started_at, instance_type) VALUES "
+                              "(:feature, 'U0ANA', '2026-11-20 10:00:00', :instance_type)"),
+                         {"feature": feature, "instance_type": instance_type})
+    store = Store(engine_for(store_url))
+    assert store.instance_types(["e-live", "e-plain", "e-gone"]) == {"e-live": "t3.large"}

@@ -86,14 +86,14 @@ class EnvironmentManager:
         where nothing is priced (the local provider)."""
         if self._costs is None or not environments:
             return {}
-        types = self.store.instance_types(e.feature for e in environments if e.feature)
+        types = self.store.instance_types(e.id for e in environments)
         priced = []
         for env in environments:
             try:
                 created = lifetime_of(env.tags).created
             except MalformedLifetime:
                 continue
-            priced.append(Priced(env.id, created, types.get(env.feature or "")))
+            priced.append(Priced(env.id, created, types.get(env.id)))
         return self._costs.of(priced, until or self._clock(), since)
 
     def costs_of_gone(self, since: datetime, until: datetime | None = None) -> dict[str, Cost | None]:
@@ -102,12 +102,12 @@ class EnvironmentManager:
         if self._costs is None:
             return {}
         gone = [r for r in self.store.recall_all() if r.terminated_at is not None and r.terminated_at >= since]
-        types = self.store.instance_types(r.feature for r in gone if r.feature)
+        types = self.store.instance_types(r.env_id for r in gone)
         priced = []
         for row in gone:
             trail = self.store.audit_trail(row.env_id)
             if trail:
-                priced.append(Priced(row.env_id, trail[0]["at"], types.get(row.feature)))
+                priced.append(Priced(row.env_id, trail[0]["at"], types.get(row.env_id)))
         return self._costs.of(priced, until or self._clock(), since) if priced else {}
 
     def logs(self, env_id: str, lines: int) -> AppLogs:

@@ -28,6 +28,8 @@ class Restore:
     channel: str | None
     thread_ts: str | None
     gone_at: datetime
+    instance_type: str | None = None  # the one it ran, as its deploys set it
+
 
 
 def deploy_instead(feature: str) -> str:
@@ -56,14 +58,15 @@ def restore_of(gone: Remembered | None, now: datetime, window: timedelta, live: 
         raise NotRestorable(f"deploybot has no record of a commit {gone.name} ran (it was never deployed to the "
                             f"end), so there is nothing to restore. {deploy_instead(feature)}")
     return Restore(gone.env_id, gone.name, gone.feature, gone.owner, gone.commit_sha, gone.channel, gone.thread_ts,
-                   gone.terminated_at)
+                   gone.terminated_at, gone.instance_type)
 
 
-def restore_request(plan: Restore, limits: Limits, last_type: str | None) -> DeployRequest:
-    """The deploy that restores `plan`: its owner's, the default lifetime, the instance type its last deploy
-    asked for (`last_type`) where types apply and that one is still allowed."""
-    asked = last_type if limits.instance_types_apply and last_type in limits.instance_types \
-        and last_type != limits.default_instance_type else None
+def restore_request(plan: Restore, limits: Limits) -> DeployRequest:
+    """The deploy that restores `plan`: its owner's, the default lifetime, the instance type it ran where types
+    apply and that one is still allowed."""
+    ran = plan.instance_type
+    asked = ran if limits.instance_types_apply and ran in limits.instance_types \
+        and ran != limits.default_instance_type else None
     return replace(make_request(plan.feature, plan.owner, limits, instance_type=asked), restore_of=plan.env_id)
 
 

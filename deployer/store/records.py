@@ -32,6 +32,7 @@ class Remembered:
     awake_until: datetime | None = None
     commit_sha: str | None = None
     kept_settings: str | None = None
+    instance_type: str | None = None  # as its deploys set it; None: the default's
 
     @property
     def kept_overrides(self) -> dict[str, str] | None:

@@ -206,14 +206,18 @@ class Store:
                                        environments.c.asleep_kept).where(environments.c.asleep_since.is_not(None)))
             return {env_id: Sleep(since, by or "", json.loads(kept or "{}")) for env_id, since, by, kept in rows}
 
-    def instance_types(self, features: Iterable[str]) -> dict[str, str]:
-        """Each feature's instance type, as its latest deploy asked for it (what its estimate prices)."""
-        wanted = list(features)
+    def instance_types(self, env_ids: Iterable[str]) -> dict[str, str]:
+        """Each environment's instance type, as its deploys set it (what its estimate prices); none recorded: the
+        default's."""
+        wanted = list(env_ids)
         with self._tx() as conn:
-            rows = conn.execute(select(deploys.c.feature, deploys.c.instance_type)
-                                .where(deploys.c.feature.in_(wanted)).where(deploys.c.instance_type.is_not(None))
-                                .order_by(deploys.c.id))
-            return {feature: instance_type for feature, instance_type in rows}
+            rows = conn.execute(select(environments.c.env_id, environments.c.instance_type)
+                                .where(environments.c.env_id.in_(wanted))
+                                .where(environments.c.instance_type.is_not(None)))
+            return {env_id: instance_type for env_id, instance_type in rows}
+
+    def record_instance_type(self, env_id: str, instance_type: str) -> None:
+        self._set(env_id, instance_type=instance_type)
 
     def keep_awake(self, env_id: str, until: datetime) -> None:
         self._set(env_id, awake_until=until)

@@ -50,6 +50,7 @@ environments = Table(
     # it ran with (JSON), put aside when the branch's own are forgotten.
     Column("commit_sha", String(40)),
     Column("kept_settings", Text),
+    Column("instance_type", String(32)),  # the type it runs, as its deploys set it (what its estimate prices)
 )
 
 # Office hours' boundaries acted on (bot/office_hours.py): a name per evening's notice and sleep and morning's wake.

@@ -27,7 +27,7 @@ LAUNCH_SECONDS, UPDATE_SECONDS = 2.0, 1.0
 EXTRA_BRANCHES = ["par-a", "par-b", "launch-fails", "deploy-fails", "logs-tail", "yml-settings", "yml-secrets",
                   "yml-secret-missing", "yml-db-a", "yml-db-b", "queue-me", "cli-branch", "reuse-me",
                   "slow-launch", "interrupted", "dns-a", "dns-taken", "gate-new", "gate-old", "nap-lb", "nap-deploy",
-                  "nap-single", "rb-reaped", "cost-a", "cost-b", "digest-a", "digest-b", "digest-c",
+                  "nap-single", "rb-reaped", "cost-a", "cost-b", "cost-c", "digest-a", "digest-b", "digest-c",
                   "life-a", "nowhere-to-post", "no-scope", "ow-renew", "ow-extend", "kill-building",
                   "kill-deploying", "kill-dying", "build-fails-fast", "ow-storedown", "observed", "slot-a", "slot-b",
                   *(f"burst-{n}" for n in range(10)), "socket-hook",

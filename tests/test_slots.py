@@ -288,3 +288,54 @@ def test_builds_of_this_process_are_held_back_while_an_insisting_sweep_waits_for
     for thread in (first, sweeper, second):
         thread.join(5)
     assert order == ["first starts", "sweep runs", "second starts"]
+
+
+_BUILD_TOLD = """
+import sys
+from pathlib import Path
+from deployer.build.slots import BuildSlots
+with BuildSlots(1, Path(sys.argv[1])).slot(lambda ahead: print(f"told {ahead}", flush=True)):
+    print("building", flush=True)
+"""
+
+
+def test_a_build_of_another_process_held_back_by_an_insisting_sweep_is_told_it_waits(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lock_file = tmp_path / "builds.lock"
+    running = _build_elsewhere(lock_file)  # the build the sweep waits for
+    assert running.stdout.readline() == "asking\n" and running.stdout.readline() == "building\n"
+    sweep_done = threading.Event()
+
+    def sweep() -> None:
+        with BuildSlots(1, lock_file, patience=0, insist_for=10).idle() as quiet:
+            assert quiet
+        sweep_done.set()
+
+    def gate_held() -> bool:  # by the sweep, which then waits for the running build
+        import fcntl
+
+        with open(lock_file.with_name(lock_file.name + ".sweep"), "ab") as gate:
+            try:
+                fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    deadline = time.monotonic() + 10
+    while not gate_held():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    late = subprocess.Popen([sys.executable, "-c", _BUILD_TOLD, str(lock_file)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parent.parent)
+    assert late.stdout.readline() == "told 0\n"  # held back at the gate, and told so before it builds
+    assert not sweep_done.is_set()
+    running.communicate("done\n", timeout=10)
+    sweeper.join(10)
+    assert sweep_done.is_set()
+    out, _ = late.communicate(timeout=10)
+    assert out == "building\n"

@@ -72,9 +72,10 @@ class BuildSlots:
             self._free -= 1
             self._turn.notify_all()  # the next in line may find a slot free too
         try:
-            # Blocks only while another process sweeps (a moment); flock locks belong to the open
-            # file, so each build opens its own.
-            with self._engine_lock(fcntl.LOCK_SH):
+            # Blocks while another process sweeps (a moment, or while its insisting sweep waits for the
+            # running builds: then this one is told, if it was not already); flock locks belong to the
+            # open file, so each build opens its own.
+            with self._engine_lock(fcntl.LOCK_SH, None if must_wait else lambda: on_wait(0)):
                 yield
         finally:
             with self._turn:
@@ -119,12 +120,15 @@ class BuildSlots:
                     self._turn.notify_all()
 
     @contextmanager
-    def _engine_lock(self, mode: int) -> Iterator[None]:
+    def _engine_lock(self, mode: int, on_held_back: Callable[[], None] | None) -> Iterator[None]:
         if self._lock_file is None:
             yield
             return
         with self._open_lock_file(".sweep") as gate:
-            fcntl.flock(gate, fcntl.LOCK_SH)  # held alone by an insisting sweep: wait for its end
+            if not _flock_by(gate, fcntl.LOCK_SH, 0):  # held alone by an insisting sweep: wait for its end
+                if on_held_back:
+                    on_held_back()
+                fcntl.flock(gate, fcntl.LOCK_SH)
             lock = self._open_lock_file()
             fcntl.flock(lock, mode)
         with lock:

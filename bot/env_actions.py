@@ -167,7 +167,7 @@ class EnvActions:
             until = expires  # it is torn down then anyway
         if until is None:
             raise InvalidRequest(f"{env.name}'s expiry can't be read, so choose a number of nights to keep it awake.")
-        env = self._manager.keep_awake(ref.env_id, click.user_id, until)
+        self._manager.keep_awake(env, click.user_id, until)
         said = office_hours_views.kept_awake(env, click.user_id, until, expires=until == expires)
         if env.asleep:
             said += " It is asleep already: press *Wake* on its card to wake it now."

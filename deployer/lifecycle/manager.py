@@ -313,14 +313,12 @@ class EnvironmentManager:
         self.store.log(self._clock(), "wake", actor, "woken", env_id=env.id, name=env.name)
         return env
 
-    def keep_awake(self, env_id: str, actor: str, until: datetime) -> Environment:
-        """Office hours' closing leaves the environment be until `until` (the next opening)."""
-        env = self.get(env_id)
+    def keep_awake(self, env: Environment, actor: str, until: datetime) -> None:
+        """Office hours' closings leave the environment (as just read) be until `until`."""
         self.remember(env)
         self.store.keep_awake(env.id, until)
         self.store.log(self._clock(), "keep-awake", actor, f"kept awake until {iso(until)}", env_id=env.id,
                        name=env.name)
-        return env
 
     def woken_for_deploy(self, env: Environment, report: Callable[[object], None]) -> Environment:
         """A deploy (holding the environment's claim) of a sleeping environment wakes it first, where the

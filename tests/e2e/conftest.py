@@ -15,7 +15,7 @@ import pytest
 
 from tests.world import processes
 from tests.world.apprepo import BASE_IMAGE, BROKEN_DOCKERFILE, make_app_repo
-from tests.world.aws import Moto, deploybot_variables, prepare_account
+from tests.world.aws import SINGLE_INSTANCE, Moto, create_application, deploybot_variables, prepare_account
 from tests.world.dockerenv import docker_client, registry_url, require_base_image
 from tests.world.slack_api import SlackApiStandIn
 from tests.world.slack_driver import SlackDriver
@@ -121,6 +121,15 @@ class Bot:
 
     def stop(self) -> None:
         processes.stop(self.process)
+
+
+def application_of_its_own(moto: Moto, bot_env: dict[str, str], work: Path, application: str, template: str,
+                           options: list[dict[str, str]] = SINGLE_INSTANCE) -> dict[str, str]:
+    """`bot_env` on a Beanstalk application of the module's own (its saved configuration from `options`), with a
+    work directory and store of its own: no other module's environments or leases meet its bot."""
+    create_application(moto.client("elasticbeanstalk"), application, template, options)
+    return {**bot_env, "DEPLOYBOT_EB_APPLICATION": application, "DEPLOYBOT_EB_TEMPLATE": template,
+            "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db"}
 
 
 def local_bot_env(slack: SlackApiStandIn, git_url: str, work: Path, *, ports: str, prefix: str, repository: str,

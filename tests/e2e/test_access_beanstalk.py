@@ -13,10 +13,11 @@ import subprocess
 import pytest
 
 from deployer.providers.beanstalk.access import TAG
+from tests.e2e.conftest import application_of_its_own
 from tests.e2e.helpers import deploybot
 from tests.e2e.test_serve_checks import refused, serve
 from tests.world import processes
-from tests.world.aws import APPLICATION_LOAD_BALANCER, create_application
+from tests.world.aws import APPLICATION_LOAD_BALANCER
 
 pytestmark = pytest.mark.e2e
 
@@ -26,10 +27,8 @@ NETWORKS = "10.0.0.0/8,2001:db8::/32"
 
 @pytest.fixture(scope="module")
 def gate_env(moto, bot_env, tmp_path_factory) -> dict[str, str]:
-    create_application(moto.client("elasticbeanstalk"), APP, TEMPLATE, APPLICATION_LOAD_BALANCER)
-    work = tmp_path_factory.mktemp("gate-work")
-    return {**bot_env, "DEPLOYBOT_EB_APPLICATION": APP, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
-            "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db"}
+    return application_of_its_own(moto, bot_env, tmp_path_factory.mktemp("gate-work"), APP, TEMPLATE,
+                                  APPLICATION_LOAD_BALANCER)
 
 
 def _deploy(env: dict[str, str], feature: str, access: str) -> subprocess.CompletedProcess:

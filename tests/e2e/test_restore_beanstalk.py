@@ -12,8 +12,9 @@ import pytest
 
 from deployer.environment import CREATED, EXPIRES, iso
 from deployer.naming import version_commit
+from tests.e2e.conftest import application_of_its_own
 from tests.e2e.helpers import deploybot, until
-from tests.world.aws import APPLICATION_LOAD_BALANCER, create_application
+from tests.world.aws import APPLICATION_LOAD_BALANCER
 
 pytestmark = pytest.mark.e2e
 
@@ -22,10 +23,8 @@ APP, TEMPLATE = "restore-shop", "restore-template"
 
 @pytest.fixture(scope="module")
 def restore_env(moto, bot_env, tmp_path_factory) -> dict[str, str]:
-    create_application(moto.client("elasticbeanstalk"), APP, TEMPLATE, APPLICATION_LOAD_BALANCER)
-    work = tmp_path_factory.mktemp("restore-work")
-    return {**bot_env, "DEPLOYBOT_EB_APPLICATION": APP, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
-            "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db"}
+    return application_of_its_own(moto, bot_env, tmp_path_factory.mktemp("restore-work"), APP, TEMPLATE,
+                                  APPLICATION_LOAD_BALANCER)
 
 
 def _environments(moto, name: str, **more) -> list[dict]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import application_of_its_own
 from tests.e2e.helpers import deploybot
-from tests.world.aws import APPLICATION_LOAD_BALANCER, create_application
+from tests.world.aws import APPLICATION_LOAD_BALANCER
 
 pytestmark = pytest.mark.e2e
 
@@ -19,12 +20,9 @@ ASG = "aws:autoscaling:asg"
 
 @pytest.fixture(scope="module")
 def nap_env(moto, bot_env, tmp_path_factory) -> dict[str, str]:
-    create_application(moto.client("elasticbeanstalk"), APP, TEMPLATE, [
+    return application_of_its_own(moto, bot_env, tmp_path_factory.mktemp("nap-work"), APP, TEMPLATE, [
         *APPLICATION_LOAD_BALANCER, {"Namespace": ASG, "OptionName": "MinSize", "Value": "2"},
         {"Namespace": ASG, "OptionName": "MaxSize", "Value": "3"}])
-    work = tmp_path_factory.mktemp("nap-work")
-    return {**bot_env, "DEPLOYBOT_EB_APPLICATION": APP, "DEPLOYBOT_EB_TEMPLATE": TEMPLATE,
-            "DEPLOYBOT_WORK_DIR": str(work), "DEPLOYBOT_STATE": f"sqlite:///{work}/state.db"}
 
 
 def _sizes(moto, app: str, name: str) -> tuple[str, str]:
